@@ -1,0 +1,171 @@
+// conf/config.h — the validated configuration as plain structs, and the loader that builds them
+// from YAML. This module is the only code that touches yaml-cpp and the only code that throws
+// (internally; every entry point below returns errors as values).
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace edged::conf {
+
+using Duration = std::chrono::milliseconds;
+
+// A resolved socket address. `text` is the canonical "host:port" / "[v6]:port" form for logs.
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  std::string text;
+  const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  uint16_t port() const;
+  bool operator==(const Address& o) const { return text == o.text; }
+};
+
+struct ListenerConfig {
+  Address address;
+  int backlog = 511;  // nginx's default
+};
+
+// Defaults are nginx's where it has one (proxy_*_timeout, client_*_timeout, keepalive_timeout).
+struct Timeouts {
+  Duration connect{60'000};
+  Duration send{60'000};
+  Duration read{60'000};
+  Duration client_header{60'000};
+  Duration client_body{60'000};
+  Duration keepalive{75'000};
+  Duration client_send{60'000};     // nginx send_timeout
+  Duration request{0};              // total deadline for one request; 0 = off
+  Duration tunnel_idle{3'600'000};  // WebSocket tunnel with no bytes either way
+  Duration shutdown_grace{10'000};
+};
+
+struct Limits {
+  uint64_t max_header_bytes = 16 * 1024;       // request line + headers -> 431
+  uint64_t max_body_bytes = 1024 * 1024;       // nginx client_max_body_size; 0 = unlimited -> 413
+};
+
+enum class BalanceAlgorithm { RoundRobin, LeastConn, Hash, RandomTwo };
+
+// retry_on conditions as a bit mask.
+enum RetryOn : uint32_t {
+  kRetryConnectFailure = 1u << 0,
+  kRetryTimeout = 1u << 1,
+  kRetry500 = 1u << 2,
+  kRetry502 = 1u << 3,
+  kRetry503 = 1u << 4,
+  kRetry504 = 1u << 5,
+  kRetry429 = 1u << 6,
+};
+
+struct ServerConfig {
+  Address address;
+  uint32_t weight = 1;       // 1..1000
+  uint32_t max_conns = 0;    // 0 = unlimited
+  bool backup = false;
+  bool down = false;
+  Duration slow_start{0};
+};
+
+struct HealthCheckConfig {
+  std::string path = "/";
+  Duration interval{5'000};
+  Duration timeout{1'000};
+  uint32_t rise = 2;
+  uint32_t fall = 3;
+  uint16_t expect_status_min = 200;
+  uint16_t expect_status_max = 399;
+  bool initially_healthy = true;  // `initially: healthy | unhealthy`
+};
+
+struct HealthConfig {
+  uint32_t max_fails = 1;           // nginx default; 0 disables passive accounting
+  Duration fail_timeout{10'000};    // nginx default
+  std::optional<HealthCheckConfig> check;
+};
+
+struct UpstreamConfig {
+  std::string name;
+  BalanceAlgorithm balance = BalanceAlgorithm::RoundRobin;
+  std::string hash_key;            // "$remote_addr", "$uri", "$http_<name>", "$cookie_<name>"
+  uint32_t keepalive = 32;         // idle origin connections kept per worker per upstream
+  uint32_t retries = 1;            // extra tries on another server
+  uint32_t retry_on = kRetryConnectFailure | kRetryTimeout;  // nginx: error timeout
+  Duration retry_timeout{0};       // 0 = no limit (nginx proxy_next_upstream_timeout 0)
+  std::vector<ServerConfig> servers;
+  HealthConfig health;
+};
+
+struct RouteConfig {
+  std::string prefix = "/";
+  std::string host;                // empty = any host; matched case-insensitively, port ignored
+  std::string upstream;            // name
+  size_t upstream_index = 0;       // index into Config::upstreams, resolved by the loader
+  bool websocket = true;
+};
+
+struct AdminConfig {
+  Address address;
+};
+
+enum class AccessLogFormat { Combined, Json };
+
+struct AccessLogConfig {
+  std::string path = "stdout";     // "stdout", "off", or a file path
+  AccessLogFormat format = AccessLogFormat::Combined;
+};
+
+enum class LogLevel { Debug, Info, Warn, Error };
+
+struct Config {
+  std::string source_path;         // the file it was loaded from
+  uint32_t workers = 0;            // 0 = auto (one per core)
+  std::vector<ListenerConfig> listeners;
+  Timeouts timeouts;
+  Limits limits;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;  // in file order; matching is done by proxy/
+  std::optional<AdminConfig> admin;
+  AccessLogConfig access_log;
+  LogLevel log_level = LogLevel::Info;
+
+  const UpstreamConfig* findUpstream(std::string_view name) const;
+};
+
+struct ConfigError {
+  std::string file;
+  int line = 0;     // 1-based; 0 when unknown
+  int column = 0;   // 1-based
+  std::string key_path;  // e.g. "upstreams.api.servers[1].weight"
+  std::string message;
+  // "FILE:LINE:COL: key.path: message"
+  std::string str() const;
+};
+
+struct LoadResult {
+  std::shared_ptr<const Config> config;  // null when errors is non-empty
+  std::vector<ConfigError> errors;       // every error found, in file order
+  bool ok() const { return config != nullptr && errors.empty(); }
+};
+
+// Reads and validates a whole file. Never throws.
+LoadResult loadConfigFile(const std::string& path);
+// Same for text in memory; `filename` is used in error messages.
+LoadResult loadConfigString(std::string_view yaml, const std::string& filename);
+
+// Unit parsers, also used by the command line. nullopt on malformed input.
+// Durations: "250ms", "5s", "2m", "1h", "1d"; a bare integer means seconds (nginx).
+std::optional<Duration> parseDuration(std::string_view text);
+// Sizes: "512", "16KiB", "10MiB", "1GiB"; also "k"/"K"/"KB"/"m"/"M"/"MB"/"g"/"G"/"GB" as powers of 1024.
+std::optional<uint64_t> parseSize(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80", "*:80", "localhost:3001" (resolved once, at load).
+std::optional<Address> parseAddress(std::string_view text);
+
+}  // namespace edged::conf

@@ -1,0 +1,987 @@
+// conf/config_loader.cpp — YAML text to a validated Config, collecting every error in one pass.
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+
+#include "conf/config.h"
+#include "conf/units.h"
+
+namespace edged::conf {
+
+namespace {
+
+// Beyond this a deadline added to a steady_clock time_point (nanoseconds) could overflow
+// elsewhere, and no timeout that long is meant.
+constexpr Duration kMaxDuration{365LL * 24 * 3600 * 1000};
+
+// Where a value lives: its node, where to point when it is wrong, and its key path.
+struct Field {
+  YAML::Node node;
+  YAML::Mark mark;
+  std::string path;
+};
+
+struct MapEntry {
+  std::string key;
+  YAML::Mark key_mark;
+  Field field;
+};
+
+std::string childPath(const std::string& parent, std::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return parent + "." + std::string(key);
+}
+
+std::string indexPath(const std::string& parent, size_t index) {
+  return parent + "[" + std::to_string(index) + "]";
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar:
+      return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "nothing";
+  }
+}
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      const size_t substitute = diagonal + (a[i - 1] == b[j - 1] ? 0 : 1);
+      row[j] = std::min({above + 1, row[j - 1] + 1, substitute});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the closest choice, or "" when nothing is close enough to be a typo.
+template <typename Range>
+std::string suggestion(std::string_view word, const Range& choices) {
+  std::string_view best;
+  size_t best_distance = 3;
+  for (const auto& choice : choices) {
+    const std::string_view candidate(choice);
+    const size_t distance = editDistance(word, candidate);
+    // Short words are all within two edits of each other ("418" vs "429"); demand that at
+    // least half of the longer word survives.
+    if (distance < best_distance && 2 * distance <= std::max(word.size(), candidate.size())) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  if (best.empty()) return {};
+  return " (did you mean '" + std::string(best) + "'?)";
+}
+
+std::string toLower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool isAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+bool validUpstreamName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return isAlnum(c) || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// RFC 9110 token characters: what a header or cookie name may contain.
+bool validToken(std::string_view name) {
+  static constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return isAlnum(c) || kExtra.find(c) != std::string_view::npos;
+  });
+}
+
+bool validHashKey(std::string_view key) {
+  if (key == "$remote_addr" || key == "$uri") return true;
+  for (std::string_view prefix : {"$http_", "$cookie_"}) {
+    if (key.substr(0, prefix.size()) == prefix) return validToken(key.substr(prefix.size()));
+  }
+  return false;
+}
+
+// Paths end up verbatim in request lines, so whitespace and control bytes would corrupt them.
+bool hasSpaceOrControl(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+}
+
+// yaml-cpp's messages for tab indentation ("illegal block entry", ...) don't mention the tab.
+std::string tabHint(std::string_view text, const YAML::Mark& mark) {
+  if (mark.is_null()) return {};
+  size_t start = 0;
+  for (int line = 0; line < mark.line; ++line) {
+    start = text.find('\n', start);
+    if (start == std::string_view::npos) return {};
+    ++start;
+  }
+  const size_t indent_end = text.find_first_not_of(" \t", start);
+  const std::string_view indent = text.substr(start, indent_end - start);
+  if (indent.find('\t') == std::string_view::npos) return {};
+  return " (YAML does not allow tabs for indentation)";
+}
+
+class Loader {
+ public:
+  explicit Loader(std::string file) : file_(std::move(file)) {}
+
+  std::shared_ptr<Config> load(std::string_view text);
+  std::vector<ConfigError> takeErrors();
+
+ private:
+  void fail(const YAML::Mark& mark, std::string path, std::string message);
+  void fail(const Field& field, std::string message) {
+    fail(field.mark, field.path, std::move(message));
+  }
+
+  // Map entries in file order. A null value counts as an empty map so that a section whose
+  // children are all commented out still loads. Reports wrong type, non-string keys, duplicate
+  // keys and (when `known` is non-empty) unknown keys; those entries are left out.
+  std::optional<std::vector<MapEntry>> mapEntries(const Field& field,
+                                                  std::initializer_list<std::string_view> known,
+                                                  std::string_view duplicate_what = "key");
+  // List items in file order; null counts as an empty list.
+  std::optional<std::vector<Field>> listItems(const Field& field);
+
+  bool scalar(const Field& field, std::string_view expected, std::string& out);
+  template <typename T>
+  bool readUint(const Field& field, uint64_t min, uint64_t max, T& out);
+  bool readBool(const Field& field, bool& out);
+  bool readDuration(const Field& field, bool allow_zero, Duration& out);
+  bool readSize(const Field& field, uint64_t min, uint64_t max, std::string_view range,
+                uint64_t& out);
+  bool readAddress(const Field& field, Address& out);
+  bool readString(const Field& field, std::string& out);
+  template <typename T>
+  bool readEnum(const Field& field,
+                std::initializer_list<std::pair<std::string_view, std::type_identity_t<T>>> choices,
+                T& out);
+
+  void loadWorkers(const Field& field, Config& config);
+  void loadListeners(const Field& field, Config& config);
+  void loadTimeouts(const Field& field, Timeouts& timeouts);
+  void loadLimits(const Field& field, Limits& limits);
+  void loadUpstreams(const Field& field, Config& config);
+  void loadUpstream(const MapEntry& entry, UpstreamConfig& upstream);
+  void loadServers(const Field& field, UpstreamConfig& upstream);
+  void loadHealth(const Field& field, HealthConfig& health);
+  void loadHealthCheck(const Field& field, HealthCheckConfig& check);
+  void loadRoutes(const Field& field, Config& config);
+  void loadAdmin(const Field& field, Config& config);
+  void loadAccessLog(const Field& field, AccessLogConfig& access_log);
+  void resolveRoutes(Config& config);
+  // Run after the whole file is read: `admin` may come before `listen`.
+  void checkAdminAddress(const Config& config);
+
+  std::string file_;
+  std::vector<ConfigError> errors_;
+  // Route `upstream:` values, kept to resolve once every upstream is known.
+  std::vector<Field> route_upstream_fields_;
+  Field admin_address_field_;
+};
+
+void Loader::fail(const YAML::Mark& mark, std::string path, std::string message) {
+  ConfigError error;
+  error.file = file_;
+  if (!mark.is_null()) {
+    error.line = mark.line + 1;
+    error.column = mark.column + 1;
+  }
+  error.key_path = std::move(path);
+  error.message = std::move(message);
+  errors_.push_back(std::move(error));
+}
+
+std::vector<ConfigError> Loader::takeErrors() {
+  std::stable_sort(errors_.begin(), errors_.end(), [](const ConfigError& a, const ConfigError& b) {
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+  return std::move(errors_);
+}
+
+std::optional<std::vector<MapEntry>> Loader::mapEntries(
+    const Field& field, std::initializer_list<std::string_view> known,
+    std::string_view duplicate_what) {
+  std::vector<MapEntry> entries;
+  if (field.node.IsNull()) return entries;
+  if (!field.node.IsMap()) {
+    fail(field, "expected a map, got " + describe(field.node));
+    return std::nullopt;
+  }
+  std::unordered_map<std::string, YAML::Mark> seen;
+  for (const auto& item : field.node) {
+    const YAML::Node& key_node = item.first;
+    if (!key_node.IsScalar()) {
+      fail(key_node.Mark(), field.path, "keys must be plain strings, got " + describe(key_node));
+      continue;
+    }
+    const std::string key = key_node.Scalar();
+    const std::string path = childPath(field.path, key);
+    // yaml-cpp keeps both entries of a repeated key; silently taking one would hide a mistake.
+    if (auto [it, inserted] = seen.emplace(key, key_node.Mark()); !inserted) {
+      fail(key_node.Mark(), path,
+           "duplicate " + std::string(duplicate_what) + " '" + key + "' (first defined at line " +
+               std::to_string(it->second.line + 1) + ")");
+      continue;
+    }
+    if (known.size() != 0 && std::find(known.begin(), known.end(), key) == known.end()) {
+      fail(key_node.Mark(), path, "unknown key" + suggestion(key, known));
+      continue;
+    }
+    // An empty value's own mark is wherever the next token starts; the key is the useful spot.
+    const YAML::Node& value = item.second;
+    const YAML::Mark mark = value.IsNull() ? key_node.Mark() : value.Mark();
+    entries.push_back(MapEntry{key, key_node.Mark(), Field{value, mark, path}});
+  }
+  return entries;
+}
+
+std::optional<std::vector<Field>> Loader::listItems(const Field& field) {
+  std::vector<Field> items;
+  if (field.node.IsNull()) return items;
+  if (!field.node.IsSequence()) {
+    fail(field, "expected a list, got " + describe(field.node));
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < field.node.size(); ++i) {
+    const YAML::Node item = field.node[i];
+    const YAML::Mark mark = item.IsNull() || item.Mark().is_null() ? field.mark : item.Mark();
+    items.push_back(Field{item, mark, indexPath(field.path, i)});
+  }
+  return items;
+}
+
+bool Loader::scalar(const Field& field, std::string_view expected, std::string& out) {
+  if (!field.node.IsScalar()) {
+    fail(field, "expected " + std::string(expected) + ", got " + describe(field.node));
+    return false;
+  }
+  out = field.node.Scalar();
+  return true;
+}
+
+template <typename T>
+bool Loader::readUint(const Field& field, uint64_t min, uint64_t max, T& out) {
+  std::string text;
+  if (!scalar(field, "an integer", text)) return false;
+  const bool negative = !text.empty() && text.front() == '-';
+  const std::string_view digits = std::string_view(text).substr(negative ? 1 : 0);
+  const bool all_digits = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+  if (!all_digits) {
+    fail(field, "expected an integer, got '" + text + "'");
+    return false;
+  }
+  uint64_t value = 0;
+  bool overflow = false;
+  for (char c : digits) {
+    const auto digit = static_cast<uint64_t>(c - '0');
+    if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
+      overflow = true;
+      break;
+    }
+    value = value * 10 + digit;
+  }
+  const bool is_zero = value == 0 && !overflow;
+  if ((negative && !is_zero) || overflow || value < min || value > max) {
+    const std::string range = max >= std::numeric_limits<T>::max()
+                                  ? ">= " + std::to_string(min)
+                                  : std::to_string(min) + ".." + std::to_string(max);
+    fail(field, "must be " + range + ", got " + text);
+    return false;
+  }
+  out = static_cast<T>(value);
+  return true;
+}
+
+bool Loader::readBool(const Field& field, bool& out) {
+  std::string text;
+  if (!scalar(field, "true or false", text)) return false;
+  const std::string lower = toLower(text);
+  // YAML 1.1 booleans, which yaml-cpp itself accepts.
+  if (lower == "true" || lower == "yes" || lower == "on") {
+    out = true;
+    return true;
+  }
+  if (lower == "false" || lower == "no" || lower == "off") {
+    out = false;
+    return true;
+  }
+  fail(field, "expected true or false, got '" + text + "'");
+  return false;
+}
+
+bool Loader::readDuration(const Field& field, bool allow_zero, Duration& out) {
+  std::string text;
+  if (!scalar(field, "a duration", text)) return false;
+  const auto value = parseDuration(text);
+  if (!value) {
+    fail(field, "bad duration '" + text + "' (use e.g. 250ms, 5s, 2m, 1h, 1d)");
+    return false;
+  }
+  if (*value > kMaxDuration) {
+    fail(field, "must be at most 365d, got " + text);
+    return false;
+  }
+  if (!allow_zero && value->count() == 0) {
+    fail(field, "must be greater than 0");
+    return false;
+  }
+  out = *value;
+  return true;
+}
+
+bool Loader::readSize(const Field& field, uint64_t min, uint64_t max, std::string_view range,
+                      uint64_t& out) {
+  std::string text;
+  if (!scalar(field, "a size", text)) return false;
+  const auto value = parseSize(text);
+  if (!value) {
+    fail(field, "bad size '" + text + "' (use e.g. 512, 16KiB, 10MiB, 1GiB)");
+    return false;
+  }
+  if (*value < min || *value > max) {
+    fail(field, "must be " + std::string(range) + ", got " + text);
+    return false;
+  }
+  out = *value;
+  return true;
+}
+
+bool Loader::readAddress(const Field& field, Address& out) {
+  std::string text;
+  if (!scalar(field, "an address HOST:PORT", text)) return false;
+  std::string why;
+  auto address = parseAddress(text, &why);
+  if (!address) {
+    fail(field, "bad address '" + text + "': " + why);
+    return false;
+  }
+  out = std::move(*address);
+  return true;
+}
+
+bool Loader::readString(const Field& field, std::string& out) {
+  std::string text;
+  if (!scalar(field, "a string", text)) return false;
+  if (text.empty()) {
+    fail(field, "must not be empty");
+    return false;
+  }
+  out = std::move(text);
+  return true;
+}
+
+template <typename T>
+bool Loader::readEnum(
+    const Field& field,
+    std::initializer_list<std::pair<std::string_view, std::type_identity_t<T>>> choices, T& out) {
+  std::string names;
+  std::vector<std::string_view> keys;
+  for (const auto& [name, value] : choices) {
+    names += (names.empty() ? "" : ", ") + std::string(name);
+    keys.push_back(name);
+  }
+  std::string text;
+  if (!scalar(field, "one of " + names, text)) return false;
+  for (const auto& [name, value] : choices) {
+    if (text == name) {
+      out = value;
+      return true;
+    }
+  }
+  fail(field, "must be one of " + names + ", got '" + text + "'" + suggestion(text, keys));
+  return false;
+}
+
+std::shared_ptr<Config> Loader::load(std::string_view text) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    fail(e.mark, "", "invalid YAML: " + e.msg + tabHint(text, e.mark));
+    return nullptr;
+  }
+  if (documents.size() > 1) {
+    fail(documents[1].Mark(), "", "only one YAML document is allowed");
+    return nullptr;
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+  const YAML::Mark top;  // line 1, column 1
+  if (!root.IsNull() && !root.IsMap()) {
+    fail(root.Mark(), "", "expected a map of settings at the top level, got " + describe(root));
+    return nullptr;
+  }
+
+  auto config = std::make_shared<Config>();
+  const auto entries =
+      mapEntries(Field{root, top, ""}, {"workers", "listen", "timeouts", "limits", "upstreams",
+                                        "routes", "admin", "access_log", "log_level"});
+  const MapEntry* listen = nullptr;
+  const MapEntry* routes = nullptr;
+  for (const MapEntry& entry : *entries) {
+    const Field& field = entry.field;
+    if (entry.key == "workers") {
+      loadWorkers(field, *config);
+    } else if (entry.key == "listen") {
+      listen = &entry;
+      loadListeners(field, *config);
+    } else if (entry.key == "timeouts") {
+      loadTimeouts(field, config->timeouts);
+    } else if (entry.key == "limits") {
+      loadLimits(field, config->limits);
+    } else if (entry.key == "upstreams") {
+      loadUpstreams(field, *config);
+    } else if (entry.key == "routes") {
+      routes = &entry;
+      loadRoutes(field, *config);
+    } else if (entry.key == "admin") {
+      loadAdmin(field, *config);
+    } else if (entry.key == "access_log") {
+      loadAccessLog(field, config->access_log);
+    } else if (entry.key == "log_level") {
+      readEnum(field,
+               {{"debug", LogLevel::Debug},
+                {"info", LogLevel::Info},
+                {"warn", LogLevel::Warn},
+                {"error", LogLevel::Error}},
+               config->log_level);
+    }
+  }
+  // A wrong type was already reported by the section itself; only a missing or empty section
+  // earns these.
+  if (!listen) {
+    fail(top, "listen", "at least one listener is required");
+  } else if (listen->field.node.IsNull() ||
+             (listen->field.node.IsSequence() && listen->field.node.size() == 0)) {
+    fail(listen->key_mark, "listen", "at least one listener is required");
+  }
+  if (!routes) {
+    fail(top, "routes", "at least one route is required");
+  } else if (routes->field.node.IsNull() ||
+             (routes->field.node.IsSequence() && routes->field.node.size() == 0)) {
+    fail(routes->key_mark, "routes", "at least one route is required");
+  }
+  resolveRoutes(*config);
+  checkAdminAddress(*config);
+  return config;
+}
+
+void Loader::loadWorkers(const Field& field, Config& config) {
+  std::string text;
+  if (!scalar(field, "'auto' or an integer", text)) return;
+  if (text == "auto") {
+    config.workers = 0;
+    return;
+  }
+  const bool numeric =
+      !text.empty() && text.size() <= 3 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const int workers = numeric ? std::stoi(text) : -1;
+  if (workers < 0 || workers > 256) {
+    fail(field, "must be 'auto' or 1..256, got '" + text + "'");
+    return;
+  }
+  config.workers = static_cast<uint32_t>(workers);  // 0 is accepted as a synonym of auto
+}
+
+void Loader::loadListeners(const Field& field, Config& config) {
+  const auto items = listItems(field);
+  if (!items) return;
+  std::vector<std::string> paths;  // of each pushed listener's address, for duplicate messages
+  for (const Field& item : *items) {
+    const auto entries = mapEntries(item, {"address", "backlog"});
+    if (!entries) continue;
+    ListenerConfig listener;
+    const Field* address_field = nullptr;
+    bool valid = true;
+    for (const MapEntry& entry : *entries) {
+      if (entry.key == "address") {
+        address_field = &entry.field;
+        valid = readAddress(entry.field, listener.address) && valid;
+      } else if (entry.key == "backlog") {
+        valid = readUint(entry.field, 1, 65535, listener.backlog) && valid;
+      }
+    }
+    if (!address_field) {
+      fail(item, "missing required key 'address'");
+      continue;
+    }
+    if (!valid) continue;
+    for (size_t i = 0; i < config.listeners.size(); ++i) {
+      if (config.listeners[i].address == listener.address) {
+        fail(*address_field,
+             "duplicate listener address " + listener.address.text + " (also " + paths[i] + ")");
+        valid = false;
+        break;
+      }
+    }
+    if (!valid) continue;
+    paths.push_back(address_field->path);
+    config.listeners.push_back(std::move(listener));
+  }
+}
+
+void Loader::loadTimeouts(const Field& field, Timeouts& timeouts) {
+  struct Key {
+    std::string_view name;
+    Duration Timeouts::*member;
+    bool allow_zero;  // 0 means "off" only where nginx gives it that meaning
+  };
+  static constexpr Key kKeys[] = {
+      {"connect", &Timeouts::connect, false},
+      {"send", &Timeouts::send, false},
+      {"read", &Timeouts::read, false},
+      {"client_header", &Timeouts::client_header, false},
+      {"client_body", &Timeouts::client_body, false},
+      {"keepalive", &Timeouts::keepalive, true},
+      {"client_send", &Timeouts::client_send, false},
+      {"request", &Timeouts::request, true},
+      {"tunnel_idle", &Timeouts::tunnel_idle, false},
+      {"shutdown_grace", &Timeouts::shutdown_grace, true},
+  };
+  const auto entries =
+      mapEntries(field, {"connect", "send", "read", "client_header", "client_body", "keepalive",
+                         "client_send", "request", "tunnel_idle", "shutdown_grace"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    for (const Key& key : kKeys) {
+      if (entry.key == key.name) readDuration(entry.field, key.allow_zero, timeouts.*key.member);
+    }
+  }
+}
+
+void Loader::loadLimits(const Field& field, Limits& limits) {
+  const auto entries = mapEntries(field, {"max_header_bytes", "max_body_bytes"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "max_header_bytes") {
+      readSize(entry.field, 1024, 1024 * 1024, "1KiB..1MiB", limits.max_header_bytes);
+    } else if (entry.key == "max_body_bytes") {
+      readSize(entry.field, 0, std::numeric_limits<uint64_t>::max(), "", limits.max_body_bytes);
+    }
+  }
+}
+
+void Loader::loadUpstreams(const Field& field, Config& config) {
+  const auto entries = mapEntries(field, {}, "upstream name");
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    if (!validUpstreamName(entry.key)) {
+      fail(entry.key_mark, entry.field.path,
+           "upstream names may contain only letters, digits, '_', '.' and '-'");
+    }
+    UpstreamConfig upstream;
+    upstream.name = entry.key;
+    loadUpstream(entry, upstream);
+    // Kept even when invalid, so routes naming it are not also reported as unknown.
+    config.upstreams.push_back(std::move(upstream));
+  }
+}
+
+void Loader::loadUpstream(const MapEntry& upstream_entry, UpstreamConfig& upstream) {
+  const auto entries =
+      mapEntries(upstream_entry.field, {"balance", "hash_key", "keepalive", "retries", "retry_on",
+                                        "retry_timeout", "servers", "health"});
+  if (!entries) return;
+  const MapEntry* servers = nullptr;
+  const MapEntry* hash_key = nullptr;
+  bool balance_ok = true;
+  for (const MapEntry& entry : *entries) {
+    const Field& field = entry.field;
+    if (entry.key == "balance") {
+      balance_ok = readEnum(field,
+                            {{"round_robin", BalanceAlgorithm::RoundRobin},
+                             {"least_conn", BalanceAlgorithm::LeastConn},
+                             {"hash", BalanceAlgorithm::Hash},
+                             {"random_two", BalanceAlgorithm::RandomTwo}},
+                            upstream.balance);
+    } else if (entry.key == "hash_key") {
+      hash_key = &entry;
+      std::string text;
+      if (!scalar(field, "a string", text)) continue;
+      if (!validHashKey(text)) {
+        fail(field,
+             "must be $remote_addr, $uri, $http_<name> or $cookie_<name>, got '" + text + "'");
+        continue;
+      }
+      upstream.hash_key = text;
+    } else if (entry.key == "keepalive") {
+      readUint(field, 0, 10000, upstream.keepalive);
+    } else if (entry.key == "retries") {
+      readUint(field, 0, 100, upstream.retries);
+    } else if (entry.key == "retry_on") {
+      const auto items = listItems(field);
+      if (!items) continue;
+      uint32_t mask = 0;
+      for (const Field& item : *items) {
+        uint32_t bit = 0;
+        if (readEnum(item,
+                     {{"connect_failure", uint32_t{kRetryConnectFailure}},
+                      {"timeout", uint32_t{kRetryTimeout}},
+                      {"500", uint32_t{kRetry500}},
+                      {"502", uint32_t{kRetry502}},
+                      {"503", uint32_t{kRetry503}},
+                      {"504", uint32_t{kRetry504}},
+                      {"429", uint32_t{kRetry429}}},
+                     bit)) {
+          mask |= bit;
+        }
+      }
+      upstream.retry_on = mask;
+    } else if (entry.key == "retry_timeout") {
+      readDuration(field, true, upstream.retry_timeout);
+    } else if (entry.key == "servers") {
+      servers = &entry;
+      loadServers(field, upstream);
+    } else if (entry.key == "health") {
+      loadHealth(field, upstream.health);
+    }
+  }
+  if (upstream.balance == BalanceAlgorithm::Hash) {
+    if (upstream.hash_key.empty() && !hash_key) upstream.hash_key = "$remote_addr";
+  } else if (hash_key && balance_ok) {
+    // Most likely a forgotten `balance: hash`; ignoring the key would hide that.
+    fail(hash_key->key_mark, hash_key->field.path, "only used with 'balance: hash'");
+  }
+  if (!servers) {
+    fail(upstream_entry.key_mark, upstream_entry.field.path, "has no servers");
+  } else if (servers->field.node.IsNull() ||
+             (servers->field.node.IsSequence() && servers->field.node.size() == 0)) {
+    fail(servers->field, "must list at least one server");
+  }
+}
+
+void Loader::loadServers(const Field& field, UpstreamConfig& upstream) {
+  const auto items = listItems(field);
+  if (!items) return;
+  std::vector<std::pair<std::string, std::string>> seen;  // address text, path
+  for (const Field& item : *items) {
+    const auto entries =
+        mapEntries(item, {"address", "weight", "max_conns", "backup", "down", "slow_start"});
+    if (!entries) continue;
+    ServerConfig server;
+    bool has_address = false;
+    bool valid = true;
+    for (const MapEntry& entry : *entries) {
+      const Field& f = entry.field;
+      if (entry.key == "address") {
+        has_address = true;
+        if (!readAddress(f, server.address)) {
+          valid = false;
+          continue;
+        }
+        const auto dup = std::find_if(seen.begin(), seen.end(), [&](const auto& s) {
+          return s.first == server.address.text;
+        });
+        if (dup != seen.end()) {
+          fail(f, "duplicate server " + server.address.text + " (also " + dup->second + ")");
+          valid = false;
+          continue;
+        }
+        seen.emplace_back(server.address.text, f.path);
+      } else if (entry.key == "weight") {
+        readUint(f, 1, 1000, server.weight);
+      } else if (entry.key == "max_conns") {
+        readUint(f, 0, std::numeric_limits<uint32_t>::max(), server.max_conns);
+      } else if (entry.key == "backup") {
+        readBool(f, server.backup);
+      } else if (entry.key == "down") {
+        readBool(f, server.down);
+      } else if (entry.key == "slow_start") {
+        readDuration(f, true, server.slow_start);
+      }
+    }
+    if (!has_address) {
+      fail(item, "missing required key 'address'");
+      valid = false;
+    }
+    if (valid) upstream.servers.push_back(std::move(server));
+  }
+}
+
+void Loader::loadHealth(const Field& field, HealthConfig& health) {
+  const auto entries = mapEntries(field, {"max_fails", "fail_timeout", "check"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "max_fails") {
+      readUint(entry.field, 0, std::numeric_limits<uint32_t>::max(), health.max_fails);
+    } else if (entry.key == "fail_timeout") {
+      readDuration(entry.field, false, health.fail_timeout);
+    } else if (entry.key == "check") {
+      // `check:` with nothing under it turns active checks on with the defaults.
+      HealthCheckConfig check;
+      loadHealthCheck(entry.field, check);
+      health.check = std::move(check);
+    }
+  }
+}
+
+void Loader::loadHealthCheck(const Field& field, HealthCheckConfig& check) {
+  const auto entries = mapEntries(
+      field, {"path", "interval", "timeout", "rise", "fall", "expect_status", "initially"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "path") {
+      std::string text;
+      if (!scalar(f, "a path", text)) continue;
+      if (text.empty() || text.front() != '/' || hasSpaceOrControl(text)) {
+        fail(f, "must start with '/' and contain no spaces, got '" + text + "'");
+        continue;
+      }
+      check.path = text;
+    } else if (entry.key == "interval") {
+      readDuration(f, false, check.interval);
+    } else if (entry.key == "timeout") {
+      readDuration(f, false, check.timeout);
+    } else if (entry.key == "rise") {
+      readUint(f, 1, std::numeric_limits<uint32_t>::max(), check.rise);
+    } else if (entry.key == "fall") {
+      readUint(f, 1, std::numeric_limits<uint32_t>::max(), check.fall);
+    } else if (entry.key == "expect_status") {
+      std::string text;
+      if (!scalar(f, "a status or range such as 200-399", text)) continue;
+      const size_t dash = text.find('-');
+      const std::string low_text = text.substr(0, dash);
+      const std::string high_text = dash == std::string::npos ? low_text : text.substr(dash + 1);
+      const auto isStatus = [](const std::string& s) {
+        return s.size() == 3 &&
+               std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+               s >= "100" && s <= "599";
+      };
+      if (!isStatus(low_text) || !isStatus(high_text) || low_text > high_text) {
+        fail(f, "must be a status such as 200 or a range such as 200-399 (100..599), got '" + text +
+                    "'");
+        continue;
+      }
+      check.expect_status_min = static_cast<uint16_t>(std::stoi(low_text));
+      check.expect_status_max = static_cast<uint16_t>(std::stoi(high_text));
+    } else if (entry.key == "initially") {
+      readEnum(f, {{"healthy", true}, {"unhealthy", false}}, check.initially_healthy);
+    }
+  }
+}
+
+void Loader::loadRoutes(const Field& field, Config& config) {
+  const auto items = listItems(field);
+  if (!items) return;
+  struct Seen {
+    std::string prefix, host, path;
+  };
+  std::vector<Seen> seen;
+  for (const Field& item : *items) {
+    const auto entries = mapEntries(item, {"match", "upstream", "websocket"});
+    if (!entries) continue;
+    RouteConfig route;
+    const Field* upstream_field = nullptr;
+    bool has_upstream = false;
+    const MapEntry* match = nullptr;
+    bool valid = true;
+    for (const MapEntry& entry : *entries) {
+      const Field& f = entry.field;
+      if (entry.key == "match") {
+        match = &entry;
+        const auto match_entries = mapEntries(f, {"prefix", "host"});
+        if (!match_entries) {
+          valid = false;
+          continue;
+        }
+        bool has_prefix = false;
+        for (const MapEntry& m : *match_entries) {
+          std::string text;
+          if (m.key == "prefix") {
+            has_prefix = true;
+            if (!scalar(m.field, "a path prefix", text)) {
+              valid = false;
+            } else if (text.empty() || text.front() != '/' || hasSpaceOrControl(text)) {
+              fail(m.field, "must start with '/' and contain no spaces, got '" + text + "'");
+              valid = false;
+            } else {
+              route.prefix = text;
+            }
+          } else if (m.key == "host") {
+            if (!readString(m.field, text)) {
+              valid = false;
+            } else if (text.find(':') != std::string::npos || hasSpaceOrControl(text)) {
+              fail(m.field, "must be a host name without a port, got '" + text + "'");
+              valid = false;
+            } else {
+              route.host = toLower(text);
+            }
+          }
+        }
+        if (!has_prefix) {
+          fail(f, "missing required key 'prefix'");
+          valid = false;
+        }
+      } else if (entry.key == "upstream") {
+        has_upstream = true;
+        if (readString(f, route.upstream)) {
+          upstream_field = &f;
+        } else {
+          valid = false;
+        }
+      } else if (entry.key == "websocket") {
+        readBool(f, route.websocket);
+      }
+    }
+    if (!match) {
+      fail(item, "missing required key 'match'");
+      valid = false;
+    }
+    if (!has_upstream) {
+      fail(item, "missing required key 'upstream'");
+      valid = false;
+    }
+    if (!valid || !upstream_field) continue;
+    const auto dup = std::find_if(seen.begin(), seen.end(), [&](const Seen& s) {
+      return s.prefix == route.prefix && s.host == route.host;
+    });
+    if (dup != seen.end()) {
+      fail(match->field, "duplicate route: same prefix and host as " + dup->path);
+      continue;
+    }
+    seen.push_back(Seen{route.prefix, route.host, item.path});
+    route_upstream_fields_.push_back(*upstream_field);
+    config.routes.push_back(std::move(route));
+  }
+}
+
+void Loader::resolveRoutes(Config& config) {
+  std::vector<std::string> names;
+  for (const auto& upstream : config.upstreams) names.push_back(upstream.name);
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    RouteConfig& route = config.routes[i];
+    const auto it = std::find(names.begin(), names.end(), route.upstream);
+    if (it == names.end()) {
+      fail(route_upstream_fields_[i],
+           "unknown upstream '" + route.upstream + "'" + suggestion(route.upstream, names));
+      continue;
+    }
+    route.upstream_index = static_cast<size_t>(it - names.begin());
+  }
+}
+
+void Loader::loadAdmin(const Field& field, Config& config) {
+  const auto entries = mapEntries(field, {"address"});
+  if (!entries) return;
+  if (entries->empty()) {
+    fail(field, "missing required key 'address'");
+    return;
+  }
+  AdminConfig admin;
+  if (!readAddress(entries->front().field, admin.address)) return;
+  admin_address_field_ = entries->front().field;
+  config.admin = std::move(admin);
+}
+
+void Loader::checkAdminAddress(const Config& config) {
+  if (!config.admin) return;
+  for (const ListenerConfig& listener : config.listeners) {
+    if (listener.address == config.admin->address) {
+      fail(admin_address_field_, "same address as a listener (" + config.admin->address.text + ")");
+      return;
+    }
+  }
+}
+
+void Loader::loadAccessLog(const Field& field, AccessLogConfig& access_log) {
+  const auto entries = mapEntries(field, {"path", "format"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "path") {
+      readString(entry.field, access_log.path);
+    } else if (entry.key == "format") {
+      readEnum(entry.field,
+               {{"combined", AccessLogFormat::Combined}, {"json", AccessLogFormat::Json}},
+               access_log.format);
+    }
+  }
+}
+
+}  // namespace
+
+LoadResult loadConfigString(std::string_view yaml, const std::string& filename) {
+  LoadResult result;
+  Loader loader(filename);
+  std::shared_ptr<Config> config;
+  try {
+    config = loader.load(yaml);
+  } catch (const std::exception& e) {
+    // yaml-cpp may throw from places other than the parser; keep the no-throw promise.
+    ConfigError error;
+    error.file = filename;
+    error.message = std::string("internal error while loading: ") + e.what();
+    result.errors.push_back(std::move(error));
+  }
+  auto errors = loader.takeErrors();
+  result.errors.insert(result.errors.end(), errors.begin(), errors.end());
+  if (result.errors.empty() && config) {
+    config->source_path = filename;
+    result.config = std::move(config);
+  }
+  return result;
+}
+
+LoadResult loadConfigFile(const std::string& path) {
+  std::string text;
+  int saved_errno = 0;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    saved_errno = errno;
+  } else {
+    char buffer[16384];
+    for (;;) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n > 0) {
+        text.append(buffer, static_cast<size_t>(n));
+      } else if (n == 0) {
+        break;
+      } else if (errno != EINTR) {
+        saved_errno = errno;  // e.g. EISDIR: a directory opens fine and fails here
+        break;
+      }
+    }
+    ::close(fd);
+  }
+  if (saved_errno != 0) {
+    LoadResult result;
+    ConfigError error;
+    error.file = path;
+    error.message = std::string("cannot read: ") + std::strerror(saved_errno);
+    result.errors.push_back(std::move(error));
+    return result;
+  }
+  return loadConfigString(text, path);
+}
+
+}  // namespace edged::conf
