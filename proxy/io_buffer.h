@@ -1,0 +1,96 @@
+// proxy/io_buffer.h — fixed-size reference-counted read buffers from a per-worker free list, so
+// body bytes are forwarded by reference (never copied) and steady-state reads allocate nothing.
+#pragma once
+
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <utility>
+#include <vector>
+
+namespace edged::proxy {
+
+class BufferPool;
+
+struct IoBuf {
+  uint32_t refs;
+  uint32_t capacity;
+  BufferPool* pool;
+  char* data() { return reinterpret_cast<char*>(this + 1); }
+};
+
+// Owned by one worker; never touched from another thread.
+class BufferPool {
+ public:
+  static constexpr uint32_t kBufferSize = 64 * 1024;
+  explicit BufferPool(size_t max_free = 64) : max_free_(max_free) {}
+  ~BufferPool() {
+    for (IoBuf* b : free_) std::free(b);
+  }
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  IoBuf* get() {
+    IoBuf* b;
+    if (!free_.empty()) {
+      b = free_.back();
+      free_.pop_back();
+    } else {
+      void* mem = std::malloc(sizeof(IoBuf) + kBufferSize);
+      if (!mem) throw std::bad_alloc();
+      b = static_cast<IoBuf*>(mem);
+      b->capacity = kBufferSize;
+      b->pool = this;
+    }
+    b->refs = 1;
+    return b;
+  }
+  void put(IoBuf* b) {
+    if (free_.size() < max_free_)
+      free_.push_back(b);
+    else
+      std::free(b);
+  }
+
+ private:
+  size_t max_free_;
+  std::vector<IoBuf*> free_;
+};
+
+inline void retain(IoBuf* b) { ++b->refs; }
+inline void release(IoBuf* b) {
+  assert(b->refs > 0);
+  if (--b->refs == 0) b->pool->put(b);
+}
+
+// Move-only owning reference.
+class BufRef {
+ public:
+  BufRef() = default;
+  explicit BufRef(IoBuf* b) : b_(b) {}  // adopts one reference
+  BufRef(BufRef&& o) noexcept : b_(std::exchange(o.b_, nullptr)) {}
+  BufRef& operator=(BufRef&& o) noexcept {
+    if (this != &o) {
+      reset();
+      b_ = std::exchange(o.b_, nullptr);
+    }
+    return *this;
+  }
+  BufRef(const BufRef&) = delete;
+  BufRef& operator=(const BufRef&) = delete;
+  ~BufRef() { reset(); }
+  void reset() {
+    if (b_) release(std::exchange(b_, nullptr));
+  }
+  IoBuf* get() const { return b_; }
+  IoBuf* operator->() const { return b_; }
+  explicit operator bool() const { return b_ != nullptr; }
+  bool unique() const { return b_ && b_->refs == 1; }
+
+ private:
+  IoBuf* b_ = nullptr;
+};
+
+}  // namespace edged::proxy

@@ -1,0 +1,471 @@
+// proxy/session.cpp — one exchange from parsed request head to the last response byte.
+#include "proxy/session.h"
+
+#include "proxy/client_connection.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace edged::proxy {
+
+const char* terminationName(Termination t) {
+  switch (t) {
+    case Termination::None: return "";
+    case Termination::ClientClosed: return "client_closed";
+    case Termination::ClientTimeout: return "client_timeout";
+    case Termination::NoServer: return "no_server";
+    case Termination::ConnectFailed: return "connect_failed";
+    case Termination::UpstreamTimeout: return "upstream_timeout";
+    case Termination::UpstreamClosed: return "upstream_closed";
+    case Termination::BadRequest: return "bad_request";
+    case Termination::Internal: return "internal";
+  }
+  return "";
+}
+
+namespace {
+bool isIdempotent(llhttp_method_t m) {
+  switch (m) {
+    case HTTP_GET: case HTTP_HEAD: case HTTP_OPTIONS: case HTTP_TRACE: case HTTP_PUT: case HTTP_DELETE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Only "chunked" is implemented; any other transfer coding gets 501 (RFC 9112 §6.1).
+bool onlyChunked(std::string_view te) {
+  bool any = false;
+  while (!te.empty()) {
+    auto comma = te.find(',');
+    std::string_view item = te.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) {
+      if (!equalsIgnoreCase(item, "chunked")) return false;
+      any = true;
+    }
+    if (comma == std::string_view::npos) break;
+    te.remove_prefix(comma + 1);
+  }
+  return any;
+}
+
+}  // namespace
+
+Session::Session(ClientConnection& client) : c_(client) {
+  header_views_.reserve(32);
+  up_head_.reserve(1024);
+}
+
+Session::~Session() {
+  if (up_) up_->close();
+}
+
+void Session::reset() {
+  route_ = nullptr;
+  picker_ = nullptr;
+  tried_.clear();
+  req_framing_ = BodyFraming::None;
+  req_body_bytes_ = 0;
+  req_complete_ = false;
+  req_idempotent_ = false;
+  req_keep_alive_ = false;
+  head_request_ = false;
+  tries_ = 0;
+  counted_ = false;
+  up_head_.clear();
+  server_ = nullptr;
+  up_ = nullptr;
+  stale_retry_done_ = false;
+  upstream_paused_ = false;
+  status_ = 0;
+  response_head_sent_ = false;
+  resp_framing_ = BodyFraming::None;
+  keep_alive_ = true;
+  resp_body_bytes_ = 0;
+  upstream_start_ns_ = 0;
+  upstream_head_ns_ = 0;
+}
+
+// ---- onRequestHead -----------------------------------------------------------------------
+
+void Session::onRequestHead() {
+  reset();
+  active_ = true;
+  start_ns_ = uv_hrtime();
+  llhttp_t& p = c_.parser();
+  const ParsedHead& head = c_.request();
+  const auto method = static_cast<llhttp_method_t>(p.method);
+  req_keep_alive_ = llhttp_should_keep_alive(&p) != 0;
+  head_request_ = method == HTTP_HEAD;
+  req_idempotent_ = isIdempotent(method);
+
+  int host_count = 0, te_count = 0, cl_count = 0;
+  const std::string_view host = head.find("host", &host_count);
+  const std::string_view te = head.find("transfer-encoding", &te_count);
+  head.find("content-length", &cl_count);
+  // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; §6.1: CL with TE is a smuggling vector.
+  if ((p.http_major == 1 && p.http_minor >= 1 && host_count == 0) || host_count > 1 ||
+      (te_count > 0 && cl_count > 0) || cl_count > 1) {
+    c_.reject_status_ = 400;
+    return;
+  }
+  if (te_count > 1 || (te_count == 1 && !onlyChunked(te))) {
+    c_.reject_status_ = 501;
+    return;
+  }
+  if (method == HTTP_CONNECT) {
+    c_.reject_status_ = 405;
+    return;
+  }
+  if (p.flags & F_CHUNKED) {
+    req_framing_ = BodyFraming::Chunked;
+  } else if ((p.flags & F_CONTENT_LENGTH) && p.content_length > 0) {
+    req_framing_ = BodyFraming::ContentLength;
+  }
+  const uint64_t max_body = c_.worker().config().limits.max_body_bytes;
+  if (max_body != 0 && req_framing_ == BodyFraming::ContentLength && p.content_length > max_body) {
+    c_.reject_status_ = 413;
+    return;
+  }
+
+  const conf::Config& cfg = c_.worker().config();
+  auto route = c_.worker().router().match(host, head.target());
+  if (!route) {
+    answer(404, Termination::None, req_framing_ != BodyFraming::None);
+    return;
+  }
+  route_ = &cfg.routes[*route];
+  picker_ = &c_.worker().picker(route_->upstream_index);
+
+  head.headers(header_views_);
+  UpstreamRequestOptions o;
+  o.client_ip = c_.clientIp();
+  o.default_host = c_.localAddress();
+  o.body = req_framing_;
+  o.content_length = p.content_length;
+  o.keep_alive = picker_->group().config().keepalive > 0;
+  buildUpstreamRequestHead(llhttp_method_name(method), head.target(), header_views_, o, up_head_);
+  pickAndConnect();
+}
+
+// ---- pickServer / connectUpstream ----------------------------------------------------------
+
+bool Session::pickAndConnect() {
+  upstream::Server* s = picker_->pick(tried_);
+  if (!s) {
+    LOG_WARN("no server available in upstream \"%s\"", picker_->group().name().c_str());
+    failBeforeResponse(tried_.empty() ? 503 : 502, tried_.empty() ? Termination::NoServer : Termination::ConnectFailed);
+    return false;
+  }
+  tried_.insert(s->index);
+  ++tries_;
+  return connectTo(*s, true);
+}
+
+bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
+  server_ = &server;
+  log_upstream_ = server.name();
+  server.active.fetch_add(1, std::memory_order_relaxed);
+  server.requests.fetch_add(1, std::memory_order_relaxed);
+  counted_ = true;
+  upstream_start_ns_ = uv_hrtime();
+  Worker& w = c_.worker();
+  const size_t idx = route_->upstream_index;
+  UpstreamConnection* conn = allow_pooled ? w.pool().take(idx, server, uv_now(w.loop())) : nullptr;
+  if (conn) {
+    up_ = conn;
+    conn->attach(this);
+    queueRequestHead();
+    up_->flush();
+    return true;
+  }
+  conn = new UpstreamConnection(w, idx, server);
+  if (int rc = conn->connect(this); rc != 0) {
+    LOG_WARN("connect() to %s failed: %s", server.name().c_str(), uv_strerror(rc));
+    conn->close();
+    onUpstreamFailure(UpstreamFailure::ConnectFailed);
+    return false;
+  }
+  up_ = conn;
+  queueRequestHead();  // sent once connected
+  return true;
+}
+
+void Session::queueRequestHead() { up_->out().appendCopy(up_head_); }
+
+void Session::onUpstreamConnected() {
+  if (up_) up_->flush();
+}
+
+// ---- sendRequest -------------------------------------------------------------------------
+
+void Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
+  req_body_bytes_ += n;
+  const uint64_t max_body = c_.worker().config().limits.max_body_bytes;
+  if (max_body != 0 && req_body_bytes_ > max_body) {
+    c_.reject_status_ = 413;
+    return;
+  }
+  if (!up_) return;  // already answered: the rest of the body is discarded
+  WriteQueue& q = up_->out();
+  if (req_framing_ == BodyFraming::Chunked) {
+    char hdr[20];
+    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
+    q.append(buf, p, n);
+    q.appendCopy(kChunkTrailer);
+  } else {
+    q.append(buf, p, n);
+  }
+  if (q.queuedBytes() > ClientConnection::kHighWater) c_.pauseBodyReading();
+}
+
+void Session::onRequestComplete() {
+  req_complete_ = true;
+  if (up_ && req_framing_ == BodyFraming::Chunked) up_->out().appendCopy(kLastChunk);
+}
+
+void Session::onRequestBodyReadBatchDone() {
+  if (up_) up_->flush();
+}
+
+bool Session::wantsClientBodyPaused() const {
+  return up_ && up_->out().queuedBytes() > ClientConnection::kHighWater;
+}
+
+void Session::onUpstreamWritten() {
+  if (up_ && up_->out().queuedBytes() < ClientConnection::kLowWater) c_.resumeBodyReading();
+}
+
+// ---- failures ------------------------------------------------------------------------------
+
+void Session::releaseUpstream(bool reuse) {
+  if (counted_ && server_) {
+    server_->active.fetch_sub(1, std::memory_order_relaxed);
+    counted_ = false;
+  }
+  if (up_) {
+    UpstreamConnection* conn = up_;
+    up_ = nullptr;
+    conn->release(reuse);
+  }
+}
+
+void Session::onUpstreamFailure(UpstreamFailure f) {
+  UpstreamConnection* conn = up_;
+  const bool was_reused = conn && conn->reused();
+  const bool response_started = conn && conn->responseStarted();
+  if (server_) server_->failures.fetch_add(1, std::memory_order_relaxed);
+  releaseUpstream(false);
+
+  if (response_head_sent_) {
+    // Mid-body: the client must see a truncated response, never a complete-looking one.
+    LOG_WARN("upstream %s failed mid-response (%s); closing client connection", log_upstream_.c_str(),
+             failureName(f));
+    keep_alive_ = false;
+    finish(f == UpstreamFailure::ReadTimeout || f == UpstreamFailure::SendTimeout
+               ? Termination::UpstreamTimeout
+               : Termination::UpstreamClosed);
+    return;
+  }
+  // A pooled connection the origin closed while idle: retry once on a fresh connection, when
+  // nothing of a body can have been consumed and the method is idempotent.
+  if (was_reused && !response_started && f == UpstreamFailure::Closed && req_idempotent_ &&
+      req_framing_ == BodyFraming::None && !stale_retry_done_ && server_) {
+    stale_retry_done_ = true;
+    LOG_INFO("retrying on a fresh connection to %s after a stale pooled connection", server_->name().c_str());
+    connectTo(*server_, false);
+    return;
+  }
+  // Connect failures may go to another server (nginx proxy_next_upstream error timeout).
+  const auto& ucfg = picker_->group().config();
+  const bool connect_failure = f == UpstreamFailure::ConnectFailed || f == UpstreamFailure::ConnectTimeout;
+  const uint32_t cond = f == UpstreamFailure::ConnectFailed ? conf::kRetryConnectFailure : conf::kRetryTimeout;
+  if (connect_failure && (ucfg.retry_on & cond) && tries_ <= ucfg.retries && req_framing_ == BodyFraming::None) {
+    if (upstream::Server* s = picker_->pick(tried_)) {
+      tried_.insert(s->index);
+      ++tries_;
+      connectTo(*s, true);
+      return;
+    }
+  }
+  switch (f) {
+    case UpstreamFailure::ConnectTimeout:
+    case UpstreamFailure::ReadTimeout:
+    case UpstreamFailure::SendTimeout:
+      answer(504, Termination::UpstreamTimeout, !req_complete_);
+      break;
+    case UpstreamFailure::ConnectFailed:
+      answer(502, Termination::ConnectFailed, !req_complete_);
+      break;
+    case UpstreamFailure::Closed:
+    case UpstreamFailure::BadResponse:
+      answer(502, Termination::UpstreamClosed, !req_complete_);
+      break;
+  }
+}
+
+void Session::failBeforeResponse(int status, Termination why) { answer(status, why, !req_complete_); }
+
+// ---- onResponseHead / body -----------------------------------------------------------------
+
+bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) {
+  if (status == 101) {
+    // Upgrades are not forwarded (edged strips Upgrade), so a 101 here is a broken origin.
+    LOG_WARN("upstream %s answered 101 to a request that was not an upgrade", log_upstream_.c_str());
+    onUpstreamFailure(UpstreamFailure::BadResponse);
+    return false;
+  }
+  head.headers(header_views_);
+  if (status < 200) {
+    // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
+    if (!c_.http10()) {
+      scratch_.clear();
+      ClientResponseOptions o;
+      o.body = BodyFraming::None;
+      o.keep_alive = true;
+      buildClientResponseHead(status, head.target(), header_views_, o, scratch_);
+      // No Connection header on an interim response.
+      c_.out().appendCopy(scratch_);
+      c_.flush();
+    }
+    return false;
+  }
+  upstream_head_ns_ = uv_hrtime();
+  status_ = status;
+  const bool no_body = head_request_ || status == 204 || status == 304;
+  if (no_body) {
+    resp_framing_ = BodyFraming::None;
+  } else if (parser.flags & F_CHUNKED) {
+    resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
+  } else if (parser.flags & F_CONTENT_LENGTH) {
+    resp_framing_ = BodyFraming::ContentLength;
+  } else {
+    resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
+  }
+  keep_alive_ = req_keep_alive_ && req_complete_ && !c_.worker().draining() &&
+                resp_framing_ != BodyFraming::UntilClose;
+  ClientResponseOptions o;
+  o.body = resp_framing_;
+  o.keep_alive = keep_alive_;
+  o.client_http10 = c_.http10();
+  scratch_.clear();
+  buildClientResponseHead(status, head.target(), header_views_, o, scratch_);
+  c_.out().appendCopy(scratch_);
+  response_head_sent_ = true;
+  return head_request_;
+}
+
+void Session::onUpstreamBody(IoBuf* buf, const char* p, size_t n) {
+  resp_body_bytes_ += n;
+  WriteQueue& q = c_.out();
+  if (resp_framing_ == BodyFraming::Chunked) {
+    char hdr[20];
+    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
+    q.append(buf, p, n);
+    q.appendCopy(kChunkTrailer);
+  } else {
+    q.append(buf, p, n);
+  }
+}
+
+void Session::onUpstreamReadBatchDone() {
+  c_.flush();
+  if (up_ && !upstream_paused_ && c_.out().queuedBytes() > ClientConnection::kHighWater) {
+    upstream_paused_ = true;
+    up_->pauseReading();
+  }
+}
+
+void Session::onClientDrained() {
+  if (upstream_paused_ && up_) {
+    upstream_paused_ = false;
+    up_->resumeReading();
+  }
+}
+
+void Session::onUpstreamComplete(bool reusable) {
+  if (resp_framing_ == BodyFraming::Chunked) c_.out().appendCopy(kLastChunk);
+  const bool reuse = reusable && req_complete_ && up_ && up_->out().idle() &&
+                     picker_->group().config().keepalive > 0 && !c_.worker().draining();
+  releaseUpstream(reuse);
+  c_.flush();
+  finish(Termination::None);
+}
+
+// ---- answers edged writes itself, and the end --------------------------------------------
+
+void Session::answer(int status, Termination why, bool close) {
+  releaseUpstream(false);
+  status_ = status;
+  keep_alive_ = keep_alive_ && !close && req_keep_alive_ && !c_.worker().draining();
+  scratch_.clear();
+  buildErrorResponse(status, !keep_alive_, scratch_);
+  c_.out().appendCopy(scratch_);
+  response_head_sent_ = true;
+  c_.flush();
+  finish(why);
+}
+
+void Session::reject(int status) {
+  if (active_ && response_head_sent_) {  // too late for an error page: the connection just closes
+    abort(Termination::BadRequest, status_);
+    return;
+  }
+  if (!active_) {
+    reset();
+    start_ns_ = uv_hrtime();
+  }
+  releaseUpstream(false);
+  status_ = status;
+  keep_alive_ = false;
+  scratch_.clear();
+  buildErrorResponse(status, true, scratch_);
+  c_.out().appendCopy(scratch_);
+  logAccess(Termination::BadRequest);
+  active_ = false;
+}
+
+void Session::abort(Termination why, int status_for_log) {
+  if (!active_) return;
+  releaseUpstream(false);
+  if (!response_head_sent_) status_ = status_for_log;
+  keep_alive_ = false;
+  logAccess(why);
+  active_ = false;
+}
+
+void Session::finish(Termination why) {
+  if (!active_) return;
+  if (why != Termination::None) keep_alive_ = false;
+  // An answer sent before the whole request body arrived leaves body bytes unread: close.
+  if (!req_complete_ && req_framing_ != BodyFraming::None) keep_alive_ = false;
+  logAccess(why);
+  active_ = false;
+  c_.sessionFinished(keep_alive_);
+}
+
+void Session::logAccess(Termination why) {
+  AccessLog& log = c_.worker().accessLog();
+  if (!log.enabled()) return;
+  const ParsedHead& head = c_.request();
+  const llhttp_t& p = c_.parser();
+  AccessRecord r;
+  r.client_ip = c_.clientIp();
+  r.method = p.http_major != 0 ? llhttp_method_name(static_cast<llhttp_method_t>(p.method)) : "-";
+  r.target = head.target();
+  r.http_major = p.http_major;
+  r.http_minor = p.http_minor;
+  r.status = status_;
+  r.body_bytes_sent = resp_body_bytes_;
+  r.referer = head.find("referer");
+  r.user_agent = head.find("user-agent");
+  r.upstream = server_ ? std::string_view(log_upstream_) : std::string_view();
+  const uint64_t now = uv_hrtime();
+  r.upstream_seconds = upstream_head_ns_ ? (upstream_head_ns_ - upstream_start_ns_) / 1e9 : -1;
+  r.request_seconds = (now - start_ns_) / 1e9;
+  r.termination = terminationName(why);
+  log.write(r);
+}
+
+}  // namespace edged::proxy

@@ -1,0 +1,103 @@
+// proxy/session.h — one request/response exchange, in named phases: onRequestHead (route, checks,
+// header rewrite), pickServer, connectUpstream, sendRequest (head + streamed body), onResponseHead,
+// response body, finish (exactly once on every path). Embedded in its ClientConnection and reused
+// for the next request on that connection, so a keep-alive request allocates nothing here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proxy/parsed_head.h"
+#include "proxy/proxy.h"
+#include "proxy/upstream_connection.h"
+#include "upstream/upstream.h"
+
+namespace edged::proxy {
+
+class ClientConnection;
+
+// Why an exchange ended other than normally (HAProxy's termination causes), for the access log.
+enum class Termination : uint8_t {
+  None, ClientClosed, ClientTimeout, NoServer, ConnectFailed, UpstreamTimeout, UpstreamClosed,
+  BadRequest, Internal
+};
+const char* terminationName(Termination t);
+
+class Session final : public UpstreamHandler {
+ public:
+  explicit Session(ClientConnection& client);
+  ~Session();
+
+  bool active() const { return active_; }
+  // The request head is parsed. Returns false when the session already answered by itself.
+  void onRequestHead();
+  // A protocol error found by the connection: answer `status`, close, log.
+  void reject(int status);
+  void onRequestBody(IoBuf* buf, const char* p, size_t n);
+  void onRequestComplete();
+  void onRequestBodyReadBatchDone();  // after each client read: flush toward the origin
+  // The client went away or timed out mid-exchange: abandon the origin side, log, end.
+  void abort(Termination why, int status_for_log);
+  // The client side drained below the low watermark: the origin may send more.
+  void onClientDrained();
+
+  bool responseStarted() const { return response_head_sent_; }
+  bool wantsClientBodyPaused() const;
+  int status() const { return status_; }
+
+  // UpstreamHandler
+  void onUpstreamConnected() override;
+  void onUpstreamFailure(UpstreamFailure f) override;
+  bool onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) override;
+  void onUpstreamBody(IoBuf* buf, const char* p, size_t n) override;
+  void onUpstreamComplete(bool reusable) override;
+  void onUpstreamReadBatchDone() override;
+  void onUpstreamWritten() override;
+
+ private:
+  void reset();
+  void answer(int status, Termination why, bool close);
+  bool pickAndConnect();
+  bool connectTo(upstream::Server& server, bool allow_pooled);
+  void queueRequestHead();
+  void failBeforeResponse(int status, Termination why);
+  void finish(Termination why);
+  void logAccess(Termination why);
+  void releaseUpstream(bool reuse);
+
+  ClientConnection& c_;
+  bool active_ = false;
+  // Request
+  const conf::RouteConfig* route_ = nullptr;
+  upstream::UpstreamPicker* picker_ = nullptr;
+  upstream::TriedSet tried_;
+  BodyFraming req_framing_ = BodyFraming::None;
+  uint64_t req_body_bytes_ = 0;
+  bool req_complete_ = false;
+  bool req_idempotent_ = false;
+  bool req_keep_alive_ = false;
+  uint32_t tries_ = 0;
+  bool counted_ = false;
+  bool head_request_ = false;
+  std::string up_head_;  // the head sent to the origin, kept for a retry on a fresh connection
+  // Upstream
+  upstream::Server* server_ = nullptr;
+  UpstreamConnection* up_ = nullptr;
+  bool stale_retry_done_ = false;
+  bool upstream_paused_ = false;
+  // Response
+  int status_ = 0;
+  bool response_head_sent_ = false;
+  BodyFraming resp_framing_ = BodyFraming::None;
+  bool keep_alive_ = true;
+  uint64_t resp_body_bytes_ = 0;
+  uint64_t start_ns_ = 0;
+  uint64_t upstream_start_ns_ = 0;
+  uint64_t upstream_head_ns_ = 0;
+  std::vector<Header> header_views_;
+  std::string scratch_;
+  std::string log_upstream_;
+};
+
+}  // namespace edged::proxy

@@ -1,0 +1,363 @@
+// proxy/upstream_connection.cpp — the origin side of an exchange.
+#include "proxy/upstream_connection.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace edged::proxy {
+
+const char* failureName(UpstreamFailure f) {
+  switch (f) {
+    case UpstreamFailure::ConnectFailed: return "connect_failed";
+    case UpstreamFailure::ConnectTimeout: return "connect_timeout";
+    case UpstreamFailure::SendTimeout: return "send_timeout";
+    case UpstreamFailure::ReadTimeout: return "read_timeout";
+    case UpstreamFailure::Closed: return "upstream_closed";
+    case UpstreamFailure::BadResponse: return "bad_response";
+  }
+  return "unknown";
+}
+
+const llhttp_settings_t* UpstreamConnection::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t x;
+    llhttp_settings_init(&x);
+    x.on_message_begin = onMessageBegin;
+    x.on_status = onStatus;
+    x.on_header_field = onHeaderField;
+    x.on_header_value = onHeaderValue;
+    x.on_header_value_complete = onHeaderValueComplete;
+    x.on_headers_complete = onHeadersComplete;
+    x.on_body = onBody;
+    x.on_message_complete = onMessageComplete;
+    return x;
+  }();
+  return &s;
+}
+
+UpstreamConnection::UpstreamConnection(Worker& worker, size_t upstream_index, upstream::Server& server)
+    : worker_(worker), upstream_index_(upstream_index), server_(server), out_(this, onWriteDone) {
+  uv_tcp_init(worker.loop(), &tcp_);
+  uv_timer_init(worker.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  connect_req_.data = this;
+  open_handles_ = 2;
+  resetParser();
+}
+
+void UpstreamConnection::resetParser() {
+  llhttp_init(&parser_, HTTP_RESPONSE, settings());
+  parser_.data = this;
+  head_.reset();
+  response_started_ = false;
+  response_complete_ = false;
+  no_body_ = false;
+  leftover_ = false;
+}
+
+int UpstreamConnection::connect(UpstreamHandler* h) {
+  handler_ = h;
+  state_ = State::Connecting;
+  last_activity_ = uv_now(worker_.loop());
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, server_.config.address.sa(), onConnect);
+  if (rc != 0) {
+    handler_ = nullptr;
+    return rc;
+  }
+  armTimer();
+  return 0;
+}
+
+void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
+  auto* self = static_cast<UpstreamConnection*>(req->data);
+  if (self->state_ == State::Closing) return;
+  if (status < 0) {
+    LOG_WARN("connect() to %s failed: %s", self->server_.name().c_str(), uv_strerror(status));
+    self->fail(UpstreamFailure::ConnectFailed);
+    return;
+  }
+  self->state_ = State::Active;
+  uv_tcp_nodelay(&self->tcp_, 1);
+  self->last_activity_ = uv_now(self->worker_.loop());
+  self->startReading();
+  self->armTimer();
+  if (self->handler_) self->handler_->onUpstreamConnected();
+}
+
+void UpstreamConnection::attach(UpstreamHandler* h) {
+  handler_ = h;
+  state_ = State::Active;
+  reused_ = true;
+  resetParser();
+  last_activity_ = uv_now(worker_.loop());
+  if (read_paused_) resumeReading();
+  armTimer();
+}
+
+void UpstreamConnection::release(bool reuse) {
+  handler_ = nullptr;
+  if (state_ == State::Closing) return;
+  if (reuse && state_ == State::Active && out_.idle() && !read_paused_) {
+    worker_.pool().put(this);
+  } else {
+    close();
+  }
+}
+
+void UpstreamConnection::becomeIdle(uint64_t deadline_ms) {
+  state_ = State::Idle;
+  idle_deadline_ = deadline_ms;
+  in_.reset();  // an idle connection holds no buffer
+  armTimer();
+}
+
+void UpstreamConnection::close() {
+  if (state_ == State::Closing) return;
+  state_ = State::Closing;
+  handler_ = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
+}
+
+void UpstreamConnection::onClose(uv_handle_t* h) {
+  auto* self = static_cast<UpstreamConnection*>(h->data);
+  if (--self->open_handles_ == 0) delete self;
+}
+
+void UpstreamConnection::fail(UpstreamFailure f) {
+  UpstreamHandler* h = handler_;
+  handler_ = nullptr;
+  if (h) {
+    h->onUpstreamFailure(f);  // the session closes or releases us
+  } else {
+    close();
+  }
+}
+
+void UpstreamConnection::flush() {
+  if (state_ != State::Active) return;  // sent once connected
+  int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (rc != 0) {
+    LOG_WARN("write to %s failed: %s", server_.name().c_str(), uv_strerror(rc));
+    fail(UpstreamFailure::Closed);
+    return;
+  }
+  armTimer();
+}
+
+void UpstreamConnection::onWriteDone(void* p, int status) {
+  auto* self = static_cast<UpstreamConnection*>(p);
+  if (self->state_ == State::Closing) return;
+  if (status < 0) {
+    self->fail(UpstreamFailure::Closed);
+    return;
+  }
+  self->last_activity_ = uv_now(self->worker_.loop());
+  self->armTimer();
+  if (self->handler_) self->handler_->onUpstreamWritten();
+}
+
+void UpstreamConnection::armTimer() {
+  const conf::Timeouts& t = worker_.config().timeouts;
+  switch (state_) {
+    case State::Connecting: deadline_ = last_activity_ + t.connect.count(); break;
+    case State::Active:
+      if (!out_.idle())
+        deadline_ = last_activity_ + t.send.count();
+      else if (!read_paused_)
+        deadline_ = last_activity_ + t.read.count();
+      else
+        deadline_ = 0;
+      break;
+    case State::Idle: deadline_ = idle_deadline_; break;
+    case State::Closing: return;
+  }
+  if (deadline_ == 0) return;
+  if (timer_due_ == 0 || deadline_ < timer_due_) {
+    const uint64_t now = uv_now(worker_.loop());
+    timer_due_ = deadline_;
+    uv_timer_start(&timer_, onTimer, deadline_ > now ? deadline_ - now : 0, 0);
+  }
+}
+
+void UpstreamConnection::onTimer(uv_timer_t* t) {
+  auto* self = static_cast<UpstreamConnection*>(t->data);
+  self->timer_due_ = 0;
+  const uint64_t now = uv_now(self->worker_.loop());
+  if (self->deadline_ == 0 || now < self->deadline_) {
+    self->armTimer();
+    return;
+  }
+  switch (self->state_) {
+    case State::Connecting:
+      LOG_WARN("connect() to %s timed out", self->server_.name().c_str());
+      self->fail(UpstreamFailure::ConnectTimeout);
+      break;
+    case State::Active:
+      LOG_WARN("upstream %s timed out (%s)", self->server_.name().c_str(),
+               self->out_.idle() ? "read" : "send");
+      self->fail(self->out_.idle() ? UpstreamFailure::ReadTimeout : UpstreamFailure::SendTimeout);
+      break;
+    case State::Idle:
+      self->worker_.pool().forget(self);
+      self->close();
+      break;
+    case State::Closing: break;
+  }
+}
+
+void UpstreamConnection::startReading() {
+  if (reading_) return;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
+  reading_ = true;
+}
+
+void UpstreamConnection::pauseReading() {
+  if (read_paused_ || state_ == State::Closing) return;
+  read_paused_ = true;
+  if (reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+  }
+}
+
+void UpstreamConnection::resumeReading() {
+  if (!read_paused_ || state_ == State::Closing) return;
+  read_paused_ = false;
+  last_activity_ = uv_now(worker_.loop());
+  if (state_ != State::Connecting) startReading();
+  armTimer();
+}
+
+void UpstreamConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(h->data);
+  // Reuse our buffer when nobody else still references bytes in it.
+  if (!self->in_.unique()) self->in_ = BufRef(self->worker_.buffers().get());
+  buf->base = self->in_->data();
+  buf->len = self->in_->capacity;
+}
+
+void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<UpstreamConnection*>(s->data);
+  if (self->state_ == State::Closing) return;
+  if (nread > 0) {
+    self->handleRead(buf->base, static_cast<size_t>(nread));
+  } else if (nread < 0) {
+    self->handleEof();
+  }
+  if (self->state_ == State::Idle && self->in_.unique()) self->in_.reset();
+}
+
+void UpstreamConnection::handleRead(const char* data, size_t n) {
+  if (state_ == State::Idle) {
+    // An idle origin connection has nothing to say: bytes or EOF mean it is unusable.
+    worker_.pool().forget(this);
+    close();
+    return;
+  }
+  last_activity_ = uv_now(worker_.loop());
+  llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+  if (state_ == State::Closing || !handler_) return;
+  if (err == HPE_PAUSED) {
+    leftover_ = llhttp_get_error_pos(&parser_) < data + n;
+  } else if (err != HPE_OK) {
+    LOG_WARN("upstream %s sent an invalid response: %s", server_.name().c_str(), llhttp_errno_name(err));
+    handler_->onUpstreamReadBatchDone();
+    if (handler_) fail(UpstreamFailure::BadResponse);
+    return;
+  }
+  armTimer();
+  UpstreamHandler* h = handler_;
+  h->onUpstreamReadBatchDone();
+  if (response_complete_ && handler_ == h) {
+    const bool reusable = !leftover_ && llhttp_should_keep_alive(&parser_);
+    h->onUpstreamComplete(reusable);
+  }
+}
+
+void UpstreamConnection::handleEof() {
+  if (state_ == State::Idle) {
+    worker_.pool().forget(this);
+    close();
+    return;
+  }
+  if (!handler_) {
+    close();
+    return;
+  }
+  if (response_started_ && !response_complete_ && llhttp_message_needs_eof(&parser_)) {
+    llhttp_finish(&parser_);  // completes a read-until-close body
+  }
+  if (response_complete_) {
+    UpstreamHandler* h = handler_;
+    h->onUpstreamReadBatchDone();
+    if (handler_ == h) h->onUpstreamComplete(false);
+    return;
+  }
+  fail(UpstreamFailure::Closed);
+}
+
+// ---- llhttp callbacks ----------------------------------------------------------------------
+
+int UpstreamConnection::onMessageBegin(llhttp_t* p) {
+  auto* self = static_cast<UpstreamConnection*>(p->data);
+  self->head_.reset();
+  return 0;
+}
+
+int UpstreamConnection::onStatus(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<UpstreamConnection*>(p->data);
+  self->head_.addTarget(at, n);
+  return 0;
+}
+
+int UpstreamConnection::onHeaderField(llhttp_t* p, const char* at, size_t n) {
+  static_cast<UpstreamConnection*>(p->data)->head_.addField(at, n);
+  return 0;
+}
+
+int UpstreamConnection::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  static_cast<UpstreamConnection*>(p->data)->head_.addValue(at, n);
+  return 0;
+}
+
+int UpstreamConnection::onHeaderValueComplete(llhttp_t* p) {
+  static_cast<UpstreamConnection*>(p->data)->head_.endValue();
+  return 0;
+}
+
+int UpstreamConnection::onHeadersComplete(llhttp_t* p) {
+  auto* self = static_cast<UpstreamConnection*>(p->data);
+  if (!self->handler_) return -1;
+  const int status = llhttp_get_status_code(p);
+  if (status >= 200 || status == 101) self->response_started_ = true;
+  // Node and others advertise how long they keep an idle connection: retire ours before that.
+  std::string_view ka = self->head_.find("keep-alive");
+  if (auto pos = ka.find("timeout="); pos != std::string_view::npos)
+    self->keepalive_hint_ms_ = std::strtoull(ka.data() + pos + 8, nullptr, 10) * 1000;
+  const bool no_body = self->handler_->onUpstreamHead(status, self->head_, *p);
+  if (!self->handler_ || self->state_ == State::Closing) return -1;
+  if (status == 101) return 2;
+  return no_body && status >= 200 ? 1 : 0;
+}
+
+int UpstreamConnection::onBody(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<UpstreamConnection*>(p->data);
+  if (!self->handler_) return -1;
+  self->handler_->onUpstreamBody(self->in_.get(), at, n);
+  return self->handler_ ? 0 : -1;
+}
+
+int UpstreamConnection::onMessageComplete(llhttp_t* p) {
+  auto* self = static_cast<UpstreamConnection*>(p->data);
+  const int status = llhttp_get_status_code(p);
+  if (status < 200 && status != 101) return 0;  // interim response: the final one follows
+  self->response_complete_ = true;
+  return HPE_PAUSED;
+}
+
+}  // namespace edged::proxy

@@ -1,0 +1,138 @@
+// proxy/upstream_connection.h — one TCP connection to one origin server: connect, send the
+// request (WriteQueue), parse the response with llhttp, keep-alive bookkeeping. Leased to one
+// Session at a time, idle in the worker's ConnectionPool otherwise.
+//
+// libuv lifetime rules (they hold for every handle owner in proxy/):
+// 1. A uv_*_t lives inside its owner on the heap and is freed only in its close callback.
+// 2. One owner per level: Listener -> ClientConnection -> Session -> leased UpstreamConnection;
+//    ConnectionPool owns idle connections.
+// 3. Never destroy an object from inside its own callback: close(), then free when the last close
+//    callback arrives.
+// 4. A write request owns its buffers until its callback; after uv_close, pending writes call back
+//    with UV_ECANCELED and must not touch a closing owner.
+#pragma once
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include <cstdint>
+
+#include "proxy/io_buffer.h"
+#include "proxy/parsed_head.h"
+#include "proxy/write_queue.h"
+#include "upstream/upstream.h"
+
+namespace edged::proxy {
+
+class Worker;
+
+enum class UpstreamFailure : uint8_t {
+  ConnectFailed,    // refused, unreachable
+  ConnectTimeout,
+  SendTimeout,
+  ReadTimeout,
+  Closed,           // origin closed or reset before the response was complete
+  BadResponse,      // unparsable response
+};
+const char* failureName(UpstreamFailure f);
+
+// What a leased connection tells its session. All calls happen on the worker's loop.
+class UpstreamHandler {
+ public:
+  virtual void onUpstreamConnected() = 0;
+  virtual void onUpstreamFailure(UpstreamFailure f) = 0;
+  // Return true when the response to this request carries no body (HEAD).
+  virtual bool onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) = 0;
+  virtual void onUpstreamBody(IoBuf* buf, const char* p, size_t n) = 0;
+  virtual void onUpstreamComplete(bool reusable) = 0;
+  virtual void onUpstreamReadBatchDone() = 0;  // after each read's worth of callbacks
+  virtual void onUpstreamWritten() = 0;        // a write finished; queue may have drained
+ protected:
+  ~UpstreamHandler() = default;
+};
+
+class UpstreamConnection {
+ public:
+  UpstreamConnection(Worker& worker, size_t upstream_index, upstream::Server& server);
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+  // Starts connecting; the handler hears onUpstreamConnected or onUpstreamFailure.
+  int connect(UpstreamHandler* h);  // 0, or a libuv error (no handler call then)
+  // Lease a pooled (connected) connection to a handler for one request.
+  void attach(UpstreamHandler* h);
+  // The handler lets go: back to the pool when `reuse`, else closed.
+  void release(bool reuse);
+  // Close at once (from any state). No handler call follows.
+  void close();
+
+  WriteQueue& out() { return out_; }
+  void flush();
+  void pauseReading();
+  void resumeReading();
+  bool connected() const { return state_ == State::Active || state_ == State::Idle; }
+  bool reused() const { return reused_; }
+  bool responseStarted() const { return response_started_; }
+  size_t upstreamIndex() const { return upstream_index_; }
+  upstream::Server& server() { return server_; }
+  uint64_t idleDeadline() const { return idle_deadline_; }
+
+  // Pool-side.
+  void becomeIdle(uint64_t deadline_ms);
+  bool closing() const { return state_ == State::Closing; }
+
+ private:
+  enum class State : uint8_t { Connecting, Active, Idle, Closing };
+  static void onConnect(uv_connect_t* req, int status);
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onTimer(uv_timer_t* t);
+  static void onClose(uv_handle_t* h);
+  static void onWriteDone(void* self, int status);
+  static int onHeadersComplete(llhttp_t* p);
+  static int onMessageComplete(llhttp_t* p);
+  static int onBody(llhttp_t* p, const char* at, size_t n);
+  static int onStatus(llhttp_t* p, const char* at, size_t n);
+  static int onHeaderField(llhttp_t* p, const char* at, size_t n);
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t n);
+  static int onHeaderValueComplete(llhttp_t* p);
+  static int onMessageBegin(llhttp_t* p);
+  static const llhttp_settings_t* settings();
+
+  void fail(UpstreamFailure f);
+  void armTimer();
+  void startReading();
+  void handleRead(const char* data, size_t n);
+  void handleEof();
+  void resetParser();
+
+  Worker& worker_;
+  size_t upstream_index_;
+  upstream::Server& server_;
+  UpstreamHandler* handler_ = nullptr;
+  State state_ = State::Connecting;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_connect_t connect_req_{};
+  int open_handles_ = 0;
+  WriteQueue out_;
+  llhttp_t parser_{};
+  ParsedHead head_;
+  BufRef in_;
+  size_t in_used_ = 0;
+  bool reading_ = false;
+  bool read_paused_ = false;
+  bool reused_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool no_body_ = false;
+  bool leftover_ = false;
+  uint64_t last_activity_ = 0;   // uv_now of the last read or write progress
+  uint64_t deadline_ = 0;        // current timeout deadline (uv_now ms), 0 = none
+  uint64_t timer_due_ = 0;       // when the running timer fires, 0 = not running
+  uint64_t idle_deadline_ = 0;
+  uint64_t keepalive_hint_ms_ = 0;  // origin's "Keep-Alive: timeout=N"
+  friend class ConnectionPool;
+};
+
+}  // namespace edged::proxy

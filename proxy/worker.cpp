@@ -1,0 +1,127 @@
+// proxy/worker.cpp — a worker's loop, listeners and drain.
+#include "proxy/worker.h"
+
+#include "proxy/client_connection.h"
+#include "proxy/log.h"
+#include "proxy/upstream_connection.h"
+
+namespace edged::proxy {
+
+Worker::Worker(int id, const SharedState& shared, std::vector<int> listen_fds, std::function<void()> on_exit)
+    : id_(id),
+      shared_(shared),
+      listen_fds_(std::move(listen_fds)),
+      on_exit_(std::move(on_exit)),
+      router_(shared.config->routes),
+      pool_(shared),
+      access_log_(shared.access_log_fd) {
+  for (const auto& g : shared.groups) pickers_.push_back(g->makePicker());
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->beginDrain(); });
+  stop_async_.data = this;
+  uv_timer_init(&loop_, &grace_timer_);
+  grace_timer_.data = this;
+  uv_timer_init(&loop_, &tick_timer_);
+  tick_timer_.data = this;
+}
+
+Worker::~Worker() { join(); }
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::requestStop() { uv_async_send(&stop_async_); }
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  for (int fd : listen_fds_) {
+    auto l = std::make_unique<Listener>();
+    l->worker = this;
+    uv_tcp_init(&loop_, &l->handle);
+    l->handle.data = l.get();
+    if (int rc = uv_tcp_open(&l->handle, fd); rc != 0) {
+      LOG_ERROR("worker %d: cannot use listening socket: %s", id_, uv_strerror(rc));
+    } else if (int rc2 = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, onConnection); rc2 != 0) {
+      LOG_ERROR("worker %d: listen failed: %s", id_, uv_strerror(rc2));
+    }
+    listeners_.push_back(std::move(l));
+  }
+  // The access log is flushed at least once a second.
+  uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->access_log_.flush(); }, 1000, 1000);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  access_log_.flush();
+  if (int rc = uv_loop_close(&loop_); rc != 0) {
+    LOG_ALERT("worker %d: handles still open at exit (%s)", id_, uv_strerror(rc));
+    uv_walk(&loop_, [](uv_handle_t* h, void*) { LOG_ALERT("  open handle: %s", uv_handle_type_name(h->type)); }, nullptr);
+  }
+  on_exit_();
+}
+
+void Worker::onConnection(uv_stream_t* server, int status) {
+  auto* l = static_cast<Listener*>(server->data);
+  Worker* w = l->worker;
+  if (status < 0) {
+    LOG_WARN("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  auto* c = new ClientConnection(*w);
+  w->add(c);
+  c->accept(server);  // on failure it closes itself and leaves the list in its close callback
+}
+
+void Worker::add(ClientConnection* c) {
+  c->prev = nullptr;
+  c->next = clients_;
+  if (clients_) clients_->prev = c;
+  clients_ = c;
+  ++client_count_;
+}
+
+void Worker::remove(ClientConnection* c) {
+  if (c->prev) c->prev->next = c->next;
+  else clients_ = c->next;
+  if (c->next) c->next->prev = c->prev;
+  --client_count_;
+  if (draining_) maybeFinish();
+}
+
+void Worker::beginDrain() {
+  if (draining_) return;
+  draining_ = true;
+  for (auto& l : listeners_)
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->handle)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  pool_.closeAll();
+  for (ClientConnection* c = clients_; c;) {
+    ClientConnection* next = c->next;
+    c->drain();
+    c = next;
+  }
+  const uint64_t grace = static_cast<uint64_t>(shared_.config->timeouts.shutdown_grace.count());
+  uv_timer_start(&grace_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->forceCloseAll(); }, grace, 0);
+  maybeFinish();
+}
+
+void Worker::forceCloseAll() {
+  if (client_count_ > 0) LOG_WARN("worker %d: closing %zu connections at the end of shutdown_grace", id_, client_count_);
+  for (ClientConnection* c = clients_; c;) {
+    ClientConnection* next = c->next;
+    c->close();
+    c = next;
+  }
+}
+
+void Worker::maybeFinish() {
+  if (finished_ || client_count_ > 0) return;
+  finished_ = true;
+  pool_.closeAll();
+  uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+}
+
+}  // namespace edged::proxy

@@ -1,0 +1,88 @@
+// proxy/worker.h — one worker thread: its uv loop, its SO_REUSEPORT listeners, its client
+// connections, its idle upstream connections, its buffers and its access log. Nothing here is
+// touched by another thread except requestStop().
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "conf/config.h"
+#include "proxy/access_log.h"
+#include "proxy/connection_pool.h"
+#include "proxy/io_buffer.h"
+#include "proxy/proxy.h"
+#include "upstream/upstream.h"
+
+namespace edged::proxy {
+
+class ClientConnection;
+
+// What all workers share: immutable config and upstream groups (Server counters are atomic).
+struct SharedState {
+  std::shared_ptr<const conf::Config> config;
+  std::vector<std::unique_ptr<upstream::UpstreamGroup>> groups;  // parallel to config->upstreams
+  int access_log_fd = -1;  // -1: off
+};
+
+class Worker {
+ public:
+  Worker(int id, const SharedState& shared, std::vector<int> listen_fds, std::function<void()> on_exit);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  void requestStop();  // thread-safe
+  void join();
+
+  int id() const { return id_; }
+  uv_loop_t* loop() { return &loop_; }
+  const conf::Config& config() const { return *shared_.config; }
+  const Router& router() const { return router_; }
+  upstream::UpstreamPicker& picker(size_t upstream_index) { return *pickers_[upstream_index]; }
+  ConnectionPool& pool() { return pool_; }
+  BufferPool& buffers() { return buffers_; }
+  AccessLog& accessLog() { return access_log_; }
+  bool draining() const { return draining_; }
+
+  void add(ClientConnection* c);
+  void remove(ClientConnection* c);  // from the connection's close callback
+
+ private:
+  struct Listener {
+    uv_tcp_t handle;
+    Worker* worker;
+  };
+  void run();
+  void beginDrain();
+  void maybeFinish();
+  void forceCloseAll();
+  static void onConnection(uv_stream_t* server, int status);
+
+  int id_;
+  const SharedState& shared_;
+  std::vector<int> listen_fds_;
+  std::function<void()> on_exit_;
+  uv_loop_t loop_{};
+  uv_async_t stop_async_{};
+  uv_timer_t grace_timer_{};
+  uv_timer_t tick_timer_{};
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  Router router_;
+  std::vector<std::unique_ptr<upstream::UpstreamPicker>> pickers_;
+  BufferPool buffers_;
+  ConnectionPool pool_;
+  AccessLog access_log_;
+  ClientConnection* clients_ = nullptr;  // intrusive list
+  size_t client_count_ = 0;
+  bool draining_ = false;
+  bool finished_ = false;
+  std::thread thread_;
+};
+
+}  // namespace edged::proxy

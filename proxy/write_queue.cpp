@@ -1,0 +1,96 @@
+// proxy/write_queue.cpp — double-buffered iovec batches: one in flight, one filling.
+#include "proxy/write_queue.h"
+
+#include <cstring>
+
+namespace edged::proxy {
+
+void WriteQueue::Batch::clear() {
+  for (Piece& p : pieces)
+    if (p.buf) release(p.buf);
+  pieces.clear();
+  arena.clear();
+  iov.clear();
+}
+
+WriteQueue::~WriteQueue() {
+  batches_[0].clear();
+  batches_[1].clear();
+}
+
+void WriteQueue::append(IoBuf* buf, const char* p, size_t n) {
+  if (n == 0) return;
+  Batch& b = batches_[pending_];
+  // Contiguous with the previous piece of the same buffer: extend it (one iovec, one reference).
+  if (!b.pieces.empty()) {
+    Piece& last = b.pieces.back();
+    if (last.buf == buf && last.p + last.n == p) {
+      last.n += n;
+      pending_bytes_ += n;
+      return;
+    }
+  }
+  retain(buf);
+  b.pieces.push_back({buf, p, 0, n});
+  pending_bytes_ += n;
+}
+
+char* WriteQueue::reserveCopy(size_t n) {
+  Batch& b = batches_[pending_];
+  if (!b.pieces.empty() && b.pieces.back().buf == nullptr &&
+      b.pieces.back().offset + b.pieces.back().n == b.arena.size()) {
+    b.pieces.back().n += n;
+  } else {
+    b.pieces.push_back({nullptr, nullptr, b.arena.size(), n});
+  }
+  const size_t at = b.arena.size();
+  b.arena.resize(at + n);
+  pending_bytes_ += n;
+  return b.arena.data() + at;
+}
+
+void WriteQueue::appendCopy(std::string_view bytes) {
+  if (bytes.empty()) return;
+  std::memcpy(reserveCopy(bytes.size()), bytes.data(), bytes.size());
+}
+
+void WriteQueue::discardPending() {
+  batches_[pending_].clear();
+  pending_bytes_ = 0;
+}
+
+int WriteQueue::flush(uv_stream_t* stream) {
+  stream_ = stream;
+  if (inflight_ || pending_bytes_ == 0) return 0;
+  Batch& b = batches_[pending_];
+  b.iov.reserve(b.pieces.size());
+  for (const Piece& p : b.pieces) {
+    char* base = p.buf ? const_cast<char*>(p.p) : b.arena.data() + p.offset;
+    b.iov.push_back(uv_buf_init(base, static_cast<unsigned>(p.n)));
+  }
+  inflight_ = true;
+  inflight_bytes_ = pending_bytes_;
+  pending_bytes_ = 0;
+  pending_ ^= 1;
+  int rc = uv_write(&req_, stream, b.iov.data(), static_cast<unsigned>(b.iov.size()), onWrite);
+  if (rc != 0) {
+    inflight_ = false;
+    inflight_bytes_ = 0;
+    b.clear();
+  }
+  return rc;
+}
+
+void WriteQueue::onWrite(uv_write_t* req, int status) {
+  auto* q = static_cast<WriteQueue*>(req->data);
+  q->batches_[q->pending_ ^ 1].clear();
+  q->inflight_ = false;
+  q->inflight_bytes_ = 0;
+  if (status == 0 && q->pending_bytes_ > 0) {
+    int rc = q->flush(q->stream_);
+    if (rc != 0) status = rc;
+  }
+  q->done_(q->owner_, status);
+}
+
+}  // namespace edged::proxy

@@ -1,0 +1,70 @@
+// proxy/write_queue.h — the bytes waiting to go out on one stream, written as one iovec batch per
+// uv_write. Pieces are either borrowed from IoBufs (held by reference until written) or small
+// owned bytes (heads, chunk framing) copied into the batch's arena.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/io_buffer.h"
+
+namespace edged::proxy {
+
+class WriteQueue {
+ public:
+  // Called after each completed uv_write: status 0 or a libuv error (UV_ECANCELED after close).
+  using DoneFn = void (*)(void* owner, int status);
+
+  WriteQueue(void* owner, DoneFn done) : owner_(owner), done_(done) { req_.data = this; }
+  WriteQueue(const WriteQueue&) = delete;
+  WriteQueue& operator=(const WriteQueue&) = delete;
+  ~WriteQueue();
+
+  // Queue bytes that live in `buf` (a reference is taken).
+  void append(IoBuf* buf, const char* p, size_t n);
+  // Queue a copy of small bytes.
+  void appendCopy(std::string_view bytes);
+  // Space for building owned bytes in place: returns a pointer to `n` writable bytes.
+  char* reserveCopy(size_t n);
+
+  // Start writing what is queued, unless a write is already in flight (it continues when done).
+  // Returns a libuv error if uv_write failed at once.
+  int flush(uv_stream_t* stream);
+
+  size_t queuedBytes() const { return pending_bytes_ + inflight_bytes_; }
+  bool idle() const { return pending_bytes_ == 0 && inflight_bytes_ == 0 && !inflight_; }
+  bool writing() const { return inflight_; }
+  // Drops what is queued and not yet handed to libuv.
+  void discardPending();
+
+ private:
+  struct Piece {
+    IoBuf* buf;        // null: bytes live in the batch arena at `offset`
+    const char* p;
+    size_t offset;
+    size_t n;
+  };
+  struct Batch {
+    std::vector<Piece> pieces;
+    std::string arena;
+    std::vector<uv_buf_t> iov;
+    void clear();
+  };
+  static void onWrite(uv_write_t* req, int status);
+
+  void* owner_;
+  DoneFn done_;
+  uv_stream_t* stream_ = nullptr;
+  uv_write_t req_{};
+  Batch batches_[2];
+  int pending_ = 0;  // index of the batch being filled; the other one is in flight
+  bool inflight_ = false;
+  size_t pending_bytes_ = 0;
+  size_t inflight_bytes_ = 0;
+};
+
+}  // namespace edged::proxy
