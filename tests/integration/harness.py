@@ -158,12 +158,22 @@ class Edged:
         self.checked = False
 
     def start(self, wait=10.0):
-        binary = edged_bin()
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([binary, "--config", str(self.config_path)] + self.args,
-                                     stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
-                                     env=edged_env(), cwd=str(self.workdir))
+        # the binary may be being replaced by a rebuild: retry exec for a bounded time
+        exec_deadline = time.monotonic() + BIN_WAIT_SECONDS
+        while True:
+            binary = edged_bin()
+            try:
+                self.proc = subprocess.Popen(
+                    [binary, "--config", str(self.config_path)] + self.args,
+                    stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL,
+                    env=edged_env(), cwd=str(self.workdir))
+                break
+            except OSError as ex:   # ENOENT / ETXTBSY while the linker writes it
+                if time.monotonic() > exec_deadline:
+                    raise AssertionError("cannot execute %s: %r" % (binary, ex))
+                time.sleep(0.5)
         deadline = time.monotonic() + wait
         while True:
             if self.proc.poll() is not None:
