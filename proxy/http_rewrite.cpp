@@ -73,17 +73,10 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
 
   std::string_view host;
   bool have_host = false;
-  const size_t xff_mark = out.size();
-  std::string xff;  // previous X-Forwarded-For values, joined
   for (const Header& h : headers) {
     if (isHopByHop(h.name)) continue;
     if (has_connection_header && namedByConnection(h.name, headers)) continue;
-    if (equalsIgnoreCase(h.name, "x-forwarded-for")) {
-      if (!xff.empty()) xff.append(", ");
-      xff.append(trim(h.value));
-      continue;
-    }
-    if (equalsIgnoreCase(h.name, "x-real-ip") || equalsIgnoreCase(h.name, "x-forwarded-proto") ||
+    if (equalsIgnoreCase(h.name, "x-forwarded-for") || equalsIgnoreCase(h.name, "x-real-ip") || equalsIgnoreCase(h.name, "x-forwarded-proto") ||
         equalsIgnoreCase(h.name, "x-forwarded-host"))
       continue;
     if (h.name.size() == 14 && equalsIgnoreCase(h.name, "content-length")) continue;  // re-framed
@@ -93,13 +86,17 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
     }
     appendHeader(out, h.name, h.value);
   }
-  (void)xff_mark;
   if (!have_host) {
     host = o.default_host;
     appendHeader(out, "Host", host);
   }
+  // Earlier hops' X-Forwarded-For values, in order, then this client (nginx
+  // $proxy_add_x_forwarded_for); empty list items are dropped.
   out.append("X-Forwarded-For: ");
-  if (!xff.empty()) out.append(xff).append(", ");
+  for (const Header& h : headers) {
+    if (!equalsIgnoreCase(h.name, "x-forwarded-for")) continue;
+    if (std::string_view v = trim(h.value); !v.empty()) out.append(v).append(", ");
+  }
   out.append(o.client_ip).append("\r\n");
   appendHeader(out, "X-Real-IP", o.client_ip);
   appendHeader(out, "X-Forwarded-Proto", o.scheme);

@@ -110,6 +110,11 @@ void Session::onRequestHead() {
     c_.reject_status_ = 400;
     return;
   }
+  // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+  if (te_count > 0 && p.http_major == 1 && p.http_minor == 0) {
+    c_.reject_status_ = 400;
+    return;
+  }
   if (te_count > 1 || (te_count == 1 && !onlyChunked(te))) {
     c_.reject_status_ = 501;
     return;
@@ -130,7 +135,22 @@ void Session::onRequestHead() {
   }
 
   const conf::Config& cfg = c_.worker().config();
-  auto route = c_.worker().router().match(host, head.target());
+  // Absolute-form ("GET http://host/path"): route on its authority and path, forward the path
+  // (RFC 9112 §3.2.2).
+  std::string_view target = head.target();
+  std::string_view route_host = host;
+  if (target.size() > 7 && (equalsIgnoreCase(target.substr(0, 7), "http://") ||
+                            (target.size() > 8 && equalsIgnoreCase(target.substr(0, 8), "https://")))) {
+    std::string_view rest = target.substr(target[4] == ':' ? 7 : 8);
+    const size_t slash = rest.find_first_of("/?");
+    route_host = rest.substr(0, slash);
+    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+    if (target.front() == '?') {  // "http://host?q": the path is "/"
+      scratch_.assign("/").append(target);
+      target = scratch_;
+    }
+  }
+  auto route = c_.worker().router().match(route_host, target);
   if (!route) {
     answer(404, Termination::None, req_framing_ != BodyFraming::None);
     return;
@@ -145,7 +165,7 @@ void Session::onRequestHead() {
   o.body = req_framing_;
   o.content_length = p.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;
-  buildUpstreamRequestHead(llhttp_method_name(method), head.target(), header_views_, o, up_head_);
+  buildUpstreamRequestHead(llhttp_method_name(method), target, header_views_, o, up_head_);
   pickAndConnect();
 }
 
@@ -353,7 +373,7 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   buildClientResponseHead(status, head.target(), header_views_, o, scratch_);
   c_.out().appendCopy(scratch_);
   response_head_sent_ = true;
-  return head_request_;
+  return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
 
 void Session::onUpstreamBody(IoBuf* buf, const char* p, size_t n) {
@@ -437,7 +457,6 @@ void Session::abort(Termination why, int status_for_log) {
 
 void Session::finish(Termination why) {
   if (!active_) return;
-  if (why != Termination::None) keep_alive_ = false;
   // An answer sent before the whole request body arrived leaves body bytes unread: close.
   if (!req_complete_ && req_framing_ != BodyFraming::None) keep_alive_ = false;
   logAccess(why);
