@@ -156,3 +156,23 @@ def test_routes_longest_prefix_and_host(edged, origin):
     # each origin saw exactly its own requests
     assert [r.target for r in api.snapshot()] == ["/api/", "/api/v1/users?x=1"]
     assert [r.target for r in www.snapshot()] == ["/foo", "/foo"]
+
+
+def test_absolute_form_target_routes_on_its_host_and_forwards_the_path(edged, origin):
+    """RFC 9112 3.2.2: a server must accept absolute-form; the origin gets origin-form."""
+    root = origin("root")
+    www = origin("www")
+    e = edged(make_config(
+        {"root": [root.address], "www": [www.address]},
+        routes=[{"match": {"prefix": "/"}, "upstream": "root"},
+                {"match": {"prefix": "/", "host": "www.example.com"}, "upstream": "www"}]))
+    for target, want_origin, want_path in [
+            ("http://www.example.com/x?y=1", "www", "/x?y=1"),
+            ("http://other.test/z", "root", "/z"),
+            ("http://www.example.com", "www", "/"),
+            ("http://www.example.com?q=1", "www", "/?q=1")]:
+        r = httpwire.request(e.port, "GET", target, host="ignored.test")
+        assert r.status == 200, (target, r)
+        assert r.headers.get("x-origin") == want_origin, target
+    assert [r.target for r in www.snapshot()] == ["/x?y=1", "/", "/?q=1"]
+    assert [r.target for r in root.snapshot()] == ["/z"]

@@ -87,8 +87,10 @@ def send_raw(e, data, timeout=5):
     b"GET / HTTP/1.1\r\nHost: a\r\nX-Name : x\r\n\r\n",   # RFC 9112 5.1: MUST 400
     b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
     b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    # RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is faulty framing
+    b"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 ], ids=["no-colon", "tls-hello", "bad-content-length", "space-in-name", "space-before-colon",
-        "two-content-lengths", "bad-chunk-size"])
+        "two-content-lengths", "bad-chunk-size", "http10-transfer-encoding"])
 def test_malformed_request_gets_400(setup, raw):
     e, good = setup
     r, closed, _ = send_raw(e, raw)
@@ -274,3 +276,17 @@ def test_origin_reset_mid_chunked_body_sends_no_last_chunk(setup, how):
     with pytest.raises(httpwire.PeerClosed):
         httpwire.read_chunked(bs)
     still_works(e, good)
+
+
+def test_connection_stays_open_after_502(setup):
+    """nginx keeps a client connection after answering 502 itself: so does edged."""
+    e, good = setup
+    with httpwire.connect(e.port, timeout=5) as s:
+        s.sendall(b"GET /refused/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        bs = httpwire.BufferedSocket(s)
+        r = httpwire.read_response(bs)
+        assert r.status == 502, r
+        s.sendall(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+        r2 = httpwire.read_response(bs)
+        assert r2.status == 200, r2
+    assert good.request_count() == 1
