@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "proxy/log.h"
@@ -166,7 +167,11 @@ void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
       return;
     }
     self->in_end_ += static_cast<size_t>(nread);
-    self->processInput();
+    if (self->phase_ == Phase::Tunnel) {
+      self->forwardTunnelInput();
+    } else {
+      self->processInput();
+    }
   } else if (nread < 0) {
     self->handleEof();
   }
@@ -177,13 +182,34 @@ void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   }
 }
 
+void ClientConnection::startTunnel() {
+  phase_ = Phase::Tunnel;
+  phase_start_ = uv_now(worker_.loop());
+  // Bytes the client sent after its upgrade request are the first tunnel bytes.
+  if (in_ && in_start_ < in_end_) forwardTunnelInput();
+  flush();
+  if (phase_ == Phase::Tunnel) {
+    updateReading();
+    armTimer();
+  }
+}
+
+void ClientConnection::forwardTunnelInput() {
+  if (in_start_ < in_end_) session_.onTunnelClientData(in_.get(), in_->data() + in_start_, in_end_ - in_start_);
+  in_start_ = in_end_;
+  if (phase_ == Phase::Tunnel) armTimer();
+}
+
 void ClientConnection::processInput() {
   if (in_process_input_) return;
   in_process_input_ = true;
   while (phase_ != Phase::Closing && !close_after_write_ && in_ && in_start_ < in_end_) {
-    if (llhttp_get_errno(&parser_) == HPE_PAUSED) {
+    if (phase_ == Phase::Tunnel) break;
+    const llhttp_errno_t state = llhttp_get_errno(&parser_);
+    if (state == HPE_PAUSED || state == HPE_PAUSED_UPGRADE) {
       if (session_.active()) break;  // the current exchange is not done: later requests wait
-      llhttp_resume(&parser_);
+      if (state == HPE_PAUSED) llhttp_resume(&parser_);
+      else llhttp_resume_after_upgrade(&parser_);
     }
     const char* data = in_->data() + in_start_;
     const size_t n = in_end_ - in_start_;
@@ -192,9 +218,15 @@ void ClientConnection::processInput() {
       in_start_ = in_end_;
     } else if (err == HPE_PAUSED) {
       in_start_ += static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+    } else if (err == HPE_PAUSED_UPGRADE && !session_.active()) {
+      // An upgrade the origin declined (or one edged does not tunnel): go on as HTTP.
+      in_start_ += static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      llhttp_resume_after_upgrade(&parser_);
+    } else if (err == HPE_PAUSED_UPGRADE) {
+      in_start_ += static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      break;  // the exchange decides: tunnel or HTTP
     } else {
       int status = reject_status_ ? reject_status_ : 400;
-      if (err == HPE_PAUSED_UPGRADE) status = 501;  // tunnels arrive with the WebSocket work
       if (status == 400)
         LOG_INFO("client %s sent an invalid request: %s (%s)", client_ip_, llhttp_errno_name(err),
                  llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "");
@@ -216,6 +248,10 @@ void ClientConnection::handleEof() {
   stopReading();
   if (close_after_write_) {
     if (out_.idle()) close();
+    return;
+  }
+  if (phase_ == Phase::Tunnel) {
+    session_.onTunnelClientEnd();
     return;
   }
   if (session_.active()) {
@@ -325,6 +361,7 @@ void ClientConnection::armTimer() {
       case Phase::Idle: if (!session_.active()) consider(phase_start_ + t.keepalive.count()); break;
       case Phase::Head: consider(phase_start_ + t.client_header.count()); break;
       case Phase::Body: if (!body_paused_) consider(last_read_ + t.client_body.count()); break;
+      case Phase::Tunnel: consider(std::max(last_read_, last_write_) + t.tunnel_idle.count()); break;
       case Phase::Waiting: case Phase::Closing: break;
     }
   }
@@ -370,6 +407,11 @@ void ClientConnection::onTimer(uv_timer_t* t) {
       } else {
         self->rejectRequest(408);
       }
+      return;
+    case Phase::Tunnel:
+      LOG_INFO("tunnel from client %s idle for tunnel_idle: closing", self->client_ip_);
+      self->session_.abort(Termination::ClientTimeout, 101);
+      self->close();
       return;
     case Phase::Waiting: case Phase::Closing: break;
   }

@@ -47,12 +47,14 @@ class ClientConnection {
   void resumeBodyReading();
   void sessionFinished(bool keep_alive);
   void closeAfterWrite();
+  // The origin accepted an upgrade: from now on bytes pass through both ways.
+  void startTunnel();
 
   ClientConnection* prev = nullptr;  // Worker's intrusive list
   ClientConnection* next = nullptr;
 
  private:
-  enum class Phase : uint8_t { Idle, Head, Body, Waiting, Closing };
+  enum class Phase : uint8_t { Idle, Head, Body, Waiting, Tunnel, Closing };
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onTimer(uv_timer_t* t);
@@ -69,6 +71,7 @@ class ClientConnection {
   static const llhttp_settings_t* settings();
 
   void processInput();
+  void forwardTunnelInput();
   void handleEof();
   void rejectRequest(int status);  // answer with an error and close
   void armTimer();

@@ -115,7 +115,12 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
       break;
     case BodyFraming::UntilClose: break;  // not valid for requests
   }
-  if (!o.keep_alive) out.append("Connection: close\r\n");
+  if (!o.upgrade.empty()) {
+    appendHeader(out, "Upgrade", o.upgrade);
+    out.append("Connection: upgrade\r\n");
+  } else if (!o.keep_alive) {
+    out.append("Connection: close\r\n");
+  }
   out.append("\r\n");
 }
 
@@ -138,7 +143,10 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
     appendHeader(out, h.name, h.value);
   }
   if (o.body == BodyFraming::Chunked) out.append("Transfer-Encoding: chunked\r\n");
-  if (!o.keep_alive)
+  if (!o.upgrade.empty()) {
+    appendHeader(out, "Upgrade", o.upgrade);
+    out.append("Connection: upgrade\r\n");
+  } else if (!o.keep_alive)
     out.append("Connection: close\r\n");
   else if (o.client_http10)
     out.append("Connection: keep-alive\r\n");

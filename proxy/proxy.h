@@ -62,6 +62,7 @@ struct UpstreamRequestOptions {
   BodyFraming body = BodyFraming::None;
   uint64_t content_length = 0;     // with BodyFraming::ContentLength
   bool keep_alive = true;          // false: ask the origin to close ("Connection: close")
+  std::string_view upgrade;        // non-empty: forward "Upgrade: <this>" and "Connection: upgrade"
 };
 // Appends the head to send to the origin: "METHOD TARGET HTTP/1.1", the client's headers less
 // hop-by-hop ones (and those Connection names) and less any X-Forwarded-*/X-Real-IP it replaces,
@@ -74,6 +75,7 @@ struct ClientResponseOptions {
   BodyFraming body = BodyFraming::ContentLength;  // how edged frames the body toward the client
   bool keep_alive = true;
   bool client_http10 = false;      // an HTTP/1.0 client keeping alive needs "Connection: keep-alive"
+  std::string_view upgrade;        // a 101: "Upgrade: <this>" and "Connection: upgrade"
 };
 // Appends the head to send to the client: "HTTP/1.1 STATUS REASON", the origin's headers less
 // hop-by-hop ones, then Transfer-Encoding / Connection as `options` says.

@@ -71,6 +71,8 @@ void Session::reset() {
   req_idempotent_ = false;
   req_keep_alive_ = false;
   head_request_ = false;
+  upgrade_ = false;
+  tunnel_ = false;
   tries_ = 0;
   counted_ = false;
   up_head_.clear();
@@ -165,6 +167,18 @@ void Session::onRequestHead() {
   o.body = req_framing_;
   o.content_length = p.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;
+  // WebSocket: Upgrade and Connection tokens matched case-insensitively, in lists.
+  if (p.upgrade) {
+    const std::string_view upgrade = head.find("upgrade");
+    if (headerHasToken(upgrade, "websocket") && headerHasToken(head.find("connection"), "upgrade")) {
+      if (!route_->websocket) {
+        answer(403, Termination::None, true);
+        return;
+      }
+      upgrade_ = true;
+      o.upgrade = upgrade;
+    }
+  }
   buildUpstreamRequestHead(llhttp_method_name(method), target, header_views_, o, up_head_);
   pickAndConnect();
 }
@@ -272,6 +286,11 @@ void Session::releaseUpstream(bool reuse) {
 }
 
 void Session::onUpstreamFailure(UpstreamFailure f) {
+  if (tunnel_) {
+    releaseUpstream(false);
+    endTunnel(Termination::UpstreamClosed);
+    return;
+  }
   UpstreamConnection* conn = up_;
   const bool was_reused = conn && conn->reused();
   const bool response_started = conn && conn->responseStarted();
@@ -330,13 +349,29 @@ void Session::failBeforeResponse(int status, Termination why) { answer(status, w
 // ---- onResponseHead / body -----------------------------------------------------------------
 
 bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) {
-  if (status == 101) {
-    // Upgrades are not forwarded (edged strips Upgrade), so a 101 here is a broken origin.
+  if (status == 101 && !upgrade_) {
     LOG_WARN("upstream %s answered 101 to a request that was not an upgrade", log_upstream_.c_str());
     onUpstreamFailure(UpstreamFailure::BadResponse);
     return false;
   }
   head.headers(header_views_);
+  if (status == 101) {
+    upstream_head_ns_ = uv_hrtime();
+    status_ = 101;
+    ClientResponseOptions o;
+    o.body = BodyFraming::None;
+    o.upgrade = head.find("upgrade");
+    if (o.upgrade.empty()) o.upgrade = "websocket";
+    scratch_.clear();
+    buildClientResponseHead(101, head.target(), header_views_, o, scratch_);
+    c_.out().appendCopy(scratch_);
+    response_head_sent_ = true;
+    tunnel_ = true;
+    keep_alive_ = false;
+    up_->startTunnel();
+    c_.startTunnel();
+    return false;
+  }
   if (status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
     if (!c_.http10()) {
@@ -389,6 +424,41 @@ void Session::onUpstreamBody(IoBuf* buf, const char* p, size_t n) {
   }
 }
 
+void Session::onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) {
+  resp_body_bytes_ += n;
+  c_.out().append(buf, p, n);
+}
+
+void Session::onTunnelClientData(IoBuf* buf, const char* p, size_t n) {
+  if (!up_) return;
+  req_body_bytes_ += n;
+  WriteQueue& q = up_->out();
+  q.append(buf, p, n);
+  up_->flush();
+  if (up_ && q.queuedBytes() > ClientConnection::kHighWater) c_.pauseBodyReading();
+}
+
+// Either side ended: what was received is delivered, then both close.
+void Session::endTunnel(Termination why) {
+  if (!tunnel_) return;
+  tunnel_ = false;
+  if (counted_ && server_) {
+    server_->active.fetch_sub(1, std::memory_order_relaxed);
+    counted_ = false;
+  }
+  if (up_) {
+    UpstreamConnection* conn = up_;
+    up_ = nullptr;
+    conn->closeAfterWrite();
+  }
+  logAccess(why);
+  active_ = false;
+  c_.closeAfterWrite();
+}
+
+void Session::onUpstreamTunnelEnd() { endTunnel(Termination::None); }
+void Session::onTunnelClientEnd() { endTunnel(Termination::None); }
+
 void Session::onUpstreamReadBatchDone() {
   c_.flush();
   if (up_ && !upstream_paused_ && c_.out().queuedBytes() > ClientConnection::kHighWater) {
@@ -406,7 +476,7 @@ void Session::onClientDrained() {
 
 void Session::onUpstreamComplete(bool reusable) {
   if (resp_framing_ == BodyFraming::Chunked) c_.out().appendCopy(kLastChunk);
-  const bool reuse = reusable && req_complete_ && up_ && up_->out().idle() &&
+  const bool reuse = reusable && !upgrade_ && req_complete_ && up_ && up_->out().idle() &&
                      picker_->group().config().keepalive > 0 && !c_.worker().draining();
   releaseUpstream(reuse);
   c_.flush();
@@ -451,6 +521,7 @@ void Session::abort(Termination why, int status_for_log) {
   releaseUpstream(false);
   if (!response_head_sent_) status_ = status_for_log;
   keep_alive_ = false;
+  tunnel_ = false;
   logAccess(why);
   active_ = false;
 }

@@ -54,6 +54,13 @@ class Session final : public UpstreamHandler {
   void onUpstreamComplete(bool reusable) override;
   void onUpstreamReadBatchDone() override;
   void onUpstreamWritten() override;
+  void onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) override;
+  void onUpstreamTunnelEnd() override;
+
+  // Tunnel (after a 101): bytes from the client, and the client's end.
+  bool tunneling() const { return tunnel_; }
+  void onTunnelClientData(IoBuf* buf, const char* p, size_t n);
+  void onTunnelClientEnd();
 
  private:
   void reset();
@@ -64,6 +71,7 @@ class Session final : public UpstreamHandler {
   void failBeforeResponse(int status, Termination why);
   void finish(Termination why);
   void logAccess(Termination why);
+  void endTunnel(Termination why);
   void releaseUpstream(bool reuse);
 
   ClientConnection& c_;
@@ -80,6 +88,8 @@ class Session final : public UpstreamHandler {
   uint32_t tries_ = 0;
   bool counted_ = false;
   bool head_request_ = false;
+  bool upgrade_ = false;       // a WebSocket upgrade forwarded to the origin
+  bool tunnel_ = false;        // the origin said 101: bytes pass through both ways
   std::string up_head_;  // the head sent to the origin, kept for a retry on a fresh connection
   // Upstream
   upstream::Server* server_ = nullptr;

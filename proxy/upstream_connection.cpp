@@ -123,6 +123,17 @@ void UpstreamConnection::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
 }
 
+void UpstreamConnection::closeAfterWrite() {
+  handler_ = nullptr;
+  if (state_ == State::Closing) return;
+  if (out_.idle()) {
+    close();
+    return;
+  }
+  close_after_write_ = true;
+  pauseReading();
+}
+
 void UpstreamConnection::onClose(uv_handle_t* h) {
   auto* self = static_cast<UpstreamConnection*>(h->data);
   if (--self->open_handles_ == 0) delete self;
@@ -156,6 +167,10 @@ void UpstreamConnection::onWriteDone(void* p, int status) {
     self->fail(UpstreamFailure::Closed);
     return;
   }
+  if (self->close_after_write_) {
+    if (self->out_.idle()) self->close();
+    return;
+  }
   self->last_activity_ = uv_now(self->worker_.loop());
   self->armTimer();
   if (self->handler_) self->handler_->onUpstreamWritten();
@@ -168,6 +183,8 @@ void UpstreamConnection::armTimer() {
     case State::Active:
       if (!out_.idle())
         deadline_ = last_activity_ + t.send.count();
+      else if (tunnel_)
+        deadline_ = 0;  // the client side applies tunnel_idle to both directions
       else if (!read_paused_)
         deadline_ = last_activity_ + t.read.count();
       else
@@ -260,8 +277,24 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
     return;
   }
   last_activity_ = uv_now(worker_.loop());
+  if (tunnel_) {
+    UpstreamHandler* h = handler_;
+    h->onUpstreamTunnelData(in_.get(), data, n);
+    if (handler_ == h) h->onUpstreamReadBatchDone();
+    return;
+  }
   llhttp_errno_t err = llhttp_execute(&parser_, data, n);
   if (state_ == State::Closing || !handler_) return;
+  if (tunnel_) {
+    // The 101 head ended inside this read: what follows it is the origin's first tunnel bytes.
+    const char* pos = llhttp_get_error_pos(&parser_);
+    UpstreamHandler* h = handler_;
+    if (err == HPE_PAUSED_UPGRADE || err == HPE_PAUSED) {
+      if (pos && pos < data + n) h->onUpstreamTunnelData(in_.get(), pos, static_cast<size_t>(data + n - pos));
+    }
+    if (handler_ == h) h->onUpstreamReadBatchDone();
+    return;
+  }
   if (err == HPE_PAUSED) {
     leftover_ = llhttp_get_error_pos(&parser_) < data + n;
   } else if (err != HPE_OK) {
@@ -287,6 +320,12 @@ void UpstreamConnection::handleEof() {
   }
   if (!handler_) {
     close();
+    return;
+  }
+  if (tunnel_) {
+    UpstreamHandler* h = handler_;
+    handler_ = nullptr;
+    h->onUpstreamTunnelEnd();
     return;
   }
   if (response_started_ && !response_complete_ && llhttp_message_needs_eof(&parser_)) {
@@ -355,6 +394,7 @@ int UpstreamConnection::onBody(llhttp_t* p, const char* at, size_t n) {
 int UpstreamConnection::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<UpstreamConnection*>(p->data);
   const int status = llhttp_get_status_code(p);
+  if (self->tunnel_) return 0;  // a 101 opened a tunnel: no message ends here
   if (status < 200 && status != 101) return 0;  // interim response: the final one follows
   self->response_complete_ = true;
   return HPE_PAUSED;

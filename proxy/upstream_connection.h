@@ -47,6 +47,9 @@ class UpstreamHandler {
   virtual void onUpstreamComplete(bool reusable) = 0;
   virtual void onUpstreamReadBatchDone() = 0;  // after each read's worth of callbacks
   virtual void onUpstreamWritten() = 0;        // a write finished; queue may have drained
+  // Tunnel mode (after a 101): raw bytes from the origin, and its end (EOF or reset).
+  virtual void onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) = 0;
+  virtual void onUpstreamTunnelEnd() = 0;
  protected:
   ~UpstreamHandler() = default;
 };
@@ -65,6 +68,10 @@ class UpstreamConnection {
   void release(bool reuse);
   // Close at once (from any state). No handler call follows.
   void close();
+  // Close once everything queued is written (the handler is already detached).
+  void closeAfterWrite();
+  // After a 101: from now on bytes pass through unparsed.
+  void startTunnel() { tunnel_ = true; }
 
   WriteQueue& out() { return out_; }
   void flush();
@@ -127,6 +134,8 @@ class UpstreamConnection {
   bool response_complete_ = false;
   bool no_body_ = false;
   bool leftover_ = false;
+  bool tunnel_ = false;
+  bool close_after_write_ = false;
   uint64_t last_activity_ = 0;   // uv_now of the last read or write progress
   uint64_t deadline_ = 0;        // current timeout deadline (uv_now ms), 0 = none
   uint64_t timer_due_ = 0;       // when the running timer fires, 0 = not running

@@ -1,0 +1,171 @@
+// proxy/admin_server.cpp — deliberately simple: admin traffic is rare and small, so clarity wins
+// over the data path's zero-copy machinery.
+#include "proxy/admin_server.h"
+
+#include <llhttp.h>
+
+#include "proxy/log.h"
+#include "proxy/proxy.h"
+
+namespace edged::proxy {
+
+namespace {
+constexpr size_t kMaxRequest = 64 * 1024;
+}
+
+struct AdminServer::Connection {
+  AdminServer* server;
+  uv_tcp_t tcp{};
+  uv_write_t write_req{};
+  llhttp_t parser{};
+  std::string url, body, out;
+  size_t received = 0;
+  bool done = false;
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+
+  static const llhttp_settings_t* settings() {
+    static const llhttp_settings_t s = [] {
+      llhttp_settings_t x;
+      llhttp_settings_init(&x);
+      x.on_url = [](llhttp_t* p, const char* at, size_t n) {
+        static_cast<Connection*>(p->data)->url.append(at, n);
+        return 0;
+      };
+      x.on_body = [](llhttp_t* p, const char* at, size_t n) {
+        static_cast<Connection*>(p->data)->body.append(at, n);
+        return 0;
+      };
+      x.on_message_complete = [](llhttp_t* p) {
+        static_cast<Connection*>(p->data)->done = true;
+        return static_cast<int>(HPE_PAUSED);
+      };
+      return x;
+    }();
+    return &s;
+  }
+
+  void respond(const Response& r) {
+    out.clear();
+    out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reasonPhrase(r.status));
+    out.append("\r\nContent-Type: ").append(r.content_type);
+    out.append("\r\nContent-Length: ").append(std::to_string(r.body.size()));
+    out.append("\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n").append(r.body);
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+    uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
+    if (uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, [](uv_write_t* w, int) {
+          static_cast<Connection*>(w->data)->close();
+        }) != 0)
+      close();
+  }
+
+  void close() {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp))) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) {
+      auto* c = static_cast<Connection*>(h->data);
+      if (c->server) {
+        if (c->prev) c->prev->next = c->next;
+        else c->server->connections_ = c->next;
+        if (c->next) c->next->prev = c->prev;
+      }
+      delete c;
+    });
+  }
+
+  void onData(const char* data, size_t n) {
+    received += n;
+    if (received > kMaxRequest) {
+      respond({413, "text/plain; charset=utf-8", "request too large\n"});
+      return;
+    }
+    llhttp_errno_t err = llhttp_execute(&parser, data, n);
+    if (err != HPE_OK && err != HPE_PAUSED) {
+      respond({400, "text/plain; charset=utf-8", "bad request\n"});
+      return;
+    }
+    if (!done) return;
+    Request r;
+    r.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
+    std::string_view u = url;
+    const size_t q = u.find('?');
+    r.path = u.substr(0, q);
+    if (q != std::string_view::npos) r.query = u.substr(q + 1);
+    r.body = body;
+    respond(server->dispatch(r));
+  }
+};
+
+AdminServer::AdminServer(uv_loop_t* loop) : loop_(loop) {}
+
+AdminServer::~AdminServer() = default;
+
+void AdminServer::route(std::string method, std::string path, Handler h) {
+  const bool prefix = !path.empty() && path.back() == '*';
+  if (prefix) path.pop_back();
+  routes_.push_back({std::move(method), std::move(path), prefix, std::move(h)});
+}
+
+AdminServer::Response AdminServer::dispatch(const Request& r) const {
+  bool path_known = false;
+  for (const Route& rt : routes_) {
+    const bool match = rt.prefix ? r.path.substr(0, rt.path.size()) == rt.path : r.path == rt.path;
+    if (!match) continue;
+    path_known = true;
+    if (rt.method == r.method) return rt.handler(r);
+  }
+  if (path_known) return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+  return {404, "text/plain; charset=utf-8", "not found\n"};
+}
+
+bool AdminServer::listen(const conf::Address& address, std::string& err) {
+  uv_tcp_init(loop_, &listener_);
+  listener_.data = this;
+  listening_ = true;
+  int rc = uv_tcp_bind(&listener_, address.sa(), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 64, onConnection);
+  if (rc != 0) {
+    err = uv_strerror(rc);
+    return false;
+  }
+  return true;
+}
+
+void AdminServer::onConnection(uv_stream_t* s, int status) {
+  auto* self = static_cast<AdminServer*>(s->data);
+  if (status < 0) return;
+  auto* c = new Connection;
+  c->server = self;
+  uv_tcp_init(self->loop_, &c->tcp);
+  c->tcp.data = c;
+  c->write_req.data = c;
+  llhttp_init(&c->parser, HTTP_REQUEST, Connection::settings());
+  c->parser.data = c;
+  c->next = self->connections_;
+  if (self->connections_) self->connections_->prev = c;
+  self->connections_ = c;
+  if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    c->close();
+    return;
+  }
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t*, size_t, uv_buf_t* b) {
+        static thread_local char buf[16384];
+        *b = uv_buf_init(buf, sizeof buf);
+      },
+      [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
+        auto* c = static_cast<Connection*>(st->data);
+        if (n > 0)
+          c->onData(b->base, static_cast<size_t>(n));
+        else if (n < 0)
+          c->close();
+      });
+}
+
+void AdminServer::close() {
+  if (listening_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  for (Connection* c = connections_; c; c = c->next) c->close();
+}
+
+}  // namespace edged::proxy

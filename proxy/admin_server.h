@@ -1,0 +1,63 @@
+// proxy/admin_server.h — the admin listener (`admin: { address }`): a small HTTP/1.1 server on
+// the main thread's loop for /metrics, /healthz, /readyz, /upstreams, /config and control POSTs.
+// One request per connection (answers carry Connection: close); bodies up to 64 KiB.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "conf/config.h"
+
+namespace edged::proxy {
+
+class AdminServer {
+ public:
+  struct Request {
+    std::string_view method;
+    std::string_view path;   // without the query string
+    std::string_view query;
+    std::string_view body;
+  };
+  struct Response {
+    int status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+  };
+  using Handler = std::function<Response(const Request&)>;
+
+  explicit AdminServer(uv_loop_t* loop);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // `path` is matched exactly, or as a prefix when it ends with '*'.
+  void route(std::string method, std::string path, Handler h);
+  // Binds and listens; false with `err` set on failure.
+  bool listen(const conf::Address& address, std::string& err);
+  // Closes the listener and every open admin connection.
+  void close();
+
+ private:
+  struct Connection;
+  struct Route {
+    std::string method, path;
+    bool prefix;
+    Handler handler;
+  };
+  static void onConnection(uv_stream_t* s, int status);
+  Response dispatch(const Request& r) const;
+  friend struct Connection;
+
+  uv_loop_t* loop_;
+  uv_tcp_t listener_{};
+  bool listening_ = false;
+  std::vector<Route> routes_;
+  Connection* connections_ = nullptr;
+};
+
+}  // namespace edged::proxy
