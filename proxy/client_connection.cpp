@@ -354,6 +354,8 @@ void ClientConnection::armTimer() {
     if (d == 0 || v < d) d = v;
   };
   if (!out_.idle()) consider(last_write_ + t.client_send.count());
+  if (t.request.count() > 0 && session_.active() && phase_ != Phase::Tunnel)
+    consider(request_start_ + t.request.count());
   if (close_after_write_) {
     if (out_.idle()) consider(phase_start_ + kLingerMs);
   } else {
@@ -387,6 +389,16 @@ void ClientConnection::onTimer(uv_timer_t* t) {
     LOG_INFO("client %s timed out reading the response (client_send)", self->client_ip_);
     if (self->session_.active()) self->session_.abort(Termination::ClientTimeout, 504);
     self->close();
+    return;
+  }
+  if (to.request.count() > 0 && self->session_.active() && self->phase_ != Phase::Tunnel &&
+      now >= self->request_start_ + to.request.count()) {
+    LOG_INFO("request from client %s exceeded the request timeout", self->client_ip_);
+    self->session_.timeout();  // 504 before the response head, a cut connection after it
+    if (self->phase_ != Phase::Closing) {
+      self->flush();
+      self->armTimer();
+    }
     return;
   }
   if (self->close_after_write_) {
@@ -470,7 +482,7 @@ int ClientConnection::onHeaderValueComplete(llhttp_t* p) {
 int ClientConnection::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<ClientConnection*>(p->data);
   self->phase_ = Phase::Body;
-  self->last_read_ = uv_now(self->worker_.loop());
+  self->last_read_ = self->request_start_ = uv_now(self->worker_.loop());
   self->session_.onRequestHead();
   if (self->reject_status_) return -1;
   return 0;

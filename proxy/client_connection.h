@@ -101,6 +101,7 @@ class ClientConnection {
   bool in_process_input_ = false;
   int reject_status_ = 0;         // set by a parser callback that refuses the request
   uint64_t phase_start_ = 0;      // uv_now when the current phase began
+  uint64_t request_start_ = 0;    // uv_now when the current request's head was complete
   uint64_t last_read_ = 0;
   uint64_t last_write_ = 0;
   uint64_t deadline_ = 0;

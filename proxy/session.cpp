@@ -18,6 +18,7 @@ const char* terminationName(Termination t) {
     case Termination::UpstreamClosed: return "upstream_closed";
     case Termination::BadRequest: return "bad_request";
     case Termination::Internal: return "internal";
+    case Termination::RequestTimeout: return "request_timeout";
   }
   return "";
 }
@@ -342,6 +343,17 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
       answer(502, Termination::UpstreamClosed, !req_complete_);
       break;
   }
+}
+
+void Session::timeout() {
+  if (!active_) return;
+  if (response_head_sent_) {
+    releaseUpstream(false);
+    keep_alive_ = false;
+    finish(Termination::RequestTimeout);  // closes: the client must see a cut response
+    return;
+  }
+  answer(504, Termination::RequestTimeout, true);
 }
 
 void Session::failBeforeResponse(int status, Termination why) { answer(status, why, !req_complete_); }

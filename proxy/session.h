@@ -20,7 +20,7 @@ class ClientConnection;
 // Why an exchange ended other than normally (HAProxy's termination causes), for the access log.
 enum class Termination : uint8_t {
   None, ClientClosed, ClientTimeout, NoServer, ConnectFailed, UpstreamTimeout, UpstreamClosed,
-  BadRequest, Internal
+  BadRequest, Internal, RequestTimeout
 };
 const char* terminationName(Termination t);
 
@@ -39,6 +39,8 @@ class Session final : public UpstreamHandler {
   void onRequestBodyReadBatchDone();  // after each client read: flush toward the origin
   // The client went away or timed out mid-exchange: abandon the origin side, log, end.
   void abort(Termination why, int status_for_log);
+  // The request's total deadline (timeouts.request) passed.
+  void timeout();
   // The client side drained below the low watermark: the origin may send more.
   void onClientDrained();
 
