@@ -1,0 +1,199 @@
+// proxy/metrics/worker_metrics.h — one worker's counters, gauges and histogram buckets, in one
+// flat array sized from a Layout and allocated once.
+//
+// Contract: only the owning worker thread calls the recording methods. Each cell is a
+// std::atomic<uint64_t> written with a relaxed load + store (no locked read-modify-write: there
+// is a single writer), so the admin thread may read any cell at any time with a relaxed load and
+// sees a value that was current at some recent moment. Gauges are stored as uint64 and updated
+// with modular arithmetic; render() sums them over workers and reads the sum as int64.
+//
+// Recording methods never allocate, lock or look anything up; an index outside the layout is a
+// caller bug (asserted) and is ignored in release builds rather than written out of bounds.
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "proxy/metrics/histogram_buckets.h"
+#include "proxy/metrics/labels.h"
+#include "proxy/metrics/layout.h"
+
+namespace edged::metrics {
+
+class WorkerMetrics {
+ public:
+  // Pass the same Layout to render() with this worker. Only its sizes are copied, so the Layout
+  // need not outlive this object.
+  explicit WorkerMetrics(const Layout& layout);
+  WorkerMetrics(const WorkerMetrics&) = delete;
+  WorkerMetrics& operator=(const WorkerMetrics&) = delete;
+
+  // One finished client request. `route` is a route index or Layout::unmatchedRoute(); `status`
+  // is what the client got (see codeClassIndex for out-of-range values); `duration_ns` from the
+  // first byte of the request head to the last byte of the response.
+  void request(size_t route, Method m, int status, uint64_t duration_ns, uint64_t request_bytes,
+               uint64_t response_bytes) {
+    if (!check(route < route_slots_)) return;
+    add(off_.requests + (route * kMethodCount + static_cast<size_t>(m) % kMethodCount) *
+                            kCodeClassCount + codeClassIndex(status),
+        1);
+    observe(off_.duration + route * kHistogramCells, duration_ns);
+    add(off_.request_bytes + route, request_bytes);
+    add(off_.response_bytes + route, response_bytes);
+  }
+
+  // A response head arrived from (upstream, server) after `head_ns` (request sent to head parsed).
+  void upstreamResponse(size_t upstream, size_t server, int status, uint64_t head_ns) {
+    const size_t slot = serverSlot(upstream, server);
+    if (!check(slot < servers_)) return;
+    add(off_.upstream_requests + slot * kCodeClassCount + codeClassIndex(status), 1);
+    observe(off_.upstream_response + slot * kHistogramCells, head_ns);
+  }
+
+  // A new connection to (upstream, server) was established after `ns`.
+  void upstreamConnect(size_t upstream, size_t server, uint64_t ns) {
+    const size_t slot = serverSlot(upstream, server);
+    if (!check(slot < servers_)) return;
+    observe(off_.upstream_connect + slot * kHistogramCells, ns);
+  }
+
+  void upstreamFailure(size_t upstream, size_t server, FailureReason r) {
+    const size_t slot = serverSlot(upstream, server);
+    if (!check(slot < servers_)) return;
+    add(off_.upstream_failures + slot * kFailureReasonCount +
+            static_cast<size_t>(r) % kFailureReasonCount,
+        1);
+  }
+
+  // One more try of a request on another server of `upstream`.
+  void retry(size_t upstream) {
+    if (!check(upstream < upstreams_)) return;
+    add(off_.retries + upstream, 1);
+  }
+
+  // This worker's idle pool for (upstream, server) grew (+1) or shrank (-1).
+  void poolIdle(size_t upstream, size_t server, int delta) {
+    const size_t slot = serverSlot(upstream, server);
+    if (!check(slot < servers_)) return;
+    add(off_.pool_idle + slot, static_cast<uint64_t>(static_cast<int64_t>(delta)));
+  }
+
+  // Every opened connection must be closed exactly once, on the same worker.
+  void connectionOpened(size_t listener) {
+    if (!check(listener < listeners_)) return;
+    add(off_.connections_active + listener, 1);
+    add(off_.connections_total + listener, 1);
+  }
+  void connectionClosed(size_t listener) {
+    if (!check(listener < listeners_)) return;
+    add(off_.connections_active + listener, static_cast<uint64_t>(-1));
+  }
+
+  void tunnelOpened() { add(off_.tunnels_active, 1); }
+  void tunnelClosed() { add(off_.tunnels_active, static_cast<uint64_t>(-1)); }
+
+  // `in` bytes entered the compressor for `a` and `out` bytes left it.
+  void compression(Algorithm a, uint64_t in, uint64_t out) {
+    const size_t i = static_cast<size_t>(a) % kAlgorithmCount;
+    add(off_.compression_in + i, in);
+    add(off_.compression_out + i, out);
+  }
+
+  // --- Read side, for render() and tests: relaxed loads, callable from any thread. ---
+  // Per-bucket (non-cumulative) histogram cells followed by the sum in nanoseconds.
+  static constexpr size_t kHistogramCells = kBucketCount + 1;
+
+  size_t routeSlots() const { return route_slots_; }
+  size_t upstreamCount() const { return upstreams_; }
+  size_t totalServers() const { return servers_; }
+  size_t listenerCount() const { return listeners_; }
+  // True when this worker was built from a layout with the same shape as `layout`.
+  bool matches(const Layout& layout) const;
+
+  uint64_t requests(size_t route, Method m, size_t code_class) const {
+    return get(off_.requests +
+               (route * kMethodCount + static_cast<size_t>(m)) * kCodeClassCount + code_class);
+  }
+  uint64_t durationBucket(size_t route, size_t bucket) const {
+    return get(off_.duration + route * kHistogramCells + bucket);
+  }
+  uint64_t durationSumNs(size_t route) const {
+    return get(off_.duration + route * kHistogramCells + kBucketCount);
+  }
+  uint64_t requestBytes(size_t route) const { return get(off_.request_bytes + route); }
+  uint64_t responseBytes(size_t route) const { return get(off_.response_bytes + route); }
+  // `slot` is Layout::serverSlot(upstream, server).
+  uint64_t upstreamRequests(size_t slot, size_t code_class) const {
+    return get(off_.upstream_requests + slot * kCodeClassCount + code_class);
+  }
+  uint64_t upstreamResponseBucket(size_t slot, size_t bucket) const {
+    return get(off_.upstream_response + slot * kHistogramCells + bucket);
+  }
+  uint64_t upstreamResponseSumNs(size_t slot) const {
+    return get(off_.upstream_response + slot * kHistogramCells + kBucketCount);
+  }
+  uint64_t upstreamConnectBucket(size_t slot, size_t bucket) const {
+    return get(off_.upstream_connect + slot * kHistogramCells + bucket);
+  }
+  uint64_t upstreamConnectSumNs(size_t slot) const {
+    return get(off_.upstream_connect + slot * kHistogramCells + kBucketCount);
+  }
+  uint64_t upstreamFailures(size_t slot, FailureReason r) const {
+    return get(off_.upstream_failures + slot * kFailureReasonCount + static_cast<size_t>(r));
+  }
+  uint64_t retries(size_t upstream) const { return get(off_.retries + upstream); }
+  // Gauges in modular form: sum over workers, then cast to int64_t.
+  uint64_t poolIdleRaw(size_t slot) const { return get(off_.pool_idle + slot); }
+  uint64_t connectionsActiveRaw(size_t listener) const {
+    return get(off_.connections_active + listener);
+  }
+  uint64_t connectionsTotal(size_t listener) const { return get(off_.connections_total + listener); }
+  uint64_t tunnelsActiveRaw() const { return get(off_.tunnels_active); }
+  uint64_t compressionIn(Algorithm a) const {
+    return get(off_.compression_in + static_cast<size_t>(a));
+  }
+  uint64_t compressionOut(Algorithm a) const {
+    return get(off_.compression_out + static_cast<size_t>(a));
+  }
+
+ private:
+  struct Offsets {
+    size_t requests, duration, request_bytes, response_bytes;
+    size_t upstream_requests, upstream_response, upstream_connect, upstream_failures;
+    size_t retries, pool_idle, connections_active, connections_total, tunnels_active;
+    size_t compression_in, compression_out;
+    size_t end;
+  };
+
+  static bool check(bool ok) {
+    assert(ok && "metrics index outside the layout");
+    return ok;
+  }
+  size_t serverSlot(size_t upstream, size_t server) const {
+    if (upstream >= upstreams_) return servers_;  // out of range: rejected by the caller's check
+    const size_t slot = server_base_[upstream] + server;
+    return server < server_base_[upstream + 1] - server_base_[upstream] ? slot : servers_;
+  }
+  // Single writer: a plain load + store is enough and avoids a locked instruction per update.
+  void add(size_t i, uint64_t v) {
+    std::atomic<uint64_t>& c = cells_[i];
+    c.store(c.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+  }
+  void observe(size_t base, uint64_t ns) {
+    add(base + bucketIndex(ns), 1);
+    add(base + kBucketCount, ns);
+  }
+  uint64_t get(size_t i) const { return cells_[i].load(std::memory_order_relaxed); }
+
+  size_t route_slots_, upstreams_, servers_, listeners_;
+  std::unique_ptr<size_t[]> server_base_;  // upstreams_ + 1 entries, as Layout's
+  Offsets off_{};
+  // Padded by a cache line at each end so two workers' arrays never share a line.
+  std::unique_ptr<std::atomic<uint64_t>[]> storage_;
+  std::atomic<uint64_t>* cells_ = nullptr;
+};
+
+}  // namespace edged::metrics
