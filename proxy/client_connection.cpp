@@ -265,8 +265,8 @@ void ClientConnection::handleEof() {
   closeAfterWrite();
 }
 
-void ClientConnection::rejectRequest(int status) {
-  session_.reject(status);
+void ClientConnection::rejectRequest(int status, Termination why) {
+  session_.reject(status, why);
   flush();
   closeAfterWrite();
 }
@@ -409,7 +409,7 @@ void ClientConnection::onTimer(uv_timer_t* t) {
     case Phase::Idle: self->close(); return;  // keepalive timeout: nothing to say
     case Phase::Head:
       LOG_INFO("client %s timed out sending the request head (client_header)", self->client_ip_);
-      self->rejectRequest(408);
+      self->rejectRequest(408, Termination::ClientTimeout);
       return;
     case Phase::Body:
       LOG_INFO("client %s timed out sending the request body (client_body)", self->client_ip_);
@@ -417,7 +417,7 @@ void ClientConnection::onTimer(uv_timer_t* t) {
         self->session_.abort(Termination::ClientTimeout, 408);
         self->close();
       } else {
-        self->rejectRequest(408);
+        self->rejectRequest(408, Termination::ClientTimeout);
       }
       return;
     case Phase::Tunnel:
@@ -438,6 +438,7 @@ int ClientConnection::onMessageBegin(llhttp_t* p) {
   self->reject_status_ = 0;
   self->phase_ = Phase::Head;
   self->phase_start_ = uv_now(self->worker_.loop());
+  self->head_start_ns_ = uv_hrtime();
   return 0;
 }
 

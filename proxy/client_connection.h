@@ -73,7 +73,7 @@ class ClientConnection {
   void processInput();
   void forwardTunnelInput();
   void handleEof();
-  void rejectRequest(int status);  // answer with an error and close
+  void rejectRequest(int status, Termination why = Termination::BadRequest);  // answer, close
   void armTimer();
   void startReading();
   void stopReading();
@@ -101,6 +101,7 @@ class ClientConnection {
   bool in_process_input_ = false;
   int reject_status_ = 0;         // set by a parser callback that refuses the request
   uint64_t phase_start_ = 0;      // uv_now when the current phase began
+  uint64_t head_start_ns_ = 0;    // uv_hrtime at the request's first byte
   uint64_t request_start_ = 0;    // uv_now when the current request's head was complete
   uint64_t last_read_ = 0;
   uint64_t last_write_ = 0;

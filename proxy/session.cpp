@@ -95,7 +95,7 @@ void Session::reset() {
 void Session::onRequestHead() {
   reset();
   active_ = true;
-  start_ns_ = uv_hrtime();
+  start_ns_ = c_.head_start_ns_;  // nginx $request_time starts at the first byte of the request
   llhttp_t& p = c_.parser();
   const ParsedHead& head = c_.request();
   const auto method = static_cast<llhttp_method_t>(p.method);
@@ -509,14 +509,14 @@ void Session::answer(int status, Termination why, bool close) {
   finish(why);
 }
 
-void Session::reject(int status) {
+void Session::reject(int status, Termination why) {
   if (active_ && response_head_sent_) {  // too late for an error page: the connection just closes
-    abort(Termination::BadRequest, status_);
+    abort(why, status_);
     return;
   }
   if (!active_) {
     reset();
-    start_ns_ = uv_hrtime();
+    start_ns_ = c_.head_start_ns_ ? c_.head_start_ns_ : uv_hrtime();
   }
   releaseUpstream(false);
   status_ = status;
@@ -524,7 +524,7 @@ void Session::reject(int status) {
   scratch_.clear();
   buildErrorResponse(status, true, scratch_);
   c_.out().appendCopy(scratch_);
-  logAccess(Termination::BadRequest);
+  logAccess(why);
   active_ = false;
 }
 

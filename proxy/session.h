@@ -33,7 +33,7 @@ class Session final : public UpstreamHandler {
   // The request head is parsed. Returns false when the session already answered by itself.
   void onRequestHead();
   // A protocol error found by the connection: answer `status`, close, log.
-  void reject(int status);
+  void reject(int status, Termination why);
   void onRequestBody(IoBuf* buf, const char* p, size_t n);
   void onRequestComplete();
   void onRequestBodyReadBatchDone();  // after each client read: flush toward the origin
