@@ -1,7 +1,7 @@
 // upstream/tried_set.cpp — the overflow path of TriedSet for groups with more than 64 servers.
 #include <algorithm>
 
-#include "upstream/upstream.h"
+#include "upstream/tried_set.h"
 
 namespace edged::upstream {
 

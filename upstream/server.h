@@ -1,0 +1,88 @@
+// upstream/server.h — one origin server and its shared, lock-free state: in-flight count, active
+// health, passive health (max_fails / fail_timeout), draining, and the slow-start ramp.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "conf/config.h"
+
+namespace edged::upstream {
+
+// What the admin API shows for a server.
+enum class ServerState {
+  Up,
+  Down,       // `down: true` in the configuration
+  Draining,   // setDraining(true): no new requests
+  Unhealthy,  // the active check says so, or passive health marked it unavailable
+};
+const char* stateName(ServerState state);
+
+// One origin server, shared by every worker. Configuration is immutable; everything that changes
+// is an atomic, so any worker (or the health checker thread) may call any method. Times are
+// milliseconds from the group's Clock.
+struct Server {
+  Server(const conf::ServerConfig& c, size_t idx, const conf::HealthConfig& health = {});
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  const conf::ServerConfig config;
+  const size_t index;  // position in its group's server list
+  std::atomic<int32_t> active{0};      // requests in flight on this server, all workers
+  std::atomic<uint64_t> requests{0};   // requests sent, all workers
+  std::atomic<uint64_t> failures{0};   // failed tries (recordFailure counts them)
+
+  const std::string& name() const { return config.address.text; }
+  uint32_t weight() const { return config.weight; }
+
+  // ---- passive health (nginx max_fails / fail_timeout) ----
+  // A failed try. max_fails failures within fail_timeout make the server unavailable for
+  // fail_timeout; after that one request probes it, and a failure of that probe makes it
+  // unavailable again at once. Returns true when this call made the server unavailable.
+  bool recordFailure(uint64_t now_ms);
+  // A successful try. Returns true when it ends a probe, i.e. the server is available again
+  // (slow start begins).
+  bool recordSuccess(uint64_t now_ms);
+  // False while passive health holds the server out (always true when max_fails is 0).
+  bool passivelyAvailable(uint64_t now_ms) const;
+  // Called by the picker when it chose this server: if the server is due for its probe, the
+  // probe is claimed, so other requests keep away until it succeeds or fail_timeout passes.
+  void notePicked(uint64_t now_ms);
+
+  // ---- active health (set by the health checker) ----
+  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  // Returns true when the flag changed; unhealthy -> healthy starts slow start.
+  bool setHealthy(bool healthy, uint64_t now_ms);
+
+  // ---- drain ----
+  bool draining() const { return draining_.load(std::memory_order_relaxed); }
+  void setDraining(bool draining) { draining_.store(draining, std::memory_order_relaxed); }
+
+  // ---- derived ----
+  bool atMaxConns() const {
+    return config.max_conns != 0 &&
+           active.load(std::memory_order_relaxed) >= static_cast<int32_t>(config.max_conns);
+  }
+  // May get new requests now, capacity aside: not down, healthy, not draining, passively available.
+  bool available(uint64_t now_ms) const;
+  ServerState state(uint64_t now_ms) const;
+  // The weight balancers use: ramps linearly from 1 to weight() over slow_start after the server
+  // recovers (active check or passive probe); weight() otherwise, including at start (nginx).
+  uint32_t effectiveWeight(uint64_t now_ms) const;
+
+ private:
+  static constexpr uint64_t kNever = ~uint64_t{0};
+  const uint32_t max_fails_;
+  const uint64_t fail_timeout_ms_;
+  std::atomic<bool> healthy_;
+  std::atomic<bool> draining_{false};
+  // Failures of the current window: (start_ms mod 2^40) << 24 | count. Zero when none.
+  std::atomic<uint64_t> fail_window_{0};
+  // Unavailability: 0 = available; else (until_ms + 1) << 1 | probe_claimed.
+  std::atomic<uint64_t> unavailable_{0};
+  std::atomic<uint64_t> recovered_at_ms_{kNever};
+};
+
+}  // namespace edged::upstream
