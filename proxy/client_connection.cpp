@@ -320,7 +320,11 @@ void ClientConnection::flush() {
   if (rc != 0) {
     LOG_INFO("write to client %s failed: %s", client_ip_, uv_strerror(rc));
     close();
+    return;
   }
+  // A write left in flight may never call back (a client that stops reading): client_send
+  // must be armed now.
+  if (!out_.idle()) armTimer();
 }
 
 void ClientConnection::onWriteDone(void* p, int status) {

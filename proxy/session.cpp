@@ -212,7 +212,7 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
     up_ = conn;
     conn->attach(this);
     queueRequestHead();
-    up_->flush();
+    flushUpstream();
     return true;
   }
   conn = new UpstreamConnection(w, idx, server);
@@ -229,8 +229,20 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
 
 void Session::queueRequestHead() { up_->out().appendCopy(up_head_); }
 
-void Session::onUpstreamConnected() {
-  if (up_) up_->flush();
+void Session::onUpstreamConnected() { flushUpstream(); }
+
+// Sends what is queued toward the origin, then settles backpressure on the client's request
+// body: paused while more than the high watermark waits, resumed once under the low one. Writes
+// that complete at once raise no callback, so this check follows every flush.
+void Session::flushUpstream() {
+  if (!up_) return;
+  up_->flush();
+  if (!up_) return;
+  const size_t queued = up_->out().queuedBytes();
+  if (queued > ClientConnection::kHighWater)
+    c_.pauseBodyReading();
+  else if (queued < ClientConnection::kLowWater)
+    c_.resumeBodyReading();
 }
 
 // ---- sendRequest -------------------------------------------------------------------------
@@ -252,7 +264,6 @@ void Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
   } else {
     q.append(buf, p, n);
   }
-  if (q.queuedBytes() > ClientConnection::kHighWater) c_.pauseBodyReading();
 }
 
 void Session::onRequestComplete() {
@@ -260,9 +271,7 @@ void Session::onRequestComplete() {
   if (up_ && req_framing_ == BodyFraming::Chunked) up_->out().appendCopy(kLastChunk);
 }
 
-void Session::onRequestBodyReadBatchDone() {
-  if (up_) up_->flush();
-}
+void Session::onRequestBodyReadBatchDone() { flushUpstream(); }
 
 bool Session::wantsClientBodyPaused() const {
   return up_ && up_->out().queuedBytes() > ClientConnection::kHighWater;
@@ -444,10 +453,8 @@ void Session::onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) {
 void Session::onTunnelClientData(IoBuf* buf, const char* p, size_t n) {
   if (!up_) return;
   req_body_bytes_ += n;
-  WriteQueue& q = up_->out();
-  q.append(buf, p, n);
-  up_->flush();
-  if (up_ && q.queuedBytes() > ClientConnection::kHighWater) c_.pauseBodyReading();
+  up_->out().append(buf, p, n);
+  flushUpstream();
 }
 
 // Either side ended: what was received is delivered, then both close.

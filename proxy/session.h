@@ -70,6 +70,7 @@ class Session final : public UpstreamHandler {
   bool pickAndConnect();
   bool connectTo(upstream::Server& server, bool allow_pooled);
   void queueRequestHead();
+  void flushUpstream();
   void failBeforeResponse(int status, Termination why);
   void finish(Termination why);
   void logAccess(Termination why);

@@ -68,11 +68,31 @@ int WriteQueue::flush(uv_stream_t* stream) {
     char* base = p.buf ? const_cast<char*>(p.p) : b.arena.data() + p.offset;
     b.iov.push_back(uv_buf_init(base, static_cast<unsigned>(p.n)));
   }
+  // Write at once when the socket takes it all (the usual case): no write request, no deferred
+  // callback, and no epoll_ctl, which libuv issues after every completed uv_write.
+  const int tried = uv_try_write(stream, b.iov.data(), static_cast<unsigned>(b.iov.size()));
+  size_t skip = 0;
+  if (tried > 0) {
+    if (static_cast<size_t>(tried) == pending_bytes_) {
+      b.clear();
+      pending_bytes_ = 0;
+      return 0;
+    }
+    // Partial: hand the rest to uv_write.
+    size_t left = static_cast<size_t>(tried);
+    while (left >= b.iov[skip].len) left -= b.iov[skip++].len;
+    b.iov[skip].base += left;
+    b.iov[skip].len -= static_cast<unsigned>(left);
+  } else if (tried != UV_EAGAIN && tried != UV_ENOSYS) {
+    b.clear();
+    pending_bytes_ = 0;
+    return tried;
+  }
   inflight_ = true;
-  inflight_bytes_ = pending_bytes_;
+  inflight_bytes_ = pending_bytes_ - (tried > 0 ? static_cast<size_t>(tried) : 0);
   pending_bytes_ = 0;
   pending_ ^= 1;
-  int rc = uv_write(&req_, stream, b.iov.data(), static_cast<unsigned>(b.iov.size()), onWrite);
+  int rc = uv_write(&req_, stream, b.iov.data() + skip, static_cast<unsigned>(b.iov.size() - skip), onWrite);
   if (rc != 0) {
     inflight_ = false;
     inflight_bytes_ = 0;
