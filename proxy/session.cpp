@@ -75,6 +75,8 @@ void Session::reset() {
   upgrade_ = false;
   tunnel_ = false;
   tries_ = 0;
+  first_try_ms_ = 0;
+  head_written_ = false;
   counted_ = false;
   up_head_.clear();
   server_ = nullptr;
@@ -186,20 +188,40 @@ void Session::onRequestHead() {
 
 // ---- pickServer / connectUpstream ----------------------------------------------------------
 
+std::string_view Session::hashKey() const {
+  const upstream::UpstreamGroup& g = picker_->group();
+  if (!g.needsHashKey()) return {};
+  const upstream::HashKey& k = g.hashKey();
+  const ParsedHead& head = c_.request();
+  switch (k.kind) {
+    case upstream::HashKeyKind::RemoteAddr: return c_.clientIp();
+    case upstream::HashKeyKind::Uri: {
+      std::string_view t = head.target();
+      return t.substr(0, t.find('?'));
+    }
+    case upstream::HashKeyKind::Header: return head.find(k.name);
+    case upstream::HashKeyKind::Cookie: return upstream::findCookie(head.find("cookie"), k.name);
+  }
+  return {};
+}
+
 bool Session::pickAndConnect() {
-  upstream::Server* s = picker_->pick(tried_);
-  if (!s) {
-    LOG_WARN("no server available in upstream \"%s\"", picker_->group().name().c_str());
-    failBeforeResponse(tried_.empty() ? 503 : 502, tried_.empty() ? Termination::NoServer : Termination::ConnectFailed);
+  const upstream::PickResult r = picker_->choose(tried_, hashKey());
+  if (!r.server) {
+    LOG_WARN("no server available in upstream \"%s\" (%s)", picker_->group().name().c_str(),
+             r.why == upstream::PickFailure::AllTried ? "all tried" : "none usable");
+    answer(upstream::statusFor(r.why), Termination::NoServer, !req_complete_);
     return false;
   }
-  tried_.insert(s->index);
+  if (tries_ == 0) first_try_ms_ = picker_->group().nowMs();
+  tried_.insert(r.server->index);
   ++tries_;
-  return connectTo(*s, true);
+  return connectTo(*r.server, true);
 }
 
 bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
   server_ = &server;
+  head_written_ = false;
   log_upstream_ = server.name();
   server.active.fetch_add(1, std::memory_order_relaxed);
   server.requests.fetch_add(1, std::memory_order_relaxed);
@@ -212,6 +234,7 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
     up_ = conn;
     conn->attach(this);
     queueRequestHead();
+    head_written_ = true;
     flushUpstream();
     return true;
   }
@@ -229,7 +252,10 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
 
 void Session::queueRequestHead() { up_->out().appendCopy(up_head_); }
 
-void Session::onUpstreamConnected() { flushUpstream(); }
+void Session::onUpstreamConnected() {
+  head_written_ = true;  // queued head goes out now; a failure from here on may have reached the origin
+  flushUpstream();
+}
 
 // Sends what is queued toward the origin, then settles backpressure on the client's request
 // body: paused while more than the high watermark waits, resumed once under the low one. Writes
@@ -304,53 +330,76 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
   UpstreamConnection* conn = up_;
   const bool was_reused = conn && conn->reused();
   const bool response_started = conn && conn->responseStarted();
-  if (server_) server_->failures.fetch_add(1, std::memory_order_relaxed);
   releaseUpstream(false);
-
-  if (response_head_sent_) {
-    // Mid-body: the client must see a truncated response, never a complete-looking one.
-    LOG_WARN("upstream %s failed mid-response (%s); closing client connection", log_upstream_.c_str(),
-             failureName(f));
-    keep_alive_ = false;
-    finish(f == UpstreamFailure::ReadTimeout || f == UpstreamFailure::SendTimeout
-               ? Termination::UpstreamTimeout
-               : Termination::UpstreamClosed);
-    return;
-  }
-  // A pooled connection the origin closed while idle: retry once on a fresh connection, when
-  // nothing of a body can have been consumed and the method is idempotent.
-  if (was_reused && !response_started && f == UpstreamFailure::Closed && req_idempotent_ &&
-      req_framing_ == BodyFraming::None && !stale_retry_done_ && server_) {
+  const bool timeout = f == UpstreamFailure::ConnectTimeout || f == UpstreamFailure::ReadTimeout ||
+                       f == UpstreamFailure::SendTimeout;
+  // A pooled connection the origin closed while idle is not the server's failure: retry once on
+  // a fresh connection when nothing of a body was consumed and the method is idempotent.
+  if (!response_head_sent_ && was_reused && !response_started && f == UpstreamFailure::Closed &&
+      req_idempotent_ && req_framing_ == BodyFraming::None && !stale_retry_done_ && server_) {
     stale_retry_done_ = true;
     LOG_INFO("retrying on a fresh connection to %s after a stale pooled connection", server_->name().c_str());
     connectTo(*server_, false);
     return;
   }
-  // Connect failures may go to another server (nginx proxy_next_upstream error timeout).
-  const auto& ucfg = picker_->group().config();
-  const bool connect_failure = f == UpstreamFailure::ConnectFailed || f == UpstreamFailure::ConnectTimeout;
-  const uint32_t cond = f == UpstreamFailure::ConnectFailed ? conf::kRetryConnectFailure : conf::kRetryTimeout;
-  if (connect_failure && (ucfg.retry_on & cond) && tries_ <= ucfg.retries && req_framing_ == BodyFraming::None) {
-    if (upstream::Server* s = picker_->pick(tried_)) {
-      tried_.insert(s->index);
-      ++tries_;
-      connectTo(*s, true);
+  upstream::FailureKind kind = upstream::FailureKind::Error;
+  switch (f) {
+    case UpstreamFailure::ConnectFailed: kind = upstream::FailureKind::ConnectFailed; break;
+    case UpstreamFailure::ConnectTimeout: kind = upstream::FailureKind::ConnectTimeout; break;
+    case UpstreamFailure::SendTimeout:
+    case UpstreamFailure::ReadTimeout: kind = upstream::FailureKind::Timeout; break;
+    case UpstreamFailure::Closed: kind = upstream::FailureKind::Error; break;
+    case UpstreamFailure::BadResponse: kind = upstream::FailureKind::InvalidResponse; break;
+  }
+  if (response_head_sent_)
+    LOG_WARN("upstream %s failed mid-response (%s); closing client connection", log_upstream_.c_str(),
+             failureName(f));
+  handleTryFailure(kind, 0,
+                   timeout ? Termination::UpstreamTimeout
+                           : (f == UpstreamFailure::ConnectFailed ? Termination::ConnectFailed
+                                                                  : Termination::UpstreamClosed));
+}
+
+// The one place a failed try is judged (upstream/retry_policy): passive health, then retry on
+// another server or answer.
+void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Termination why) {
+  const upstream::UpstreamGroup& g = picker_->group();
+  const uint64_t now = g.nowMs();
+  upstream::RetryContext ctx = upstream::RetryContext::forUpstream(g.config());
+  ctx.failure = kind;
+  ctx.http_status = http_status;
+  ctx.tries = tries_;
+  ctx.elapsed_ms = now - first_try_ms_;
+  ctx.idempotent = req_idempotent_;
+  ctx.head_bytes_sent = head_written_ ? up_head_.size() : 0;
+  ctx.body_bytes_sent = head_written_ ? req_body_bytes_ : 0;
+  ctx.response_started = response_head_sent_;
+  ctx.untried_server_remains = picker_->anyUntriedAvailable(tried_);
+  const upstream::RetryDecision d = upstream::decideRetry(ctx);
+  if (d.server_failed && server_ && server_->recordFailure(now))
+    LOG_WARN("upstream \"%s\" server %s failed %u time(s) within fail_timeout: unavailable for %lld ms",
+             g.name().c_str(), server_->name().c_str(), g.config().health.max_fails,
+             static_cast<long long>(g.config().health.fail_timeout.count()));
+  switch (d.action) {
+    case upstream::RetryAction::Retry: {
+      const upstream::PickResult r = picker_->choose(tried_, hashKey());
+      if (r.server) {
+        tried_.insert(r.server->index);
+        ++tries_;
+        connectTo(*r.server, true);
+        return;
+      }
+      answer(d.status, why, !req_complete_);
       return;
     }
-  }
-  switch (f) {
-    case UpstreamFailure::ConnectTimeout:
-    case UpstreamFailure::ReadTimeout:
-    case UpstreamFailure::SendTimeout:
-      answer(504, Termination::UpstreamTimeout, !req_complete_);
-      break;
-    case UpstreamFailure::ConnectFailed:
-      answer(502, Termination::ConnectFailed, !req_complete_);
-      break;
-    case UpstreamFailure::Closed:
-    case UpstreamFailure::BadResponse:
-      answer(502, Termination::UpstreamClosed, !req_complete_);
-      break;
+    case upstream::RetryAction::Answer:
+      answer(d.status, why, !req_complete_);
+      return;
+    case upstream::RetryAction::Abort:
+    case upstream::RetryAction::PassThrough:  // not reached for transport failures
+      keep_alive_ = false;
+      finish(why);
+      return;
   }
 }
 
@@ -406,6 +455,37 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
       c_.flush();
     }
     return false;
+  }
+  // A status retry_on names: judged like a transport failure, before any byte reaches the client.
+  const upstream::UpstreamGroup& g = picker_->group();
+  if (const uint32_t cond = upstream::retryConditionFor(upstream::FailureKind::HttpStatus, status);
+      cond && (g.config().retry_on & cond)) {
+    upstream::RetryContext ctx = upstream::RetryContext::forUpstream(g.config());
+    ctx.failure = upstream::FailureKind::HttpStatus;
+    ctx.http_status = status;
+    ctx.tries = tries_;
+    ctx.elapsed_ms = g.nowMs() - first_try_ms_;
+    ctx.idempotent = req_idempotent_;
+    ctx.head_bytes_sent = up_head_.size();
+    ctx.body_bytes_sent = req_body_bytes_;
+    ctx.untried_server_remains = picker_->anyUntriedAvailable(tried_);
+    const upstream::RetryDecision d = upstream::decideRetry(ctx);
+    if (d.server_failed && server_) server_->recordFailure(g.nowMs());
+    if (d.action == upstream::RetryAction::Retry && req_complete_) {
+      const upstream::PickResult r = picker_->choose(tried_, hashKey());
+      if (r.server) {
+        LOG_INFO("upstream %s answered %d: retrying on %s", log_upstream_.c_str(), status, r.server->name().c_str());
+        releaseUpstream(false);
+        tried_.insert(r.server->index);
+        ++tries_;
+        connectTo(*r.server, true);
+        return false;
+      }
+    }
+    // Not retried: the origin's own response goes to the client.
+  } else if (server_) {
+    if (server_->recordSuccess(g.nowMs()))
+      LOG_INFO("upstream \"%s\" server %s answered again: back in rotation", g.name().c_str(), server_->name().c_str());
   }
   upstream_head_ns_ = uv_hrtime();
   status_ = status;

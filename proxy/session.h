@@ -68,6 +68,9 @@ class Session final : public UpstreamHandler {
   void reset();
   void answer(int status, Termination why, bool close);
   bool pickAndConnect();
+  std::string_view hashKey() const;
+  // One try failed (or answered a status retry_on names): retry elsewhere, or answer.
+  void handleTryFailure(upstream::FailureKind kind, int http_status, Termination why);
   bool connectTo(upstream::Server& server, bool allow_pooled);
   void queueRequestHead();
   void flushUpstream();
@@ -89,6 +92,8 @@ class Session final : public UpstreamHandler {
   bool req_idempotent_ = false;
   bool req_keep_alive_ = false;
   uint32_t tries_ = 0;
+  uint64_t first_try_ms_ = 0;     // group clock, for retry_timeout
+  bool head_written_ = false;     // this try's head reached the origin's socket
   bool counted_ = false;
   bool head_request_ = false;
   bool upgrade_ = false;       // a WebSocket upgrade forwarded to the origin
