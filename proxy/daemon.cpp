@@ -10,6 +10,8 @@
 #include <cstring>
 #include <thread>
 
+#include "proxy/admin_routes.h"
+#include "proxy/admin_server.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
@@ -53,6 +55,7 @@ uint16_t portOf(const sockaddr_storage& a) {
 
 struct MainLoop {
   uv_loop_t loop{};
+  std::unique_ptr<AdminServer> admin;
   uv_signal_t sigterm{}, sigint{}, sighup{};
   uv_async_t workers_done{};
   std::vector<std::unique_ptr<Worker>>* workers = nullptr;
@@ -125,6 +128,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sighup), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->workers_done), nullptr);
+    if (m->admin) m->admin->close();
   });
   m.workers_done.data = &m;
   for (uv_signal_t* s : {&m.sigterm, &m.sigint, &m.sighup}) {
@@ -134,6 +138,26 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   uv_signal_start(&m.sigterm, onStopSignal, SIGTERM);
   uv_signal_start(&m.sigint, onStopSignal, SIGINT);
   uv_signal_start(&m.sighup, [](uv_signal_t*, int) { LOG_WARN("SIGHUP: configuration reload is not supported yet"); }, SIGHUP);
+
+  if (config->admin) {
+    m.admin = std::make_unique<AdminServer>(&m.loop);
+    AdminSources sources;
+    sources.shared = &shared;
+    installAdminRoutes(*m.admin, std::move(sources));
+    std::string err;
+    if (!m.admin->listen(config->admin->address, err)) {
+      LOG_ERROR("cannot listen on admin address %s: %s", config->admin->address.text.c_str(), err.c_str());
+      m.admin->close();
+      for (uv_signal_t* sig : {&m.sigterm, &m.sigint, &m.sighup}) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&m.workers_done), nullptr);
+      uv_run(&m.loop, UV_RUN_DEFAULT);
+      uv_loop_close(&m.loop);
+      for (auto& v : fds)
+        for (int f : v) ::close(f);
+      return 1;
+    }
+    LOG_INFO("admin listener on %s", config->admin->address.text.c_str());
+  }
 
   for (uint32_t w = 0; w < n; ++w) {
     workers.push_back(std::make_unique<Worker>(static_cast<int>(w), shared, fds[w], [&m] {
