@@ -47,8 +47,8 @@ const llhttp_settings_t* ClientConnection::settings() {
   return &s;
 }
 
-ClientConnection::ClientConnection(Worker& worker)
-    : worker_(worker), out_(this, onWriteDone), session_(*this) {
+ClientConnection::ClientConnection(Worker& worker, size_t listener)
+    : worker_(worker), listener_(listener), out_(this, onWriteDone), session_(*this) {
   llhttp_init(&parser_, HTTP_REQUEST, settings());
   parser_.data = this;
 }
@@ -64,6 +64,8 @@ bool ClientConnection::accept(uv_stream_t* server) {
     return false;
   }
   uv_tcp_nodelay(&tcp_, 1);
+  worker_.metrics().connectionOpened(listener_);
+  counted_ = true;
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
@@ -92,6 +94,7 @@ void ClientConnection::close() {
 void ClientConnection::onClose(uv_handle_t* h) {
   auto* self = static_cast<ClientConnection*>(h->data);
   if (--self->open_handles_ == 0) {
+    if (self->counted_) self->worker_.metrics().connectionClosed(self->listener_);
     self->worker_.remove(self);
     delete self;
   }

@@ -23,7 +23,7 @@ class ClientConnection {
   static constexpr size_t kHighWater = 64 * 1024;
   static constexpr size_t kLowWater = 16 * 1024;
 
-  explicit ClientConnection(Worker& worker);
+  ClientConnection(Worker& worker, size_t listener);
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
@@ -80,6 +80,8 @@ class ClientConnection {
   void updateReading();
 
   Worker& worker_;
+  size_t listener_;
+  bool counted_ = false;
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   int open_handles_ = 0;

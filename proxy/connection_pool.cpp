@@ -38,6 +38,7 @@ UpstreamConnection* ConnectionPool::take(size_t upstream_index, const upstream::
   while (!list.empty()) {
     UpstreamConnection* c = list.back();
     list.pop_back();
+    c->worker_.metrics().poolIdle(upstream_index, server.index, -1);
     if (c->idleDeadline() > now && !c->closing()) return c;
     c->close();
   }
@@ -53,17 +54,23 @@ void ConnectionPool::put(UpstreamConnection* c) {
   const uint64_t now = uv_now(c->worker_.loop());
   c->becomeIdle(now + idleBudget(c->keepalive_hint_ms_));
   list.push_back(c);
+  c->worker_.metrics().poolIdle(c->upstreamIndex(), c->server().index, +1);
 }
 
 void ConnectionPool::forget(UpstreamConnection* c) {
   auto& list = idle_[c->upstreamIndex()][c->server().index];
-  list.erase(std::remove(list.begin(), list.end(), c), list.end());
+  const auto it = std::remove(list.begin(), list.end(), c);
+  if (it != list.end()) c->worker_.metrics().poolIdle(c->upstreamIndex(), c->server().index, -1);
+  list.erase(it, list.end());
 }
 
 void ConnectionPool::closeAll() {
   for (auto& per_upstream : idle_)
     for (auto& list : per_upstream) {
-      for (UpstreamConnection* c : list) c->close();
+      for (UpstreamConnection* c : list) {
+        c->worker_.metrics().poolIdle(c->upstreamIndex(), c->server().index, -1);
+        c->close();
+      }
       list.clear();
     }
 }

@@ -12,9 +12,14 @@
 
 #include "proxy/admin_routes.h"
 #include "proxy/admin_server.h"
+#include "proxy/health_checker.h"
 #include "proxy/log.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
+
+#ifndef EDGED_VERSION_STRING
+#define EDGED_VERSION_STRING "0.1.0"
+#endif
 
 namespace edged::proxy {
 
@@ -56,6 +61,7 @@ uint16_t portOf(const sockaddr_storage& a) {
 struct MainLoop {
   uv_loop_t loop{};
   std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<HealthChecker> checker;
   uv_signal_t sigterm{}, sigint{}, sighup{};
   uv_async_t workers_done{};
   std::vector<std::unique_ptr<Worker>>* workers = nullptr;
@@ -85,6 +91,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   SharedState shared;
   shared.config = config;
   for (const auto& u : config->upstreams) shared.groups.push_back(std::make_unique<upstream::UpstreamGroup>(u));
+  shared.metrics_layout = std::make_unique<metrics::Layout>(*config);
   const std::string& log_path = config->access_log.path;
   if (log_path == "off") {
     shared.access_log_fd = -1;
@@ -129,6 +136,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sighup), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->workers_done), nullptr);
     if (m->admin) m->admin->close();
+    if (m->checker) m->checker->stop();
   });
   m.workers_done.data = &m;
   for (uv_signal_t* s : {&m.sigterm, &m.sigint, &m.sighup}) {
@@ -139,15 +147,40 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   uv_signal_start(&m.sigint, onStopSignal, SIGINT);
   uv_signal_start(&m.sighup, [](uv_signal_t*, int) { LOG_WARN("SIGHUP: configuration reload is not supported yet"); }, SIGHUP);
 
+  {
+    std::vector<upstream::UpstreamGroup*> groups;
+    for (auto& g : shared.groups) groups.push_back(g.get());
+    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
+  }
   if (config->admin) {
     m.admin = std::make_unique<AdminServer>(&m.loop);
     AdminSources sources;
     sources.shared = &shared;
+    sources.last_check = [&m](const upstream::Server& s) { return m.checker->lastResult(s); };
+    sources.metrics = [&shared, &workers, start = static_cast<double>(time(nullptr))] {
+      std::vector<const metrics::WorkerMetrics*> ws;
+      for (const auto& w : workers) ws.push_back(&w->metrics());
+      std::vector<metrics::ServerGauge> gauges;
+      for (size_t u = 0; u < shared.groups.size(); ++u) {
+        const auto& g = *shared.groups[u];
+        const uint64_t now = g.nowMs();
+        for (const auto& s : g.servers())
+          gauges.push_back({u, s->index, s->available(now), s->active.load(std::memory_order_relaxed)});
+      }
+      metrics::ProcessState ps;
+      ps.version = EDGED_VERSION_STRING;
+      ps.reloads_ok = 1;
+      ps.last_reload_success_unix = start;
+      std::string out;
+      metrics::render(*shared.metrics_layout, ws, gauges, ps, out);
+      return out;
+    };
     installAdminRoutes(*m.admin, std::move(sources));
     std::string err;
     if (!m.admin->listen(config->admin->address, err)) {
       LOG_ERROR("cannot listen on admin address %s: %s", config->admin->address.text.c_str(), err.c_str());
       m.admin->close();
+      m.checker->stop();
       for (uv_signal_t* sig : {&m.sigterm, &m.sigint, &m.sighup}) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&m.workers_done), nullptr);
       uv_run(&m.loop, UV_RUN_DEFAULT);
@@ -166,10 +199,13 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     }));
   }
   for (auto& w : workers) w->start();
+  m.checker->start();
   LOG_INFO("edged started with %u worker%s", n, n == 1 ? "" : "s");
   uv_run(&m.loop, UV_RUN_DEFAULT);
   for (auto& w : workers) w->join();
   workers.clear();
+  m.checker.reset();
+  m.admin.reset();
   uv_loop_close(&m.loop);
   if (shared.access_log_fd > STDERR_FILENO) ::close(shared.access_log_fd);
   LOG_INFO("edged stopped");

@@ -253,6 +253,7 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
 void Session::queueRequestHead() { up_->out().appendCopy(up_head_); }
 
 void Session::onUpstreamConnected() {
+  if (server_) c_.worker().metrics().upstreamConnect(route_->upstream_index, server_->index, uv_hrtime() - upstream_start_ns_);
   head_written_ = true;  // queued head goes out now; a failure from here on may have reached the origin
   flushUpstream();
 }
@@ -342,6 +343,13 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
     connectTo(*server_, false);
     return;
   }
+  if (server_) {
+    static constexpr metrics::FailureReason kReason[] = {
+        metrics::FailureReason::ConnectFailed, metrics::FailureReason::ConnectTimeout,
+        metrics::FailureReason::SendTimeout,   metrics::FailureReason::ReadTimeout,
+        metrics::FailureReason::UpstreamClosed, metrics::FailureReason::BadResponse};
+    c_.worker().metrics().upstreamFailure(route_->upstream_index, server_->index, kReason[static_cast<int>(f)]);
+  }
   upstream::FailureKind kind = upstream::FailureKind::Error;
   switch (f) {
     case UpstreamFailure::ConnectFailed: kind = upstream::FailureKind::ConnectFailed; break;
@@ -384,6 +392,7 @@ void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Term
     case upstream::RetryAction::Retry: {
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
       if (r.server) {
+        c_.worker().metrics().retry(route_->upstream_index);
         tried_.insert(r.server->index);
         ++tries_;
         connectTo(*r.server, true);
@@ -438,6 +447,7 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
     response_head_sent_ = true;
     tunnel_ = true;
     keep_alive_ = false;
+    c_.worker().metrics().tunnelOpened();
     up_->startTunnel();
     c_.startTunnel();
     return false;
@@ -475,6 +485,9 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
       if (r.server) {
         LOG_INFO("upstream %s answered %d: retrying on %s", log_upstream_.c_str(), status, r.server->name().c_str());
+        c_.worker().metrics().upstreamResponse(route_->upstream_index, server_->index, status,
+                                               uv_hrtime() - upstream_start_ns_);
+        c_.worker().metrics().retry(route_->upstream_index);
         releaseUpstream(false);
         tried_.insert(r.server->index);
         ++tries_;
@@ -489,6 +502,9 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   }
   upstream_head_ns_ = uv_hrtime();
   status_ = status;
+  if (server_)
+    c_.worker().metrics().upstreamResponse(route_->upstream_index, server_->index, status,
+                                           upstream_head_ns_ - upstream_start_ns_);
   const bool no_body = head_request_ || status == 204 || status == 304;
   if (no_body) {
     resp_framing_ = BodyFraming::None;
@@ -541,6 +557,7 @@ void Session::onTunnelClientData(IoBuf* buf, const char* p, size_t n) {
 void Session::endTunnel(Termination why) {
   if (!tunnel_) return;
   tunnel_ = false;
+  c_.worker().metrics().tunnelClosed();
   if (counted_ && server_) {
     server_->active.fetch_sub(1, std::memory_order_relaxed);
     counted_ = false;
@@ -620,6 +637,7 @@ void Session::abort(Termination why, int status_for_log) {
   releaseUpstream(false);
   if (!response_head_sent_) status_ = status_for_log;
   keep_alive_ = false;
+  if (tunnel_) c_.worker().metrics().tunnelClosed();
   tunnel_ = false;
   logAccess(why);
   active_ = false;
@@ -635,10 +653,18 @@ void Session::finish(Termination why) {
 }
 
 void Session::logAccess(Termination why) {
-  AccessLog& log = c_.worker().accessLog();
-  if (!log.enabled()) return;
   const ParsedHead& head = c_.request();
   const llhttp_t& p = c_.parser();
+  const uint64_t end_ns = uv_hrtime();
+  {
+    const conf::Config& cfg = c_.worker().config();
+    metrics::WorkerMetrics& m = c_.worker().metrics();
+    const size_t route = route_ ? static_cast<size_t>(route_ - cfg.routes.data()) : cfg.routes.size();
+    m.request(route, p.http_major != 0 ? metrics::methodFromName(llhttp_method_name(static_cast<llhttp_method_t>(p.method))) : metrics::Method::Other,
+              status_, end_ns - start_ns_, req_body_bytes_, resp_body_bytes_);
+  }
+  AccessLog& log = c_.worker().accessLog();
+  if (!log.enabled()) return;
   AccessRecord r;
   r.client_ip = c_.clientIp();
   r.method = p.http_major != 0 ? llhttp_method_name(static_cast<llhttp_method_t>(p.method)) : "-";

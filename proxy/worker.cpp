@@ -14,7 +14,8 @@ Worker::Worker(int id, const SharedState& shared, std::vector<int> listen_fds, s
       on_exit_(std::move(on_exit)),
       router_(shared.config->routes),
       pool_(shared),
-      access_log_(shared.access_log_fd) {
+      access_log_(shared.access_log_fd),
+      metrics_(*shared.metrics_layout) {
   for (const auto& g : shared.groups) pickers_.push_back(g->makePicker());
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->beginDrain(); });
@@ -41,6 +42,7 @@ void Worker::run() {
   for (int fd : listen_fds_) {
     auto l = std::make_unique<Listener>();
     l->worker = this;
+    l->index = listeners_.size();
     uv_tcp_init(&loop_, &l->handle);
     l->handle.data = l.get();
     if (int rc = uv_tcp_open(&l->handle, fd); rc != 0) {
@@ -68,7 +70,7 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     LOG_WARN("accept failed: %s", uv_strerror(status));
     return;
   }
-  auto* c = new ClientConnection(*w);
+  auto* c = new ClientConnection(*w, l->index);
   w->add(c);
   c->accept(server);  // on failure it closes itself and leaves the list in its close callback
 }

@@ -15,6 +15,7 @@
 #include "proxy/access_log.h"
 #include "proxy/connection_pool.h"
 #include "proxy/io_buffer.h"
+#include "proxy/metrics/metrics.h"
 #include "proxy/proxy.h"
 #include "upstream/upstream.h"
 
@@ -27,6 +28,7 @@ struct SharedState {
   std::shared_ptr<const conf::Config> config;
   std::vector<std::unique_ptr<upstream::UpstreamGroup>> groups;  // parallel to config->upstreams
   int access_log_fd = -1;  // -1: off
+  std::unique_ptr<metrics::Layout> metrics_layout;
 };
 
 class Worker {
@@ -48,6 +50,8 @@ class Worker {
   ConnectionPool& pool() { return pool_; }
   BufferPool& buffers() { return buffers_; }
   AccessLog& accessLog() { return access_log_; }
+  metrics::WorkerMetrics& metrics() { return metrics_; }
+  const metrics::WorkerMetrics& metrics() const { return metrics_; }
   bool draining() const { return draining_; }
 
   void add(ClientConnection* c);
@@ -57,6 +61,7 @@ class Worker {
   struct Listener {
     uv_tcp_t handle;
     Worker* worker;
+    size_t index;
   };
   void run();
   void beginDrain();
@@ -78,6 +83,7 @@ class Worker {
   BufferPool buffers_;
   ConnectionPool pool_;
   AccessLog access_log_;
+  metrics::WorkerMetrics metrics_;
   ClientConnection* clients_ = nullptr;  // intrusive list
   size_t client_count_ = 0;
   bool draining_ = false;
