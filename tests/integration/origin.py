@@ -105,7 +105,7 @@ class Origin:
     send_continue: answer `Expect: 100-continue` with a 100 before reading the body."""
 
     def __init__(self, name="origin", handler=None, keepalive_timeout=None, send_continue=True,
-                 backlog=128, recv_size=65536):
+                 backlog=128, recv_size=65536, port=0):
         self.name = name
         self.handler = handler or default_handler
         self.keepalive_timeout = keepalive_timeout
@@ -122,7 +122,7 @@ class Origin:
         self._stop = threading.Event()
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind(("127.0.0.1", port))   # port: rebind a stopped origin's port
         self.listener.listen(backlog)
         self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]
