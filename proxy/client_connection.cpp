@@ -2,6 +2,7 @@
 #include "proxy/client_connection.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -63,6 +64,24 @@ bool ClientConnection::accept(uv_stream_t* server) {
     close();
     return false;
   }
+  return setUp();
+}
+
+bool ClientConnection::adopt(int fd) {
+  uv_tcp_init(worker_.loop(), &tcp_);
+  uv_timer_init(worker_.loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+  if (uv_tcp_open(&tcp_, fd) != 0) {
+    ::close(fd);
+    close();
+    return false;
+  }
+  return setUp();
+}
+
+bool ClientConnection::setUp() {
   uv_tcp_nodelay(&tcp_, 1);
   worker_.metrics().connectionOpened(listener_);
   counted_ = true;
@@ -102,7 +121,9 @@ void ClientConnection::onClose(uv_handle_t* h) {
 
 void ClientConnection::drain() {
   draining_ = true;
-  if (!session_.active() && phase_ == Phase::Idle && out_.idle()) close();
+  // Close keep-alive connections waiting for their next request; a connection that has not sent
+  // its first one yet gets it answered (with Connection: close).
+  if (served_ && !session_.active() && phase_ == Phase::Idle && out_.idle()) close();
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -275,6 +296,7 @@ void ClientConnection::rejectRequest(int status, Termination why) {
 }
 
 void ClientConnection::sessionFinished(bool keep_alive) {
+  served_ = true;
   phase_ = Phase::Idle;
   phase_start_ = uv_now(worker_.loop());
   if (!keep_alive || draining_) {

@@ -29,6 +29,8 @@ class ClientConnection {
 
   // Accepts from `server`; returns false (and closes) on failure.
   bool accept(uv_stream_t* server);
+  // Same, for a socket already accepted (the accept queue drained at shutdown).
+  bool adopt(int fd);
   void close();
   // Worker is draining: close now when idle, else after the current response.
   void drain();
@@ -75,6 +77,7 @@ class ClientConnection {
   void handleEof();
   void rejectRequest(int status, Termination why = Termination::BadRequest);  // answer, close
   void armTimer();
+  bool setUp();
   void startReading();
   void stopReading();
   void updateReading();
@@ -100,6 +103,7 @@ class ClientConnection {
   bool close_after_write_ = false;
   bool shutdown_sent_ = false;
   bool draining_ = false;
+  bool served_ = false;           // finished at least one exchange (so idle means keep-alive idle)
   bool in_process_input_ = false;
   int reject_status_ = 0;         // set by a parser callback that refuses the request
   uint64_t phase_start_ = 0;      // uv_now when the current phase began

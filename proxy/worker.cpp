@@ -1,6 +1,8 @@
 // proxy/worker.cpp — a worker's loop, listeners and drain.
 #include "proxy/worker.h"
 
+#include <sys/socket.h>
+
 #include "proxy/client_connection.h"
 #include "proxy/log.h"
 #include "proxy/upstream_connection.h"
@@ -94,9 +96,22 @@ void Worker::remove(ClientConnection* c) {
 void Worker::beginDrain() {
   if (draining_) return;
   draining_ = true;
-  for (auto& l : listeners_)
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->handle)))
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  for (auto& l : listeners_) {
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->handle))) continue;
+    // Connections the kernel already completed wait in the accept queue: closing the listener
+    // would reset them. Take them first; they are answered with Connection: close.
+    uv_os_fd_t fd;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&l->handle), &fd) == 0) {
+      for (int n = 0; n < 4096; ++n) {
+        const int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c < 0) break;
+        auto* conn = new ClientConnection(*this, l->index);
+        add(conn);
+        conn->adopt(c);
+      }
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  }
   pool_.closeAll();
   for (ClientConnection* c = clients_; c;) {
     ClientConnection* next = c->next;
