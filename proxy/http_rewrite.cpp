@@ -198,7 +198,7 @@ std::string_view reasonPhrase(int status) {
   }
 }
 
-void buildErrorResponse(int status, bool close, std::string& out) {
+size_t buildErrorResponse(int status, bool close, std::string& out) {
   const std::string_view reason = reasonPhrase(status);
   std::string body;
   body.reserve(128);
@@ -211,6 +211,7 @@ void buildErrorResponse(int status, bool close, std::string& out) {
   out.append("\r\n");
   if (close) out.append("Connection: close\r\n");
   out.append("\r\n").append(body);
+  return body.size();
 }
 
 }  // namespace edged::proxy

@@ -13,10 +13,7 @@ namespace edged::proxy {
 
 class ParsedHead {
  public:
-  ParsedHead() {
-    store_.reserve(2048);
-    spans_.reserve(32);
-  }
+  ParsedHead() = default;
   void reset() {
     store_.clear();
     spans_.clear();
@@ -57,6 +54,8 @@ class ParsedHead {
   }
 
   std::string_view target() const { return view(target_); }
+  // Bytes of target and header lines as counted for the size limit ("name: value\r\n" each).
+  size_t bytes() const { return bytes_; }
   size_t size() const { return spans_.size(); }
   std::string_view name(size_t i) const { return view(spans_[i].first); }
   std::string_view value(size_t i) const { return trimmed(view(spans_[i].second)); }

@@ -90,7 +90,8 @@ inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 // A small complete response edged answers by itself (errors): status line, Content-Type,
 // Content-Length, optional "Connection: close", and a short HTML body naming the status.
-void buildErrorResponse(int status, bool close, std::string& out);
+// Returns the body's length.
+size_t buildErrorResponse(int status, bool close, std::string& out);
 std::string_view reasonPhrase(int status);
 
 }  // namespace edged::proxy

@@ -53,10 +53,9 @@ bool onlyChunked(std::string_view te) {
 
 }  // namespace
 
-Session::Session(ClientConnection& client) : c_(client) {
-  header_views_.reserve(32);
-  up_head_.reserve(1024);
-}
+// Nothing is reserved here: an idle keep-alive connection should cost as little as possible.
+// Heads are built in the worker's scratch buffers and copied once into the write queue.
+Session::Session(ClientConnection& client) : c_(client) {}
 
 Session::~Session() {
   if (up_) up_->close();
@@ -97,6 +96,7 @@ void Session::reset() {
 void Session::onRequestHead() {
   reset();
   active_ = true;
+  out_mark_ = c_.out().appendedTotal();
   start_ns_ = c_.head_start_ns_;  // nginx $request_time starts at the first byte of the request
   llhttp_t& p = c_.parser();
   const ParsedHead& head = c_.request();
@@ -151,8 +151,8 @@ void Session::onRequestHead() {
     route_host = rest.substr(0, slash);
     target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
     if (target.front() == '?') {  // "http://host?q": the path is "/"
-      scratch_.assign("/").append(target);
-      target = scratch_;
+      target_.assign("/").append(target);
+      target = target_;
     }
   }
   auto route = c_.worker().router().match(route_host, target);
@@ -163,7 +163,7 @@ void Session::onRequestHead() {
   route_ = &cfg.routes[*route];
   picker_ = &c_.worker().picker(route_->upstream_index);
 
-  head.headers(header_views_);
+  head.headers(c_.worker().headerScratch());
   UpstreamRequestOptions o;
   o.client_ip = c_.clientIp();
   o.default_host = c_.localAddress();
@@ -182,7 +182,7 @@ void Session::onRequestHead() {
       o.upgrade = upgrade;
     }
   }
-  buildUpstreamRequestHead(llhttp_method_name(method), target, header_views_, o, up_head_);
+  buildUpstreamRequestHead(llhttp_method_name(method), target, c_.worker().headerScratch(), o, up_head_);
   pickAndConnect();
 }
 
@@ -222,7 +222,6 @@ bool Session::pickAndConnect() {
 bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
   server_ = &server;
   head_written_ = false;
-  log_upstream_ = server.name();
   server.active.fetch_add(1, std::memory_order_relaxed);
   server.requests.fetch_add(1, std::memory_order_relaxed);
   counted_ = true;
@@ -360,7 +359,7 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
     case UpstreamFailure::BadResponse: kind = upstream::FailureKind::InvalidResponse; break;
   }
   if (response_head_sent_)
-    LOG_WARN("upstream %s failed mid-response (%s); closing client connection", log_upstream_.c_str(),
+    LOG_WARN("upstream %s failed mid-response (%s); closing client connection", (server_ ? server_->name().c_str() : "-"),
              failureName(f));
   handleTryFailure(kind, 0,
                    timeout ? Termination::UpstreamTimeout
@@ -429,11 +428,11 @@ void Session::failBeforeResponse(int status, Termination why) { answer(status, w
 
 bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) {
   if (status == 101 && !upgrade_) {
-    LOG_WARN("upstream %s answered 101 to a request that was not an upgrade", log_upstream_.c_str());
+    LOG_WARN("upstream %s answered 101 to a request that was not an upgrade", (server_ ? server_->name().c_str() : "-"));
     onUpstreamFailure(UpstreamFailure::BadResponse);
     return false;
   }
-  head.headers(header_views_);
+  head.headers(c_.worker().headerScratch());
   if (status == 101) {
     upstream_head_ns_ = uv_hrtime();
     status_ = 101;
@@ -441,9 +440,10 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
     o.body = BodyFraming::None;
     o.upgrade = head.find("upgrade");
     if (o.upgrade.empty()) o.upgrade = "websocket";
-    scratch_.clear();
-    buildClientResponseHead(101, head.target(), header_views_, o, scratch_);
-    c_.out().appendCopy(scratch_);
+    std::string& text = c_.worker().textScratch();
+    text.clear();
+    buildClientResponseHead(101, head.target(), c_.worker().headerScratch(), o, text);
+    c_.out().appendCopy(text);
     response_head_sent_ = true;
     tunnel_ = true;
     keep_alive_ = false;
@@ -455,13 +455,14 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   if (status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
     if (!c_.http10()) {
-      scratch_.clear();
+      std::string& text = c_.worker().textScratch();
+      text.clear();
       ClientResponseOptions o;
       o.body = BodyFraming::None;
       o.keep_alive = true;
-      buildClientResponseHead(status, head.target(), header_views_, o, scratch_);
+      buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, text);
       // No Connection header on an interim response.
-      c_.out().appendCopy(scratch_);
+      c_.out().appendCopy(text);
       c_.flush();
     }
     return false;
@@ -484,7 +485,7 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
     if (d.action == upstream::RetryAction::Retry && req_complete_) {
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
       if (r.server) {
-        LOG_INFO("upstream %s answered %d: retrying on %s", log_upstream_.c_str(), status, r.server->name().c_str());
+        LOG_INFO("upstream %s answered %d: retrying on %s", (server_ ? server_->name().c_str() : "-"), status, r.server->name().c_str());
         c_.worker().metrics().upstreamResponse(route_->upstream_index, server_->index, status,
                                                uv_hrtime() - upstream_start_ns_);
         c_.worker().metrics().retry(route_->upstream_index);
@@ -521,9 +522,10 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   o.body = resp_framing_;
   o.keep_alive = keep_alive_;
   o.client_http10 = c_.http10();
-  scratch_.clear();
-  buildClientResponseHead(status, head.target(), header_views_, o, scratch_);
-  c_.out().appendCopy(scratch_);
+  std::string& text = c_.worker().textScratch();
+  text.clear();
+  buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, text);
+  c_.out().appendCopy(text);
   response_head_sent_ = true;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
@@ -605,9 +607,10 @@ void Session::answer(int status, Termination why, bool close) {
   releaseUpstream(false);
   status_ = status;
   keep_alive_ = keep_alive_ && !close && req_keep_alive_ && !c_.worker().draining();
-  scratch_.clear();
-  buildErrorResponse(status, !keep_alive_, scratch_);
-  c_.out().appendCopy(scratch_);
+  std::string& text = c_.worker().textScratch();
+  text.clear();
+  resp_body_bytes_ = buildErrorResponse(status, !keep_alive_, text);
+  c_.out().appendCopy(text);
   response_head_sent_ = true;
   c_.flush();
   finish(why);
@@ -620,14 +623,16 @@ void Session::reject(int status, Termination why) {
   }
   if (!active_) {
     reset();
+    out_mark_ = c_.out().appendedTotal();
     start_ns_ = c_.head_start_ns_ ? c_.head_start_ns_ : uv_hrtime();
   }
   releaseUpstream(false);
   status_ = status;
   keep_alive_ = false;
-  scratch_.clear();
-  buildErrorResponse(status, true, scratch_);
-  c_.out().appendCopy(scratch_);
+  std::string& text = c_.worker().textScratch();
+  text.clear();
+  resp_body_bytes_ = buildErrorResponse(status, true, text);
+  c_.out().appendCopy(text);
   logAccess(why);
   active_ = false;
 }
@@ -660,8 +665,13 @@ void Session::logAccess(Termination why) {
     const conf::Config& cfg = c_.worker().config();
     metrics::WorkerMetrics& m = c_.worker().metrics();
     const size_t route = route_ ? static_cast<size_t>(route_ - cfg.routes.data()) : cfg.routes.size();
-    m.request(route, p.http_major != 0 ? metrics::methodFromName(llhttp_method_name(static_cast<llhttp_method_t>(p.method))) : metrics::Method::Other,
-              status_, end_ns - start_ns_, req_body_bytes_, resp_body_bytes_);
+    const std::string_view method =
+        p.http_major != 0 ? llhttp_method_name(static_cast<llhttp_method_t>(p.method)) : std::string_view();
+    // Head and body on the wire: "METHOD SP target SP HTTP/1.1 CRLF" + header lines + CRLF + body.
+    const uint64_t request_bytes = p.http_major != 0 ? method.size() + 14 + head.bytes() + req_body_bytes_ : 0;
+    const uint64_t response_bytes = c_.out().appendedTotal() - out_mark_;
+    m.request(route, method.empty() ? metrics::Method::Other : metrics::methodFromName(method), status_,
+              end_ns - start_ns_, request_bytes, response_bytes);
   }
   AccessLog& log = c_.worker().accessLog();
   if (!log.enabled()) return;
@@ -675,7 +685,7 @@ void Session::logAccess(Termination why) {
   r.body_bytes_sent = resp_body_bytes_;
   r.referer = head.find("referer");
   r.user_agent = head.find("user-agent");
-  r.upstream = server_ ? std::string_view(log_upstream_) : std::string_view();
+  r.upstream = server_ ? std::string_view(server_->name()) : std::string_view();
   const uint64_t now = uv_hrtime();
   r.upstream_seconds = upstream_head_ns_ ? (upstream_head_ns_ - upstream_start_ns_) / 1e9 : -1;
   r.request_seconds = (now - start_ns_) / 1e9;

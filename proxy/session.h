@@ -110,12 +110,11 @@ class Session final : public UpstreamHandler {
   BodyFraming resp_framing_ = BodyFraming::None;
   bool keep_alive_ = true;
   uint64_t resp_body_bytes_ = 0;
+  uint64_t out_mark_ = 0;  // client queue's appendedTotal() when this exchange began
   uint64_t start_ns_ = 0;
   uint64_t upstream_start_ns_ = 0;
   uint64_t upstream_head_ns_ = 0;
-  std::vector<Header> header_views_;
-  std::string scratch_;
-  std::string log_upstream_;
+  std::string target_;  // the forwarded target when edged had to rewrite it (rare)
 };
 
 }  // namespace edged::proxy

@@ -51,6 +51,9 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   AccessLog& accessLog() { return access_log_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
+  // Scratch space for building a head, used and copied out within one call (never kept).
+  std::vector<Header>& headerScratch() { return header_scratch_; }
+  std::string& textScratch() { return text_scratch_; }
   const metrics::WorkerMetrics& metrics() const { return metrics_; }
   bool draining() const { return draining_; }
 
@@ -84,6 +87,8 @@ class Worker {
   ConnectionPool pool_;
   AccessLog access_log_;
   metrics::WorkerMetrics metrics_;
+  std::vector<Header> header_scratch_;
+  std::string text_scratch_;
   ClientConnection* clients_ = nullptr;  // intrusive list
   size_t client_count_ = 0;
   bool draining_ = false;

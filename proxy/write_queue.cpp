@@ -20,6 +20,7 @@ WriteQueue::~WriteQueue() {
 
 void WriteQueue::append(IoBuf* buf, const char* p, size_t n) {
   if (n == 0) return;
+  appended_total_ += n;
   Batch& b = batches_[pending_];
   // Contiguous with the previous piece of the same buffer: extend it (one iovec, one reference).
   if (!b.pieces.empty()) {
@@ -46,6 +47,7 @@ char* WriteQueue::reserveCopy(size_t n) {
   const size_t at = b.arena.size();
   b.arena.resize(at + n);
   pending_bytes_ += n;
+  appended_total_ += n;
   return b.arena.data() + at;
 }
 

@@ -36,6 +36,8 @@ class WriteQueue {
   int flush(uv_stream_t* stream);
 
   size_t queuedBytes() const { return pending_bytes_ + inflight_bytes_; }
+  // Every byte ever queued on this stream (for byte counters: take the difference).
+  uint64_t appendedTotal() const { return appended_total_; }
   bool idle() const { return pending_bytes_ == 0 && inflight_bytes_ == 0 && !inflight_; }
   bool writing() const { return inflight_; }
   // Drops what is queued and not yet handed to libuv.
@@ -65,6 +67,7 @@ class WriteQueue {
   bool inflight_ = false;
   size_t pending_bytes_ = 0;
   size_t inflight_bytes_ = 0;
+  uint64_t appended_total_ = 0;
 };
 
 }  // namespace edged::proxy

@@ -302,10 +302,6 @@ def check_histograms(m, family, key_label, want_counts):
 
 # -- bytes: HELP says "head and body" ---------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "edged counts bodies only: Session::logAccess passes req_body_bytes_/resp_body_bytes_ to "
-    "WorkerMetrics::request, so request/response heads and edged's own error bodies (404, 502) "
-    "are missing, while the HELP text says 'head and body'"))
 def test_byte_counters_count_heads_and_bodies(edged, origin):
     """edged_request_bytes_total / edged_response_bytes_total per route equal the bytes on the
     wire (heads and bodies, including responses edged generates itself)."""
