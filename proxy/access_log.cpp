@@ -1,14 +1,26 @@
-// proxy/access_log.cpp — formatting without streams or per-line allocation.
+// proxy/access_log.cpp — formatting without streams or per-line allocation, and the writer
+// thread that does the blocking write(2) off the workers' loops.
 #include "proxy/access_log.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+
+#include "proxy/log.h"
 
 namespace edged::proxy {
 
 namespace {
+
+constexpr size_t kMaxFreeBuffers = 32;
+constexpr size_t kMaxRecycledCapacity = 256 * 1024;
+
 void appendQuoted(std::string& out, std::string_view v) {
   out.push_back('"');
   if (v.empty()) out.push_back('-');
@@ -24,47 +36,314 @@ void appendQuoted(std::string& out, std::string_view v) {
   }
   out.push_back('"');
 }
+
+void appendEscapedByte(std::string& out, unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+  out.append(esc, 6);
+}
+
+// Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is not one
+// (overlong forms, surrogates and code points above U+10FFFF are not valid).
+size_t utf8Sequence(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  if (b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (size_t k = 2; k < len; ++k)
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  return len;
+}
+
+void appendJsonOrNull(std::string& out, std::string_view v) {
+  if (v.empty()) out.append("null");
+  else AccessLog::appendJsonString(out, v);
+}
+
+size_t countLines(std::string_view s) {
+  const size_t n = static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+  return n ? n : (s.empty() ? 0 : 1);
+}
+
 }  // namespace
 
-void AccessLog::write(const AccessRecord& r) {
-  if (fd_ < 0) return;
-  time_t now = time(nullptr);
-  if (now != cached_second_) {
-    struct tm tm;
-    localtime_r(&now, &tm);
-    strftime(cached_time_, sizeof cached_time_, "%d/%b/%Y:%H:%M:%S %z", &tm);
-    cached_second_ = now;
+// ---- the sink ----------------------------------------------------------------------------
+
+AccessLogSink::AccessLogSink(int fd, std::string path, bool owns_fd)
+    : fd_(fd), path_(std::move(path)), owns_fd_(owns_fd) {
+  thread_ = std::thread([this] { run(); });
+}
+
+AccessLogSink::~AccessLogSink() {
+  stop();
+  if (owns_fd_ && fd_ > STDERR_FILENO) ::close(fd_);
+}
+
+void AccessLogSink::submit(std::string& buf) {
+  if (buf.empty()) return;
+  std::unique_lock lk(mu_);
+  if (writer_done_) {
+    // The writer is gone (a late flush after stop()): write here rather than lose the lines.
+    lk.unlock();
+    writeAll(buf);
+    buf.clear();
+    return;
   }
-  char num[96];
-  buf_.append(r.client_ip).append(" - - [").append(cached_time_).append("] \"");
-  buf_.append(r.method).push_back(' ');
-  for (char c : r.target) buf_.push_back(c == '"' ? '\'' : c);
-  snprintf(num, sizeof num, " HTTP/%d.%d\" %d %llu ", r.http_major, r.http_minor, r.status,
-           static_cast<unsigned long long>(r.body_bytes_sent));
-  buf_.append(num);
-  appendQuoted(buf_, r.referer);
-  buf_.push_back(' ');
-  appendQuoted(buf_, r.user_agent);
-  buf_.append(" upstream=").append(r.upstream.empty() ? std::string_view("-") : r.upstream);
-  if (r.upstream_seconds >= 0)
-    snprintf(num, sizeof num, " upstream_time=%.3f request_time=%.3f", r.upstream_seconds, r.request_seconds);
-  else
-    snprintf(num, sizeof num, " upstream_time=- request_time=%.3f", r.request_seconds);
-  buf_.append(num);
-  if (!r.termination.empty()) buf_.append(" termination=").append(r.termination);
-  buf_.push_back('\n');
+  if (pending_bytes_ + buf.size() > kMaxPending) {
+    lk.unlock();
+    dropped_lines_.fetch_add(countLines(buf), std::memory_order_relaxed);
+    buf.clear();
+    return;
+  }
+  pending_bytes_ += buf.size();
+  queue_.push_back(std::move(buf));
+  if (!free_.empty()) {
+    buf = std::move(free_.back());
+    free_.pop_back();
+  } else {
+    buf = std::string();
+  }
+  lk.unlock();
+  cv_.notify_one();
+}
+
+bool AccessLogSink::requestReopen() {
+  if (path_.empty()) return false;
+  {
+    std::lock_guard lk(mu_);
+    reopen_ = true;
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void AccessLogSink::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AccessLogSink::run() {
+  std::vector<std::string> batch;
+  auto last_warn = std::chrono::steady_clock::now() - std::chrono::seconds(2);
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait_for(lk, std::chrono::seconds(1), [this] { return !queue_.empty() || stopping_ || reopen_; });
+    const bool do_reopen = reopen_;
+    reopen_ = false;
+    const bool stop = stopping_;
+    batch.swap(queue_);
+    lk.unlock();
+
+    if (do_reopen) reopen();
+    size_t bytes = 0;
+    for (const std::string& s : batch) {
+      writeAll(s);
+      bytes += s.size();
+    }
+    const uint64_t dropped = dropped_lines_.load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (dropped != dropped_reported_ && (stop || now - last_warn >= std::chrono::seconds(1))) {
+      LOG_WARN("access log: %llu line(s) dropped (%s)", static_cast<unsigned long long>(dropped - dropped_reported_),
+               "the writer could not keep up or the write failed");
+      dropped_reported_ = dropped;
+      last_warn = now;
+    }
+
+    lk.lock();
+    pending_bytes_ -= bytes;
+    for (std::string& s : batch) {
+      if (free_.size() >= kMaxFreeBuffers || s.capacity() > kMaxRecycledCapacity) continue;
+      s.clear();
+      free_.push_back(std::move(s));
+    }
+    batch.clear();
+    if (stop && queue_.empty()) {
+      writer_done_ = true;  // later submits write themselves
+      break;
+    }
+  }
+}
+
+void AccessLogSink::reopen() {
+  const int nfd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (nfd < 0) {
+    LOG_ERROR("SIGUSR1: cannot reopen access log %s: %s", path_.c_str(), strerror(errno));
+    return;
+  }
+  // Keep the fd number: nothing else needs to learn a new one.
+  if (nfd != fd_ && ::dup3(nfd, fd_, O_CLOEXEC) < 0) {
+    LOG_ERROR("SIGUSR1: cannot reopen access log %s: dup3: %s", path_.c_str(), strerror(errno));
+    ::close(nfd);
+    return;
+  }
+  if (nfd != fd_) ::close(nfd);
+  reopens_.fetch_add(1, std::memory_order_relaxed);
+  LOG_INFO("SIGUSR1: reopened access log %s", path_.c_str());
+}
+
+void AccessLogSink::writeAll(const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t n = ::write(fd_, s.data() + off, s.size() - off);
+    if (n > 0) {
+      off += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {  // an inherited non-blocking pipe
+      pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, 1000);
+      continue;
+    }
+    // A full disk must not stop the proxy: the rest is dropped (and counted).
+    dropped_lines_.fetch_add(countLines(std::string_view(s).substr(off)), std::memory_order_relaxed);
+    return;
+  }
+}
+
+// ---- the worker's log --------------------------------------------------------------------
+
+AccessLog::AccessLog(AccessLogSink* sink, conf::AccessLogFormat format) : sink_(sink), format_(format) {
+  if (sink_) buf_.reserve(kFlushAt + 4096);
+}
+
+void AccessLog::write(const AccessRecord& r) {
+  if (!sink_) return;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  format(r, now, buf_);
   if (buf_.size() >= kFlushAt) flush();
 }
 
 void AccessLog::flush() {
-  size_t off = 0;
-  while (off < buf_.size()) {
-    ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // a full disk must not stop the proxy; the lines are dropped
-    off += static_cast<size_t>(n);
+  if (!sink_ || buf_.empty()) return;
+  sink_->submit(buf_);
+  if (buf_.capacity() < kFlushAt) buf_.reserve(kFlushAt + 4096);
+}
+
+void AccessLog::updateTime(time_t sec) {
+  if (sec == cached_second_) return;
+  struct tm tm;
+  localtime_r(&sec, &tm);
+  strftime(cached_clf_, sizeof cached_clf_, "%d/%b/%Y:%H:%M:%S %z", &tm);
+  strftime(cached_iso_, sizeof cached_iso_, "%Y-%m-%dT%H:%M:%S", &tm);
+  const long off = tm.tm_gmtoff;
+  const long a = off < 0 ? -off : off;
+  snprintf(cached_off_, sizeof cached_off_, "%c%02ld:%02ld", off < 0 ? '-' : '+', (a / 3600) % 100, (a / 60) % 60);
+  cached_second_ = sec;
+}
+
+void AccessLog::format(const AccessRecord& r, const timespec& now, std::string& out) {
+  updateTime(now.tv_sec);
+  if (format_ == conf::AccessLogFormat::Json) formatJson(r, now, out);
+  else formatCombined(r, now, out);
+}
+
+void AccessLog::formatCombined(const AccessRecord& r, const timespec&, std::string& out) {
+  char num[96];
+  out.append(r.client_ip.empty() ? std::string_view("-") : r.client_ip).append(" - - [").append(cached_clf_).append("] \"");
+  out.append(r.method).push_back(' ');
+  for (char c : r.target) out.push_back(c == '"' ? '\'' : c);
+  snprintf(num, sizeof num, " HTTP/%d.%d\" %d %llu ", r.http_major, r.http_minor, r.status,
+           static_cast<unsigned long long>(r.body_bytes_sent));
+  out.append(num);
+  appendQuoted(out, r.referer);
+  out.push_back(' ');
+  appendQuoted(out, r.user_agent);
+  out.append(" upstream=").append(r.upstream.empty() ? std::string_view("-") : r.upstream);
+  if (r.upstream_seconds >= 0)
+    snprintf(num, sizeof num, " upstream_time=%.3f request_time=%.3f", r.upstream_seconds, r.request_seconds);
+  else
+    snprintf(num, sizeof num, " upstream_time=- request_time=%.3f", r.request_seconds);
+  out.append(num);
+  if (!r.termination.empty()) out.append(" termination=").append(r.termination);
+  out.push_back('\n');
+}
+
+void AccessLog::formatJson(const AccessRecord& r, const timespec& now, std::string& out) {
+  char num[96];
+  snprintf(num, sizeof num, "{\"time\":\"%s.%03ld%s\",\"client\":", cached_iso_, now.tv_nsec / 1000000, cached_off_);
+  out.append(num);
+  appendJsonOrNull(out, r.client_ip);
+  out.append(",\"method\":");
+  appendJsonOrNull(out, r.method);
+  out.append(",\"path\":");
+  appendJsonString(out, r.target);
+  out.append(",\"protocol\":");
+  if (r.http_major > 0) {
+    snprintf(num, sizeof num, "\"HTTP/%d.%d\"", r.http_major, r.http_minor);
+    out.append(num);
+  } else {
+    out.append("null");
   }
-  buf_.clear();
+  snprintf(num, sizeof num, ",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"upstream\":", r.status,
+           static_cast<unsigned long long>(r.body_bytes_sent), r.request_seconds < 0 ? 0.0 : r.request_seconds);
+  out.append(num);
+  appendJsonOrNull(out, r.upstream);
+  if (r.upstream_seconds >= 0) {
+    snprintf(num, sizeof num, ",\"upstream_time\":%.6f", r.upstream_seconds);
+    out.append(num);
+  } else {
+    out.append(",\"upstream_time\":null");
+  }
+  out.append(",\"termination\":");
+  appendJsonOrNull(out, r.termination);
+  out.append(",\"phase\":");
+  appendJsonOrNull(out, r.phase);
+  out.append(",\"request_id\":");
+  appendJsonOrNull(out, r.request_id);
+  out.append(",\"referer\":");
+  appendJsonOrNull(out, r.referer);
+  out.append(",\"user_agent\":");
+  appendJsonOrNull(out, r.user_agent);
+  out.append("}\n");
+}
+
+void AccessLog::appendJsonString(std::string& out, std::string_view v) {
+  out.push_back('"');
+  size_t i = 0;
+  while (i < v.size()) {
+    const unsigned char c = static_cast<unsigned char>(v[i]);
+    if (c < 0x80) {
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(static_cast<char>(c));
+      } else if (c < 0x20 || c == 0x7f) {
+        appendEscapedByte(out, c);
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+      ++i;
+      continue;
+    }
+    if (const size_t len = utf8Sequence(v, i); len > 0) {
+      out.append(v.data() + i, len);
+      i += len;
+    } else {
+      appendEscapedByte(out, c);  // not UTF-8: the byte as the code point U+00XX
+      ++i;
+    }
+  }
+  out.push_back('"');
 }
 
 }  // namespace edged::proxy

@@ -62,7 +62,8 @@ struct MainLoop {
   uv_loop_t loop{};
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<HealthChecker> checker;
-  uv_signal_t sigterm{}, sigint{}, sighup{};
+  uv_signal_t sigterm{}, sigint{}, sighup{}, sigusr1{};
+  AccessLogSink* access_log = nullptr;
   uv_async_t workers_done{};
   std::vector<std::unique_ptr<Worker>>* workers = nullptr;
   std::atomic<size_t> finished{0};
@@ -78,6 +79,17 @@ void onStopSignal(uv_signal_t* s, int signum) {
   m->stopping = true;
   LOG_INFO("signal %d: graceful shutdown", signum);
   for (auto& w : *m->workers) w->requestStop();
+}
+
+// logrotate's convention: the file was renamed; open the path again. The writer thread does it
+// before its next write (the lines the workers still hold go to the new file).
+void onReopenSignal(uv_signal_t* s, int) {
+  auto* m = static_cast<MainLoop*>(s->data);
+  if (!m->access_log) {
+    LOG_INFO("SIGUSR1: the access log is off");
+  } else if (!m->access_log->requestReopen()) {
+    LOG_INFO("SIGUSR1: the access log is not a file; nothing to reopen");
+  }
 }
 
 }  // namespace
@@ -105,6 +117,11 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       LOG_ERROR("cannot open access log %s: %s", log_path.c_str(), strerror(errno));
       return 1;
     }
+  }
+  shared.access_log_format = config->access_log.format;
+  if (shared.access_log_fd >= 0) {
+    const bool file = shared.access_log_fd > STDERR_FILENO;
+    shared.access_log = std::make_unique<AccessLogSink>(shared.access_log_fd, file ? log_path : std::string(), file);
   }
 
   std::vector<std::vector<int>> fds(n);
@@ -134,15 +151,18 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sigterm), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sighup), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&m->sigusr1), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->workers_done), nullptr);
     if (m->admin) m->admin->close();
     if (m->checker) m->checker->stop();
   });
   m.workers_done.data = &m;
-  for (uv_signal_t* s : {&m.sigterm, &m.sigint, &m.sighup}) {
+  m.access_log = shared.access_log.get();
+  for (uv_signal_t* s : {&m.sigterm, &m.sigint, &m.sighup, &m.sigusr1}) {
     uv_signal_init(&m.loop, s);
     s->data = &m;
   }
+  uv_signal_start(&m.sigusr1, onReopenSignal, SIGUSR1);
   uv_signal_start(&m.sigterm, onStopSignal, SIGTERM);
   uv_signal_start(&m.sigint, onStopSignal, SIGINT);
   uv_signal_start(&m.sighup, [](uv_signal_t*, int) { LOG_WARN("SIGHUP: configuration reload is not supported yet"); }, SIGHUP);
@@ -181,7 +201,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       LOG_ERROR("cannot listen on admin address %s: %s", config->admin->address.text.c_str(), err.c_str());
       m.admin->close();
       m.checker->stop();
-      for (uv_signal_t* sig : {&m.sigterm, &m.sigint, &m.sighup}) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+      for (uv_signal_t* sig : {&m.sigterm, &m.sigint, &m.sighup, &m.sigusr1}) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
       uv_close(reinterpret_cast<uv_handle_t*>(&m.workers_done), nullptr);
       uv_run(&m.loop, UV_RUN_DEFAULT);
       uv_loop_close(&m.loop);
@@ -207,7 +227,8 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   m.checker.reset();
   m.admin.reset();
   uv_loop_close(&m.loop);
-  if (shared.access_log_fd > STDERR_FILENO) ::close(shared.access_log_fd);
+  // The workers flushed at exit: write what is queued, join the writer, close the file.
+  shared.access_log.reset();
   LOG_INFO("edged stopped");
   return 0;
 }

@@ -16,7 +16,7 @@ Worker::Worker(int id, const SharedState& shared, std::vector<int> listen_fds, s
       on_exit_(std::move(on_exit)),
       router_(shared.config->routes),
       pool_(shared),
-      access_log_(shared.access_log_fd),
+      access_log_(shared.access_log.get(), shared.access_log_format),
       metrics_(*shared.metrics_layout) {
   for (const auto& g : shared.groups) pickers_.push_back(g->makePicker());
   uv_loop_init(&loop_);
@@ -54,7 +54,7 @@ void Worker::run() {
     }
     listeners_.push_back(std::move(l));
   }
-  // The access log is flushed at least once a second.
+  // The access log is handed to the writer thread at least once a second (never written here).
   uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->access_log_.flush(); }, 1000, 1000);
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_.flush();

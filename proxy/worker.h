@@ -28,6 +28,9 @@ struct SharedState {
   std::shared_ptr<const conf::Config> config;
   std::vector<std::unique_ptr<upstream::UpstreamGroup>> groups;  // parallel to config->upstreams
   int access_log_fd = -1;  // -1: off
+  conf::AccessLogFormat access_log_format = conf::AccessLogFormat::Combined;
+  // The process's access log writer thread (null: off); outlives the workers.
+  std::unique_ptr<AccessLogSink> access_log;
   std::unique_ptr<metrics::Layout> metrics_layout;
 };
 
