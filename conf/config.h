@@ -103,12 +103,38 @@ struct UpstreamConfig {
   HealthConfig health;
 };
 
+// `compression:`. Mirrors proxy/compress/compression_settings.h (which conf does not include);
+// the proxy converts. Defaults are the spec's.
+enum class CompressionAlgorithm { Gzip, Brotli, Zstd };
+
+struct CompressionConfig {
+  // Top level: off unless a `compression:` section is present (as nginx's gzip is off by
+  // default). A route's `compression: off` is a copy with this false.
+  bool enabled = false;
+  // Server preference when the client's q-values tie; never empty, no duplicates. Algorithms
+  // not listed are never produced.
+  std::vector<CompressionAlgorithm> algorithms{
+      CompressionAlgorithm::Brotli, CompressionAlgorithm::Zstd, CompressionAlgorithm::Gzip};
+  uint64_t min_length = 1024;  // skip when Content-Length is known and smaller
+  int gzip_level = 6;          // 1..9
+  int br_level = 4;            // 0..4 (brotli goes to 11, but above 4 costs tens of MiB a stream)
+  int zstd_level = 3;          // 1..19
+  // Media types, lower case, without parameters: "type/subtype", "type/*" or "*/*". Never empty.
+  std::vector<std::string> types{"text/*", "application/json", "application/javascript",
+                                 "application/xml", "image/svg+xml"};
+};
+
 struct RouteConfig {
   std::string prefix = "/";
   std::string host;                // empty = any host; matched case-insensitively, port ignored
   std::string upstream;            // name
   size_t upstream_index = 0;       // index into Config::upstreams, resolved by the loader
   bool websocket = true;
+  // nullopt = no `compression:` key: use Config::compression (see Config::compressionFor).
+  // Otherwise fully resolved against the top level: `off` = a copy with enabled=false, `on` = a
+  // copy with enabled=true, a map = the top level overridden by its keys, enabled=true unless
+  // it says `enabled: false`.
+  std::optional<CompressionConfig> compression;
 };
 
 struct AdminConfig {
@@ -135,8 +161,13 @@ struct Config {
   std::optional<AdminConfig> admin;
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::Info;
+  CompressionConfig compression;   // defaults for every route; enabled only if the section exists
 
   const UpstreamConfig* findUpstream(std::string_view name) const;
+  // The route's own settings, or the top level's when it has none.
+  const CompressionConfig& compressionFor(const RouteConfig& route) const {
+    return route.compression ? *route.compression : compression;
+  }
 };
 
 struct ConfigError {

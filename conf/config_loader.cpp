@@ -133,6 +133,39 @@ bool hasSpaceOrControl(std::string_view text) {
                      [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
 }
 
+// A media type as `compression.types` takes it (already lower case): "type/subtype", "type/*" or
+// "*/*"; no parameters.
+bool validMediaRange(std::string_view text) {
+  const size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return false;
+  const std::string_view type = text.substr(0, slash);
+  const std::string_view subtype = text.substr(slash + 1);
+  if (!validToken(type) || !validToken(subtype)) return false;  // also rejects a second '/'
+  if (type == "*") return subtype == "*";
+  return true;
+}
+
+// What one `compression:` value sets; unset fields come from the defaults (top level) or from
+// the top level (a route).
+struct CompressionOverride {
+  std::optional<bool> enabled;
+  std::optional<std::vector<CompressionAlgorithm>> algorithms;
+  std::optional<uint64_t> min_length;
+  std::optional<int> gzip_level, br_level, zstd_level;
+  std::optional<std::vector<std::string>> types;
+
+  CompressionConfig applyTo(CompressionConfig base) const {
+    if (enabled) base.enabled = *enabled;
+    if (algorithms) base.algorithms = *algorithms;
+    if (min_length) base.min_length = *min_length;
+    if (gzip_level) base.gzip_level = *gzip_level;
+    if (br_level) base.br_level = *br_level;
+    if (zstd_level) base.zstd_level = *zstd_level;
+    if (types) base.types = *types;
+    return base;
+  }
+};
+
 // yaml-cpp's messages for tab indentation ("illegal block entry", ...) don't mention the tab.
 std::string tabHint(std::string_view text, const YAML::Mark& mark) {
   if (mark.is_null()) return {};
@@ -196,6 +229,11 @@ class Loader {
   void loadRoutes(const Field& field, Config& config);
   void loadAdmin(const Field& field, Config& config);
   void loadAccessLog(const Field& field, AccessLogConfig& access_log);
+  // `off` / `on` / a map (or nothing, which counts as an empty map).
+  void loadCompression(const Field& field, CompressionOverride& out);
+  void loadCompressionAlgorithms(const Field& field, CompressionOverride& out);
+  void loadCompressionLevels(const Field& field, CompressionOverride& out);
+  void loadCompressionTypes(const Field& field, CompressionOverride& out);
   void resolveRoutes(Config& config);
   // Run after the whole file is read: `admin` may come before `listen`.
   void checkAdminAddress(const Config& config);
@@ -204,6 +242,9 @@ class Loader {
   std::vector<ConfigError> errors_;
   // Route `upstream:` values, kept to resolve once every upstream is known.
   std::vector<Field> route_upstream_fields_;
+  // Each route's own `compression:`, parallel to Config::routes; applied once the top level's
+  // is known, since `compression:` may come after `routes:`.
+  std::vector<std::optional<CompressionOverride>> route_compression_;
   Field admin_address_field_;
 };
 
@@ -444,7 +485,8 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
   auto config = std::make_shared<Config>();
   const auto entries =
       mapEntries(Field{root, top, ""}, {"workers", "listen", "timeouts", "limits", "upstreams",
-                                        "routes", "admin", "access_log", "log_level"});
+                                        "routes", "admin", "access_log", "log_level",
+                                        "compression"});
   const MapEntry* listen = nullptr;
   const MapEntry* routes = nullptr;
   for (const MapEntry& entry : *entries) {
@@ -474,6 +516,10 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
                 {"warn", LogLevel::Warn},
                 {"error", LogLevel::Error}},
                config->log_level);
+    } else if (entry.key == "compression") {
+      CompressionOverride top;
+      loadCompression(field, top);
+      config->compression = top.applyTo(config->compression);
     }
   }
   // A wrong type was already reported by the section itself; only a missing or empty section
@@ -491,6 +537,11 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
     fail(routes->key_mark, "routes", "at least one route is required");
   }
   resolveRoutes(*config);
+  for (size_t i = 0; i < config->routes.size(); ++i) {
+    if (route_compression_[i]) {
+      config->routes[i].compression = route_compression_[i]->applyTo(config->compression);
+    }
+  }
   checkAdminAddress(*config);
   return config;
 }
@@ -799,12 +850,13 @@ void Loader::loadRoutes(const Field& field, Config& config) {
   };
   std::vector<Seen> seen;
   for (const Field& item : *items) {
-    const auto entries = mapEntries(item, {"match", "upstream", "websocket"});
+    const auto entries = mapEntries(item, {"match", "upstream", "websocket", "compression"});
     if (!entries) continue;
     RouteConfig route;
     const Field* upstream_field = nullptr;
     bool has_upstream = false;
     const MapEntry* match = nullptr;
+    std::optional<CompressionOverride> compression;
     bool valid = true;
     for (const MapEntry& entry : *entries) {
       const Field& f = entry.field;
@@ -852,6 +904,8 @@ void Loader::loadRoutes(const Field& field, Config& config) {
         }
       } else if (entry.key == "websocket") {
         readBool(f, route.websocket);
+      } else if (entry.key == "compression") {
+        loadCompression(f, compression.emplace());
       }
     }
     if (!match) {
@@ -872,6 +926,7 @@ void Loader::loadRoutes(const Field& field, Config& config) {
     }
     seen.push_back(Seen{route.prefix, route.host, item.path});
     route_upstream_fields_.push_back(*upstream_field);
+    route_compression_.push_back(std::move(compression));
     config.routes.push_back(std::move(route));
   }
 }
@@ -926,6 +981,162 @@ void Loader::loadAccessLog(const Field& field, AccessLogConfig& access_log) {
                access_log.format);
     }
   }
+}
+
+void Loader::loadCompression(const Field& field, CompressionOverride& out) {
+  if (field.node.IsScalar()) {
+    const std::string lower = toLower(field.node.Scalar());
+    if (lower == "true" || lower == "yes" || lower == "on") {
+      out.enabled = true;
+    } else if (lower == "false" || lower == "no" || lower == "off") {
+      out.enabled = false;
+    } else {
+      fail(field, "expected off, on or a map of settings, got " + describe(field.node));
+    }
+    return;
+  }
+  if (field.node.IsSequence()) {
+    fail(field, "expected off, on or a map of settings, got " + describe(field.node));
+    return;
+  }
+  const auto entries =
+      mapEntries(field, {"enabled", "algorithms", "min_length", "level", "types"});
+  if (!entries) return;
+  out.enabled = true;  // a map turns compression on unless it says `enabled: false`
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "enabled") {
+      bool enabled = true;
+      if (readBool(f, enabled)) out.enabled = enabled;
+    } else if (entry.key == "algorithms") {
+      loadCompressionAlgorithms(f, out);
+    } else if (entry.key == "min_length") {
+      uint64_t min_length = 0;
+      if (readSize(f, 0, std::numeric_limits<uint64_t>::max(), "", min_length)) {
+        out.min_length = min_length;
+      }
+    } else if (entry.key == "level") {
+      loadCompressionLevels(f, out);
+    } else if (entry.key == "types") {
+      loadCompressionTypes(f, out);
+    }
+  }
+}
+
+void Loader::loadCompressionAlgorithms(const Field& field, CompressionOverride& out) {
+  const auto items = listItems(field);
+  if (!items) return;
+  if (items->empty()) {
+    fail(field, "must list at least one of br, zstd, gzip");
+    return;
+  }
+  static constexpr std::string_view kNames[] = {"br", "zstd", "gzip"};
+  std::vector<CompressionAlgorithm> algorithms;
+  std::vector<std::string> paths;  // of each algorithm kept, for duplicate messages
+  bool valid = true;
+  for (const Field& item : *items) {
+    std::string text;
+    if (!scalar(item, "one of br, zstd, gzip", text)) {
+      valid = false;
+      continue;
+    }
+    const std::string lower = toLower(text);
+    CompressionAlgorithm algorithm;
+    std::string_view name;
+    if (lower == "br" || lower == "brotli") {
+      algorithm = CompressionAlgorithm::Brotli;
+      name = "br";
+    } else if (lower == "zstd") {
+      algorithm = CompressionAlgorithm::Zstd;
+      name = "zstd";
+    } else if (lower == "gzip") {
+      algorithm = CompressionAlgorithm::Gzip;
+      name = "gzip";
+    } else {
+      fail(item, "must be one of br, zstd, gzip, got '" + text + "'" + suggestion(lower, kNames));
+      valid = false;
+      continue;
+    }
+    const auto dup = std::find(algorithms.begin(), algorithms.end(), algorithm);
+    if (dup != algorithms.end()) {
+      fail(item, "duplicate algorithm " + std::string(name) + " (also " +
+                     paths[static_cast<size_t>(dup - algorithms.begin())] + ")");
+      valid = false;
+      continue;
+    }
+    algorithms.push_back(algorithm);
+    paths.push_back(item.path);
+  }
+  if (valid) out.algorithms = std::move(algorithms);
+}
+
+void Loader::loadCompressionLevels(const Field& field, CompressionOverride& out) {
+  const auto entries = mapEntries(field, {"gzip", "br", "brotli", "zstd"});
+  if (!entries) return;
+  const MapEntry* br = nullptr;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    uint32_t level = 0;
+    if (entry.key == "gzip") {
+      if (readUint(f, 1, 9, level)) out.gzip_level = static_cast<int>(level);
+    } else if (entry.key == "zstd") {
+      if (readUint(f, 1, 19, level)) out.zstd_level = static_cast<int>(level);
+    } else {  // "br" or its spelled-out alias
+      if (br) {
+        fail(entry.key_mark, f.path,
+             "same as '" + br->key + "' (first defined at line " +
+                 std::to_string(br->key_mark.line + 1) + ")");
+        continue;
+      }
+      br = &entry;
+      // Brotli takes 0..11, but from quality 5 on its window and hash tables cost tens of MiB
+      // per stream (about 36 MiB at 9), which a proxy with many streams cannot afford.
+      const std::string text = f.node.IsScalar() ? f.node.Scalar() : std::string();
+      const bool expensive = (text.size() == 1 && text[0] >= '5' && text[0] <= '9') ||
+                             text == "10" || text == "11";
+      if (expensive) {
+        fail(f, "br levels above 4 need tens of MiB per stream; use 4 or less (got " + text + ")");
+      } else if (readUint(f, 0, 4, level)) {
+        out.br_level = static_cast<int>(level);
+      }
+    }
+  }
+}
+
+void Loader::loadCompressionTypes(const Field& field, CompressionOverride& out) {
+  const auto items = listItems(field);
+  if (!items) return;
+  if (items->empty()) {
+    fail(field, "must list at least one media type (use 'compression: off' to disable)");
+    return;
+  }
+  std::vector<std::string> types;
+  std::vector<std::string> paths;
+  bool valid = true;
+  for (const Field& item : *items) {
+    std::string text;
+    if (!readString(item, text)) {
+      valid = false;
+      continue;
+    }
+    const std::string lower = toLower(text);
+    if (!validMediaRange(lower)) {
+      fail(item, "must be a media type such as text/html or text/* (no parameters), got '" + text +
+                     "'");
+      valid = false;
+      continue;
+    }
+    const auto dup = std::find(types.begin(), types.end(), lower);
+    if (dup != types.end()) {
+      fail(item, "duplicate media type " + lower + " (also " +
+                     paths[static_cast<size_t>(dup - types.begin())] + ")");
+      valid = false;
+      continue;
+    }
+    types.push_back(lower);
+    paths.push_back(item.path);
+  }
+  if (valid) out.types = std::move(types);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "conf/config.h"
 
@@ -258,6 +259,26 @@ TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
   REQUIRE(c.routes.size() == 3);
   CHECK(c.routes[1].host == "app.example.com");
   CHECK_FALSE(c.routes[2].websocket);
+
+  CHECK(c.compression.enabled);
+  CHECK(c.compression.algorithms == std::vector<CompressionAlgorithm>{
+                                        CompressionAlgorithm::Brotli, CompressionAlgorithm::Zstd,
+                                        CompressionAlgorithm::Gzip});
+  CHECK(c.compression.min_length == 512);
+  CHECK(c.compression.gzip_level == 5);
+  CHECK(c.compression.br_level == 3);
+  CHECK(c.compression.zstd_level == 6);
+  CHECK(c.compression.types.size() == 6);
+  CHECK(c.compression.types.back() == "application/wasm");
+  REQUIRE(c.routes[0].compression.has_value());
+  CHECK(c.routes[0].compression->enabled);
+  CHECK(c.routes[0].compression->algorithms ==
+        std::vector<CompressionAlgorithm>{CompressionAlgorithm::Zstd, CompressionAlgorithm::Gzip});
+  CHECK(c.routes[0].compression->min_length == 2048);
+  CHECK(c.routes[0].compression->zstd_level == 6);
+  CHECK_FALSE(c.routes[1].compression.has_value());
+  REQUIRE(c.routes[2].compression.has_value());
+  CHECK_FALSE(c.routes[2].compression->enabled);
   REQUIRE(c.admin.has_value());
   CHECK(c.admin->address.text == "127.0.0.1:9901");
   CHECK(c.access_log.format == AccessLogFormat::Json);
