@@ -53,6 +53,100 @@ bool splitServerPath(std::string_view path, std::string_view& name, std::string_
 }
 }  // namespace
 
+// The effective configuration (defaults filled in) as JSON: durations in milliseconds, sizes in
+// bytes, so tools need no unit parser.
+std::string configJson(const conf::Config& c) {
+  std::string o = "{";
+  auto key = [&o](std::string_view k) {
+    if (o.back() != '{' && o.back() != '[') o.push_back(',');
+    jsonString(o, k);
+    o.push_back(':');
+  };
+  auto num = [&o](uint64_t v) { o.append(std::to_string(v)); };
+  auto str = [&o](std::string_view v) { jsonString(o, v); };
+  auto boolean = [&o](bool v) { o.append(v ? "true" : "false"); };
+  key("source_path"); str(c.source_path);
+  key("workers"); num(c.workers);
+  key("listen"); o.push_back('[');
+  for (const auto& l : c.listeners) {
+    if (o.back() != '[') o.push_back(',');
+    o.push_back('{'); key("address"); str(l.address.text); key("backlog"); num(static_cast<uint64_t>(l.backlog)); o.push_back('}');
+  }
+  o.push_back(']');
+  const auto& t = c.timeouts;
+  key("timeouts_ms"); o.push_back('{');
+  key("connect"); num(t.connect.count()); key("send"); num(t.send.count()); key("read"); num(t.read.count());
+  key("client_header"); num(t.client_header.count()); key("client_body"); num(t.client_body.count());
+  key("keepalive"); num(t.keepalive.count()); key("client_send"); num(t.client_send.count());
+  key("request"); num(t.request.count()); key("tunnel_idle"); num(t.tunnel_idle.count());
+  key("shutdown_grace"); num(t.shutdown_grace.count());
+  o.push_back('}');
+  key("limits"); o.push_back('{');
+  key("max_header_bytes"); num(c.limits.max_header_bytes); key("max_body_bytes"); num(c.limits.max_body_bytes);
+  o.push_back('}');
+  static constexpr const char* kBalance[] = {"round_robin", "least_conn", "hash", "random_two"};
+  key("upstreams"); o.push_back('{');
+  for (const auto& u : c.upstreams) {
+    key(u.name); o.push_back('{');
+    key("balance"); str(kBalance[static_cast<int>(u.balance)]);
+    key("hash_key"); str(u.hash_key);
+    key("keepalive"); num(u.keepalive); key("retries"); num(u.retries);
+    key("retry_on_mask"); num(u.retry_on); key("retry_timeout_ms"); num(u.retry_timeout.count());
+    key("servers"); o.push_back('[');
+    for (const auto& sv : u.servers) {
+      if (o.back() != '[') o.push_back(',');
+      o.push_back('{');
+      key("address"); str(sv.address.text); key("weight"); num(sv.weight); key("max_conns"); num(sv.max_conns);
+      key("backup"); boolean(sv.backup); key("down"); boolean(sv.down); key("slow_start_ms"); num(sv.slow_start.count());
+      o.push_back('}');
+    }
+    o.push_back(']');
+    key("health"); o.push_back('{');
+    key("max_fails"); num(u.health.max_fails); key("fail_timeout_ms"); num(u.health.fail_timeout.count());
+    if (u.health.check) {
+      const auto& k = *u.health.check;
+      key("check"); o.push_back('{');
+      key("path"); str(k.path); key("interval_ms"); num(k.interval.count()); key("timeout_ms"); num(k.timeout.count());
+      key("rise"); num(k.rise); key("fall"); num(k.fall);
+      key("expect_status"); str(std::to_string(k.expect_status_min) + "-" + std::to_string(k.expect_status_max));
+      key("initially"); str(k.initially_healthy ? "healthy" : "unhealthy");
+      o.push_back('}');
+    }
+    o.append("}}");
+  }
+  o.push_back('}');
+  key("routes"); o.push_back('[');
+  for (const auto& r : c.routes) {
+    if (o.back() != '[') o.push_back(',');
+    o.push_back('{');
+    key("prefix"); str(r.prefix); key("host"); str(r.host); key("upstream"); str(r.upstream);
+    key("websocket"); boolean(r.websocket);
+    key("compression"); boolean(c.compressionFor(r).enabled);
+    o.push_back('}');
+  }
+  o.push_back(']');
+  key("compression"); o.push_back('{');
+  key("enabled"); boolean(c.compression.enabled); key("min_length"); num(c.compression.min_length);
+  key("level"); o.push_back('{');
+  key("gzip"); num(static_cast<uint64_t>(c.compression.gzip_level)); key("br"); num(static_cast<uint64_t>(c.compression.br_level));
+  key("zstd"); num(static_cast<uint64_t>(c.compression.zstd_level));
+  o.push_back('}');
+  key("types"); o.push_back('[');
+  for (const auto& ty : c.compression.types) {
+    if (o.back() != '[') o.push_back(',');
+    str(ty);
+  }
+  o.append("]}");
+  if (c.admin) { key("admin"); o.push_back('{'); key("address"); str(c.admin->address.text); o.push_back('}'); }
+  key("access_log"); o.push_back('{');
+  key("path"); str(c.access_log.path); key("format"); str(c.access_log.format == conf::AccessLogFormat::Json ? "json" : "combined");
+  o.push_back('}');
+  static constexpr const char* kLevel[] = {"debug", "info", "warn", "error"};
+  key("log_level"); str(kLevel[static_cast<int>(c.log_level)]);
+  o.append("}\n");
+  return o;
+}
+
 void installAdminRoutes(AdminServer& admin, AdminSources src) {
   const SharedState* shared = src.shared;
   admin.route("GET", "/healthz", [](const AdminServer::Request&) { return Response{200, "text/plain; charset=utf-8", "ok\n"}; });
@@ -130,6 +224,8 @@ void installAdminRoutes(AdminServer& admin, AdminSources src) {
     }
     return Response{404, "text/plain; charset=utf-8", "no such upstream\n"};
   });
+
+  admin.route("GET", "/config", [shared](const AdminServer::Request&) { return json(configJson(*shared->config)); });
 
   if (src.metrics) {
     admin.route("GET", "/metrics", [m = src.metrics](const AdminServer::Request&) {

@@ -82,22 +82,29 @@ bool ClientConnection::adopt(int fd) {
 }
 
 bool ClientConnection::setUp() {
-  uv_tcp_nodelay(&tcp_, 1);
   worker_.metrics().connectionOpened(listener_);
   counted_ = true;
   sockaddr_storage ss{};
   int len = sizeof ss;
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
     formatAddress(ss, client_ip_, sizeof client_ip_, nullptr, 0);
-  len = sizeof ss;
-  char ip[48];
-  if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    formatAddress(ss, ip, sizeof ip, local_addr_, sizeof local_addr_);
   phase_ = Phase::Idle;
   phase_start_ = last_read_ = last_write_ = uv_now(worker_.loop());
   startReading();
   armTimer();
   return true;
+}
+
+// Only an HTTP/1.0 request without Host needs it: no getsockname(2) per connection otherwise.
+std::string_view ClientConnection::localAddress() {
+  if (local_addr_[0] == '\0') {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    char ip[48];
+    if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      formatAddress(ss, ip, sizeof ip, local_addr_, sizeof local_addr_);
+  }
+  return local_addr_;
 }
 
 void ClientConnection::close() {
@@ -340,6 +347,12 @@ void ClientConnection::closeAfterWrite() {
 
 void ClientConnection::flush() {
   if (phase_ == Phase::Closing) return;
+  // Nagle only hurts from a connection's second write on (a response in several writes, or the
+  // next keep-alive response): most Connection: close exchanges never pay for the setsockopt.
+  if (!nodelay_ && out_.queuedBytes() > 0 && ++flushes_ > 1) {
+    uv_tcp_nodelay(&tcp_, 1);
+    nodelay_ = true;
+  }
   if (!out_.writing()) last_write_ = uv_now(worker_.loop());
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
   if (rc != 0) {

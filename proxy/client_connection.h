@@ -41,7 +41,7 @@ class ClientConnection {
   const ParsedHead& request() const { return head_; }
   llhttp_t& parser() { return parser_; }
   std::string_view clientIp() const { return client_ip_; }
-  std::string_view localAddress() const { return local_addr_; }
+  std::string_view localAddress();
   bool http10() const { return parser_.http_major == 1 && parser_.http_minor == 0; }
 
   // Session -> connection.
@@ -103,7 +103,9 @@ class ClientConnection {
   bool close_after_write_ = false;
   bool shutdown_sent_ = false;
   bool draining_ = false;
-  bool served_ = false;           // finished at least one exchange (so idle means keep-alive idle)
+  bool served_ = false;
+  bool nodelay_ = false;
+  uint32_t flushes_ = 0;           // finished at least one exchange (so idle means keep-alive idle)
   bool in_process_input_ = false;
   int reject_status_ = 0;         // set by a parser callback that refuses the request
   uint64_t phase_start_ = 0;      // uv_now when the current phase began

@@ -104,6 +104,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   shared.config = config;
   for (const auto& u : config->upstreams) shared.groups.push_back(std::make_unique<upstream::UpstreamGroup>(u));
   shared.metrics_layout = std::make_unique<metrics::Layout>(*config);
+  shared.make_filters = options.make_filters;
   const std::string& log_path = config->access_log.path;
   if (log_path == "off") {
     shared.access_log_fd = -1;

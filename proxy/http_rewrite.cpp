@@ -76,6 +76,7 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
   for (const Header& h : headers) {
     if (isHopByHop(h.name)) continue;
     if (has_connection_header && namedByConnection(h.name, headers)) continue;
+    if (!o.request_id.empty() && h.name.size() == 12 && equalsIgnoreCase(h.name, "x-request-id")) continue;
     if (equalsIgnoreCase(h.name, "x-forwarded-for") || equalsIgnoreCase(h.name, "x-real-ip") || equalsIgnoreCase(h.name, "x-forwarded-proto") ||
         equalsIgnoreCase(h.name, "x-forwarded-host"))
       continue;
@@ -99,6 +100,7 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
   }
   out.append(o.client_ip).append("\r\n");
   appendHeader(out, "X-Real-IP", o.client_ip);
+  if (!o.request_id.empty()) appendHeader(out, "X-Request-Id", o.request_id);
   appendHeader(out, "X-Forwarded-Proto", o.scheme);
   appendHeader(out, "X-Forwarded-Host", host);
   switch (o.body) {
@@ -133,7 +135,9 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
   bool has_connection_header = false;
   for (const Header& h : headers) has_connection_header |= equalsIgnoreCase(h.name, "connection");
   const bool drop_length = o.body != BodyFraming::ContentLength;
+  bool origin_request_id = false;
   for (const Header& h : headers) {
+    if (h.name.size() == 12 && equalsIgnoreCase(h.name, "x-request-id")) origin_request_id = true;
     if (isHopByHop(h.name)) continue;
     if (has_connection_header && namedByConnection(h.name, headers)) continue;
     if (drop_length && h.name.size() == 14 && equalsIgnoreCase(h.name, "content-length")) {
@@ -142,6 +146,7 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
     }
     appendHeader(out, h.name, h.value);
   }
+  if (!o.request_id.empty() && !origin_request_id) appendHeader(out, "X-Request-Id", o.request_id);
   if (o.body == BodyFraming::Chunked) out.append("Transfer-Encoding: chunked\r\n");
   if (!o.upgrade.empty()) {
     appendHeader(out, "Upgrade", o.upgrade);
@@ -151,6 +156,16 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
   else if (o.client_http10)
     out.append("Connection: keep-alive\r\n");
   out.append("\r\n");
+}
+
+bool validRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 size_t writeChunkHeader(uint64_t size, char* out) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "proxy/compress/compression_filter.h"
 #include "proxy/proxy.h"
 
 #ifndef EDGED_VERSION
@@ -13,6 +14,40 @@
 #endif
 
 namespace {
+
+edged::compress::CompressionSettings toSettings(const edged::conf::CompressionConfig& c) {
+  using edged::compress::Algorithm;
+  edged::compress::CompressionSettings s;
+  s.enabled = c.enabled;
+  s.algorithms.clear();
+  for (auto a : c.algorithms) {
+    switch (a) {
+      case edged::conf::CompressionAlgorithm::Gzip: s.algorithms.push_back(Algorithm::Gzip); break;
+      case edged::conf::CompressionAlgorithm::Brotli: s.algorithms.push_back(Algorithm::Brotli); break;
+      case edged::conf::CompressionAlgorithm::Zstd: s.algorithms.push_back(Algorithm::Zstd); break;
+    }
+  }
+  s.min_length = c.min_length;
+  s.level.gzip = c.gzip_level;
+  s.level.br = c.br_level;
+  s.level.zstd = c.zstd_level;
+  s.types = c.types;
+  return s;
+}
+
+// The response filters every worker runs: compression, per route.
+std::unique_ptr<edged::proxy::FilterFactory> makeFilters(const edged::conf::Config& config) {
+  std::vector<edged::compress::CompressionSettings> per_route;
+  bool any = config.compression.enabled;
+  for (const auto& r : config.routes) {
+    per_route.push_back(toSettings(r.compression ? *r.compression : config.compression));
+    any |= per_route.back().enabled;
+  }
+  per_route.push_back(toSettings(config.compression));  // requests no route matched
+  if (!any) return nullptr;
+  return std::make_unique<edged::compress::CompressionFilterFactory>(std::move(per_route));
+}
+
 void usage(FILE* out) {
   std::fprintf(out,
                "usage: edged --config FILE [--workers N] [--check]\n"
@@ -84,5 +119,6 @@ int main(int argc, char** argv) {
   edged::proxy::DaemonOptions o;
   o.config_path = config_path;
   o.workers_override = workers;
+  o.make_filters = makeFilters;
   return edged::proxy::runDaemon(r.config, o);
 }

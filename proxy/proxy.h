@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,9 +16,12 @@
 namespace edged::proxy {
 
 // ---- Daemon -------------------------------------------------------------------------------
+class FilterFactory;
 struct DaemonOptions {
   std::string config_path;
   uint32_t workers_override = 0;  // --workers N; 0 = from the config
+  // Builds one worker's response filters (main.cpp assembles compression here); may be empty.
+  std::function<std::unique_ptr<FilterFactory>(const conf::Config&)> make_filters;
 };
 // Binds every listener, runs the workers until SIGTERM/SIGINT, drains, returns the exit code.
 int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& options);
@@ -63,6 +67,7 @@ struct UpstreamRequestOptions {
   uint64_t content_length = 0;     // with BodyFraming::ContentLength
   bool keep_alive = true;          // false: ask the origin to close ("Connection: close")
   std::string_view upgrade;        // non-empty: forward "Upgrade: <this>" and "Connection: upgrade"
+  std::string_view request_id;     // non-empty: sent as X-Request-Id (the client's own is dropped)
 };
 // Appends the head to send to the origin: "METHOD TARGET HTTP/1.1", the client's headers less
 // hop-by-hop ones (and those Connection names) and less any X-Forwarded-*/X-Real-IP it replaces,
@@ -76,7 +81,11 @@ struct ClientResponseOptions {
   bool keep_alive = true;
   bool client_http10 = false;      // an HTTP/1.0 client keeping alive needs "Connection: keep-alive"
   std::string_view upgrade;        // a 101: "Upgrade: <this>" and "Connection: upgrade"
+  std::string_view request_id;     // non-empty: X-Request-Id, unless the origin sent one
 };
+
+// X-Request-Id: a client's value is kept when it is 1..128 of [A-Za-z0-9._:-].
+bool validRequestId(std::string_view id);
 // Appends the head to send to the client: "HTTP/1.1 STATUS REASON", the origin's headers less
 // hop-by-hop ones, then Transfer-Encoding / Connection as `options` says.
 void buildClientResponseHead(int status, std::string_view reason, const std::vector<Header>& headers,

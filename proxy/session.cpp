@@ -89,6 +89,9 @@ void Session::reset() {
   resp_body_bytes_ = 0;
   upstream_start_ns_ = 0;
   upstream_head_ns_ = 0;
+  filter_.reset();
+  filter_in_ = 0;
+  request_id_ = {};
 }
 
 // ---- onRequestHead -----------------------------------------------------------------------
@@ -164,7 +167,14 @@ void Session::onRequestHead() {
   picker_ = &c_.worker().picker(route_->upstream_index);
 
   head.headers(c_.worker().headerScratch());
+  if (std::string_view id = head.find("x-request-id"); validRequestId(id)) {
+    request_id_ = id;
+  } else {
+    c_.worker().newRequestId(request_id_buf_);
+    request_id_ = {request_id_buf_, sizeof request_id_buf_};
+  }
   UpstreamRequestOptions o;
+  o.request_id = request_id_;
   o.client_ip = c_.clientIp();
   o.default_host = c_.localAddress();
   o.body = req_framing_;
@@ -507,7 +517,19 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
     c_.worker().metrics().upstreamResponse(route_->upstream_index, server_->index, status,
                                            upstream_head_ns_ - upstream_start_ns_);
   const bool no_body = head_request_ || status == 204 || status == 304;
-  if (no_body) {
+  std::vector<Header>& headers = c_.worker().headerScratch();
+  if (FilterFactory* ff = c_.worker().filters()) {
+    const conf::Config& cfg = c_.worker().config();
+    std::vector<Header>& request_headers = c_.worker().requestHeaderScratch();
+    c_.request().headers(request_headers);
+    FilterRequest fr{llhttp_method_name(static_cast<llhttp_method_t>(c_.parser().method)), request_headers,
+                     route_ ? static_cast<size_t>(route_ - cfg.routes.data()) : cfg.routes.size(), upgrade_};
+    filter_ = ff->onResponseHead(fr, status, headers);
+  }
+  if (filter_ && !no_body) {
+    resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
+  } else if (no_body) {
+    filter_.reset();
     resp_framing_ = BodyFraming::None;
   } else if (parser.flags & F_CHUNKED) {
     resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
@@ -521,16 +543,27 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   ClientResponseOptions o;
   o.body = resp_framing_;
   o.keep_alive = keep_alive_;
+  o.request_id = request_id_;
   o.client_http10 = c_.http10();
   std::string& text = c_.worker().textScratch();
   text.clear();
-  buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, text);
+  buildClientResponseHead(status, head.target(), headers, o, text);
   c_.out().appendCopy(text);
   response_head_sent_ = true;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
 
 void Session::onUpstreamBody(IoBuf* buf, const char* p, size_t n) {
+  if (filter_) {
+    filter_in_ += n;
+    if (!filter_->write({p, n}, *this)) {
+      LOG_WARN("response filter %.*s failed; closing the client connection",
+               static_cast<int>(filter_->name().size()), filter_->name().data());
+      filter_.reset();
+      onUpstreamFailure(UpstreamFailure::BadResponse);
+    }
+    return;
+  }
   resp_body_bytes_ += n;
   WriteQueue& q = c_.out();
   if (resp_framing_ == BodyFraming::Chunked) {
@@ -577,7 +610,35 @@ void Session::endTunnel(Termination why) {
 void Session::onUpstreamTunnelEnd() { endTunnel(Termination::None); }
 void Session::onTunnelClientEnd() { endTunnel(Termination::None); }
 
+// FilterSink: what a body filter produced goes to the client in the response's framing.
+void Session::append(std::string_view bytes) {
+  if (bytes.empty()) return;
+  resp_body_bytes_ += bytes.size();
+  WriteQueue& q = c_.out();
+  if (resp_framing_ == BodyFraming::Chunked) {
+    char hdr[20];
+    q.appendCopy({hdr, writeChunkHeader(bytes.size(), hdr)});
+    q.appendCopy(bytes);
+    q.appendCopy(kChunkTrailer);
+  } else {
+    q.appendCopy(bytes);
+  }
+}
+
+void Session::endFilter(bool finish) {
+  if (!filter_) return;
+  if (finish) filter_->finish(*this);
+  const std::string_view name = filter_->name();
+  const metrics::Algorithm a = name == "gzip" ? metrics::Algorithm::Gzip
+                               : name == "br" ? metrics::Algorithm::Brotli
+                                              : metrics::Algorithm::Zstd;
+  c_.worker().metrics().compression(a, filter_in_, resp_body_bytes_);
+  filter_.reset();
+}
+
 void Session::onUpstreamReadBatchDone() {
+  // The origin paused: what the filter holds goes out now (server-sent events stay prompt).
+  if (filter_) filter_->flush(*this);
   c_.flush();
   if (up_ && !upstream_paused_ && c_.out().queuedBytes() > ClientConnection::kHighWater) {
     upstream_paused_ = true;
@@ -593,6 +654,7 @@ void Session::onClientDrained() {
 }
 
 void Session::onUpstreamComplete(bool reusable) {
+  endFilter(true);
   if (resp_framing_ == BodyFraming::Chunked) c_.out().appendCopy(kLastChunk);
   const bool reuse = reusable && !upgrade_ && req_complete_ && up_ && up_->out().idle() &&
                      picker_->group().config().keepalive > 0 && !c_.worker().draining();
@@ -690,6 +752,15 @@ void Session::logAccess(Termination why) {
   r.upstream_seconds = upstream_head_ns_ ? (upstream_head_ns_ - upstream_start_ns_) / 1e9 : -1;
   r.request_seconds = (now - start_ns_) / 1e9;
   r.termination = terminationName(why);
+  r.request_id = request_id_;
+  // Where the exchange stood when it ended other than normally (HAProxy's second letter).
+  if (why != Termination::None) {
+    if (tunnel_ || status_ == 101) r.phase = "tunnel";
+    else if (response_head_sent_ && upstream_head_ns_) r.phase = "response_body";
+    else if (server_) r.phase = "upstream";
+    else if (c_.phase_ == ClientConnection::Phase::Head) r.phase = "request_head";
+    else r.phase = "request";
+  }
   log.write(r);
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/filter.h"
 #include "proxy/parsed_head.h"
 #include "proxy/proxy.h"
 #include "proxy/upstream_connection.h"
@@ -24,7 +25,7 @@ enum class Termination : uint8_t {
 };
 const char* terminationName(Termination t);
 
-class Session final : public UpstreamHandler {
+class Session final : public UpstreamHandler, private FilterSink {
  public:
   explicit Session(ClientConnection& client);
   ~Session();
@@ -78,6 +79,8 @@ class Session final : public UpstreamHandler {
   void finish(Termination why);
   void logAccess(Termination why);
   void endTunnel(Termination why);
+  void append(std::string_view bytes) override;  // FilterSink: filtered body bytes to the client
+  void endFilter(bool finish);
   void releaseUpstream(bool reuse);
 
   ClientConnection& c_;
@@ -110,11 +113,15 @@ class Session final : public UpstreamHandler {
   BodyFraming resp_framing_ = BodyFraming::None;
   bool keep_alive_ = true;
   uint64_t resp_body_bytes_ = 0;
-  uint64_t out_mark_ = 0;  // client queue's appendedTotal() when this exchange began
+  uint64_t out_mark_ = 0;
+  std::unique_ptr<BodyFilter> filter_;   // e.g. a compressor for this response
+  uint64_t filter_in_ = 0;  // client queue's appendedTotal() when this exchange began
   uint64_t start_ns_ = 0;
   uint64_t upstream_start_ns_ = 0;
   uint64_t upstream_head_ns_ = 0;
-  std::string target_;  // the forwarded target when edged had to rewrite it (rare)
+  std::string target_;
+  char request_id_buf_[32] = {};
+  std::string_view request_id_;   // the client's valid X-Request-Id, or one generated here  // the forwarded target when edged had to rewrite it (rare)
 };
 
 }  // namespace edged::proxy

@@ -3,6 +3,9 @@
 
 #include <sys/socket.h>
 
+#include <bit>
+#include <random>
+
 #include "proxy/client_connection.h"
 #include "proxy/log.h"
 #include "proxy/upstream_connection.h"
@@ -19,6 +22,9 @@ Worker::Worker(int id, const SharedState& shared, std::vector<int> listen_fds, s
       access_log_(shared.access_log.get(), shared.access_log_format),
       metrics_(*shared.metrics_layout) {
   for (const auto& g : shared.groups) pickers_.push_back(g->makePicker());
+  if (shared.make_filters) filters_ = shared.make_filters(*shared.config);
+  std::random_device rd;
+  for (uint64_t& r : rng_) r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->beginDrain(); });
   stop_async_.data = this;
@@ -75,6 +81,22 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   auto* c = new ClientConnection(*w, l->index);
   w->add(c);
   c->accept(server);  // on failure it closes itself and leaves the list in its close callback
+}
+
+void Worker::newRequestId(char out[32]) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int half = 0; half < 2; ++half) {
+    // xoshiro256**
+    const uint64_t result = std::rotl(rng_[1] * 5, 7) * 9;
+    const uint64_t t = rng_[1] << 17;
+    rng_[2] ^= rng_[0];
+    rng_[3] ^= rng_[1];
+    rng_[1] ^= rng_[2];
+    rng_[0] ^= rng_[3];
+    rng_[2] ^= t;
+    rng_[3] = std::rotl(rng_[3], 45);
+    for (int i = 0; i < 16; ++i) out[half * 16 + i] = kHex[(result >> (60 - 4 * i)) & 15];
+  }
 }
 
 void Worker::add(ClientConnection* c) {

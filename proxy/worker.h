@@ -14,6 +14,7 @@
 #include "conf/config.h"
 #include "proxy/access_log.h"
 #include "proxy/connection_pool.h"
+#include "proxy/filter.h"
 #include "proxy/io_buffer.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -32,6 +33,7 @@ struct SharedState {
   // The process's access log writer thread (null: off); outlives the workers.
   std::unique_ptr<AccessLogSink> access_log;
   std::unique_ptr<metrics::Layout> metrics_layout;
+  std::function<std::unique_ptr<FilterFactory>(const conf::Config&)> make_filters;
 };
 
 class Worker {
@@ -54,9 +56,13 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   AccessLog& accessLog() { return access_log_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
+  FilterFactory* filters() { return filters_.get(); }
+  // 128 random bits as 32 hex digits (X-Request-Id); xoshiro256** seeded from the OS per worker.
+  void newRequestId(char out[32]);
   // Scratch space for building a head, used and copied out within one call (never kept).
   std::vector<Header>& headerScratch() { return header_scratch_; }
   std::string& textScratch() { return text_scratch_; }
+  std::vector<Header>& requestHeaderScratch() { return request_header_scratch_; }
   const metrics::WorkerMetrics& metrics() const { return metrics_; }
   bool draining() const { return draining_; }
 
@@ -90,7 +96,10 @@ class Worker {
   ConnectionPool pool_;
   AccessLog access_log_;
   metrics::WorkerMetrics metrics_;
+  std::unique_ptr<FilterFactory> filters_;
+  uint64_t rng_[4] = {};
   std::vector<Header> header_scratch_;
+  std::vector<Header> request_header_scratch_;
   std::string text_scratch_;
   ClientConnection* clients_ = nullptr;  // intrusive list
   size_t client_count_ = 0;
