@@ -51,6 +51,18 @@ bool onlyChunked(std::string_view te) {
   return any;
 }
 
+// Queues n body bytes in the given framing: by reference when `buf` holds them, else copied.
+void queueBody(WriteQueue& q, BodyFraming framing, IoBuf* buf, const char* p, size_t n) {
+  if (framing == BodyFraming::Chunked) {
+    char hdr[20];
+    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
+  }
+  if (buf)
+    q.append(buf, p, n);
+  else
+    q.appendCopy({p, n});
+  if (framing == BodyFraming::Chunked) q.appendCopy(kChunkTrailer);
+}
 }  // namespace
 
 // Nothing is reserved here: an idle keep-alive connection should cost as little as possible.
@@ -291,15 +303,7 @@ void Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
     return;
   }
   if (!up_) return;  // already answered: the rest of the body is discarded
-  WriteQueue& q = up_->out();
-  if (req_framing_ == BodyFraming::Chunked) {
-    char hdr[20];
-    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
-    q.append(buf, p, n);
-    q.appendCopy(kChunkTrailer);
-  } else {
-    q.append(buf, p, n);
-  }
+  queueBody(up_->out(), req_framing_, buf, p, n);
 }
 
 void Session::onRequestComplete() {
@@ -377,12 +381,9 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
                                                                   : Termination::UpstreamClosed));
 }
 
-// The one place a failed try is judged (upstream/retry_policy): passive health, then retry on
-// another server or answer.
-void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Termination why) {
-  const upstream::UpstreamGroup& g = picker_->group();
-  const uint64_t now = g.nowMs();
-  upstream::RetryContext ctx = upstream::RetryContext::forUpstream(g.config());
+// What decideRetry() needs to know of this request and its current try.
+upstream::RetryContext Session::retryContext(upstream::FailureKind kind, int http_status, uint64_t now) const {
+  upstream::RetryContext ctx = upstream::RetryContext::forUpstream(picker_->group().config());
   ctx.failure = kind;
   ctx.http_status = http_status;
   ctx.tries = tries_;
@@ -392,7 +393,15 @@ void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Term
   ctx.body_bytes_sent = head_written_ ? req_body_bytes_ : 0;
   ctx.response_started = response_head_sent_;
   ctx.untried_server_remains = picker_->anyUntriedAvailable(tried_);
-  const upstream::RetryDecision d = upstream::decideRetry(ctx);
+  return ctx;
+}
+
+// The one place a failed try is judged (upstream/retry_policy): passive health, then retry on
+// another server or answer.
+void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Termination why) {
+  const upstream::UpstreamGroup& g = picker_->group();
+  const uint64_t now = g.nowMs();
+  const upstream::RetryDecision d = upstream::decideRetry(retryContext(kind, http_status, now));
   if (d.server_failed && server_ && server_->recordFailure(now))
     LOG_WARN("upstream \"%s\" server %s failed %u time(s) within fail_timeout: unavailable for %lld ms",
              g.name().c_str(), server_->name().c_str(), g.config().health.max_fails,
@@ -481,16 +490,8 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   const upstream::UpstreamGroup& g = picker_->group();
   if (const uint32_t cond = upstream::retryConditionFor(upstream::FailureKind::HttpStatus, status);
       cond && (g.config().retry_on & cond)) {
-    upstream::RetryContext ctx = upstream::RetryContext::forUpstream(g.config());
-    ctx.failure = upstream::FailureKind::HttpStatus;
-    ctx.http_status = status;
-    ctx.tries = tries_;
-    ctx.elapsed_ms = g.nowMs() - first_try_ms_;
-    ctx.idempotent = req_idempotent_;
-    ctx.head_bytes_sent = up_head_.size();
-    ctx.body_bytes_sent = req_body_bytes_;
-    ctx.untried_server_remains = picker_->anyUntriedAvailable(tried_);
-    const upstream::RetryDecision d = upstream::decideRetry(ctx);
+    const upstream::RetryDecision d =
+        upstream::decideRetry(retryContext(upstream::FailureKind::HttpStatus, status, g.nowMs()));
     if (d.server_failed && server_) server_->recordFailure(g.nowMs());
     if (d.action == upstream::RetryAction::Retry && req_complete_) {
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
@@ -565,15 +566,7 @@ void Session::onUpstreamBody(IoBuf* buf, const char* p, size_t n) {
     return;
   }
   resp_body_bytes_ += n;
-  WriteQueue& q = c_.out();
-  if (resp_framing_ == BodyFraming::Chunked) {
-    char hdr[20];
-    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
-    q.append(buf, p, n);
-    q.appendCopy(kChunkTrailer);
-  } else {
-    q.append(buf, p, n);
-  }
+  queueBody(c_.out(), resp_framing_, buf, p, n);
 }
 
 void Session::onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) {
@@ -614,15 +607,7 @@ void Session::onTunnelClientEnd() { endTunnel(Termination::None); }
 void Session::append(std::string_view bytes) {
   if (bytes.empty()) return;
   resp_body_bytes_ += bytes.size();
-  WriteQueue& q = c_.out();
-  if (resp_framing_ == BodyFraming::Chunked) {
-    char hdr[20];
-    q.appendCopy({hdr, writeChunkHeader(bytes.size(), hdr)});
-    q.appendCopy(bytes);
-    q.appendCopy(kChunkTrailer);
-  } else {
-    q.appendCopy(bytes);
-  }
+  queueBody(c_.out(), resp_framing_, nullptr, bytes.data(), bytes.size());
 }
 
 void Session::endFilter(bool finish) {

@@ -72,6 +72,7 @@ class Session final : public UpstreamHandler, private FilterSink {
   std::string_view hashKey() const;
   // One try failed (or answered a status retry_on names): retry elsewhere, or answer.
   void handleTryFailure(upstream::FailureKind kind, int http_status, Termination why);
+  upstream::RetryContext retryContext(upstream::FailureKind kind, int http_status, uint64_t now) const;
   bool connectTo(upstream::Server& server, bool allow_pooled);
   void queueRequestHead();
   void flushUpstream();

@@ -94,15 +94,21 @@ std::unique_ptr<proxy::BodyFilter> CompressionFilterFactory::onResponseHead(
   in.response_headers = headers;
   in.upgraded = request.upgraded;
   const CompressionDecision d = decideCompression(settings, in);
-  if (d.algo == Algorithm::None && !d.add_vary) return nullptr;
-  edits_ = compressionHeaderEdits(headers, d);
+  CompressionDecision decision = d;
+  if (decision.algo == Algorithm::None && !decision.add_vary) return nullptr;
+  // The compressor first: if it cannot be had, the response goes out as it came (still with
+  // Vary), never labelled with an encoding it does not have.
+  const int level = decision.algo == Algorithm::None ? 0 : settings.levelFor(decision.algo);
+  std::unique_ptr<Compressor> c;
+  if (decision.algo != Algorithm::None) {
+    c = acquire(decision.algo, level);
+    if (!c) decision.algo = Algorithm::None;
+  }
+  edits_ = compressionHeaderEdits(headers, decision);
   if (!edits_.empty()) {
     rewritten_ = edits_.apply(headers);
     headers.swap(rewritten_);
   }
-  if (d.algo == Algorithm::None) return nullptr;
-  const int level = settings.levelFor(d.algo);
-  std::unique_ptr<Compressor> c = acquire(d.algo, level);
   if (!c) return nullptr;
   return std::make_unique<CompressionBodyFilter>(*this, std::move(c), level);
 }
