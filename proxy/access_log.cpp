@@ -17,6 +17,39 @@
 namespace edged::proxy {
 
 namespace {
+// Number formatting without printf: this runs once per request on the worker's loop.
+void appendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  char* p = buf + sizeof buf;
+  do {
+    *--p = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v);
+  out.append(p, static_cast<size_t>(buf + sizeof buf - p));
+}
+
+// Seconds with a fixed number of decimals (3 or 6), from a non-negative double.
+void appendSeconds(std::string& out, double seconds, int decimals) {
+  const uint64_t scale = decimals == 3 ? 1000 : 1000000;
+  const uint64_t units = static_cast<uint64_t>((seconds < 0 ? 0 : seconds) * static_cast<double>(scale) + 0.5);
+  appendUint(out, units / scale);
+  out.push_back('.');
+  char frac[6];
+  uint64_t f = units % scale;
+  for (int i = decimals - 1; i >= 0; --i) {
+    frac[i] = static_cast<char>('0' + f % 10);
+    f /= 10;
+  }
+  out.append(frac, static_cast<size_t>(decimals));
+}
+
+void appendVersion(std::string& out, int major, int minor) {
+  out.append("HTTP/");
+  out.push_back(static_cast<char>('0' + major % 10));
+  out.push_back('.');
+  out.push_back(static_cast<char>('0' + minor % 10));
+}
+
 
 constexpr size_t kMaxFreeBuffers = 32;
 constexpr size_t kMaxRecycledCapacity = 256 * 1024;
@@ -259,30 +292,38 @@ void AccessLog::format(const AccessRecord& r, const timespec& now, std::string& 
 }
 
 void AccessLog::formatCombined(const AccessRecord& r, const timespec&, std::string& out) {
-  char num[96];
   out.append(r.client_ip.empty() ? std::string_view("-") : r.client_ip).append(" - - [").append(cached_clf_).append("] \"");
   out.append(r.method).push_back(' ');
   for (char c : r.target) out.push_back(c == '"' ? '\'' : c);
-  snprintf(num, sizeof num, " HTTP/%d.%d\" %d %llu ", r.http_major, r.http_minor, r.status,
-           static_cast<unsigned long long>(r.body_bytes_sent));
-  out.append(num);
+  out.push_back(' ');
+  appendVersion(out, r.http_major, r.http_minor);
+  out.append("\" ");
+  appendUint(out, static_cast<uint64_t>(r.status));
+  out.push_back(' ');
+  appendUint(out, r.body_bytes_sent);
+  out.push_back(' ');
   appendQuoted(out, r.referer);
   out.push_back(' ');
   appendQuoted(out, r.user_agent);
   out.append(" upstream=").append(r.upstream.empty() ? std::string_view("-") : r.upstream);
+  out.append(" upstream_time=");
   if (r.upstream_seconds >= 0)
-    snprintf(num, sizeof num, " upstream_time=%.3f request_time=%.3f", r.upstream_seconds, r.request_seconds);
+    appendSeconds(out, r.upstream_seconds, 3);
   else
-    snprintf(num, sizeof num, " upstream_time=- request_time=%.3f", r.request_seconds);
-  out.append(num);
+    out.push_back('-');
+  out.append(" request_time=");
+  appendSeconds(out, r.request_seconds, 3);
   if (!r.termination.empty()) out.append(" termination=").append(r.termination);
   out.push_back('\n');
 }
 
 void AccessLog::formatJson(const AccessRecord& r, const timespec& now, std::string& out) {
-  char num[96];
-  snprintf(num, sizeof num, "{\"time\":\"%s.%03ld%s\",\"client\":", cached_iso_, now.tv_nsec / 1000000, cached_off_);
-  out.append(num);
+  const long ms = now.tv_nsec / 1000000;
+  out.append("{\"time\":\"").append(cached_iso_).push_back('.');
+  out.push_back(static_cast<char>('0' + ms / 100));
+  out.push_back(static_cast<char>('0' + ms / 10 % 10));
+  out.push_back(static_cast<char>('0' + ms % 10));
+  out.append(cached_off_).append("\",\"client\":");
   appendJsonOrNull(out, r.client_ip);
   out.append(",\"method\":");
   appendJsonOrNull(out, r.method);
@@ -290,18 +331,23 @@ void AccessLog::formatJson(const AccessRecord& r, const timespec& now, std::stri
   appendJsonString(out, r.target);
   out.append(",\"protocol\":");
   if (r.http_major > 0) {
-    snprintf(num, sizeof num, "\"HTTP/%d.%d\"", r.http_major, r.http_minor);
-    out.append(num);
+    out.push_back('"');
+    appendVersion(out, r.http_major, r.http_minor);
+    out.push_back('"');
   } else {
     out.append("null");
   }
-  snprintf(num, sizeof num, ",\"status\":%d,\"bytes\":%llu,\"duration\":%.6f,\"upstream\":", r.status,
-           static_cast<unsigned long long>(r.body_bytes_sent), r.request_seconds < 0 ? 0.0 : r.request_seconds);
-  out.append(num);
+  out.append(",\"status\":");
+  appendUint(out, static_cast<uint64_t>(r.status));
+  out.append(",\"bytes\":");
+  appendUint(out, r.body_bytes_sent);
+  out.append(",\"duration\":");
+  appendSeconds(out, r.request_seconds, 6);
+  out.append(",\"upstream\":");
   appendJsonOrNull(out, r.upstream);
   if (r.upstream_seconds >= 0) {
-    snprintf(num, sizeof num, ",\"upstream_time\":%.6f", r.upstream_seconds);
-    out.append(num);
+    out.append(",\"upstream_time\":");
+    appendSeconds(out, r.upstream_seconds, 6);
   } else {
     out.append(",\"upstream_time\":null");
   }
@@ -322,6 +368,18 @@ void AccessLog::appendJsonString(std::string& out, std::string_view v) {
   out.push_back('"');
   size_t i = 0;
   while (i < v.size()) {
+    // The common case: a run of printable ASCII needing no escape goes in one append.
+    size_t run = i;
+    while (run < v.size()) {
+      const unsigned char u = static_cast<unsigned char>(v[run]);
+      if (u < 0x20 || u >= 0x7f || u == '"' || u == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(v.data() + i, run - i);
+      i = run;
+      continue;
+    }
     const unsigned char c = static_cast<unsigned char>(v[i]);
     if (c < 0x80) {
       if (c == '"' || c == '\\') {
