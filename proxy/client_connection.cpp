@@ -318,7 +318,11 @@ void ClientConnection::closeAfterWrite() {
   close_after_write_ = true;
   stopReading();
   if (out_.idle() && !out_.writing() && !shutdown_sent_) {
-    if (eof_) {
+    // The request was read whole and nothing else waits unread: close() sends a plain FIN after
+    // the response (nginx lingers only in this same doubt). Unread bytes would turn it into a
+    // reset that can destroy the response in flight: then linger.
+    const bool client_may_send = phase_ != Phase::Idle || (in_ && in_start_ < in_end_);
+    if (eof_ || !client_may_send) {
       close();
     } else {
       // Lingering close: FIN after the answer, then drain what the client still sends for a

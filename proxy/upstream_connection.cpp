@@ -305,11 +305,13 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
   }
   armTimer();
   UpstreamHandler* h = handler_;
-  h->onUpstreamReadBatchDone();
-  if (response_complete_ && handler_ == h) {
-    const bool reusable = !leftover_ && llhttp_should_keep_alive(&parser_);
-    h->onUpstreamComplete(reusable);
+  if (response_complete_) {
+    // The end is here: finishing covers what a batch-end flush would do (a compressor is
+    // finished once instead of flushed, then finished).
+    h->onUpstreamComplete(!leftover_ && llhttp_should_keep_alive(&parser_));
+    return;
   }
+  h->onUpstreamReadBatchDone();
 }
 
 void UpstreamConnection::handleEof() {
@@ -332,9 +334,7 @@ void UpstreamConnection::handleEof() {
     llhttp_finish(&parser_);  // completes a read-until-close body
   }
   if (response_complete_) {
-    UpstreamHandler* h = handler_;
-    h->onUpstreamReadBatchDone();
-    if (handler_ == h) h->onUpstreamComplete(false);
+    handler_->onUpstreamComplete(false);
     return;
   }
   fail(UpstreamFailure::Closed);
