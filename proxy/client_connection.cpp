@@ -321,7 +321,8 @@ void ClientConnection::closeAfterWrite() {
     // The request was read whole and nothing else waits unread: close() sends a plain FIN after
     // the response (nginx lingers only in this same doubt). Unread bytes would turn it into a
     // reset that can destroy the response in flight: then linger.
-    const bool client_may_send = phase_ != Phase::Idle || (in_ && in_start_ < in_end_);
+    const bool client_may_send = !message_complete_ || phase_ == Phase::Head || phase_ == Phase::Body ||
+                                 (in_ && in_start_ < in_end_);
     if (eof_ || !client_may_send) {
       close();
     } else {
@@ -482,6 +483,7 @@ int ClientConnection::onMessageBegin(llhttp_t* p) {
   auto* self = static_cast<ClientConnection*>(p->data);
   self->head_.reset();
   self->reject_status_ = 0;
+  self->message_complete_ = false;
   self->phase_ = Phase::Head;
   self->phase_start_ = uv_now(self->worker_.loop());
   self->head_start_ns_ = uv_hrtime();
@@ -543,6 +545,7 @@ int ClientConnection::onBody(llhttp_t* p, const char* at, size_t n) {
 
 int ClientConnection::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<ClientConnection*>(p->data);
+  self->message_complete_ = true;
   self->phase_ = self->session_.active() ? Phase::Waiting : Phase::Idle;
   if (self->session_.active()) self->session_.onRequestComplete();
   return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends

@@ -104,6 +104,7 @@ class ClientConnection {
   bool shutdown_sent_ = false;
   bool draining_ = false;
   bool served_ = false;
+  bool message_complete_ = true;  // the last request was read to its end (none started: true)
   bool nodelay_ = false;
   uint32_t flushes_ = 0;           // finished at least one exchange (so idle means keep-alive idle)
   bool in_process_input_ = false;
