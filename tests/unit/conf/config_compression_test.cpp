@@ -6,53 +6,13 @@
 #include <vector>
 
 #include "conf/config.h"
-
-namespace doctest {
-// Failures then show the actual messages, one per line (as in config_errors_test.cpp).
-template <>
-struct StringMaker<std::vector<std::string>> {
-  static String convert(const std::vector<std::string>& lines) {
-    std::string out = "{";
-    for (const auto& line : lines) out += "\n  \"" + line + "\"";
-    out += lines.empty() ? "}" : "\n}";
-    return String(out.c_str());
-  }
-};
-}  // namespace doctest
+#include "tests/unit/conf/conf_test_support.h"
 
 namespace edged::conf {
 namespace {
 
-using Errors = std::vector<std::string>;
+using namespace test;
 using enum CompressionAlgorithm;
-
-std::string joinErrors(const LoadResult& result) {
-  std::string out;
-  for (const auto& e : result.errors) out += e.str() + "\n";
-  return out;
-}
-
-Errors errorsOf(std::string_view yaml) {
-  const LoadResult result = loadConfigString(yaml, "t.yaml");
-  CHECK(result.config == nullptr);
-  Errors out;
-  for (const auto& e : result.errors) out.push_back(e.str());
-  return out;
-}
-
-// A valid config of 9 lines; tests append from line 10 on.
-constexpr std::string_view kBase = R"(listen:
-  - address: 127.0.0.1:8080
-upstreams:
-  api:
-    servers:
-      - address: 127.0.0.1:3001
-routes:
-  - match: { prefix: / }
-    upstream: api
-)";
-
-std::string withBase(std::string_view tail) { return std::string(kBase) + std::string(tail); }
 
 const std::vector<std::string> kDefaultTypes{"text/*", "application/json",
                                              "application/javascript", "application/xml",
