@@ -225,6 +225,33 @@ class Edged:
             time.sleep(0.05)
         return self.access_log()
 
+    def write_config(self, config):
+        """Replace the configuration file edged was started with (`--config`), for a reload:
+        config is a dict (to YAML; a first listener on port 0 becomes this edged's own address,
+        the other listeners are kept as given) or YAML text. Written to a temporary file and
+        renamed over the old one, so a reload never reads a half-written file. Returns the text."""
+        if isinstance(config, dict):
+            config = dict(config)
+            listen = list(config["listen"])
+            if listen[0]["address"].endswith(":0"):
+                listen[0] = dict(listen[0], address="127.0.0.1:%d" % self.port)
+            config["listen"] = listen
+            text = to_yaml(config) + "\n"
+        else:
+            text = config
+        tmp = self.config_path.with_name(self.config_path.name + ".new")
+        tmp.write_text(text)
+        os.replace(tmp, self.config_path)
+        self.config_text = text
+        return text
+
+    def reload(self, config=None):
+        """Rewrite the configuration file (when config is given, see write_config) and send
+        SIGHUP. Returns at once: the reload is asynchronous, so poll for its effect."""
+        if config is not None:
+            self.write_config(config)
+        self.signal(signal.SIGHUP)
+
     def signal(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
