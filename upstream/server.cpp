@@ -29,12 +29,28 @@ const char* stateName(ServerState state) {
   return "?";
 }
 
-Server::Server(const conf::ServerConfig& c, size_t idx, const conf::HealthConfig& health)
+namespace {
+std::shared_ptr<ServerRuntime> runtimeFor(const conf::HealthConfig& health, std::shared_ptr<ServerRuntime> carried) {
+  if (!carried) return std::make_shared<ServerRuntime>(!health.check || health.check->initially_healthy);
+  // Without active checks nothing would ever make a carried unhealthy flag healthy again.
+  if (!health.check) carried->healthy.store(true, std::memory_order_relaxed);
+  return carried;
+}
+}  // namespace
+
+Server::Server(const conf::ServerConfig& c, size_t idx, const conf::HealthConfig& health,
+               std::shared_ptr<ServerRuntime> carried)
     : config(c),
       index(idx),
+      rt_(runtimeFor(health, std::move(carried))),
+      active(rt_->active),
+      requests(rt_->requests),
+      failures(rt_->failures),
       max_fails_(health.max_fails),
       fail_timeout_ms_(static_cast<uint64_t>(health.fail_timeout.count())),
-      healthy_(!health.check || health.check->initially_healthy) {}
+      fail_window_(rt_->fail_window),
+      unavailable_(rt_->unavailable),
+      recovered_at_ms_(rt_->recovered_at_ms) {}
 
 bool Server::recordFailure(uint64_t now_ms) {
   failures.fetch_add(1, std::memory_order_relaxed);
@@ -90,7 +106,7 @@ void Server::notePicked(uint64_t now_ms) {
 }
 
 bool Server::setHealthy(bool healthy, uint64_t now_ms) {
-  const bool was = healthy_.exchange(healthy, std::memory_order_relaxed);
+  const bool was = rt_->healthy.exchange(healthy, std::memory_order_relaxed);
   if (was == healthy) return false;
   if (healthy) recovered_at_ms_.store(now_ms, std::memory_order_relaxed);
   return true;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "conf/config.h"
@@ -20,19 +21,45 @@ enum class ServerState {
 };
 const char* stateName(ServerState state);
 
+// What a server knows of itself at run time, apart from its configuration: counts, health,
+// drain. A reload that keeps a server (same upstream, same address) hands this block to the new
+// Server object, so health, drain and in-flight counts carry over, and requests that started on
+// the old configuration still count against the same server.
+struct ServerRuntime {
+  static constexpr uint64_t kNever = ~uint64_t{0};
+  explicit ServerRuntime(bool healthy) : healthy(healthy) {}
+  std::atomic<int32_t> active{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> failures{0};
+  std::atomic<bool> healthy;
+  std::atomic<bool> draining{false};
+  // Failures of the current window: (start_ms mod 2^40) << 24 | count. Zero when none.
+  std::atomic<uint64_t> fail_window{0};
+  // Unavailability: 0 = available; else (until_ms + 1) << 1 | probe_claimed.
+  std::atomic<uint64_t> unavailable{0};
+  std::atomic<uint64_t> recovered_at_ms{kNever};
+};
+
 // One origin server, shared by every worker. Configuration is immutable; everything that changes
-// is an atomic, so any worker (or the health checker thread) may call any method. Times are
-// milliseconds from the group's Clock.
+// is an atomic (in its ServerRuntime), so any worker (or the health checker thread) may call any
+// method. Times are milliseconds from the group's Clock.
 struct Server {
-  Server(const conf::ServerConfig& c, size_t idx, const conf::HealthConfig& health = {});
+  // `carried`: the runtime of the same server in the configuration being replaced (reload), or
+  // null for a new server.
+  Server(const conf::ServerConfig& c, size_t idx, const conf::HealthConfig& health = {},
+         std::shared_ptr<ServerRuntime> carried = nullptr);
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
   const conf::ServerConfig config;
   const size_t index;  // position in its group's server list
-  std::atomic<int32_t> active{0};      // requests in flight on this server, all workers
-  std::atomic<uint64_t> requests{0};   // requests sent, all workers
-  std::atomic<uint64_t> failures{0};   // failed tries (recordFailure counts them)
+ private:
+  std::shared_ptr<ServerRuntime> rt_;
+ public:
+  std::atomic<int32_t>& active;      // requests in flight on this server, all workers
+  std::atomic<uint64_t>& requests;   // requests sent, all workers
+  std::atomic<uint64_t>& failures;   // failed tries (recordFailure counts them)
+  const std::shared_ptr<ServerRuntime>& runtime() const { return rt_; }
 
   const std::string& name() const { return config.address.text; }
   uint32_t weight() const { return config.weight; }
@@ -52,13 +79,13 @@ struct Server {
   void notePicked(uint64_t now_ms);
 
   // ---- active health (set by the health checker) ----
-  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  bool healthy() const { return rt_->healthy.load(std::memory_order_relaxed); }
   // Returns true when the flag changed; unhealthy -> healthy starts slow start.
   bool setHealthy(bool healthy, uint64_t now_ms);
 
   // ---- drain ----
-  bool draining() const { return draining_.load(std::memory_order_relaxed); }
-  void setDraining(bool draining) { draining_.store(draining, std::memory_order_relaxed); }
+  bool draining() const { return rt_->draining.load(std::memory_order_relaxed); }
+  void setDraining(bool draining) { rt_->draining.store(draining, std::memory_order_relaxed); }
 
   // ---- derived ----
   bool atMaxConns() const {
@@ -73,16 +100,12 @@ struct Server {
   uint32_t effectiveWeight(uint64_t now_ms) const;
 
  private:
-  static constexpr uint64_t kNever = ~uint64_t{0};
+  static constexpr uint64_t kNever = ServerRuntime::kNever;
   const uint32_t max_fails_;
   const uint64_t fail_timeout_ms_;
-  std::atomic<bool> healthy_;
-  std::atomic<bool> draining_{false};
-  // Failures of the current window: (start_ms mod 2^40) << 24 | count. Zero when none.
-  std::atomic<uint64_t> fail_window_{0};
-  // Unavailability: 0 = available; else (until_ms + 1) << 1 | probe_claimed.
-  std::atomic<uint64_t> unavailable_{0};
-  std::atomic<uint64_t> recovered_at_ms_{kNever};
+  std::atomic<uint64_t>& fail_window_;
+  std::atomic<uint64_t>& unavailable_;
+  std::atomic<uint64_t>& recovered_at_ms_;
 };
 
 }  // namespace edged::upstream

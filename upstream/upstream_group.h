@@ -22,8 +22,11 @@ class UpstreamPicker;
 // rings (built once here, not per worker).
 class UpstreamGroup {
  public:
-  // `clock` must outlive the group and be thread-safe.
-  explicit UpstreamGroup(const conf::UpstreamConfig& config, const Clock& clock = steadyClock());
+  // `clock` must outlive the group and be thread-safe. `previous`: the group of the same name in
+  // the configuration this one replaces (reload); its servers whose address stays hand their
+  // runtime (counts, health, drain) to the new ones.
+  explicit UpstreamGroup(const conf::UpstreamConfig& config, const Clock& clock = steadyClock(),
+                         const UpstreamGroup* previous = nullptr);
   const conf::UpstreamConfig& config() const { return config_; }
   const std::string& name() const { return config_.name; }
   std::span<const std::unique_ptr<Server>> servers() const { return servers_; }

@@ -140,3 +140,56 @@ TEST_CASE("the admin state: down, draining, unhealthy, up") {
 }  // TEST_SUITE
 }  // namespace
 }  // namespace edged::upstream
+
+namespace edged::upstream {
+namespace {
+using namespace testing;
+
+TEST_SUITE("upstream/reload") {
+
+TEST_CASE("a group built on its predecessor hands over the runtime of servers that stay") {
+  ManualClock clock;
+  conf::UpstreamConfig before = upstream({server("a"), server("b")});
+  conf::HealthCheckConfig check;
+  check.initially_healthy = true;
+  before.health.check = check;
+  UpstreamGroup old(before, clock);
+  Server& a = *old.servers()[0];
+  Server& b = *old.servers()[1];
+  a.active.fetch_add(2);
+  a.requests.fetch_add(7);
+  a.setDraining(true);
+  b.setHealthy(false, 0);
+
+  conf::UpstreamConfig after = upstream({server("c"), server("b", 5), server("a")});
+  after.health.check = check;
+  UpstreamGroup next(after, clock, &old);
+  const Server& na = *next.servers()[2];
+  const Server& nb = *next.servers()[1];
+  const Server& nc = *next.servers()[0];
+  CHECK(na.active.load() == 2);
+  CHECK(na.requests.load() == 7);
+  CHECK(na.draining());
+  CHECK(na.index == 2);
+  CHECK_FALSE(nb.healthy());
+  CHECK(nb.weight() == 5);  // configuration comes from the new file
+  CHECK(nc.active.load() == 0);
+  CHECK(nc.healthy());
+  // Both objects count the same requests: one started on the old config ends on either.
+  a.active.fetch_sub(1);
+  CHECK(na.active.load() == 1);
+}
+
+TEST_CASE("without active checks a carried unhealthy flag is cleared") {
+  ManualClock clock;
+  conf::UpstreamConfig before = upstream({server("a")});
+  before.health.check = conf::HealthCheckConfig{};
+  UpstreamGroup old(before, clock);
+  old.servers()[0]->setHealthy(false, 0);
+  UpstreamGroup next(upstream({server("a")}), clock, &old);
+  CHECK(next.servers()[0]->healthy());
+}
+
+}
+}  // namespace
+}  // namespace edged::upstream
