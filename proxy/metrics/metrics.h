@@ -29,11 +29,12 @@ struct ProcessState {
   std::string version;
   uint64_t reloads_ok = 0, reloads_failed = 0;
   double last_reload_success_unix = 0;  // the initial load counts as a successful reload
+  uint64_t generation = 1;              // the running configuration: 1 at start, +1 per reload
 };
 
 // Appends the whole exposition to `out` (content type "text/plain; version=0.0.4").
-// Every WorkerMetrics must have been built from `layout` (or one of identical shape); a worker
-// that does not match is skipped (and asserted in debug builds). Every family is written with
+// `layout` is the running configuration's; workers' cells are read at its slots (a worker that has
+// not adopted it yet reads 0 for slots it does not have). Every family is written with
 // # HELP and # TYPE, and every series whose labels come from the config or from the closed enums
 // is written even at zero, so rate() sees the first increment.
 void render(const Layout& layout, std::span<const WorkerMetrics* const> workers,

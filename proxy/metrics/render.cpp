@@ -53,14 +53,18 @@ void forEachServer(const Layout& layout, Fn fn) {
 
 void render(const Layout& layout, std::span<const WorkerMetrics* const> all_workers,
             std::span<const ServerGauge> servers, const ProcessState& state, std::string& out) {
-  std::vector<const WorkerMetrics*> matching;
-  matching.reserve(all_workers.size());
+  // Slots beyond a worker's capacity read 0 (it has not adopted this layout yet); the locks keep
+  // a worker from growing its cells while they are read.
+  std::vector<const WorkerMetrics*> present;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  present.reserve(all_workers.size());
+  locks.reserve(all_workers.size());
   for (const WorkerMetrics* w : all_workers) {
-    const bool ok = w != nullptr && w->matches(layout);
-    assert(ok && "WorkerMetrics built from another layout");
-    if (ok) matching.push_back(w);
+    if (w == nullptr) continue;
+    present.push_back(w);
+    locks.push_back(w->lockForRead());
   }
-  const std::span<const WorkerMetrics* const> workers(matching);
+  const std::span<const WorkerMetrics* const> workers(present);
 
   ExpositionWriter w(out);
   std::array<uint64_t, kBucketCount> buckets{};
@@ -70,12 +74,13 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
   w.family("edged_requests_total", "Client requests answered, by route, method and status class.",
            MetricType::Counter);
   for (size_t r = 0; r < layout.routeSlots(); ++r) {
+    const size_t slot = layout.routeSlot(r);
     for (const Method m : kMethods) {
       for (size_t c = 0; c < kCodeClassCount; ++c) {
         w.sample("edged_requests_total",
                  {{"route", layout.routeLabel(r)}, {"method", methodLabel(m)},
                   {"code_class", codeClassLabel(c)}},
-                 sum(workers, [&](const WorkerMetrics& x) { return x.requests(r, m, c); }));
+                 sum(workers, [&](const WorkerMetrics& x) { return x.requests(slot, m, c); }));
       }
     }
   }
@@ -84,9 +89,10 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
            "Time from the first byte of a client request to the last byte of its response.",
            MetricType::Histogram);
   for (size_t r = 0; r < layout.routeSlots(); ++r) {
+    const size_t slot = layout.routeSlot(r);
     mergeHistogram(
-        workers, [&](const WorkerMetrics& x, size_t b) { return x.durationBucket(r, b); },
-        [&](const WorkerMetrics& x) { return x.durationSumNs(r); }, buckets, sum_ns);
+        workers, [&](const WorkerMetrics& x, size_t b) { return x.durationBucket(slot, b); },
+        [&](const WorkerMetrics& x) { return x.durationSumNs(slot); }, buckets, sum_ns);
     w.histogram("edged_request_duration_seconds", {{"route", layout.routeLabel(r)}},
                 buckets.data(), sum_ns);
   }
@@ -95,13 +101,13 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
            MetricType::Counter);
   for (size_t r = 0; r < layout.routeSlots(); ++r) {
     w.sample("edged_request_bytes_total", {{"route", layout.routeLabel(r)}},
-             sum(workers, [&](const WorkerMetrics& x) { return x.requestBytes(r); }));
+             sum(workers, [&](const WorkerMetrics& x) { return x.requestBytes(layout.routeSlot(r)); }));
   }
   w.family("edged_response_bytes_total", "Bytes sent to clients (head and body), by route.",
            MetricType::Counter);
   for (size_t r = 0; r < layout.routeSlots(); ++r) {
     w.sample("edged_response_bytes_total", {{"route", layout.routeLabel(r)}},
-             sum(workers, [&](const WorkerMetrics& x) { return x.responseBytes(r); }));
+             sum(workers, [&](const WorkerMetrics& x) { return x.responseBytes(layout.routeSlot(r)); }));
   }
 
   // --- Upstream side, per server ---
@@ -152,12 +158,12 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
            MetricType::Counter);
   for (size_t u = 0; u < layout.upstreamCount(); ++u) {
     w.sample("edged_retries_total", {{"upstream", layout.upstreamLabel(u)}},
-             sum(workers, [&](const WorkerMetrics& x) { return x.retries(u); }));
+             sum(workers, [&](const WorkerMetrics& x) { return x.retries(layout.upstreamSlot(u)); }));
   }
 
   // Server gauges come from the caller; a server listed twice is reported once (the last entry),
   // and entries outside the layout are ignored.
-  std::vector<const ServerGauge*> by_slot(layout.totalServers(), nullptr);
+  std::vector<const ServerGauge*> by_slot(layout.serverCapacity(), nullptr);
   for (const ServerGauge& g : servers) {
     if (g.upstream < layout.upstreamCount() && g.server < layout.serverCount(g.upstream)) {
       by_slot[layout.serverSlot(g.upstream, g.server)] = &g;
@@ -193,13 +199,13 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
   for (size_t l = 0; l < layout.listenerCount(); ++l) {
     w.sample("edged_connections_active", {{"listener", layout.listenerLabel(l)}},
              static_cast<int64_t>(
-                 sum(workers, [&](const WorkerMetrics& x) { return x.connectionsActiveRaw(l); })));
+                 sum(workers, [&](const WorkerMetrics& x) { return x.connectionsActiveRaw(layout.listenerSlot(l)); })));
   }
   w.family("edged_connections_total", "Client connections accepted, by listener.",
            MetricType::Counter);
   for (size_t l = 0; l < layout.listenerCount(); ++l) {
     w.sample("edged_connections_total", {{"listener", layout.listenerLabel(l)}},
-             sum(workers, [&](const WorkerMetrics& x) { return x.connectionsTotal(l); }));
+             sum(workers, [&](const WorkerMetrics& x) { return x.connectionsTotal(layout.listenerSlot(l)); }));
   }
 
   w.family("edged_websocket_tunnels_active", "Upgraded (WebSocket) tunnels currently open.",
@@ -230,6 +236,10 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
            "Unix time of the last successful configuration load.", MetricType::Gauge);
   w.sample("edged_config_last_reload_success_timestamp_seconds", {},
            state.last_reload_success_unix);
+  w.family("edged_config_generation",
+           "The running configuration: 1 at start, one more per successful reload.",
+           MetricType::Gauge);
+  w.sample("edged_config_generation", {}, state.generation);
   w.family("edged_build_info", "Always 1; the version label names the running build.",
            MetricType::Gauge);
   w.sample("edged_build_info", {{"version", state.version}}, uint64_t{1});

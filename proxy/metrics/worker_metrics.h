@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "proxy/metrics/histogram_buckets.h"
 #include "proxy/metrics/labels.h"
@@ -25,15 +26,24 @@ namespace edged::metrics {
 
 class WorkerMetrics {
  public:
-  // Pass the same Layout to render() with this worker. Only its sizes are copied, so the Layout
-  // need not outlive this object.
+  // Sized from the Layout's slot capacities; only sizes are copied, so the Layout need not
+  // outlive this object.
   explicit WorkerMetrics(const Layout& layout);
   WorkerMetrics(const WorkerMetrics&) = delete;
   WorkerMetrics& operator=(const WorkerMetrics&) = delete;
 
-  // One finished client request. `route` is a route index or Layout::unmatchedRoute(); `status`
-  // is what the client got (see codeClassIndex for out-of-range values); `duration_ns` from the
-  // first byte of the request head to the last byte of the response.
+  // A reload gave labels new slots: grow to the layout's capacities, keeping every count. Only
+  // the owning worker calls it (no recording can run meanwhile); readers are excluded by the lock
+  // that lockForRead() takes.
+  void adopt(const Layout& layout);
+  // Held by the reader (render) while it reads cells, so adopt() cannot free them under it.
+  std::unique_lock<std::mutex> lockForRead() const { return std::unique_lock<std::mutex>(mu_); }
+
+  // Recording takes stable slots (Layout::routeSlot, serverSlot, upstreamSlot, listenerSlot).
+  // One finished client request. `route` is a route slot (Layout::routeSlot of a position or of
+  // unmatchedRoute()); `status` is what the client got (see codeClassIndex for out-of-range
+  // values); `duration_ns` from the first byte of the request head to the last byte of the
+  // response.
   void request(size_t route, Method m, int status, uint64_t duration_ns, uint64_t request_bytes,
                uint64_t response_bytes) {
     if (!check(route < route_slots_)) return;
@@ -45,51 +55,47 @@ class WorkerMetrics {
     add(off_.response_bytes + route, response_bytes);
   }
 
-  // A response head arrived from (upstream, server) after `head_ns` (request sent to head parsed).
-  void upstreamResponse(size_t upstream, size_t server, int status, uint64_t head_ns) {
-    const size_t slot = serverSlot(upstream, server);
+  // A response head arrived from the server in `slot` after `head_ns` (request sent to head parsed).
+  void upstreamResponse(size_t slot, int status, uint64_t head_ns) {
     if (!check(slot < servers_)) return;
     add(off_.upstream_requests + slot * kCodeClassCount + codeClassIndex(status), 1);
     observe(off_.upstream_response + slot * kHistogramCells, head_ns);
   }
 
-  // A new connection to (upstream, server) was established after `ns`.
-  void upstreamConnect(size_t upstream, size_t server, uint64_t ns) {
-    const size_t slot = serverSlot(upstream, server);
+  // A new connection to the server in `slot` was established after `ns`.
+  void upstreamConnect(size_t slot, uint64_t ns) {
     if (!check(slot < servers_)) return;
     observe(off_.upstream_connect + slot * kHistogramCells, ns);
   }
 
-  void upstreamFailure(size_t upstream, size_t server, FailureReason r) {
-    const size_t slot = serverSlot(upstream, server);
+  void upstreamFailure(size_t slot, FailureReason r) {
     if (!check(slot < servers_)) return;
     add(off_.upstream_failures + slot * kFailureReasonCount +
             static_cast<size_t>(r) % kFailureReasonCount,
         1);
   }
 
-  // One more try of a request on another server of `upstream`.
-  void retry(size_t upstream) {
-    if (!check(upstream < upstreams_)) return;
-    add(off_.retries + upstream, 1);
+  // One more try of a request on another server of the upstream in `upstream_slot`.
+  void retry(size_t upstream_slot) {
+    if (!check(upstream_slot < upstreams_)) return;
+    add(off_.retries + upstream_slot, 1);
   }
 
-  // This worker's idle pool for (upstream, server) grew (+1) or shrank (-1).
-  void poolIdle(size_t upstream, size_t server, int delta) {
-    const size_t slot = serverSlot(upstream, server);
+  // This worker's idle pool for the server in `slot` grew (+1) or shrank (-1).
+  void poolIdle(size_t slot, int delta) {
     if (!check(slot < servers_)) return;
     add(off_.pool_idle + slot, static_cast<uint64_t>(static_cast<int64_t>(delta)));
   }
 
-  // Every opened connection must be closed exactly once, on the same worker.
-  void connectionOpened(size_t listener) {
-    if (!check(listener < listeners_)) return;
-    add(off_.connections_active + listener, 1);
-    add(off_.connections_total + listener, 1);
+  // Every opened connection must be closed exactly once, on the same worker, with the same slot.
+  void connectionOpened(size_t listener_slot) {
+    if (!check(listener_slot < listeners_)) return;
+    add(off_.connections_active + listener_slot, 1);
+    add(off_.connections_total + listener_slot, 1);
   }
-  void connectionClosed(size_t listener) {
-    if (!check(listener < listeners_)) return;
-    add(off_.connections_active + listener, static_cast<uint64_t>(-1));
+  void connectionClosed(size_t listener_slot) {
+    if (!check(listener_slot < listeners_)) return;
+    add(off_.connections_active + listener_slot, static_cast<uint64_t>(-1));
   }
 
   void tunnelOpened() { add(off_.tunnels_active, 1); }
@@ -102,7 +108,9 @@ class WorkerMetrics {
     add(off_.compression_out + i, out);
   }
 
-  // --- Read side, for render() and tests: relaxed loads, callable from any thread. ---
+  // --- Read side, for render() and tests: relaxed loads, callable from any thread that holds
+  // lockForRead() (or is the owner). A slot beyond this worker's capacity reads 0 (the worker has
+  // not adopted the layout that gave it yet). ---
   // Per-bucket (non-cumulative) histogram cells followed by the sum in nanoseconds.
   static constexpr size_t kHistogramCells = kBucketCount + 1;
 
@@ -110,47 +118,54 @@ class WorkerMetrics {
   size_t upstreamCount() const { return upstreams_; }
   size_t totalServers() const { return servers_; }
   size_t listenerCount() const { return listeners_; }
-  // True when this worker was built from a layout with the same shape as `layout`.
-  bool matches(const Layout& layout) const;
 
   uint64_t requests(size_t route, Method m, size_t code_class) const {
+    if (route >= route_slots_) return 0;
     return get(off_.requests +
                (route * kMethodCount + static_cast<size_t>(m)) * kCodeClassCount + code_class);
   }
   uint64_t durationBucket(size_t route, size_t bucket) const {
-    return get(off_.duration + route * kHistogramCells + bucket);
+    return route < route_slots_ ? get(off_.duration + route * kHistogramCells + bucket) : 0;
   }
   uint64_t durationSumNs(size_t route) const {
-    return get(off_.duration + route * kHistogramCells + kBucketCount);
+    return route < route_slots_ ? get(off_.duration + route * kHistogramCells + kBucketCount) : 0;
   }
-  uint64_t requestBytes(size_t route) const { return get(off_.request_bytes + route); }
-  uint64_t responseBytes(size_t route) const { return get(off_.response_bytes + route); }
+  uint64_t requestBytes(size_t route) const {
+    return route < route_slots_ ? get(off_.request_bytes + route) : 0;
+  }
+  uint64_t responseBytes(size_t route) const {
+    return route < route_slots_ ? get(off_.response_bytes + route) : 0;
+  }
   // `slot` is Layout::serverSlot(upstream, server).
   uint64_t upstreamRequests(size_t slot, size_t code_class) const {
-    return get(off_.upstream_requests + slot * kCodeClassCount + code_class);
+    return slot < servers_ ? get(off_.upstream_requests + slot * kCodeClassCount + code_class) : 0;
   }
   uint64_t upstreamResponseBucket(size_t slot, size_t bucket) const {
-    return get(off_.upstream_response + slot * kHistogramCells + bucket);
+    return slot < servers_ ? get(off_.upstream_response + slot * kHistogramCells + bucket) : 0;
   }
   uint64_t upstreamResponseSumNs(size_t slot) const {
-    return get(off_.upstream_response + slot * kHistogramCells + kBucketCount);
+    return slot < servers_ ? get(off_.upstream_response + slot * kHistogramCells + kBucketCount) : 0;
   }
   uint64_t upstreamConnectBucket(size_t slot, size_t bucket) const {
-    return get(off_.upstream_connect + slot * kHistogramCells + bucket);
+    return slot < servers_ ? get(off_.upstream_connect + slot * kHistogramCells + bucket) : 0;
   }
   uint64_t upstreamConnectSumNs(size_t slot) const {
-    return get(off_.upstream_connect + slot * kHistogramCells + kBucketCount);
+    return slot < servers_ ? get(off_.upstream_connect + slot * kHistogramCells + kBucketCount) : 0;
   }
   uint64_t upstreamFailures(size_t slot, FailureReason r) const {
-    return get(off_.upstream_failures + slot * kFailureReasonCount + static_cast<size_t>(r));
+    return slot < servers_
+               ? get(off_.upstream_failures + slot * kFailureReasonCount + static_cast<size_t>(r))
+               : 0;
   }
-  uint64_t retries(size_t upstream) const { return get(off_.retries + upstream); }
+  uint64_t retries(size_t upstream) const { return upstream < upstreams_ ? get(off_.retries + upstream) : 0; }
   // Gauges in modular form: sum over workers, then cast to int64_t.
-  uint64_t poolIdleRaw(size_t slot) const { return get(off_.pool_idle + slot); }
+  uint64_t poolIdleRaw(size_t slot) const { return slot < servers_ ? get(off_.pool_idle + slot) : 0; }
   uint64_t connectionsActiveRaw(size_t listener) const {
-    return get(off_.connections_active + listener);
+    return listener < listeners_ ? get(off_.connections_active + listener) : 0;
   }
-  uint64_t connectionsTotal(size_t listener) const { return get(off_.connections_total + listener); }
+  uint64_t connectionsTotal(size_t listener) const {
+    return listener < listeners_ ? get(off_.connections_total + listener) : 0;
+  }
   uint64_t tunnelsActiveRaw() const { return get(off_.tunnels_active); }
   uint64_t compressionIn(Algorithm a) const {
     return get(off_.compression_in + static_cast<size_t>(a));
@@ -167,15 +182,11 @@ class WorkerMetrics {
     size_t compression_in, compression_out;
     size_t end;
   };
+  static Offsets offsetsFor(size_t routes, size_t upstreams, size_t servers, size_t listeners);
 
   static bool check(bool ok) {
     assert(ok && "metrics index outside the layout");
     return ok;
-  }
-  size_t serverSlot(size_t upstream, size_t server) const {
-    if (upstream >= upstreams_) return servers_;  // out of range: rejected by the caller's check
-    const size_t slot = server_base_[upstream] + server;
-    return server < server_base_[upstream + 1] - server_base_[upstream] ? slot : servers_;
   }
   // Single writer: a plain load + store is enough and avoids a locked instruction per update.
   void add(size_t i, uint64_t v) {
@@ -189,11 +200,11 @@ class WorkerMetrics {
   uint64_t get(size_t i) const { return cells_[i].load(std::memory_order_relaxed); }
 
   size_t route_slots_, upstreams_, servers_, listeners_;
-  std::unique_ptr<size_t[]> server_base_;  // upstreams_ + 1 entries, as Layout's
   Offsets off_{};
   // Padded by a cache line at each end so two workers' arrays never share a line.
   std::unique_ptr<std::atomic<uint64_t>[]> storage_;
   std::atomic<uint64_t>* cells_ = nullptr;
+  mutable std::mutex mu_;
 };
 
 }  // namespace edged::metrics

@@ -36,6 +36,7 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"edged_compression_bytes_out_total", "counter"},
     {"edged_config_reloads_total", "counter"},
     {"edged_config_last_reload_success_timestamp_seconds", "gauge"},
+    {"edged_config_generation", "gauge"},
     {"edged_build_info", "gauge"},
     {"process_cpu_seconds_total", "counter"},
     {"process_resident_memory_bytes", "gauge"},
@@ -162,8 +163,8 @@ TEST_SUITE("metrics/render") {
     b.request(2, Method::Get, 200, 7'000'000, 20, 200);   // 7 ms
     c.request(2, Method::Get, 200, 7'000'000, 30, 300);
     c.request(2, Method::Get, 502, 60'000'000'000, 1, 2); // 60 s: +Inf only
-    a.upstreamFailure(0, 1, FailureReason::ConnectTimeout);
-    b.upstreamFailure(0, 1, FailureReason::ConnectTimeout);
+    a.upstreamFailure(layout.serverSlot(0, 1), FailureReason::ConnectTimeout);
+    b.upstreamFailure(layout.serverSlot(0, 1), FailureReason::ConnectTimeout);
     a.retry(0);
     c.retry(0);
     a.connectionOpened(0);
@@ -172,12 +173,12 @@ TEST_SUITE("metrics/render") {
     b.connectionClosed(0);
     a.tunnelOpened();
     b.tunnelOpened();
-    a.poolIdle(0, 0, 2);
-    b.poolIdle(0, 0, 1);
+    a.poolIdle(layout.serverSlot(0, 0), 2);
+    b.poolIdle(layout.serverSlot(0, 0), 1);
     a.compression(Algorithm::Gzip, 1000, 200);
     c.compression(Algorithm::Gzip, 500, 100);
-    a.upstreamConnect(1, 0, 3'000'000);
-    b.upstreamConnect(1, 0, 1'000'000);
+    a.upstreamConnect(layout.serverSlot(1, 0), 3'000'000);
+    b.upstreamConnect(layout.serverSlot(1, 0), 1'000'000);
 
     const auto e = scrape(layout, {&a, &b, &c});
     REQUIRE(e.error == "");
@@ -243,8 +244,8 @@ TEST_SUITE("metrics/render") {
       WorkerMetrics& w = round % 2 ? a : b;
       w.request(static_cast<size_t>(round % 4), Method::Put, 200 + round * 100,
                 static_cast<uint64_t>(round) * 3'000'000, 7, 9);
-      w.upstreamResponse(0, 0, 200, 1'000'000);
-      w.upstreamFailure(1, 0, FailureReason::UpstreamClosed);
+      w.upstreamResponse(layout.serverSlot(0, 0), 200, 1'000'000);
+      w.upstreamFailure(layout.serverSlot(1, 0), FailureReason::UpstreamClosed);
       w.connectionOpened(1);
       w.compression(Algorithm::Zstd, 10, 3);
       const auto e = scrape(layout, workers);
