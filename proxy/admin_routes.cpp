@@ -55,8 +55,8 @@ bool splitServerPath(std::string_view path, std::string_view& name, std::string_
 
 // The effective configuration (defaults filled in) as JSON: durations in milliseconds, sizes in
 // bytes, so tools need no unit parser.
-std::string configJson(const conf::Config& c) {
-  std::string o = "{";
+std::string configJson(const conf::Config& c, uint64_t generation) {
+  std::string o = "{\"generation\":" + std::to_string(generation);
   auto key = [&o](std::string_view k) {
     if (o.back() != '{' && o.back() != '[') o.push_back(',');
     jsonString(o, k);
@@ -153,7 +153,7 @@ void installAdminRoutes(AdminServer& admin, AdminSources src) {
 
   admin.route("GET", "/readyz", [shared](const AdminServer::Request&) {
     std::string reasons;
-    for (const auto& g : shared->groups) {
+    for (const auto& g : shared->current->groups) {
       const uint64_t now = g->nowMs();
       bool any = false;
       for (const auto& s : g->servers()) any |= s->available(now) && !s->atMaxConns();
@@ -166,7 +166,7 @@ void installAdminRoutes(AdminServer& admin, AdminSources src) {
   admin.route("GET", "/upstreams", [shared, last = src.last_check](const AdminServer::Request&) {
     std::string out = "{\"upstreams\":[";
     bool first_group = true;
-    for (const auto& g : shared->groups) {
+    for (const auto& g : shared->current->groups) {
       const uint64_t now = g->nowMs();
       if (!first_group) out.push_back(',');
       first_group = false;
@@ -206,7 +206,7 @@ void installAdminRoutes(AdminServer& admin, AdminSources src) {
     std::string_view name, address, action;
     if (!splitServerPath(r.path, name, address, action) || (action != "drain" && action != "undrain"))
       return Response{404, "text/plain; charset=utf-8", "not found\n"};
-    for (const auto& g : shared->groups) {
+    for (const auto& g : shared->current->groups) {
       if (g->name() != name) continue;
       for (const auto& s : g->servers()) {
         if (s->name() != address) continue;
@@ -225,7 +225,27 @@ void installAdminRoutes(AdminServer& admin, AdminSources src) {
     return Response{404, "text/plain; charset=utf-8", "no such upstream\n"};
   });
 
-  admin.route("GET", "/config", [shared](const AdminServer::Request&) { return json(configJson(*shared->config)); });
+  admin.route("GET", "/config", [shared](const AdminServer::Request&) {
+    return json(configJson(*shared->current->config, shared->current->number));
+  });
+
+  if (src.reload) {
+    admin.route("POST", "/reload", [reload = src.reload](const AdminServer::Request&) {
+      const AdminSources::ReloadOutcome r = reload();
+      std::string out = r.ok ? "{\"result\":\"success\"" : "{\"result\":\"failure\"";
+      out.append(",\"generation\":").append(std::to_string(r.generation));
+      if (!r.ok) {
+        out.append(",\"errors\":[");
+        for (size_t i = 0; i < r.errors.size(); ++i) {
+          if (i) out.push_back(',');
+          jsonString(out, r.errors[i]);
+        }
+        out.push_back(']');
+      }
+      out.append("}\n");
+      return json(std::move(out), r.ok ? 200 : 400);
+    });
+  }
 
   if (src.metrics) {
     admin.route("GET", "/metrics", [m = src.metrics](const AdminServer::Request&) {

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "proxy/admin_server.h"
 #include "upstream/upstream.h"
@@ -17,10 +18,17 @@ struct AdminSources {
   std::function<std::string(const upstream::Server&)> last_check;
   // The Prometheus exposition (empty function: /metrics answers 404).
   std::function<std::string()> metrics;
+  // Re-reads the config file (as SIGHUP does) and says how it went (empty: no /reload).
+  struct ReloadOutcome {
+    bool ok = false;
+    uint64_t generation = 0;          // the running generation afterwards
+    std::vector<std::string> errors;  // "FILE:LINE:COL: ..." when !ok
+  };
+  std::function<ReloadOutcome()> reload;
 };
 
 // GET /healthz, /readyz, /upstreams, /config, /metrics; POST /upstreams/<name>/servers/<addr>/drain
-// and /undrain.
+// and /undrain; POST /reload.
 void installAdminRoutes(AdminServer& admin, AdminSources sources);
 
 }  // namespace edged::proxy

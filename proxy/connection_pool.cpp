@@ -21,64 +21,89 @@ uint64_t idleBudget(uint64_t hint_ms) {
 }
 }  // namespace
 
-ConnectionPool::ConnectionPool(const SharedState& shared) {
-  const auto& ups = shared.config->upstreams;
-  idle_.resize(ups.size());
-  limits_.resize(ups.size());
-  for (size_t i = 0; i < ups.size(); ++i) {
-    idle_[i].resize(ups[i].servers.size());
-    limits_[i] = ups[i].keepalive;
-  }
-}
-
 ConnectionPool::~ConnectionPool() { closeAll(); }
 
-UpstreamConnection* ConnectionPool::take(size_t upstream_index, const upstream::Server& server, uint64_t now) {
-  auto& list = idle_[upstream_index][server.index];
+UpstreamConnection* ConnectionPool::take(size_t slot, uint64_t now) {
+  if (slot >= idle_.size()) return nullptr;
+  auto& list = idle_[slot];
   while (!list.empty()) {
     UpstreamConnection* c = list.back();
     list.pop_back();
-    c->worker_.metrics().poolIdle(upstream_index, server.index, -1);
+    worker_.metrics().poolIdle(slot, -1);
     if (c->idleDeadline() > now && !c->closing()) return c;
     c->close();
   }
   return nullptr;
 }
 
+bool ConnectionPool::bindTo(UpstreamConnection* c, WorkerGen& current) {
+  if (&c->gen() == &current) return true;
+  const Generation::ServerRef* ref = current.generation().serverAt(c->slot());
+  if (!ref) return false;
+  c->rebind(current, ref->upstream, *ref->server);
+  return true;
+}
+
 void ConnectionPool::put(UpstreamConnection* c) {
-  auto& list = idle_[c->upstreamIndex()][c->server().index];
-  if (list.size() >= limits_[c->upstreamIndex()]) {
+  // Pooled connections belong to the current generation, so an old one can be freed.
+  if (!bindTo(c, worker_.gen())) {
     c->close();
     return;
   }
-  const uint64_t now = uv_now(c->worker_.loop());
+  const size_t slot = c->slot();
+  if (slot >= idle_.size()) idle_.resize(slot + 1);
+  auto& list = idle_[slot];
+  if (list.size() >= c->gen().config().upstreams[c->upstreamIndex()].keepalive) {
+    c->close();
+    return;
+  }
+  const uint64_t now = uv_now(worker_.loop());
   c->becomeIdle(now + idleBudget(c->keepalive_hint_ms_));
   list.push_back(c);
-  c->worker_.metrics().poolIdle(c->upstreamIndex(), c->server().index, +1);
+  worker_.metrics().poolIdle(slot, +1);
 }
 
 void ConnectionPool::forget(UpstreamConnection* c) {
-  auto& list = idle_[c->upstreamIndex()][c->server().index];
+  if (c->slot() >= idle_.size()) return;
+  auto& list = idle_[c->slot()];
   const auto it = std::remove(list.begin(), list.end(), c);
-  if (it != list.end()) c->worker_.metrics().poolIdle(c->upstreamIndex(), c->server().index, -1);
+  if (it != list.end()) worker_.metrics().poolIdle(c->slot(), -1);
   list.erase(it, list.end());
 }
 
-void ConnectionPool::closeAll() {
-  for (auto& per_upstream : idle_)
-    for (auto& list : per_upstream) {
-      for (UpstreamConnection* c : list) {
-        c->worker_.metrics().poolIdle(c->upstreamIndex(), c->server().index, -1);
+void ConnectionPool::adopt(WorkerGen& current) {
+  for (size_t slot = 0; slot < idle_.size(); ++slot) {
+    auto& list = idle_[slot];
+    size_t kept = 0;
+    const uint32_t limit = [&]() -> uint32_t {
+      const Generation::ServerRef* ref = current.generation().serverAt(slot);
+      return ref ? current.config().upstreams[ref->upstream].keepalive : 0;
+    }();
+    for (UpstreamConnection* c : list) {
+      if (kept < limit && bindTo(c, current)) {
+        list[kept++] = c;
+      } else {
+        worker_.metrics().poolIdle(slot, -1);
         c->close();
       }
-      list.clear();
     }
+    list.resize(kept);
+  }
+}
+
+void ConnectionPool::closeAll() {
+  for (size_t slot = 0; slot < idle_.size(); ++slot) {
+    for (UpstreamConnection* c : idle_[slot]) {
+      worker_.metrics().poolIdle(slot, -1);
+      c->close();
+    }
+    idle_[slot].clear();
+  }
 }
 
 size_t ConnectionPool::idleCount() const {
   size_t n = 0;
-  for (const auto& per_upstream : idle_)
-    for (const auto& list : per_upstream) n += list.size();
+  for (const auto& list : idle_) n += list.size();
   return n;
 }
 

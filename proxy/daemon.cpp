@@ -60,6 +60,9 @@ uint16_t portOf(const sockaddr_storage& a) {
 
 struct MainLoop {
   uv_loop_t loop{};
+  SharedState* shared = nullptr;
+  std::string config_path;
+  bool workers_overridden = false;
   std::unique_ptr<AdminServer> admin;
   std::unique_ptr<HealthChecker> checker;
   uv_signal_t sigterm{}, sigint{}, sighup{}, sigusr1{};
@@ -68,6 +71,9 @@ struct MainLoop {
   std::vector<std::unique_ptr<Worker>>* workers = nullptr;
   std::atomic<size_t> finished{0};
   bool stopping = false;
+  uint64_t reloads_ok = 1;  // the start-up load counts
+  uint64_t reloads_failed = 0;
+  double last_reload_success = 0;
 };
 
 void onStopSignal(uv_signal_t* s, int signum) {
@@ -92,6 +98,107 @@ void onReopenSignal(uv_signal_t* s, int) {
   }
 }
 
+void closeAll(std::vector<std::vector<std::pair<size_t, int>>>& fds) {
+  for (auto& v : fds)
+    for (auto [slot, fd] : v) ::close(fd);
+  fds.clear();
+}
+
+// Re-reads the config file. Invalid: every error logged (warn), nothing changes. Valid: a new
+// generation goes to every worker (new requests use it; what is in flight keeps its own), new
+// listener addresses get sockets, removed ones close, the health checker restarts on the new
+// groups (servers that stay keep their verdicts). What cannot change without a restart is said.
+AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
+  AdminSources::ReloadOutcome out;
+  const std::shared_ptr<const Generation> old = m.shared->current;
+  out.generation = old->number;
+  if (m.stopping) {
+    out.errors.push_back("shutting down");
+    LOG_WARN("reload (%s): ignored during shutdown", trigger);
+    return out;
+  }
+  const conf::LoadResult r = conf::loadConfigFile(m.config_path);
+  if (!r.ok()) {
+    for (const auto& e : r.errors) {
+      out.errors.push_back(e.str());
+      LOG_WARN("reload: %s", out.errors.back().c_str());
+    }
+    ++m.reloads_failed;
+    LOG_WARN("reload failed (%s): %zu error%s in %s; keeping generation %llu", trigger, r.errors.size(),
+             r.errors.size() == 1 ? "" : "s", m.config_path.c_str(), static_cast<unsigned long long>(old->number));
+    return out;
+  }
+  const conf::Config& nc = *r.config;
+  const conf::Config& oc = *old->config;
+  auto gen = std::make_shared<Generation>(r.config, old.get());
+  const size_t n = m.workers->size();
+
+  // Listeners: an address in both configs keeps its sockets (never closed and reopened).
+  auto has = [](const conf::Config& c, const std::string& text) {
+    for (const auto& l : c.listeners)
+      if (l.address.text == text) return true;
+    return false;
+  };
+  std::vector<std::vector<std::pair<size_t, int>>> add(n);
+  size_t added = 0;
+  for (size_t i = 0; i < nc.listeners.size(); ++i) {
+    const conf::ListenerConfig& l = nc.listeners[i];
+    if (has(oc, l.address.text)) continue;
+    sockaddr_storage addr = l.address.storage;
+    for (size_t w = 0; w < n; ++w) {
+      std::string err;
+      const int fd = openListener(addr, l.address.length, l.backlog, err);
+      if (fd < 0) {
+        out.errors.push_back("cannot listen on " + l.address.text + ": " + err);
+        LOG_WARN("reload failed (%s): cannot listen on %s: %s; keeping generation %llu", trigger,
+                 l.address.text.c_str(), err.c_str(), static_cast<unsigned long long>(old->number));
+        closeAll(add);
+        ++m.reloads_failed;
+        return out;
+      }
+      add[w].emplace_back(gen->metrics_layout->listenerSlot(i), fd);
+    }
+    ++added;
+    LOG_INFO("listening on %s (port %u)", l.address.text.c_str(), portOf(addr));
+  }
+  std::vector<size_t> removed;
+  for (size_t i = 0; i < oc.listeners.size(); ++i) {
+    if (has(nc, oc.listeners[i].address.text)) continue;
+    removed.push_back(old->metrics_layout->listenerSlot(i));
+    LOG_INFO("no longer listening on %s", oc.listeners[i].address.text.c_str());
+  }
+
+  if (!m.workers_overridden && nc.workers != oc.workers)
+    LOG_WARN("reload: workers changed (%u -> %u): that needs a restart; still running %zu", oc.workers, nc.workers, n);
+  const std::string old_admin = oc.admin ? oc.admin->address.text : "off";
+  const std::string new_admin = nc.admin ? nc.admin->address.text : "off";
+  if (old_admin != new_admin)
+    LOG_WARN("reload: admin listener changed (%s -> %s): that needs a restart; still %s", old_admin.c_str(),
+             new_admin.c_str(), old_admin.c_str());
+  if (nc.access_log.path != oc.access_log.path || nc.access_log.format != oc.access_log.format)
+    LOG_WARN("reload: access_log changed: that needs a restart; still writing %s", oc.access_log.path.c_str());
+
+  for (size_t w = 0; w < n; ++w) (*m.workers)[w]->update({gen, std::move(add[w]), removed});
+  m.shared->current = gen;
+  if (m.checker) m.checker->stop();  // its handles close on this loop; it touches no Server after stop()
+  {
+    std::vector<upstream::UpstreamGroup*> groups;
+    for (auto& g : gen->groups) groups.push_back(g.get());
+    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
+    m.checker->start();
+  }
+  setLogLevel(nc.log_level);
+  ++m.reloads_ok;
+  m.last_reload_success = static_cast<double>(time(nullptr));
+  out.ok = true;
+  out.generation = gen->number;
+  LOG_INFO("reload: generation %llu (%s) from %s: %zu route%s, %zu upstream%s, %zu listener%s (%zu new, %zu removed)",
+           static_cast<unsigned long long>(gen->number), trigger, m.config_path.c_str(), nc.routes.size(),
+           nc.routes.size() == 1 ? "" : "s", nc.upstreams.size(), nc.upstreams.size() == 1 ? "" : "s",
+           nc.listeners.size(), nc.listeners.size() == 1 ? "" : "s", added, removed.size());
+  return out;
+}
+
 }  // namespace
 
 int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& options) {
@@ -101,9 +208,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
 
   SharedState shared;
-  shared.config = config;
-  for (const auto& u : config->upstreams) shared.groups.push_back(std::make_unique<upstream::UpstreamGroup>(u));
-  shared.metrics_layout = std::make_unique<metrics::Layout>(*config);
+  shared.current = std::make_shared<Generation>(config, nullptr);
   shared.make_filters = options.make_filters;
   const std::string& log_path = config->access_log.path;
   if (log_path == "off") {
@@ -125,24 +230,28 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     shared.access_log = std::make_unique<AccessLogSink>(shared.access_log_fd, file ? log_path : std::string(), file);
   }
 
-  std::vector<std::vector<int>> fds(n);
-  for (const auto& l : config->listeners) {
+  std::vector<std::vector<std::pair<size_t, int>>> fds(n);
+  for (size_t i = 0; i < config->listeners.size(); ++i) {
+    const auto& l = config->listeners[i];
     sockaddr_storage addr = l.address.storage;
     for (uint32_t w = 0; w < n; ++w) {
       std::string err;
       int fd = openListener(addr, l.address.length, l.backlog, err);
       if (fd < 0) {
         LOG_ERROR("cannot listen on %s: %s", l.address.text.c_str(), err.c_str());
-        for (auto& v : fds)
-          for (int f : v) ::close(f);
+        closeAll(fds);
         return 1;
       }
-      fds[w].push_back(fd);
+      fds[w].emplace_back(shared.current->metrics_layout->listenerSlot(i), fd);
     }
     LOG_INFO("listening on %s (port %u)", l.address.text.c_str(), portOf(addr));
   }
 
   MainLoop m;
+  m.shared = &shared;
+  m.config_path = options.config_path.empty() ? config->source_path : options.config_path;
+  m.workers_overridden = options.workers_override != 0;
+  m.last_reload_success = static_cast<double>(time(nullptr));
   uv_loop_init(&m.loop);
   std::vector<std::unique_ptr<Worker>> workers;
   m.workers = &workers;
@@ -166,11 +275,11 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   uv_signal_start(&m.sigusr1, onReopenSignal, SIGUSR1);
   uv_signal_start(&m.sigterm, onStopSignal, SIGTERM);
   uv_signal_start(&m.sigint, onStopSignal, SIGINT);
-  uv_signal_start(&m.sighup, [](uv_signal_t*, int) { LOG_WARN("SIGHUP: configuration reload is not supported yet"); }, SIGHUP);
+  uv_signal_start(&m.sighup, [](uv_signal_t* s, int) { reload(*static_cast<MainLoop*>(s->data), "SIGHUP"); }, SIGHUP);
 
   {
     std::vector<upstream::UpstreamGroup*> groups;
-    for (auto& g : shared.groups) groups.push_back(g.get());
+    for (auto& g : shared.current->groups) groups.push_back(g.get());
     m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
   }
   if (config->admin) {
@@ -178,22 +287,26 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     AdminSources sources;
     sources.shared = &shared;
     sources.last_check = [&m](const upstream::Server& s) { return m.checker->lastResult(s); };
-    sources.metrics = [&shared, &workers, start = static_cast<double>(time(nullptr))] {
+    sources.reload = [&m] { return reload(m, "POST /reload"); };
+    sources.metrics = [&shared, &workers, &m] {
+      const Generation& gen = *shared.current;
       std::vector<const metrics::WorkerMetrics*> ws;
       for (const auto& w : workers) ws.push_back(&w->metrics());
       std::vector<metrics::ServerGauge> gauges;
-      for (size_t u = 0; u < shared.groups.size(); ++u) {
-        const auto& g = *shared.groups[u];
+      for (size_t u = 0; u < gen.groups.size(); ++u) {
+        const auto& g = *gen.groups[u];
         const uint64_t now = g.nowMs();
         for (const auto& s : g.servers())
           gauges.push_back({u, s->index, s->available(now), s->active.load(std::memory_order_relaxed)});
       }
       metrics::ProcessState ps;
       ps.version = EDGED_VERSION_STRING;
-      ps.reloads_ok = 1;
-      ps.last_reload_success_unix = start;
+      ps.reloads_ok = m.reloads_ok;
+      ps.reloads_failed = m.reloads_failed;
+      ps.last_reload_success_unix = m.last_reload_success;
+      ps.generation = gen.number;
       std::string out;
-      metrics::render(*shared.metrics_layout, ws, gauges, ps, out);
+      metrics::render(*gen.metrics_layout, ws, gauges, ps, out);
       return out;
     };
     installAdminRoutes(*m.admin, std::move(sources));
@@ -206,8 +319,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       uv_close(reinterpret_cast<uv_handle_t*>(&m.workers_done), nullptr);
       uv_run(&m.loop, UV_RUN_DEFAULT);
       uv_loop_close(&m.loop);
-      for (auto& v : fds)
-        for (int f : v) ::close(f);
+      closeAll(fds);
       return 1;
     }
     LOG_INFO("admin listener on %s", config->admin->address.text.c_str());

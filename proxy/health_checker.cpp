@@ -74,7 +74,8 @@ struct HealthChecker::Target {
         group(g),
         server(s),
         check(hc),
-        state(hc),
+        // From the server's flag, not the config: a server kept by a reload keeps its verdict.
+        state(hc.rise, hc.fall, s.healthy()),
         request("GET " + hc.path + " HTTP/1.1\r\nHost: " + s.name() +
                 "\r\nConnection: close\r\nUser-Agent: edged-health-check\r\n\r\n") {}
 

@@ -71,9 +71,28 @@ Session::Session(ClientConnection& client) : c_(client) {}
 
 Session::~Session() {
   if (up_) up_->close();
+  releaseGen();
+}
+
+WorkerGen& Session::gen() { return gen_ ? *gen_ : c_.worker().gen(); }
+
+// The exchange is over: what it pointed into (route, picker) belongs to the generation and is
+// not used again before reset().
+void Session::releaseGen() {
+  if (gen_) {
+    c_.worker().releaseGen(gen_);
+    gen_ = nullptr;
+  }
+  route_ = nullptr;
+  picker_ = nullptr;
+}
+
+size_t Session::serverSlot() const {
+  return gen_->layout().serverSlot(route_->upstream_index, server_->index);
 }
 
 void Session::reset() {
+  releaseGen();
   route_ = nullptr;
   picker_ = nullptr;
   tried_.clear();
@@ -111,6 +130,7 @@ void Session::reset() {
 void Session::onRequestHead() {
   reset();
   active_ = true;
+  gen_ = c_.worker().acquireGen();
   out_mark_ = c_.out().appendedTotal();
   start_ns_ = c_.head_start_ns_;  // nginx $request_time starts at the first byte of the request
   llhttp_t& p = c_.parser();
@@ -148,13 +168,13 @@ void Session::onRequestHead() {
   } else if ((p.flags & F_CONTENT_LENGTH) && p.content_length > 0) {
     req_framing_ = BodyFraming::ContentLength;
   }
-  const uint64_t max_body = c_.worker().config().limits.max_body_bytes;
+  const conf::Config& cfg = gen_->config();
+  const uint64_t max_body = cfg.limits.max_body_bytes;
   if (max_body != 0 && req_framing_ == BodyFraming::ContentLength && p.content_length > max_body) {
     c_.reject_status_ = 413;
     return;
   }
 
-  const conf::Config& cfg = c_.worker().config();
   // Absolute-form ("GET http://host/path"): route on its authority and path, forward the path
   // (RFC 9112 §3.2.2).
   std::string_view target = head.target();
@@ -170,13 +190,13 @@ void Session::onRequestHead() {
       target = target_;
     }
   }
-  auto route = c_.worker().router().match(route_host, target);
+  auto route = gen_->router().match(route_host, target);
   if (!route) {
     answer(404, Termination::None, req_framing_ != BodyFraming::None);
     return;
   }
   route_ = &cfg.routes[*route];
-  picker_ = &c_.worker().picker(route_->upstream_index);
+  picker_ = &gen_->picker(route_->upstream_index);
 
   head.headers(c_.worker().headerScratch());
   if (std::string_view id = head.find("x-request-id"); validRequestId(id)) {
@@ -250,8 +270,10 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
   upstream_start_ns_ = uv_hrtime();
   Worker& w = c_.worker();
   const size_t idx = route_->upstream_index;
-  UpstreamConnection* conn = allow_pooled ? w.pool().take(idx, server, uv_now(w.loop())) : nullptr;
+  const size_t slot = serverSlot();
+  UpstreamConnection* conn = allow_pooled ? w.pool().take(slot, uv_now(w.loop())) : nullptr;
   if (conn) {
+    conn->rebind(*gen_, idx, server);
     up_ = conn;
     conn->attach(this);
     queueRequestHead();
@@ -259,7 +281,7 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
     flushUpstream();
     return true;
   }
-  conn = new UpstreamConnection(w, idx, server);
+  conn = new UpstreamConnection(w, *gen_, idx, server, slot);
   if (int rc = conn->connect(this); rc != 0) {
     LOG_WARN("connect() to %s failed: %s", server.name().c_str(), uv_strerror(rc));
     conn->close();
@@ -274,7 +296,7 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
 void Session::queueRequestHead() { up_->out().appendCopy(up_head_); }
 
 void Session::onUpstreamConnected() {
-  if (server_) c_.worker().metrics().upstreamConnect(route_->upstream_index, server_->index, uv_hrtime() - upstream_start_ns_);
+  if (server_) c_.worker().metrics().upstreamConnect(serverSlot(), uv_hrtime() - upstream_start_ns_);
   head_written_ = true;  // queued head goes out now; a failure from here on may have reached the origin
   flushUpstream();
 }
@@ -297,7 +319,7 @@ void Session::flushUpstream() {
 
 void Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
   req_body_bytes_ += n;
-  const uint64_t max_body = c_.worker().config().limits.max_body_bytes;
+  const uint64_t max_body = gen().config().limits.max_body_bytes;
   if (max_body != 0 && req_body_bytes_ > max_body) {
     c_.reject_status_ = 413;
     return;
@@ -361,7 +383,7 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
         metrics::FailureReason::ConnectFailed, metrics::FailureReason::ConnectTimeout,
         metrics::FailureReason::SendTimeout,   metrics::FailureReason::ReadTimeout,
         metrics::FailureReason::UpstreamClosed, metrics::FailureReason::BadResponse};
-    c_.worker().metrics().upstreamFailure(route_->upstream_index, server_->index, kReason[static_cast<int>(f)]);
+    c_.worker().metrics().upstreamFailure(serverSlot(), kReason[static_cast<int>(f)]);
   }
   upstream::FailureKind kind = upstream::FailureKind::Error;
   switch (f) {
@@ -410,7 +432,7 @@ void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Term
     case upstream::RetryAction::Retry: {
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
       if (r.server) {
-        c_.worker().metrics().retry(route_->upstream_index);
+        c_.worker().metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
         tried_.insert(r.server->index);
         ++tries_;
         connectTo(*r.server, true);
@@ -497,9 +519,8 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
       if (r.server) {
         LOG_INFO("upstream %s answered %d: retrying on %s", (server_ ? server_->name().c_str() : "-"), status, r.server->name().c_str());
-        c_.worker().metrics().upstreamResponse(route_->upstream_index, server_->index, status,
-                                               uv_hrtime() - upstream_start_ns_);
-        c_.worker().metrics().retry(route_->upstream_index);
+        c_.worker().metrics().upstreamResponse(serverSlot(), status, uv_hrtime() - upstream_start_ns_);
+        c_.worker().metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
         releaseUpstream(false);
         tried_.insert(r.server->index);
         ++tries_;
@@ -515,12 +536,11 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   upstream_head_ns_ = uv_hrtime();
   status_ = status;
   if (server_)
-    c_.worker().metrics().upstreamResponse(route_->upstream_index, server_->index, status,
-                                           upstream_head_ns_ - upstream_start_ns_);
+    c_.worker().metrics().upstreamResponse(serverSlot(), status, upstream_head_ns_ - upstream_start_ns_);
   const bool no_body = head_request_ || status == 204 || status == 304;
   std::vector<Header>& headers = c_.worker().headerScratch();
-  if (FilterFactory* ff = c_.worker().filters()) {
-    const conf::Config& cfg = c_.worker().config();
+  if (FilterFactory* ff = gen_->filters()) {
+    const conf::Config& cfg = gen_->config();
     std::vector<Header>& request_headers = c_.worker().requestHeaderScratch();
     c_.request().headers(request_headers);
     FilterRequest fr{llhttp_method_name(static_cast<llhttp_method_t>(c_.parser().method)), request_headers,
@@ -597,6 +617,7 @@ void Session::endTunnel(Termination why) {
   }
   logAccess(why);
   active_ = false;
+  releaseGen();
   c_.closeAfterWrite();
 }
 
@@ -682,6 +703,7 @@ void Session::reject(int status, Termination why) {
   c_.out().appendCopy(text);
   logAccess(why);
   active_ = false;
+  releaseGen();
 }
 
 void Session::abort(Termination why, int status_for_log) {
@@ -693,6 +715,7 @@ void Session::abort(Termination why, int status_for_log) {
   tunnel_ = false;
   logAccess(why);
   active_ = false;
+  releaseGen();
 }
 
 void Session::finish(Termination why) {
@@ -701,6 +724,7 @@ void Session::finish(Termination why) {
   if (!req_complete_ && req_framing_ != BodyFraming::None) keep_alive_ = false;
   logAccess(why);
   active_ = false;
+  releaseGen();
   c_.sessionFinished(keep_alive_);
 }
 
@@ -709,9 +733,11 @@ void Session::logAccess(Termination why) {
   const llhttp_t& p = c_.parser();
   const uint64_t end_ns = uv_hrtime();
   {
-    const conf::Config& cfg = c_.worker().config();
+    WorkerGen& g = gen();
+    const conf::Config& cfg = g.config();
     metrics::WorkerMetrics& m = c_.worker().metrics();
-    const size_t route = route_ ? static_cast<size_t>(route_ - cfg.routes.data()) : cfg.routes.size();
+    const size_t route = g.layout().routeSlot(route_ ? static_cast<size_t>(route_ - cfg.routes.data())
+                                                      : g.layout().unmatchedRoute());
     const std::string_view method =
         p.http_major != 0 ? llhttp_method_name(static_cast<llhttp_method_t>(p.method)) : std::string_view();
     // Head and body on the wire: "METHOD SP target SP HTTP/1.1 CRLF" + header lines + CRLF + body.

@@ -17,6 +17,7 @@
 namespace edged::proxy {
 
 class ClientConnection;
+class WorkerGen;
 
 // Why an exchange ended other than normally (HAProxy's termination causes), for the access log.
 enum class Termination : uint8_t {
@@ -83,8 +84,13 @@ class Session final : public UpstreamHandler, private FilterSink {
   void append(std::string_view bytes) override;  // FilterSink: filtered body bytes to the client
   void endFilter(bool finish);
   void releaseUpstream(bool reuse);
+  // The generation this exchange runs on: taken when its head is routed, let go at its end.
+  WorkerGen& gen();
+  void releaseGen();
+  size_t serverSlot() const;
 
   ClientConnection& c_;
+  WorkerGen* gen_ = nullptr;
   bool active_ = false;
   // Request
   const conf::RouteConfig* route_ = nullptr;

@@ -38,8 +38,10 @@ const llhttp_settings_t* UpstreamConnection::settings() {
   return &s;
 }
 
-UpstreamConnection::UpstreamConnection(Worker& worker, size_t upstream_index, upstream::Server& server)
-    : worker_(worker), upstream_index_(upstream_index), server_(server), out_(this, onWriteDone) {
+UpstreamConnection::UpstreamConnection(Worker& worker, WorkerGen& gen, size_t upstream_index,
+                                       upstream::Server& server, size_t slot)
+    : worker_(worker), gen_(&gen), upstream_index_(upstream_index), server_(&server), slot_(slot), out_(this, onWriteDone) {
+  gen.ref();
   uv_tcp_init(worker.loop(), &tcp_);
   uv_timer_init(worker.loop(), &timer_);
   tcp_.data = this;
@@ -47,6 +49,15 @@ UpstreamConnection::UpstreamConnection(Worker& worker, size_t upstream_index, up
   connect_req_.data = this;
   open_handles_ = 2;
   resetParser();
+}
+
+void UpstreamConnection::rebind(WorkerGen& gen, size_t upstream_index, upstream::Server& server) {
+  if (gen_ == &gen) return;
+  gen.ref();
+  worker_.releaseGen(gen_);
+  gen_ = &gen;
+  upstream_index_ = upstream_index;
+  server_ = &server;
 }
 
 void UpstreamConnection::resetParser() {
@@ -63,7 +74,7 @@ int UpstreamConnection::connect(UpstreamHandler* h) {
   handler_ = h;
   state_ = State::Connecting;
   last_activity_ = uv_now(worker_.loop());
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, server_.config.address.sa(), onConnect);
+  int rc = uv_tcp_connect(&connect_req_, &tcp_, server_->config.address.sa(), onConnect);
   if (rc != 0) {
     handler_ = nullptr;
     return rc;
@@ -76,7 +87,7 @@ void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
   auto* self = static_cast<UpstreamConnection*>(req->data);
   if (self->state_ == State::Closing) return;
   if (status < 0) {
-    LOG_WARN("connect() to %s failed: %s", self->server_.name().c_str(), uv_strerror(status));
+    LOG_WARN("connect() to %s failed: %s", self->server_->name().c_str(), uv_strerror(status));
     self->fail(UpstreamFailure::ConnectFailed);
     return;
   }
@@ -136,7 +147,10 @@ void UpstreamConnection::closeAfterWrite() {
 
 void UpstreamConnection::onClose(uv_handle_t* h) {
   auto* self = static_cast<UpstreamConnection*>(h->data);
-  if (--self->open_handles_ == 0) delete self;
+  if (--self->open_handles_ == 0) {
+    self->worker_.releaseGen(self->gen_);
+    delete self;
+  }
 }
 
 void UpstreamConnection::fail(UpstreamFailure f) {
@@ -153,7 +167,7 @@ void UpstreamConnection::flush() {
   if (state_ != State::Active) return;  // sent once connected
   int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
   if (rc != 0) {
-    LOG_WARN("write to %s failed: %s", server_.name().c_str(), uv_strerror(rc));
+    LOG_WARN("write to %s failed: %s", server_->name().c_str(), uv_strerror(rc));
     fail(UpstreamFailure::Closed);
     return;
   }
@@ -177,7 +191,7 @@ void UpstreamConnection::onWriteDone(void* p, int status) {
 }
 
 void UpstreamConnection::armTimer() {
-  const conf::Timeouts& t = worker_.config().timeouts;
+  const conf::Timeouts& t = gen_->config().timeouts;
   switch (state_) {
     case State::Connecting: deadline_ = last_activity_ + t.connect.count(); break;
     case State::Active:
@@ -211,11 +225,11 @@ void UpstreamConnection::onTimer(uv_timer_t* t) {
   }
   switch (self->state_) {
     case State::Connecting:
-      LOG_WARN("connect() to %s timed out", self->server_.name().c_str());
+      LOG_WARN("connect() to %s timed out", self->server_->name().c_str());
       self->fail(UpstreamFailure::ConnectTimeout);
       break;
     case State::Active:
-      LOG_WARN("upstream %s timed out (%s)", self->server_.name().c_str(),
+      LOG_WARN("upstream %s timed out (%s)", self->server_->name().c_str(),
                self->out_.idle() ? "read" : "send");
       self->fail(self->out_.idle() ? UpstreamFailure::ReadTimeout : UpstreamFailure::SendTimeout);
       break;
@@ -298,7 +312,7 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
   if (err == HPE_PAUSED) {
     leftover_ = llhttp_get_error_pos(&parser_) < data + n;
   } else if (err != HPE_OK) {
-    LOG_WARN("upstream %s sent an invalid response: %s", server_.name().c_str(), llhttp_errno_name(err));
+    LOG_WARN("upstream %s sent an invalid response: %s", server_->name().c_str(), llhttp_errno_name(err));
     handler_->onUpstreamReadBatchDone();
     if (handler_) fail(UpstreamFailure::BadResponse);
     return;

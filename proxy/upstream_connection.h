@@ -25,6 +25,7 @@
 namespace edged::proxy {
 
 class Worker;
+class WorkerGen;
 
 enum class UpstreamFailure : uint8_t {
   ConnectFailed,    // refused, unreachable
@@ -56,7 +57,10 @@ class UpstreamHandler {
 
 class UpstreamConnection {
  public:
-  UpstreamConnection(Worker& worker, size_t upstream_index, upstream::Server& server);
+  // Holds a reference to `gen` (whose Server `server` is) until closed; `slot` is the server's
+  // metrics slot, which names it across generations (the pool's key).
+  UpstreamConnection(Worker& worker, WorkerGen& gen, size_t upstream_index, upstream::Server& server,
+                     size_t slot);
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
@@ -81,7 +85,11 @@ class UpstreamConnection {
   bool reused() const { return reused_; }
   bool responseStarted() const { return response_started_; }
   size_t upstreamIndex() const { return upstream_index_; }
-  upstream::Server& server() { return server_; }
+  upstream::Server& server() { return *server_; }
+  size_t slot() const { return slot_; }
+  WorkerGen& gen() { return *gen_; }
+  // Move to another generation's Server object for the same slot (a reload kept the server).
+  void rebind(WorkerGen& gen, size_t upstream_index, upstream::Server& server);
   uint64_t idleDeadline() const { return idle_deadline_; }
 
   // Pool-side.
@@ -114,8 +122,10 @@ class UpstreamConnection {
   void resetParser();
 
   Worker& worker_;
+  WorkerGen* gen_;
   size_t upstream_index_;
-  upstream::Server& server_;
+  upstream::Server* server_;
+  size_t slot_;
   UpstreamHandler* handler_ = nullptr;
   State state_ = State::Connecting;
   uv_tcp_t tcp_{};

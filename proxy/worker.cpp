@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <bit>
 #include <random>
 
@@ -12,22 +14,51 @@
 
 namespace edged::proxy {
 
-Worker::Worker(int id, const SharedState& shared, std::vector<int> listen_fds, std::function<void()> on_exit)
+Generation::Generation(std::shared_ptr<const conf::Config> cfg, const Generation* previous)
+    : number(previous ? previous->number + 1 : 1), config(std::move(cfg)) {
+  for (const auto& u : config->upstreams) {
+    const upstream::UpstreamGroup* before = nullptr;
+    if (previous) {
+      for (const auto& g : previous->groups) {
+        if (g->name() == u.name) before = g.get();
+      }
+    }
+    groups.push_back(std::make_unique<upstream::UpstreamGroup>(u, upstream::steadyClock(), before));
+  }
+  metrics_layout = std::make_unique<metrics::Layout>(*config, previous ? previous->metrics_layout.get() : nullptr);
+  by_slot.resize(metrics_layout->serverCapacity());
+  for (size_t u = 0; u < groups.size(); ++u) {
+    for (const auto& server : groups[u]->servers()) {
+      by_slot[metrics_layout->serverSlot(u, server->index)] = {u, server.get()};
+    }
+  }
+}
+
+WorkerGen::WorkerGen(std::shared_ptr<const Generation> gen,
+                     const std::function<std::unique_ptr<FilterFactory>(const conf::Config&)>& make_filters)
+    : gen_(std::move(gen)), router_(gen_->config->routes) {
+  for (const auto& g : gen_->groups) pickers_.push_back(g->makePicker());
+  if (make_filters) filters_ = make_filters(*gen_->config);
+}
+
+Worker::Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, int>> listen_fds,
+               std::function<void()> on_exit)
     : id_(id),
       shared_(shared),
       listen_fds_(std::move(listen_fds)),
       on_exit_(std::move(on_exit)),
-      router_(shared.config->routes),
-      pool_(shared),
-      access_log_(shared.access_log.get(), shared.access_log_format),
-      metrics_(*shared.metrics_layout) {
-  for (const auto& g : shared.groups) pickers_.push_back(g->makePicker());
-  if (shared.make_filters) filters_ = shared.make_filters(*shared.config);
+      metrics_(*shared.current->metrics_layout),
+      pool_(*this),
+      access_log_(shared.access_log.get(), shared.access_log_format) {
+  gens_.push_back(std::make_unique<WorkerGen>(shared.current, shared.make_filters));
+  current_ = gens_.back().get();
   std::random_device rd;
   for (uint64_t& r : rng_) r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &stop_async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->beginDrain(); });
   stop_async_.data = this;
+  uv_async_init(&loop_, &update_async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->applyUpdates(); });
+  update_async_.data = this;
   uv_timer_init(&loop_, &grace_timer_);
   grace_timer_.data = this;
   uv_timer_init(&loop_, &tick_timer_);
@@ -46,24 +77,48 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void Worker::run() {
-  for (int fd : listen_fds_) {
-    auto l = std::make_unique<Listener>();
-    l->worker = this;
-    l->index = listeners_.size();
-    uv_tcp_init(&loop_, &l->handle);
-    l->handle.data = l.get();
-    if (int rc = uv_tcp_open(&l->handle, fd); rc != 0) {
-      LOG_ERROR("worker %d: cannot use listening socket: %s", id_, uv_strerror(rc));
-    } else if (int rc2 = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, onConnection); rc2 != 0) {
-      LOG_ERROR("worker %d: listen failed: %s", id_, uv_strerror(rc2));
-    }
-    listeners_.push_back(std::move(l));
+void Worker::update(WorkerUpdate u) {
+  {
+    std::lock_guard<std::mutex> lock(update_mu_);
+    updates_.push_back(std::move(u));
   }
-  // The access log is handed to the writer thread at least once a second (never written here).
-  uv_timer_start(&tick_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->access_log_.flush(); }, 1000, 1000);
+  uv_async_send(&update_async_);
+}
+
+void Worker::openListener(size_t slot, int fd) {
+  auto l = std::make_unique<Listener>();
+  l->worker = this;
+  l->slot = slot;
+  uv_tcp_init(&loop_, &l->handle);
+  l->handle.data = l.get();
+  if (int rc = uv_tcp_open(&l->handle, fd); rc != 0) {
+    LOG_ERROR("worker %d: cannot use listening socket: %s", id_, uv_strerror(rc));
+    ::close(fd);
+  } else if (int rc2 = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, onConnection); rc2 != 0) {
+    LOG_ERROR("worker %d: listen failed: %s", id_, uv_strerror(rc2));
+  }
+  listeners_.push_back(std::move(l));
+}
+
+void Worker::run() {
+  for (auto [slot, fd] : listen_fds_) openListener(slot, fd);
+  listen_fds_.clear();
+  // The access log is handed to the writer thread at least once a second (never written here);
+  // generations no longer used are freed at the same pace.
+  uv_timer_start(&tick_timer_, [](uv_timer_t* t) {
+    auto* w = static_cast<Worker*>(t->data);
+    w->access_log_.flush();
+    w->freeUnusedGens();
+  }, 1000, 1000);
   uv_run(&loop_, UV_RUN_DEFAULT);
   access_log_.flush();
+  {
+    // Updates that arrived after the drain began: their sockets were never opened here.
+    std::lock_guard<std::mutex> lock(update_mu_);
+    for (auto& u : updates_)
+      for (auto [slot, fd] : u.add_listeners) ::close(fd);
+    updates_.clear();
+  }
   if (int rc = uv_loop_close(&loop_); rc != 0) {
     LOG_ALERT("worker %d: handles still open at exit (%s)", id_, uv_strerror(rc));
     uv_walk(&loop_, [](uv_handle_t* h, void*) { LOG_ALERT("  open handle: %s", uv_handle_type_name(h->type)); }, nullptr);
@@ -78,9 +133,68 @@ void Worker::onConnection(uv_stream_t* server, int status) {
     LOG_WARN("accept failed: %s", uv_strerror(status));
     return;
   }
-  auto* c = new ClientConnection(*w, l->index);
+  auto* c = new ClientConnection(*w, l->slot);
   w->add(c);
   c->accept(server);  // on failure it closes itself and leaves the list in its close callback
+}
+
+void Worker::releaseGen(WorkerGen* g) {
+  g->unref();
+  // Freed later (freeUnusedGens), never inside the call chain that let go of it.
+}
+
+void Worker::freeUnusedGens() {
+  for (size_t i = 0; i + 1 < gens_.size();) {
+    if (gens_[i].get() != current_ && gens_[i]->unused()) {
+      gens_.erase(gens_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+void Worker::applyUpdates() {
+  std::vector<WorkerUpdate> updates;
+  {
+    std::lock_guard<std::mutex> lock(update_mu_);
+    updates.swap(updates_);
+  }
+  for (auto& u : updates) apply(u);
+}
+
+void Worker::apply(WorkerUpdate& u) {
+  if (draining_) {  // shutting down: the new generation is not needed, its sockets neither
+    for (auto [slot, fd] : u.add_listeners) ::close(fd);
+    return;
+  }
+  metrics_.adopt(*u.gen->metrics_layout);
+  gens_.push_back(std::make_unique<WorkerGen>(u.gen, shared_.make_filters));
+  current_ = gens_.back().get();
+  pool_.adopt(*current_);
+  for (size_t slot : u.remove_listeners) {
+    for (auto& l : listeners_) {
+      if (l->slot == slot) closeListener(*l);
+    }
+  }
+  for (auto [slot, fd] : u.add_listeners) openListener(slot, fd);
+  freeUnusedGens();
+}
+
+void Worker::closeListener(Listener& l) {
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&l.handle))) return;
+  // Connections the kernel already completed wait in the accept queue: closing the listener
+  // would reset them. Take them first.
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&l.handle), &fd) == 0) {
+    for (int n = 0; n < 4096; ++n) {
+      const int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) break;
+      auto* conn = new ClientConnection(*this, l.slot);
+      add(conn);
+      conn->adopt(c);
+    }
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&l.handle), nullptr);
 }
 
 void Worker::newRequestId(char out[32]) {
@@ -118,29 +232,15 @@ void Worker::remove(ClientConnection* c) {
 void Worker::beginDrain() {
   if (draining_) return;
   draining_ = true;
-  for (auto& l : listeners_) {
-    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&l->handle))) continue;
-    // Connections the kernel already completed wait in the accept queue: closing the listener
-    // would reset them. Take them first; they are answered with Connection: close.
-    uv_os_fd_t fd;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&l->handle), &fd) == 0) {
-      for (int n = 0; n < 4096; ++n) {
-        const int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c < 0) break;
-        auto* conn = new ClientConnection(*this, l->index);
-        add(conn);
-        conn->adopt(c);
-      }
-    }
-    uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
-  }
+  // What waits in the accept queues is taken and answered with Connection: close (drain() below).
+  for (auto& l : listeners_) closeListener(*l);
   pool_.closeAll();
   for (ClientConnection* c = clients_; c;) {
     ClientConnection* next = c->next;
     c->drain();
     c = next;
   }
-  const uint64_t grace = static_cast<uint64_t>(shared_.config->timeouts.shutdown_grace.count());
+  const uint64_t grace = static_cast<uint64_t>(config().timeouts.shutdown_grace.count());
   uv_timer_start(&grace_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->forceCloseAll(); }, grace, 0);
   maybeFinish();
 }
@@ -161,6 +261,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&update_async_), nullptr);
 }
 
 }  // namespace edged::proxy

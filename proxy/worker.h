@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -24,39 +25,104 @@ namespace edged::proxy {
 
 class ClientConnection;
 
-// What all workers share: immutable config and upstream groups (Server counters are atomic).
-struct SharedState {
+// One loaded configuration and what the process builds from it once (a "generation"): the
+// upstream groups (their Servers' runtime is carried over from the previous generation for
+// servers that stay) and the metrics layout. Immutable after construction but for Server atomics;
+// shared by the workers, which each hold it for as long as a request, tunnel or connection
+// started under it lives.
+struct Generation {
+  uint64_t number = 1;
   std::shared_ptr<const conf::Config> config;
   std::vector<std::unique_ptr<upstream::UpstreamGroup>> groups;  // parallel to config->upstreams
+  std::unique_ptr<metrics::Layout> metrics_layout;
+  struct ServerRef {
+    size_t upstream = 0;
+    upstream::Server* server = nullptr;  // null: no server has this slot in this generation
+  };
+  std::vector<ServerRef> by_slot;  // indexed by metrics server slot
+
+  // `previous`: the generation this one replaces (null at start-up).
+  Generation(std::shared_ptr<const conf::Config> config, const Generation* previous);
+  const ServerRef* serverAt(size_t slot) const {
+    return slot < by_slot.size() && by_slot[slot].server ? &by_slot[slot] : nullptr;
+  }
+};
+
+// What all workers share.
+struct SharedState {
+  // The running generation. Read and replaced on the main thread only (admin, reload); workers
+  // receive theirs through Worker::update().
+  std::shared_ptr<const Generation> current;
   int access_log_fd = -1;  // -1: off
   conf::AccessLogFormat access_log_format = conf::AccessLogFormat::Combined;
   // The process's access log writer thread (null: off); outlives the workers.
   std::unique_ptr<AccessLogSink> access_log;
-  std::unique_ptr<metrics::Layout> metrics_layout;
   std::function<std::unique_ptr<FilterFactory>(const conf::Config&)> make_filters;
+};
+
+// One worker's state for one generation: the router, balancer state (pickers) and response
+// filters. Sessions and upstream connections hold a reference (a plain count: it never leaves
+// the worker's thread); a generation that is no longer current is freed once unreferenced.
+class WorkerGen {
+ public:
+  WorkerGen(std::shared_ptr<const Generation> gen,
+            const std::function<std::unique_ptr<FilterFactory>(const conf::Config&)>& make_filters);
+  const Generation& generation() const { return *gen_; }
+  const conf::Config& config() const { return *gen_->config; }
+  const metrics::Layout& layout() const { return *gen_->metrics_layout; }
+  const Router& router() const { return router_; }
+  upstream::UpstreamPicker& picker(size_t upstream_index) { return *pickers_[upstream_index]; }
+  FilterFactory* filters() { return filters_.get(); }
+
+  void ref() { ++refs_; }
+  void unref() { --refs_; }
+  bool unused() const { return refs_ == 0; }
+
+ private:
+  std::shared_ptr<const Generation> gen_;
+  Router router_;
+  std::vector<std::unique_ptr<upstream::UpstreamPicker>> pickers_;
+  std::unique_ptr<FilterFactory> filters_;
+  uint32_t refs_ = 0;
+};
+
+// A new generation for a worker, and its listener changes (by metrics listener slot).
+struct WorkerUpdate {
+  std::shared_ptr<const Generation> gen;
+  std::vector<std::pair<size_t, int>> add_listeners;  // (slot, listening fd) — the worker owns the fd
+  std::vector<size_t> remove_listeners;               // slots
 };
 
 class Worker {
  public:
-  Worker(int id, const SharedState& shared, std::vector<int> listen_fds, std::function<void()> on_exit);
+  // `listen_fds`: (listener slot, fd), one SO_REUSEPORT socket per listener for this worker.
+  Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, int>> listen_fds,
+         std::function<void()> on_exit);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
   void start();
   void requestStop();  // thread-safe
+  // Switch to a new generation (reload); thread-safe, applied on the worker's loop soon after.
+  void update(WorkerUpdate u);
   void join();
 
   int id() const { return id_; }
   uv_loop_t* loop() { return &loop_; }
-  const conf::Config& config() const { return *shared_.config; }
-  const Router& router() const { return router_; }
-  upstream::UpstreamPicker& picker(size_t upstream_index) { return *pickers_[upstream_index]; }
+  // The current generation: what new requests use.
+  WorkerGen& gen() { return *current_; }
+  const conf::Config& config() const { return current_->config(); }
+  // A counted reference to the current generation (acquire / release pair).
+  WorkerGen* acquireGen() {
+    current_->ref();
+    return current_;
+  }
+  void releaseGen(WorkerGen* g);
   ConnectionPool& pool() { return pool_; }
   BufferPool& buffers() { return buffers_; }
   AccessLog& accessLog() { return access_log_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
-  FilterFactory* filters() { return filters_.get(); }
   // 128 random bits as 32 hex digits (X-Request-Id); xoshiro256** seeded from the OS per worker.
   void newRequestId(char out[32]);
   // Scratch space for building a head, used and copied out within one call (never kept).
@@ -73,9 +139,14 @@ class Worker {
   struct Listener {
     uv_tcp_t handle;
     Worker* worker;
-    size_t index;
+    size_t slot;  // metrics listener slot: stable across reloads for one address
   };
   void run();
+  void openListener(size_t slot, int fd);
+  void closeListener(Listener& l);  // takes what waits in its accept queue first
+  void applyUpdates();
+  void apply(WorkerUpdate& u);
+  void freeUnusedGens();
   void beginDrain();
   void maybeFinish();
   void forceCloseAll();
@@ -83,20 +154,23 @@ class Worker {
 
   int id_;
   const SharedState& shared_;
-  std::vector<int> listen_fds_;
+  std::vector<std::pair<size_t, int>> listen_fds_;
   std::function<void()> on_exit_;
   uv_loop_t loop_{};
   uv_async_t stop_async_{};
+  uv_async_t update_async_{};
+  std::mutex update_mu_;
+  std::vector<WorkerUpdate> updates_;  // guarded by update_mu_
   uv_timer_t grace_timer_{};
   uv_timer_t tick_timer_{};
   std::vector<std::unique_ptr<Listener>> listeners_;
-  Router router_;
-  std::vector<std::unique_ptr<upstream::UpstreamPicker>> pickers_;
+  // Every generation still referenced, the current one last.
+  std::vector<std::unique_ptr<WorkerGen>> gens_;
+  WorkerGen* current_ = nullptr;
+  metrics::WorkerMetrics metrics_;  // before pool_: the pool records into it until destroyed
   BufferPool buffers_;
   ConnectionPool pool_;
   AccessLog access_log_;
-  metrics::WorkerMetrics metrics_;
-  std::unique_ptr<FilterFactory> filters_;
   uint64_t rng_[4] = {};
   std::vector<Header> header_scratch_;
   std::vector<Header> request_header_scratch_;
