@@ -79,6 +79,7 @@ WorkerGen& Session::gen() { return gen_ ? *gen_ : c_.worker().gen(); }
 // The exchange is over: what it pointed into (route, picker) belongs to the generation and is
 // not used again before reset().
 void Session::releaseGen() {
+  filter_.reset();  // a filter gives its compressor back to its generation's factory
   if (gen_) {
     c_.worker().releaseGen(gen_);
     gen_ = nullptr;
