@@ -815,8 +815,8 @@ def test_twenty_reloads_under_load_with_100_websockets(edged, origin):
         assert not fleet.open_errors, fleet.open_errors[:5]
         load = HttpLoad(e.port, 4).start()
         t_start = time.monotonic()
-        wait_for(lambda: load.each_saw("one", t_start) and fleet.echoes_since(t_start) >= 100, 10,
-                 "load and websockets to get going")
+        wait_for(lambda: load.each_saw("one", t_start) and fleet.each_echoed_since(t_start), 10,
+                 "load and every websocket to get going")
 
         probe_errors = []
         marks = []                      # (generation, trigger time, moved time)
