@@ -1,5 +1,7 @@
 // proxy/http_rewrite.cpp — header rewriting between client and origin (RFC 9110 §7.6.1) and the
 // small responses edged writes itself.
+#include <bit>
+#include <cstdint>
 #include <cstring>
 
 #include "proxy/proxy.h"
@@ -15,12 +17,49 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// True when a header named by a Connection header of this message must be dropped.
-bool namedByConnection(std::string_view name, const std::vector<Header>& headers) {
-  for (const Header& h : headers)
-    if (equalsIgnoreCase(h.name, "connection") && headerHasToken(h.value, name)) return true;
-  return false;
+// ---- header name classification --------------------------------------------------------------
+// A name is matched by its length, its first letter and then one comparison of at most three
+// machine words: the word with 0x20 OR-ed into every letter position must equal the lower-case
+// name. Only letters are folded, so '-' never matches '\r' (0x0D | 0x20 == '-').
+
+inline uint64_t loadWord(const char* p, unsigned width) {
+  switch (width) {
+    case 8: { uint64_t v; std::memcpy(&v, p, 8); return v; }
+    case 4: { uint32_t v; std::memcpy(&v, p, 4); return v; }
+    case 2: { uint16_t v; std::memcpy(&v, p, 2); return v; }
+    default: return static_cast<uint8_t>(*p);
+  }
 }
+
+// The words of one lower-case name at offsets 0, width and size - width, as loadWord() reads them.
+struct NameKey {
+  unsigned size, width;
+  uint64_t value[3], fold[3];
+  consteval NameKey(std::string_view s) : size(s.size()), width(1), value{}, fold{} {
+    width = size >= 8 ? 8 : size >= 4 ? 4 : size >= 2 ? 2 : 1;
+    const unsigned offsets[3] = {0, width, size - width};
+    for (int k = 0; k < 3; ++k) {
+      if (offsets[k] + width > size) continue;  // the middle word of a short name
+      for (unsigned i = 0; i < width; ++i) {
+        const char c = s[offsets[k] + i];
+        const unsigned shift = std::endian::native == std::endian::little ? 8 * i : 8 * (width - 1 - i);
+        value[k] |= uint64_t{static_cast<uint8_t>(c)} << shift;
+        if (c >= 'a' && c <= 'z') fold[k] |= uint64_t{0x20} << shift;
+      }
+    }
+  }
+};
+
+// `p` holds exactly key.size bytes.
+inline bool matches(const char* p, const NameKey& key) {
+  const unsigned w = key.width;
+  uint64_t diff = ((loadWord(p, w) | key.fold[0]) ^ key.value[0]) |
+                  ((loadWord(p + key.size - w, w) | key.fold[2]) ^ key.value[2]);
+  if (key.size > 2 * w) diff |= (loadWord(p + w, w) | key.fold[1]) ^ key.value[1];
+  return diff == 0;
+}
+
+// ---- writing heads ---------------------------------------------------------------------------
 
 void appendHeader(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(": ").append(value).append("\r\n");
@@ -32,6 +71,54 @@ void appendDecimal(std::string& out, uint64_t v) {
   do { *--p = static_cast<char>('0' + v % 10); v /= 10; } while (v);
   out.append(p, buf + sizeof buf - p);
 }
+
+// Calls f(token) for every non-empty item of a comma-separated list, trimmed, parameters removed.
+template <typename F>
+void forEachToken(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view item = trim(list.substr(0, comma));
+    if (auto semi = item.find(';'); semi != std::string_view::npos) item = trim(item.substr(0, semi));
+    if (!item.empty()) f(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+// The field names this message's Connection headers list (RFC 9110 §7.6.1): those fields go with
+// it. Names that are hop-by-hop anyway ("keep-alive", "upgrade", "te") are not kept, so the usual
+// "Connection: keep-alive" costs nothing per field.
+class ConnectionTokens {
+ public:
+  explicit ConnectionTokens(const std::vector<Header>& headers) : headers_(headers) {
+    for (const Header& h : headers) {
+      if (headerIdOf(h) != HeaderId::Connection) continue;
+      forEachToken(h.value, [this](std::string_view token) {
+        if (isHopByHop(classifyHeader(token))) return;
+        if (count_ < kMax)
+          tokens_[count_++] = token;
+        else
+          overflow_ = true;
+      });
+    }
+  }
+  // True when a Connection header of this message names `name`.
+  bool names(std::string_view name) const {
+    for (size_t i = 0; i < count_; ++i)
+      if (equalsIgnoreCase(tokens_[i], name)) return true;
+    if (!overflow_) return false;
+    for (const Header& h : headers_)
+      if (headerIdOf(h) == HeaderId::Connection && headerHasToken(h.value, name)) return true;
+    return false;
+  }
+
+ private:
+  static constexpr size_t kMax = 8;
+  const std::vector<Header>& headers_;
+  std::string_view tokens_[kMax];
+  size_t count_ = 0;
+  bool overflow_ = false;
+};
 }  // namespace
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b) {
@@ -53,35 +140,103 @@ bool headerHasToken(std::string_view list, std::string_view token) {
   return false;
 }
 
-bool isHopByHop(std::string_view n) {
-  switch (n.size()) {
-    case 2: return equalsIgnoreCase(n, "te");
-    case 7: return equalsIgnoreCase(n, "trailer") || equalsIgnoreCase(n, "upgrade");
-    case 10: return equalsIgnoreCase(n, "connection") || equalsIgnoreCase(n, "keep-alive");
-    case 16: return equalsIgnoreCase(n, "proxy-connection");
-    case 17: return equalsIgnoreCase(n, "transfer-encoding");
-    default: return false;
+HeaderId classifyHeader(std::string_view name) {
+  using enum HeaderId;
+  const char* p = name.data();
+  const char first = static_cast<char>(name.empty() ? 0 : p[0] | 0x20);  // a hint; matches() decides
+#define EDGED_NAME(letter, lit, id) \
+  if (first == (letter)) return matches(p, NameKey(lit)) ? (id) : Other
+  switch (name.size()) {
+    case 2:
+      EDGED_NAME('t', "te", TE);
+      break;
+    case 4:
+      EDGED_NAME('h', "host", Host);
+      EDGED_NAME('v', "vary", Vary);
+      EDGED_NAME('e', "etag", ETag);
+      break;
+    case 5:
+      EDGED_NAME('r', "range", Range);
+      break;
+    case 6:
+      EDGED_NAME('c', "cookie", Cookie);
+      break;
+    case 7:
+      EDGED_NAME('t', "trailer", Trailer);
+      EDGED_NAME('u', "upgrade", Upgrade);
+      EDGED_NAME('r', "referer", Referer);
+      break;
+    case 9:
+      EDGED_NAME('x', "x-real-ip", XRealIp);
+      break;
+    case 10:
+      EDGED_NAME('c', "connection", Connection);
+      EDGED_NAME('k', "keep-alive", KeepAlive);
+      EDGED_NAME('u', "user-agent", UserAgent);
+      break;
+    case 12:
+      EDGED_NAME('x', "x-request-id", XRequestId);
+      EDGED_NAME('c', "content-type", ContentType);
+      break;
+    case 13:
+      EDGED_NAME('c', "cache-control", CacheControl);
+      EDGED_NAME('a', "accept-ranges", AcceptRanges);
+      break;
+    case 14:
+      EDGED_NAME('c', "content-length", ContentLength);
+      break;
+    case 15:
+      EDGED_NAME('x', "x-forwarded-for", XForwardedFor);
+      EDGED_NAME('a', "accept-encoding", AcceptEncoding);
+      break;
+    case 16:
+      EDGED_NAME('p', "proxy-connection", ProxyConnection);
+      EDGED_NAME('c', "content-encoding", ContentEncoding);
+      EDGED_NAME('x', "x-forwarded-host", XForwardedHost);
+      break;
+    case 17:
+      EDGED_NAME('t', "transfer-encoding", TransferEncoding);
+      EDGED_NAME('x', "x-forwarded-proto", XForwardedProto);
+      break;
+    case 18:
+      EDGED_NAME('p', "proxy-authenticate", ProxyAuthenticate);
+      break;
+    case 19:
+      EDGED_NAME('p', "proxy-authorization", ProxyAuthorization);
+      break;
+    default:
+      break;
   }
+#undef EDGED_NAME
+  return Other;
 }
+
+bool isHopByHop(std::string_view n) { return isHopByHop(classifyHeader(n)); }
 
 void buildUpstreamRequestHead(std::string_view method, std::string_view target,
                               const std::vector<Header>& headers,
                               const UpstreamRequestOptions& o, std::string& out) {
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
-  bool has_connection_header = false;
-  for (const Header& h : headers) has_connection_header |= equalsIgnoreCase(h.name, "connection");
-
+  const ConnectionTokens named(headers);
   std::string_view host;
   bool have_host = false;
+  bool have_xff = false;
   for (const Header& h : headers) {
-    if (isHopByHop(h.name)) continue;
-    if (has_connection_header && namedByConnection(h.name, headers)) continue;
-    if (!o.request_id.empty() && h.name.size() == 12 && equalsIgnoreCase(h.name, "x-request-id")) continue;
-    if (equalsIgnoreCase(h.name, "x-forwarded-for") || equalsIgnoreCase(h.name, "x-real-ip") || equalsIgnoreCase(h.name, "x-forwarded-proto") ||
-        equalsIgnoreCase(h.name, "x-forwarded-host"))
-      continue;
-    if (h.name.size() == 14 && equalsIgnoreCase(h.name, "content-length")) continue;  // re-framed
-    if (h.name.size() == 4 && equalsIgnoreCase(h.name, "host")) {
+    const HeaderId id = headerIdOf(h);
+    switch (id) {
+      case HeaderId::XForwardedFor: have_xff = true; continue;
+      case HeaderId::XRealIp: case HeaderId::XForwardedProto: case HeaderId::XForwardedHost:
+      case HeaderId::ContentLength:  // re-framed
+        continue;
+      case HeaderId::XRequestId:
+        if (!o.request_id.empty()) continue;
+        break;
+      default:
+        if (isHopByHop(id)) continue;
+        break;
+    }
+    if (named.names(h.name)) continue;
+    if (id == HeaderId::Host) {
       host = h.value;
       have_host = true;
     }
@@ -94,9 +249,11 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
   // Earlier hops' X-Forwarded-For values, in order, then this client (nginx
   // $proxy_add_x_forwarded_for); empty list items are dropped.
   out.append("X-Forwarded-For: ");
-  for (const Header& h : headers) {
-    if (!equalsIgnoreCase(h.name, "x-forwarded-for")) continue;
-    if (std::string_view v = trim(h.value); !v.empty()) out.append(v).append(", ");
+  if (have_xff) {
+    for (const Header& h : headers) {
+      if (headerIdOf(h) != HeaderId::XForwardedFor) continue;
+      if (std::string_view v = trim(h.value); !v.empty()) out.append(v).append(", ");
+    }
   }
   out.append(o.client_ip).append("\r\n");
   appendHeader(out, "X-Real-IP", o.client_ip);
@@ -132,18 +289,17 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
                   static_cast<char>('0' + status % 10), 0};
   out.append("HTTP/1.1 ").append(code, 3).append(" ");
   out.append(reason.empty() ? reasonPhrase(status) : reason).append("\r\n");
-  bool has_connection_header = false;
-  for (const Header& h : headers) has_connection_header |= equalsIgnoreCase(h.name, "connection");
-  const bool drop_length = o.body != BodyFraming::ContentLength;
+  const ConnectionTokens named(headers);
+  // 204/304/HEAD (BodyFraming::None) keep the origin's Content-Length: it describes the
+  // representation. Chunked and read-until-close bodies drop it.
+  const bool drop_length = o.body != BodyFraming::ContentLength && o.body != BodyFraming::None;
   bool origin_request_id = false;
   for (const Header& h : headers) {
-    if (h.name.size() == 12 && equalsIgnoreCase(h.name, "x-request-id")) origin_request_id = true;
-    if (isHopByHop(h.name)) continue;
-    if (has_connection_header && namedByConnection(h.name, headers)) continue;
-    if (drop_length && h.name.size() == 14 && equalsIgnoreCase(h.name, "content-length")) {
-      // 204/304/HEAD keep the origin's Content-Length: it describes the representation.
-      if (o.body != BodyFraming::None) continue;
-    }
+    const HeaderId id = headerIdOf(h);
+    if (id == HeaderId::XRequestId) origin_request_id = true;
+    if (isHopByHop(id)) continue;
+    if (id == HeaderId::ContentLength && drop_length) continue;
+    if (named.names(h.name)) continue;
     appendHeader(out, h.name, h.value);
   }
   if (!o.request_id.empty() && !origin_request_id) appendHeader(out, "X-Request-Id", o.request_id);
