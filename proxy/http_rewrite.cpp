@@ -60,10 +60,7 @@ inline bool matches(const char* p, const NameKey& key) {
 }
 
 // ---- writing heads ---------------------------------------------------------------------------
-
-void appendHeader(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ").append(value).append("\r\n");
-}
+// Heads are sized first and then written in place, so `out` grows once.
 
 void appendDecimal(std::string& out, uint64_t v) {
   char buf[24];
@@ -71,6 +68,69 @@ void appendDecimal(std::string& out, uint64_t v) {
   do { *--p = static_cast<char>('0' + v % 10); v /= 10; } while (v);
   out.append(p, buf + sizeof buf - p);
 }
+
+size_t decimalLength(uint64_t v) {
+  size_t n = 1;
+  while (v >= 10) { v /= 10; ++n; }
+  return n;
+}
+
+class HeadWriter {
+ public:
+  HeadWriter(std::string& out, size_t size) : out_(out) {
+    const size_t at = out.size();
+    out.resize(at + size);
+    p_ = out.data() + at;
+    end_ = out.data() + out.size();
+  }
+  ~HeadWriter() { out_.resize(static_cast<size_t>(p_ - out_.data())); }
+  HeadWriter& put(std::string_view s) {
+    reserve(s.size());
+    copy(s);
+    return *this;
+  }
+  HeadWriter& put(char c) {
+    reserve(1);
+    *p_++ = c;
+    return *this;
+  }
+  HeadWriter& crlf() { return put("\r\n"); }
+  HeadWriter& line(std::string_view name, std::string_view value) {
+    reserve(name.size() + value.size() + 4);
+    copy(name);
+    copy(": ");
+    copy(value);
+    copy("\r\n");
+    return *this;
+  }
+  HeadWriter& decimal(uint64_t v) {
+    char buf[20];
+    char* q = buf + sizeof buf;
+    do { *--q = static_cast<char>('0' + v % 10); v /= 10; } while (v);
+    return put(std::string_view(q, static_cast<size_t>(buf + sizeof buf - q)));
+  }
+
+ private:
+  void reserve(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) grow(n);
+  }
+  // Not reached when the sizing pass is right; keeps a wrong one from writing out of bounds.
+  [[gnu::noinline, gnu::cold]] void grow(size_t n) {
+    const size_t used = static_cast<size_t>(p_ - out_.data());
+    out_.resize(used + n + 256);
+    p_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+  void copy(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  std::string& out_;
+  char* p_;
+  char* end_;
+};
+
+constexpr size_t lineSize(std::string_view name, std::string_view value) { return name.size() + value.size() + 4; }
 
 // Calls f(token) for every non-empty item of a comma-separated list, trimmed, parameters removed.
 template <typename F>
@@ -216,102 +276,149 @@ bool isHopByHop(std::string_view n) { return isHopByHop(classifyHeader(n)); }
 void buildUpstreamRequestHead(std::string_view method, std::string_view target,
                               const std::vector<Header>& headers,
                               const UpstreamRequestOptions& o, std::string& out) {
-  out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
   const ConnectionTokens named(headers);
-  std::string_view host;
-  bool have_host = false;
-  bool have_xff = false;
-  for (const Header& h : headers) {
-    const HeaderId id = headerIdOf(h);
+  // Whether a client header is forwarded as it is; the X-Forwarded-*/X-Real-IP edged replaces
+  // and the framing it sets itself are not.
+  auto forwarded = [&](const Header& h, HeaderId id) {
     switch (id) {
-      case HeaderId::XForwardedFor: have_xff = true; continue;
-      case HeaderId::XRealIp: case HeaderId::XForwardedProto: case HeaderId::XForwardedHost:
-      case HeaderId::ContentLength:  // re-framed
-        continue;
+      case HeaderId::XForwardedFor: case HeaderId::XRealIp: case HeaderId::XForwardedProto:
+      case HeaderId::XForwardedHost: case HeaderId::ContentLength:
+        return false;
       case HeaderId::XRequestId:
-        if (!o.request_id.empty()) continue;
+        if (!o.request_id.empty()) return false;
         break;
       default:
-        if (isHopByHop(id)) continue;
+        if (isHopByHop(id)) return false;
         break;
     }
-    if (named.names(h.name)) continue;
+    return !named.names(h.name);
+  };
+
+  // Sizing pass: the kept lines, the earlier hops' X-Forwarded-For items, and Host.
+  std::string_view host;
+  bool have_host = false;
+  size_t size = method.size() + target.size() + 12;  // "M T HTTP/1.1\r\n"
+  size_t xff_items = 0;
+  for (const Header& h : headers) {
+    const HeaderId id = headerIdOf(h);
+    if (id == HeaderId::XForwardedFor) {
+      if (std::string_view v = trim(h.value); !v.empty()) xff_items += v.size() + 2;
+      continue;
+    }
+    if (!forwarded(h, id)) continue;
     if (id == HeaderId::Host) {
       host = h.value;
       have_host = true;
     }
-    appendHeader(out, h.name, h.value);
+    size += lineSize(h.name, h.value);
   }
   if (!have_host) {
     host = o.default_host;
-    appendHeader(out, "Host", host);
+    size += lineSize("Host", host);
   }
+  size += 17 + xff_items + o.client_ip.size() + 2;  // "X-Forwarded-For: " items client CRLF
+  size += lineSize("X-Real-IP", o.client_ip);
+  if (!o.request_id.empty()) size += lineSize("X-Request-Id", o.request_id);
+  size += lineSize("X-Forwarded-Proto", o.scheme) + lineSize("X-Forwarded-Host", host);
+  const bool empty_body_method = method == "POST" || method == "PUT" || method == "PATCH";
+  switch (o.body) {
+    case BodyFraming::ContentLength: size += 16 + decimalLength(o.content_length) + 2; break;
+    case BodyFraming::Chunked: size += 28; break;
+    case BodyFraming::None: size += empty_body_method ? 19 : 0; break;
+    case BodyFraming::UntilClose: break;
+  }
+  if (!o.upgrade.empty())
+    size += lineSize("Upgrade", o.upgrade) + 21;
+  else if (!o.keep_alive)
+    size += 19;
+  size += 2;
+
+  HeadWriter w(out, size);
+  w.put(method).put(' ').put(target).put(" HTTP/1.1\r\n");
+  for (const Header& h : headers)
+    if (forwarded(h, headerIdOf(h))) w.line(h.name, h.value);
+  if (!have_host) w.line("Host", host);
   // Earlier hops' X-Forwarded-For values, in order, then this client (nginx
   // $proxy_add_x_forwarded_for); empty list items are dropped.
-  out.append("X-Forwarded-For: ");
-  if (have_xff) {
+  w.put("X-Forwarded-For: ");
+  if (xff_items) {
     for (const Header& h : headers) {
       if (headerIdOf(h) != HeaderId::XForwardedFor) continue;
-      if (std::string_view v = trim(h.value); !v.empty()) out.append(v).append(", ");
+      if (std::string_view v = trim(h.value); !v.empty()) w.put(v).put(", ");
     }
   }
-  out.append(o.client_ip).append("\r\n");
-  appendHeader(out, "X-Real-IP", o.client_ip);
-  if (!o.request_id.empty()) appendHeader(out, "X-Request-Id", o.request_id);
-  appendHeader(out, "X-Forwarded-Proto", o.scheme);
-  appendHeader(out, "X-Forwarded-Host", host);
+  w.put(o.client_ip).crlf();
+  w.line("X-Real-IP", o.client_ip);
+  if (!o.request_id.empty()) w.line("X-Request-Id", o.request_id);
+  w.line("X-Forwarded-Proto", o.scheme);
+  w.line("X-Forwarded-Host", host);
   switch (o.body) {
-    case BodyFraming::ContentLength:
-      out.append("Content-Length: ");
-      appendDecimal(out, o.content_length);
-      out.append("\r\n");
-      break;
-    case BodyFraming::Chunked: out.append("Transfer-Encoding: chunked\r\n"); break;
+    case BodyFraming::ContentLength: w.put("Content-Length: ").decimal(o.content_length).crlf(); break;
+    case BodyFraming::Chunked: w.put("Transfer-Encoding: chunked\r\n"); break;
     case BodyFraming::None:
       // A body-less method needs no framing header; methods that usually carry one get
       // Content-Length: 0 so the origin does not wait (nginx does the same).
-      if (method == "POST" || method == "PUT" || method == "PATCH") out.append("Content-Length: 0\r\n");
+      if (empty_body_method) w.put("Content-Length: 0\r\n");
       break;
     case BodyFraming::UntilClose: break;  // not valid for requests
   }
   if (!o.upgrade.empty()) {
-    appendHeader(out, "Upgrade", o.upgrade);
-    out.append("Connection: upgrade\r\n");
+    w.line("Upgrade", o.upgrade);
+    w.put("Connection: upgrade\r\n");
   } else if (!o.keep_alive) {
-    out.append("Connection: close\r\n");
+    w.put("Connection: close\r\n");
   }
-  out.append("\r\n");
+  w.crlf();
 }
 
 void buildClientResponseHead(int status, std::string_view reason, const std::vector<Header>& headers,
                              const ClientResponseOptions& o, std::string& out) {
-  char code[4] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
-                  static_cast<char>('0' + status % 10), 0};
-  out.append("HTTP/1.1 ").append(code, 3).append(" ");
-  out.append(reason.empty() ? reasonPhrase(status) : reason).append("\r\n");
+  const char code[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                        static_cast<char>('0' + status % 10)};
+  if (reason.empty()) reason = reasonPhrase(status);
   const ConnectionTokens named(headers);
   // 204/304/HEAD (BodyFraming::None) keep the origin's Content-Length: it describes the
   // representation. Chunked and read-until-close bodies drop it.
   const bool drop_length = o.body != BodyFraming::ContentLength && o.body != BodyFraming::None;
+  auto forwarded = [&](const Header& h, HeaderId id) {
+    if (isHopByHop(id)) return false;
+    if (id == HeaderId::ContentLength && drop_length) return false;
+    return !named.names(h.name);
+  };
+
+  size_t size = 13 + reason.size() + 2;  // "HTTP/1.1 200 " reason CRLF
   bool origin_request_id = false;
   for (const Header& h : headers) {
     const HeaderId id = headerIdOf(h);
-    if (id == HeaderId::XRequestId) origin_request_id = true;
-    if (isHopByHop(id)) continue;
-    if (id == HeaderId::ContentLength && drop_length) continue;
-    if (named.names(h.name)) continue;
-    appendHeader(out, h.name, h.value);
+    origin_request_id |= id == HeaderId::XRequestId;
+    if (forwarded(h, id)) size += lineSize(h.name, h.value);
   }
-  if (!o.request_id.empty() && !origin_request_id) appendHeader(out, "X-Request-Id", o.request_id);
-  if (o.body == BodyFraming::Chunked) out.append("Transfer-Encoding: chunked\r\n");
-  if (!o.upgrade.empty()) {
-    appendHeader(out, "Upgrade", o.upgrade);
-    out.append("Connection: upgrade\r\n");
-  } else if (!o.keep_alive)
-    out.append("Connection: close\r\n");
+  const bool add_request_id = !o.request_id.empty() && !origin_request_id;
+  if (add_request_id) size += lineSize("X-Request-Id", o.request_id);
+  if (o.body == BodyFraming::Chunked) size += 28;
+  if (!o.upgrade.empty())
+    size += lineSize("Upgrade", o.upgrade) + 21;
+  else if (!o.keep_alive)
+    size += 19;
   else if (o.client_http10)
-    out.append("Connection: keep-alive\r\n");
-  out.append("\r\n");
+    size += 24;
+  size += 2;
+
+  HeadWriter w(out, size);
+  w.put("HTTP/1.1 ").put(std::string_view(code, 3)).put(' ').put(reason).crlf();
+  for (const Header& h : headers)
+    if (forwarded(h, headerIdOf(h))) w.line(h.name, h.value);
+  if (add_request_id) w.line("X-Request-Id", o.request_id);
+  if (o.body == BodyFraming::Chunked) w.put("Transfer-Encoding: chunked\r\n");
+  if (!o.upgrade.empty()) {
+    w.line("Upgrade", o.upgrade);
+    w.put("Connection: upgrade\r\n");
+  } else if (!o.keep_alive) {
+    w.put("Connection: close\r\n");
+  } else if (o.client_http10) {
+    w.put("Connection: keep-alive\r\n");
+  }
+  w.crlf();
 }
 
 bool validRequestId(std::string_view id) {
