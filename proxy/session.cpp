@@ -459,10 +459,8 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
     o.body = BodyFraming::None;
     o.upgrade = head.find(HeaderId::Upgrade);
     if (o.upgrade.empty()) o.upgrade = "websocket";
-    std::string& text = c_.worker().textScratch();
-    text.clear();
-    buildClientResponseHead(101, head.target(), c_.worker().headerScratch(), o, text);
-    c_.out().appendCopy(text);
+    c_.out().appendBuilt(
+        [&](std::string& out) { buildClientResponseHead(101, head.target(), c_.worker().headerScratch(), o, out); });
     response_head_sent_ = true;
     tunnel_ = true;
     keep_alive_ = false;
@@ -474,14 +472,12 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   if (status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
     if (!c_.http10()) {
-      std::string& text = c_.worker().textScratch();
-      text.clear();
       ClientResponseOptions o;
       o.body = BodyFraming::None;
       o.keep_alive = true;
-      buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, text);
       // No Connection header on an interim response.
-      c_.out().appendCopy(text);
+      c_.out().appendBuilt(
+          [&](std::string& out) { buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, out); });
       c_.flush();
     }
     return false;
@@ -546,10 +542,7 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   o.keep_alive = keep_alive_;
   o.request_id = request_id_;
   o.client_http10 = c_.http10();
-  std::string& text = c_.worker().textScratch();
-  text.clear();
-  buildClientResponseHead(status, head.target(), headers, o, text);
-  c_.out().appendCopy(text);
+  c_.out().appendBuilt([&](std::string& out) { buildClientResponseHead(status, head.target(), headers, o, out); });
   response_head_sent_ = true;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
