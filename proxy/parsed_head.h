@@ -50,12 +50,17 @@ class ParsedHead {
     fields_.back().value.len += static_cast<uint32_t>(n);
     return bytes_ += n;
   }
-  // A field that ended with no value bytes still needs its (empty) value.
+  // The field's value is complete: spaces and tabs around it are trimmed off (once, here). A field
+  // that ended with no value bytes still needs its (empty) value.
   void endValue() {
     if (last_ == Last::Field) {
       Field& f = fields_.back();
       f.value = {static_cast<uint32_t>(store_.size()), 0};
       f.id = classifyHeader(view(f.name));
+    } else if (last_ == Last::Value) {
+      Span& v = fields_.back().value;
+      while (v.len && isSpace(store_[v.off + v.len - 1])) --v.len;
+      while (v.len && isSpace(store_[v.off])) ++v.off, --v.len;
     }
     last_ = Last::Value;
   }
@@ -65,7 +70,8 @@ class ParsedHead {
   size_t bytes() const { return bytes_; }
   size_t size() const { return fields_.size(); }
   std::string_view name(size_t i) const { return view(fields_[i].name); }
-  std::string_view value(size_t i) const { return trimmed(view(fields_[i].value)); }
+  // Trimmed once endValue() ran for it (llhttp calls it for every field).
+  std::string_view value(size_t i) const { return view(fields_[i].value); }
   // The class of name(i); Unclassified only for a field whose value has not begun.
   HeaderId id(size_t i) const { return fields_[i].id; }
 
@@ -79,7 +85,7 @@ class ParsedHead {
     std::string_view first;
     int n = 0;
     for (const Field& f : fields_) {
-      if (f.id == id && n++ == 0) first = trimmed(view(f.value));
+      if (f.id == id && n++ == 0) first = view(f.value);
     }
     if (count) *count = n;
     return first;
@@ -105,12 +111,9 @@ class ParsedHead {
     HeaderId id;
   };
   enum class Last : uint8_t { None, Field, Value };
-  std::string_view view(Span s) const { return std::string_view(store_).substr(s.off, s.len); }
-  static std::string_view trimmed(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    return s;
-  }
+  // Spans always lie inside store_.
+  std::string_view view(Span s) const { return {store_.data() + s.off, s.len}; }
+  static bool isSpace(char c) { return c == ' ' || c == '\t'; }
   std::string store_;
   std::vector<Field> fields_;
   Span target_;
