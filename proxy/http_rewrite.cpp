@@ -60,7 +60,8 @@ inline bool matches(const char* p, const NameKey& key) {
 }
 
 // ---- writing heads ---------------------------------------------------------------------------
-// Heads are sized first and then written in place, so `out` grows once.
+// Heads are sized first (exactly, or by an upper bound) and then written in place, so `out` grows
+// once.
 
 void appendDecimal(std::string& out, uint64_t v) {
   char buf[24];
@@ -386,15 +387,10 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
     return !named.names(h.name);
   };
 
+  // One pass: sized for every field kept (an upper bound: most are), shrunk to fit at the end.
   size_t size = 13 + reason.size() + 2;  // "HTTP/1.1 200 " reason CRLF
-  bool origin_request_id = false;
-  for (const Header& h : headers) {
-    const HeaderId id = headerIdOf(h);
-    origin_request_id |= id == HeaderId::XRequestId;
-    if (forwarded(h, id)) size += lineSize(h.name, h.value);
-  }
-  const bool add_request_id = !o.request_id.empty() && !origin_request_id;
-  if (add_request_id) size += lineSize("X-Request-Id", o.request_id);
+  for (const Header& h : headers) size += lineSize(h.name, h.value);
+  if (!o.request_id.empty()) size += lineSize("X-Request-Id", o.request_id);
   if (o.body == BodyFraming::Chunked) size += 28;
   if (!o.upgrade.empty())
     size += lineSize("Upgrade", o.upgrade) + 21;
@@ -406,8 +402,13 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
 
   HeadWriter w(out, size);
   w.put("HTTP/1.1 ").put(std::string_view(code, 3)).put(' ').put(reason).crlf();
-  for (const Header& h : headers)
-    if (forwarded(h, headerIdOf(h))) w.line(h.name, h.value);
+  bool origin_request_id = false;
+  for (const Header& h : headers) {
+    const HeaderId id = headerIdOf(h);
+    origin_request_id |= id == HeaderId::XRequestId;
+    if (forwarded(h, id)) w.line(h.name, h.value);
+  }
+  const bool add_request_id = !o.request_id.empty() && !origin_request_id;
   if (add_request_id) w.line("X-Request-Id", o.request_id);
   if (o.body == BodyFraming::Chunked) w.put("Transfer-Encoding: chunked\r\n");
   if (!o.upgrade.empty()) {
