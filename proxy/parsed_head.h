@@ -1,5 +1,6 @@
 // proxy/parsed_head.h — the start line target and header fields of one message, assembled from
-// llhttp's piecewise callbacks (a piece may be split across reads) into one reusable string.
+// llhttp's piecewise callbacks (a piece may be split across reads) into one reusable string, each
+// field name classified once (HeaderId) as soon as it is complete.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@ class ParsedHead {
   ParsedHead() = default;
   void reset() {
     store_.clear();
-    spans_.clear();
+    fields_.clear();
     target_ = {};
     last_ = Last::None;
     bytes_ = 0;
@@ -30,49 +31,72 @@ class ParsedHead {
   }
   size_t addField(const char* p, size_t n) {
     if (last_ != Last::Field) {
-      spans_.push_back({{static_cast<uint32_t>(store_.size()), 0}, {0, 0}});
+      fields_.push_back({{static_cast<uint32_t>(store_.size()), 0}, {0, 0}, HeaderId::Unclassified});
       last_ = Last::Field;
       bytes_ += 4;  // ": " and CRLF
     }
     store_.append(p, n);
-    spans_.back().first.len += static_cast<uint32_t>(n);
+    fields_.back().name.len += static_cast<uint32_t>(n);
     return bytes_ += n;
   }
   size_t addValue(const char* p, size_t n) {
     if (last_ != Last::Value) {
-      spans_.back().second.off = static_cast<uint32_t>(store_.size());
+      Field& f = fields_.back();
+      f.value.off = static_cast<uint32_t>(store_.size());
+      f.id = classifyHeader(view(f.name));  // the name is complete once its value begins
       last_ = Last::Value;
     }
     store_.append(p, n);
-    spans_.back().second.len += static_cast<uint32_t>(n);
+    fields_.back().value.len += static_cast<uint32_t>(n);
     return bytes_ += n;
   }
-  // A field that ended with no value bytes still needs its (empty) value.
+  // The field's value is complete: spaces and tabs around it are trimmed off (once, here). A field
+  // that ended with no value bytes still needs its (empty) value.
   void endValue() {
-    if (last_ == Last::Field) spans_.back().second = {static_cast<uint32_t>(store_.size()), 0};
+    if (last_ == Last::Field) {
+      Field& f = fields_.back();
+      f.value = {static_cast<uint32_t>(store_.size()), 0};
+      f.id = classifyHeader(view(f.name));
+    } else if (last_ == Last::Value) {
+      Span& v = fields_.back().value;
+      while (v.len && isSpace(store_[v.off + v.len - 1])) --v.len;
+      while (v.len && isSpace(store_[v.off])) ++v.off, --v.len;
+    }
     last_ = Last::Value;
   }
 
   std::string_view target() const { return view(target_); }
   // Bytes of target and header lines as counted for the size limit ("name: value\r\n" each).
   size_t bytes() const { return bytes_; }
-  size_t size() const { return spans_.size(); }
-  std::string_view name(size_t i) const { return view(spans_[i].first); }
-  std::string_view value(size_t i) const { return trimmed(view(spans_[i].second)); }
+  size_t size() const { return fields_.size(); }
+  std::string_view name(size_t i) const { return view(fields_[i].name); }
+  // Trimmed once endValue() ran for it (llhttp calls it for every field).
+  std::string_view value(size_t i) const { return view(fields_[i].value); }
+  // The class of name(i); Unclassified only for a field whose value has not begun.
+  HeaderId id(size_t i) const { return fields_[i].id; }
 
-  // Fills `out` with views of every header (valid until the next reset/add).
+  // Fills `out` with views of every header, ids included (valid until the next reset/add).
   void headers(std::vector<Header>& out) const {
-    out.clear();
-    for (size_t i = 0; i < spans_.size(); ++i) out.push_back({name(i), value(i)});
+    out.resize(fields_.size());
+    for (size_t i = 0; i < fields_.size(); ++i) out[i] = {name(i), value(i), fields_[i].id};
   }
-  // First value of `name`, or empty; `count` gets how many headers have that name.
-  std::string_view find(std::string_view name, int* count = nullptr) const {
+  // First value of the headers with this id (not Other), or empty; `count` gets how many there are.
+  std::string_view find(HeaderId id, int* count = nullptr) const {
     std::string_view first;
     int n = 0;
-    for (size_t i = 0; i < spans_.size(); ++i) {
-      if (equalsIgnoreCase(this->name(i), name)) {
-        if (n++ == 0) first = value(i);
-      }
+    for (const Field& f : fields_) {
+      if (f.id == id && n++ == 0) first = view(f.value);
+    }
+    if (count) *count = n;
+    return first;
+  }
+  // The same by name, case-insensitively; a name edged classifies is found by its id.
+  std::string_view find(std::string_view name, int* count = nullptr) const {
+    if (const HeaderId id = classifyHeader(name); id != HeaderId::Other) return find(id, count);
+    std::string_view first;
+    int n = 0;
+    for (size_t i = 0; i < fields_.size(); ++i) {
+      if (equalsIgnoreCase(this->name(i), name) && n++ == 0) first = value(i);
     }
     if (count) *count = n;
     return first;
@@ -82,15 +106,16 @@ class ParsedHead {
   struct Span {
     uint32_t off = 0, len = 0;
   };
+  struct Field {
+    Span name, value;
+    HeaderId id;
+  };
   enum class Last : uint8_t { None, Field, Value };
-  std::string_view view(Span s) const { return std::string_view(store_).substr(s.off, s.len); }
-  static std::string_view trimmed(std::string_view s) {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    return s;
-  }
+  // Spans always lie inside store_.
+  std::string_view view(Span s) const { return {store_.data() + s.off, s.len}; }
+  static bool isSpace(char c) { return c == ' ' || c == '\t'; }
   std::string store_;
-  std::vector<std::pair<Span, Span>> spans_;
+  std::vector<Field> fields_;
   Span target_;
   Last last_ = Last::None;
   size_t bytes_ = 0;

@@ -45,10 +45,32 @@ class Router {
 };
 
 // ---- Header rewriting ---------------------------------------------------------------------
+// The field names edged acts on anywhere, so that each name is compared once (when it is parsed)
+// and every later test is an integer compare.
+enum class HeaderId : uint8_t {
+  Unclassified = 0,  // not looked at yet: use headerIdOf(), which classifies the name
+  Other,             // none of the names below
+  // hop-by-hop (isHopByHop)
+  Connection, KeepAlive, ProxyConnection, TE, Trailer, TransferEncoding, Upgrade,
+  // forwarding headers edged sets
+  XForwardedFor, XForwardedProto, XForwardedHost, XRealIp, XRequestId,
+  // framing, routing, compression, caching, access log
+  ContentLength, Host, AcceptEncoding, ContentType, ContentEncoding, Vary, ETag, AcceptRanges,
+  CacheControl, Range, ProxyAuthenticate, ProxyAuthorization, Cookie, Referer, UserAgent,
+};
+// The id of a field name, ASCII case-insensitively (exact otherwise: "x-forwarded-for " is Other).
+HeaderId classifyHeader(std::string_view name);
+
 struct Header {
   std::string_view name;
   std::string_view value;
+  // Describes `name`; ParsedHead fills it in, a Header built elsewhere may leave it Unclassified.
+  // Whoever changes `name` must reset it.
+  HeaderId id = HeaderId::Unclassified;
 };
+inline HeaderId headerIdOf(const Header& h) {
+  return h.id != HeaderId::Unclassified ? h.id : classifyHeader(h.name);
+}
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // True when `list` (a comma-separated header value) holds `token`, case-insensitively.
@@ -56,6 +78,7 @@ bool headerHasToken(std::string_view list, std::string_view token);
 // Hop-by-hop by definition (RFC 9110 §7.6.1), plus Proxy-Connection and Transfer-Encoding,
 // which edged re-frames itself.
 bool isHopByHop(std::string_view name);
+inline bool isHopByHop(HeaderId id) { return id >= HeaderId::Connection && id <= HeaderId::Upgrade; }
 
 enum class BodyFraming : uint8_t { None, ContentLength, Chunked, UntilClose };
 

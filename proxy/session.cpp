@@ -142,9 +142,9 @@ void Session::onRequestHead() {
   req_idempotent_ = isIdempotent(method);
 
   int host_count = 0, te_count = 0, cl_count = 0;
-  const std::string_view host = head.find("host", &host_count);
-  const std::string_view te = head.find("transfer-encoding", &te_count);
-  head.find("content-length", &cl_count);
+  const std::string_view host = head.find(HeaderId::Host, &host_count);
+  const std::string_view te = head.find(HeaderId::TransferEncoding, &te_count);
+  head.find(HeaderId::ContentLength, &cl_count);
   // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; §6.1: CL with TE is a smuggling vector.
   if ((p.http_major == 1 && p.http_minor >= 1 && host_count == 0) || host_count > 1 ||
       (te_count > 0 && cl_count > 0) || cl_count > 1) {
@@ -200,7 +200,7 @@ void Session::onRequestHead() {
   picker_ = &gen_->picker(route_->upstream_index);
 
   head.headers(c_.worker().headerScratch());
-  if (std::string_view id = head.find("x-request-id"); validRequestId(id)) {
+  if (std::string_view id = head.find(HeaderId::XRequestId); validRequestId(id)) {
     request_id_ = id;
   } else {
     c_.worker().newRequestId(request_id_buf_);
@@ -215,8 +215,8 @@ void Session::onRequestHead() {
   o.keep_alive = picker_->group().config().keepalive > 0;
   // WebSocket: Upgrade and Connection tokens matched case-insensitively, in lists.
   if (p.upgrade) {
-    const std::string_view upgrade = head.find("upgrade");
-    if (headerHasToken(upgrade, "websocket") && headerHasToken(head.find("connection"), "upgrade")) {
+    const std::string_view upgrade = head.find(HeaderId::Upgrade);
+    if (headerHasToken(upgrade, "websocket") && headerHasToken(head.find(HeaderId::Connection), "upgrade")) {
       if (!route_->websocket) {
         answer(403, Termination::None, true);
         return;
@@ -480,12 +480,10 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
     status_ = 101;
     ClientResponseOptions o;
     o.body = BodyFraming::None;
-    o.upgrade = head.find("upgrade");
+    o.upgrade = head.find(HeaderId::Upgrade);
     if (o.upgrade.empty()) o.upgrade = "websocket";
-    std::string& text = c_.worker().textScratch();
-    text.clear();
-    buildClientResponseHead(101, head.target(), c_.worker().headerScratch(), o, text);
-    c_.out().appendCopy(text);
+    c_.out().appendBuilt(
+        [&](std::string& out) { buildClientResponseHead(101, head.target(), c_.worker().headerScratch(), o, out); });
     response_head_sent_ = true;
     tunnel_ = true;
     keep_alive_ = false;
@@ -497,14 +495,12 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   if (status < 200) {
     // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
     if (!c_.http10()) {
-      std::string& text = c_.worker().textScratch();
-      text.clear();
       ClientResponseOptions o;
       o.body = BodyFraming::None;
       o.keep_alive = true;
-      buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, text);
       // No Connection header on an interim response.
-      c_.out().appendCopy(text);
+      c_.out().appendBuilt(
+          [&](std::string& out) { buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, out); });
       c_.flush();
     }
     return false;
@@ -567,10 +563,7 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
   o.keep_alive = keep_alive_;
   o.request_id = request_id_;
   o.client_http10 = c_.http10();
-  std::string& text = c_.worker().textScratch();
-  text.clear();
-  buildClientResponseHead(status, head.target(), headers, o, text);
-  c_.out().appendCopy(text);
+  c_.out().appendBuilt([&](std::string& out) { buildClientResponseHead(status, head.target(), headers, o, out); });
   response_head_sent_ = true;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
@@ -757,8 +750,8 @@ void Session::logAccess(Termination why) {
   r.http_minor = p.http_minor;
   r.status = status_;
   r.body_bytes_sent = resp_body_bytes_;
-  r.referer = head.find("referer");
-  r.user_agent = head.find("user-agent");
+  r.referer = head.find(HeaderId::Referer);
+  r.user_agent = head.find(HeaderId::UserAgent);
   r.upstream = server_ ? std::string_view(server_->name()) : std::string_view();
   const uint64_t now = uv_hrtime();
   r.upstream_seconds = upstream_head_ns_ ? (upstream_head_ns_ - upstream_start_ns_) / 1e9 : -1;

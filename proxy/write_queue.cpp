@@ -37,18 +37,23 @@ void WriteQueue::append(IoBuf* buf, const char* p, size_t n) {
 }
 
 char* WriteQueue::reserveCopy(size_t n) {
+  std::string& arena = batches_[pending_].arena;
+  const size_t at = arena.size();
+  arena.resize(at + n);
+  commitBuilt(at);
+  return arena.data() + at;
+}
+
+void WriteQueue::commitBuilt(size_t at) {
   Batch& b = batches_[pending_];
-  if (!b.pieces.empty() && b.pieces.back().buf == nullptr &&
-      b.pieces.back().offset + b.pieces.back().n == b.arena.size()) {
+  const size_t n = b.arena.size() - at;
+  if (n == 0) return;
+  if (!b.pieces.empty() && b.pieces.back().buf == nullptr && b.pieces.back().offset + b.pieces.back().n == at)
     b.pieces.back().n += n;
-  } else {
-    b.pieces.push_back({nullptr, nullptr, b.arena.size(), n});
-  }
-  const size_t at = b.arena.size();
-  b.arena.resize(at + n);
+  else
+    b.pieces.push_back({nullptr, nullptr, at, n});
   pending_bytes_ += n;
   appended_total_ += n;
-  return b.arena.data() + at;
 }
 
 void WriteQueue::appendCopy(std::string_view bytes) {

@@ -30,6 +30,15 @@ class WriteQueue {
   void appendCopy(std::string_view bytes);
   // Space for building owned bytes in place: returns a pointer to `n` writable bytes.
   char* reserveCopy(size_t n);
+  // Queues the bytes `build(std::string& s)` appends to `s`, built in place in the batch's arena
+  // (no copy). `build` must only append to `s`, and not touch this queue.
+  template <typename Build>
+  void appendBuilt(Build&& build) {
+    std::string& arena = batches_[pending_].arena;
+    const size_t at = arena.size();
+    build(arena);
+    commitBuilt(at);
+  }
 
   // Start writing what is queued, unless a write is already in flight (it continues when done).
   // Returns a libuv error if uv_write failed at once.
@@ -57,6 +66,8 @@ class WriteQueue {
     void clear();
   };
   static void onWrite(uv_write_t* req, int status);
+  // Makes the arena bytes from `at` to its end the next piece.
+  void commitBuilt(size_t at);
 
   void* owner_;
   DoneFn done_;

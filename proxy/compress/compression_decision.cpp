@@ -15,22 +15,26 @@ using detail::trim;
 
 namespace {
 
-const Header* findHeader(std::span<const Header> headers, std::string_view name) {
+using proxy::HeaderId;
+using proxy::headerIdOf;
+
+// Names are compared by id: the proxy classified them when it parsed the head.
+const Header* findHeader(std::span<const Header> headers, HeaderId id) {
   for (const Header& h : headers)
-    if (iequals(h.name, name)) return &h;
+    if (headerIdOf(h) == id) return &h;
   return nullptr;
 }
 
-bool anyHeaderHasToken(std::span<const Header> headers, std::string_view name, std::string_view token) {
+bool anyHeaderHasToken(std::span<const Header> headers, HeaderId id, std::string_view token) {
   for (const Header& h : headers)
-    if (iequals(h.name, name) && detail::listHasToken(h.value, token)) return true;
+    if (headerIdOf(h) == id && detail::listHasToken(h.value, token)) return true;
   return false;
 }
 
 // A Content-Length we can trust, else nullopt (then the length counts as unknown; llhttp has
 // already rejected conflicting or malformed ones before the head reaches us).
 std::optional<uint64_t> contentLength(std::span<const Header> headers) {
-  const Header* h = findHeader(headers, "content-length");
+  const Header* h = findHeader(headers, HeaderId::ContentLength);
   if (!h) return std::nullopt;
   const std::string_view v = trim(h->value);
   if (v.empty() || v.size() > 19) return std::nullopt;
@@ -47,11 +51,11 @@ bool skippedForResponse(const CompressionSettings& s, const CompressionInput& in
   if (in.upgraded || in.status == 101) return true;
   if (iequals(in.method, "HEAD")) return true;
   if (in.status < 200 || in.status == 204 || in.status == 304) return true;
-  if (in.status == 206 || findHeader(in.request_headers, "range")) return true;
+  if (in.status == 206 || findHeader(in.request_headers, HeaderId::Range)) return true;
   for (const Header& h : in.response_headers)
-    if (iequals(h.name, "content-encoding") && !trim(h.value).empty()) return true;
-  if (anyHeaderHasToken(in.response_headers, "cache-control", "no-transform")) return true;
-  const Header* type = findHeader(in.response_headers, "content-type");
+    if (headerIdOf(h) == HeaderId::ContentEncoding && !trim(h.value).empty()) return true;
+  if (anyHeaderHasToken(in.response_headers, HeaderId::CacheControl, "no-transform")) return true;
+  const Header* type = findHeader(in.response_headers, HeaderId::ContentType);
   if (!type || !mediaTypeListed(type->value, s.types)) return true;
   if (auto length = contentLength(in.response_headers); length && (*length == 0 || *length < s.min_length))
     return true;
@@ -80,17 +84,17 @@ CompressionDecision decideCompression(const CompressionSettings& s, const Compre
   if (skippedForResponse(s, in)) return {};
   AcceptEncoding accept;
   for (const Header& h : in.request_headers)
-    if (iequals(h.name, "accept-encoding")) accept.add(h.value);
+    if (headerIdOf(h) == HeaderId::AcceptEncoding) accept.add(h.value);
   return {accept.choose(s.algorithms), true};
 }
 
 HeaderEdits compressionHeaderEdits(std::span<const Header> headers, const CompressionDecision& d) {
   HeaderEdits edits;
-  if (d.add_vary && !anyHeaderHasToken(headers, "vary", "accept-encoding") &&
-      !anyHeaderHasToken(headers, "vary", "*")) {
+  if (d.add_vary && !anyHeaderHasToken(headers, HeaderId::Vary, "accept-encoding") &&
+      !anyHeaderHasToken(headers, HeaderId::Vary, "*")) {
     std::string merged;
     for (const Header& h : headers) {
-      if (!iequals(h.name, "vary")) continue;
+      if (headerIdOf(h) != HeaderId::Vary) continue;
       const std::string_view v = trim(h.value);
       if (v.empty()) continue;
       merged.append(v).append(", ");
@@ -105,7 +109,7 @@ HeaderEdits compressionHeaderEdits(std::span<const Header> headers, const Compre
   edits.remove("Accept-Ranges");
   // The compressed bytes differ from the origin's, so a strong validator would lie about byte
   // equality (RFC 9110 §8.8.1); a weak one still lets conditional requests revalidate.
-  if (const Header* etag = findHeader(headers, "etag")) {
+  if (const Header* etag = findHeader(headers, HeaderId::ETag)) {
     const std::string_view v = trim(etag->value);
     if (!v.empty() && !v.starts_with("W/")) edits.set("ETag", "W/" + std::string(v));
   }

@@ -125,6 +125,138 @@ TEST_CASE("isHopByHop: exactly the hop-by-hop set, any case") {
   }
 }
 
+// ---- header name classification --------------------------------------------------------------
+
+struct KnownName {
+  const char* name;
+  HeaderId id;
+};
+constexpr KnownName kKnownNames[] = {
+    {"connection", HeaderId::Connection},
+    {"keep-alive", HeaderId::KeepAlive},
+    {"proxy-connection", HeaderId::ProxyConnection},
+    {"te", HeaderId::TE},
+    {"trailer", HeaderId::Trailer},
+    {"transfer-encoding", HeaderId::TransferEncoding},
+    {"upgrade", HeaderId::Upgrade},
+    {"x-forwarded-for", HeaderId::XForwardedFor},
+    {"x-forwarded-proto", HeaderId::XForwardedProto},
+    {"x-forwarded-host", HeaderId::XForwardedHost},
+    {"x-real-ip", HeaderId::XRealIp},
+    {"x-request-id", HeaderId::XRequestId},
+    {"content-length", HeaderId::ContentLength},
+    {"host", HeaderId::Host},
+    {"accept-encoding", HeaderId::AcceptEncoding},
+    {"content-type", HeaderId::ContentType},
+    {"content-encoding", HeaderId::ContentEncoding},
+    {"vary", HeaderId::Vary},
+    {"etag", HeaderId::ETag},
+    {"accept-ranges", HeaderId::AcceptRanges},
+    {"cache-control", HeaderId::CacheControl},
+    {"range", HeaderId::Range},
+    {"proxy-authenticate", HeaderId::ProxyAuthenticate},
+    {"proxy-authorization", HeaderId::ProxyAuthorization},
+    {"cookie", HeaderId::Cookie},
+    {"referer", HeaderId::Referer},
+    {"user-agent", HeaderId::UserAgent},
+};
+
+std::string upper(std::string s) {
+  for (char& c : s)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
+  return s;
+}
+
+TEST_CASE("classifyHeader: every known name in lower, upper, title and alternating case") {
+  for (const KnownName& k : kKnownNames) {
+    const std::string lower = k.name;
+    std::string title = lower, alternating = lower;
+    for (size_t i = 0; i < title.size(); ++i) {
+      if (i == 0 || title[i - 1] == '-') title[i] = upper(std::string(1, title[i]))[0];
+      if (i % 2) alternating[i] = upper(std::string(1, alternating[i]))[0];
+    }
+    for (const std::string& name : {lower, upper(lower), title, alternating}) {
+      CAPTURE(name);
+      CHECK(classifyHeader(name) == k.id);
+    }
+  }
+}
+
+TEST_CASE("classifyHeader: the ids are distinct and neither Unclassified nor Other") {
+  for (size_t i = 0; i < std::size(kKnownNames); ++i) {
+    CAPTURE(kKnownNames[i].name);
+    CHECK(kKnownNames[i].id != HeaderId::Unclassified);
+    CHECK(kKnownNames[i].id != HeaderId::Other);
+    for (size_t j = i + 1; j < std::size(kKnownNames); ++j) CHECK(kKnownNames[i].id != kKnownNames[j].id);
+  }
+}
+
+TEST_CASE("classifyHeader: near misses are Other") {
+  for (const char* name : {"", "t", "tee", "connectionx", "xconnection", "connectio", "onnection",
+                           "content-lengt", "content-lengths", "content_length", "content length",
+                           "Content-Length ", " Content-Length", "hosts", "hos", "ost", "x-forwarded-fo",
+                           "x-forwarded-forx", "x-forwarded_for", "x_real_ip", "x-request_id",
+                           "keep_alive", "keepalive", "trailers", "upgrade-insecure-requests",
+                           "proxy-authorisation", "transfer-encodings", "transfer-encodinf", "etags",
+                           "accept", "accept-language", "content-md5", "date", "server", "set-cookie",
+                           "cookie2", "referrer", "user_agent", "range ", "varx"}) {
+    CAPTURE(name);
+    CHECK(classifyHeader(name) == HeaderId::Other);
+  }
+  // Only letters fold: '-' (0x2D) must not match '\r' (0x0D), which 0x20 would turn into '-'.
+  CHECK(classifyHeader(std::string_view("content\rlength")) == HeaderId::Other);
+  CHECK(classifyHeader(std::string_view("x\rreal\rip")) == HeaderId::Other);
+  CHECK(classifyHeader(std::string_view("keep\ralive")) == HeaderId::Other);
+  // '@' (0x40) and '`' (0x60) differ by 0x20 as letters do, but are not letters.
+  CHECK(classifyHeader("hos@") == HeaderId::Other);
+  CHECK(classifyHeader("`ost") == HeaderId::Other);
+  // A NUL inside, and bytes above 0x7F.
+  CHECK(classifyHeader(std::string_view("ho\0t", 4)) == HeaderId::Other);
+  CHECK(classifyHeader("h\xc3\xb3st") == HeaderId::Other);
+}
+
+TEST_CASE("classifyHeader: any single changed byte, at any position, gives Other") {
+  for (const KnownName& k : kKnownNames) {
+    const std::string name = k.name;
+    for (size_t i = 0; i < name.size(); ++i) {
+      for (int b = 0; b < 256; ++b) {
+        const char c = static_cast<char>(b);
+        const bool same = c == name[i] || (name[i] >= 'a' && name[i] <= 'z' && c == name[i] - 32);
+        if (same) continue;
+        std::string changed = name;
+        changed[i] = c;
+        if (classifyHeader(changed) != HeaderId::Other) {
+          CAPTURE(name);
+          CAPTURE(i);
+          CAPTURE(b);
+          FAIL("a changed name was classified");
+        }
+      }
+    }
+    // And one byte longer or shorter, at either end.
+    CHECK(classifyHeader(name + "s") == HeaderId::Other);
+    CHECK(classifyHeader("s" + name) == HeaderId::Other);
+    CHECK(classifyHeader(name.substr(1)) == HeaderId::Other);
+    CHECK(classifyHeader(name.substr(0, name.size() - 1)) == HeaderId::Other);
+  }
+}
+
+TEST_CASE("headerIdOf: a Header's own id, else its name classified") {
+  CHECK(headerIdOf(Header{"Host", "h"}) == HeaderId::Host);
+  CHECK(headerIdOf(Header{"X-Foo", "h"}) == HeaderId::Other);
+  CHECK(headerIdOf(Header{"X-Foo", "h", HeaderId::Other}) == HeaderId::Other);
+  CHECK(headerIdOf(Header{"Host", "h", HeaderId::Host}) == HeaderId::Host);
+}
+
+TEST_CASE("isHopByHop by id agrees with isHopByHop by name") {
+  for (const KnownName& k : kKnownNames) {
+    CAPTURE(k.name);
+    CHECK(isHopByHop(k.id) == isHopByHop(k.name));
+  }
+  CHECK_FALSE(isHopByHop(HeaderId::Other));
+  CHECK_FALSE(isHopByHop(HeaderId::Unclassified));
+}
+
 // ---- request head --------------------------------------------------------------------------
 
 TEST_CASE("request head: one representative GET, exact bytes") {
@@ -342,6 +474,62 @@ TEST_CASE("request head: Connection: close only when keep_alive is false") {
     const Head h = parseHead(request("GET", client_close, o));
     CHECK(valuesOf(h, "Connection") == V{"close"});
     CHECK(h.headers.back() == std::pair<std::string, std::string>("Connection", "close"));
+  }
+}
+
+TEST_CASE("request head: more Connection tokens than fit the fast path are all honoured") {
+  std::vector<Header> headers = {{"Host", "h"}};
+  std::string list;
+  std::vector<std::string> names;
+  for (int i = 0; i < 12; ++i) names.push_back("X-H" + std::to_string(i));
+  for (const std::string& n : names) {
+    list += (list.empty() ? "" : ", ") + n;
+    headers.push_back({n, "v"});
+  }
+  headers.push_back({"Connection", list});
+  headers.push_back({"X-Kept", "k"});
+  const Head h = parseHead(request("GET", headers, opts()));
+  for (const std::string& n : names) {
+    CAPTURE(n);
+    CHECK_FALSE(has(h, n));
+  }
+  CHECK(valuesOf(h, "X-Kept") == V{"k"});
+  CHECK(valuesOf(h, "Host") == V{"h"});
+}
+
+TEST_CASE("request head: Connection naming a field edged knows, or a hop-by-hop one, in any case") {
+  const std::vector<Header> headers = {{"Host", "h"},
+                                       {"Cookie", "a=1"},
+                                       {"Accept", "*/*"},
+                                       {"Keep-Alive", "300"},
+                                       {"Connection", "COOKIE, keep-alive, close"},
+                                       {"close", "x"}};
+  const Head h = parseHead(request("GET", headers, opts()));
+  CHECK_FALSE(has(h, "Cookie"));
+  CHECK_FALSE(has(h, "Keep-Alive"));
+  CHECK_FALSE(has(h, "close"));
+  CHECK(valuesOf(h, "Accept") == V{"*/*"});
+}
+
+TEST_CASE("request and response heads: the same bytes whether headers carry ids or not") {
+  std::vector<Header> plain = {{"Host", "example.com"},       {"Connection", "keep-alive, X-Drop"},
+                               {"X-Drop", "1"},               {"X-Forwarded-For", "1.1.1.1"},
+                               {"X-Real-IP", "9.9.9.9"},      {"Content-Length", "3"},
+                               {"X-Request-Id", "abc"},       {"TE", "trailers"},
+                               {"Set-Cookie", "s=1"},         {"ETag", "\"e\""},
+                               {"Transfer-Encoding", "chunked"}};
+  std::vector<Header> classified = plain;
+  for (Header& h : classified) h.id = classifyHeader(h.name);
+  UpstreamRequestOptions ro = opts();
+  ro.request_id = "rid";
+  ro.body = BodyFraming::ContentLength;
+  ro.content_length = 3;
+  CHECK(request("POST", plain, ro) == request("POST", classified, ro));
+  for (BodyFraming body : {BodyFraming::None, BodyFraming::ContentLength, BodyFraming::Chunked, BodyFraming::UntilClose}) {
+    ClientResponseOptions co;
+    co.body = body;
+    co.request_id = "rid";
+    CHECK(response(200, "OK", plain, co) == response(200, "OK", classified, co));
   }
 }
 

@@ -233,5 +233,57 @@ TEST_CASE("ParsedHead: large heads (beyond the reserved capacity) stay consisten
   CHECK(count == 1);
 }
 
+TEST_CASE("ParsedHead: each field is classified once its name is complete") {
+  ParsedHead h;
+  field(h, "Con");
+  field(h, "NECTION");  // the name split across reads
+  value(h, "keep-alive");
+  h.endValue();
+  header(h, "Content-Length", "5");
+  header(h, "X-Custom", "1");
+  field(h, "Host");
+  h.endValue();  // no value bytes
+  header(h, "x-request-id", "abc");
+  REQUIRE(h.size() == 5u);
+  CHECK(h.id(0) == HeaderId::Connection);
+  CHECK(h.id(1) == HeaderId::ContentLength);
+  CHECK(h.id(2) == HeaderId::Other);
+  CHECK(h.id(3) == HeaderId::Host);
+  CHECK(h.id(4) == HeaderId::XRequestId);
+
+  std::vector<Header> out;
+  h.headers(out);
+  REQUIRE(out.size() == 5u);
+  CHECK(out[0].id == HeaderId::Connection);
+  CHECK(out[2].id == HeaderId::Other);
+  CHECK(out[4].id == HeaderId::XRequestId);
+}
+
+TEST_CASE("ParsedHead: find by id and by name agree, with counts") {
+  ParsedHead h;
+  header(h, "Host", " a.example ");
+  header(h, "X-Forwarded-For", "1.1.1.1");
+  header(h, "x-forwarded-for", "2.2.2.2");
+  header(h, "X-Custom", "c");
+  header(h, "X-CUSTOM", "d");
+  int count = -1;
+  CHECK(h.find(HeaderId::Host, &count) == "a.example");
+  CHECK(count == 1);
+  CHECK(h.find(HeaderId::XForwardedFor, &count) == "1.1.1.1");
+  CHECK(count == 2);
+  CHECK(h.find("X-FORWARDED-FOR", &count) == "1.1.1.1");
+  CHECK(count == 2);
+  CHECK(h.find(HeaderId::ContentLength, &count).empty());
+  CHECK(count == 0);
+  CHECK(h.find("x-custom", &count) == "c");  // a name edged does not classify: compared as text
+  CHECK(count == 2);
+  CHECK(h.find("x-custo", &count).empty());
+  CHECK(count == 0);
+
+  h.reset();
+  CHECK(h.find(HeaderId::Host, &count).empty());
+  CHECK(count == 0);
+}
+
 }  // namespace
 }  // namespace edged::proxy
