@@ -67,7 +67,7 @@ void queueBody(WriteQueue& q, BodyFraming framing, IoBuf* buf, const char* p, si
 
 // Nothing is reserved here: an idle keep-alive connection should cost as little as possible.
 // Heads are built in the worker's scratch buffers and copied once into the write queue.
-Session::Session(ClientConnection& client) : c_(client) {}
+Session::Session(ActiveClient& client) : c_(client) {}
 
 Session::~Session() {
   if (up_) up_->close();

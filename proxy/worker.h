@@ -13,6 +13,8 @@
 
 #include "conf/config.h"
 #include "proxy/access_log.h"
+#include "proxy/active_client_pool.h"
+#include "proxy/client_timers.h"
 #include "proxy/connection_pool.h"
 #include "proxy/filter.h"
 #include "proxy/io_buffer.h"
@@ -54,6 +56,8 @@ class Worker {
   upstream::UpstreamPicker& picker(size_t upstream_index) { return *pickers_[upstream_index]; }
   ConnectionPool& pool() { return pool_; }
   BufferPool& buffers() { return buffers_; }
+  ActiveClientPool& activeClients() { return active_clients_; }
+  ClientTimers& clientTimers() { return client_timers_; }
   AccessLog& accessLog() { return access_log_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
   FilterFactory* filters() { return filters_.get(); }
@@ -93,6 +97,8 @@ class Worker {
   Router router_;
   std::vector<std::unique_ptr<upstream::UpstreamPicker>> pickers_;
   BufferPool buffers_;
+  ActiveClientPool active_clients_;
+  ClientTimers client_timers_{&loop_};
   ConnectionPool pool_;
   AccessLog access_log_;
   metrics::WorkerMetrics metrics_;
