@@ -188,7 +188,7 @@ void Session::onRequestHead() {
   UpstreamRequestOptions o;
   o.request_id = request_id_;
   o.client_ip = c_.clientIp();
-  o.default_host = c_.localAddress();
+  if (host_count == 0) o.default_host = c_.localAddress();  // getsockname(2) only when used
   o.body = req_framing_;
   o.content_length = p.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;
