@@ -73,6 +73,9 @@ class ActiveClient {
   Worker& worker_;
   ClientConnection* conn_ = nullptr;  // the connection it serves; null in the free list
   ActiveClient* next_free_ = nullptr;  // ActiveClientPool's list
+  ActiveClient* quiet_prev_ = nullptr;  // ClientTimers' quiet list
+  ActiveClient* quiet_next_ = nullptr;
+  uint64_t quiet_since_ = 0;
   ClientPhase phase_ = ClientPhase::Idle;
   bool body_paused_ = false;       // by the session, for backpressure toward the origin
   bool eof_ = false;

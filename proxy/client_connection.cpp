@@ -111,6 +111,7 @@ void ClientConnection::close() {
   ClientTimers& timers = worker_.clientTimers();
   timers.removeIdle(this);
   if (ActiveClient* x = x_) {
+    timers.removeQuiet(x);
     timers.cancel(x->timer_);
     if (x->session_.active()) x->session_.abort(Termination::ClientClosed, 499);
   }
@@ -152,7 +153,9 @@ void ClientConnection::attach() {
 void ClientConnection::detach() {
   ActiveClient* x = x_;
   x_ = nullptr;
-  worker_.clientTimers().cancel(x->timer_);
+  ClientTimers& timers = worker_.clientTimers();
+  timers.removeQuiet(x);
+  timers.cancel(x->timer_);
   worker_.activeClients().release(x);
 }
 
@@ -169,9 +172,19 @@ void ClientConnection::settle() {
     close();
     return;
   }
+  startReading();
+  worker_.clientTimers().addQuiet(x_, uv_now(worker_.loop()));
+}
+
+void ClientConnection::onQuietExpired() {
+  if (quiet()) park();
+}
+
+// Gives the ActiveClient back: the connection waits for its next request on the keep-alive
+// list, its timeout still counted from when its last exchange ended.
+void ClientConnection::park() {
   const uint64_t since = x_->phase_start_;
   detach();
-  startReading();
   worker_.clientTimers().addIdle(this, since, worker_.config().timeouts.keepalive.count());
 }
 
@@ -222,6 +235,7 @@ void ClientConnection::resumeBodyReading() {
 void ClientConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<ClientConnection*>(h->data);
   if (!self->x_) self->attach();
+  else self->worker_.clientTimers().removeQuiet(self->x_);  // busy again within its grace
   ActiveClient* x = self->x_;
   if (x->in_ && x->in_start_ < x->in_end_) {
     // Unparsed bytes wait (a pipelined request): append after them.

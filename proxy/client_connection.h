@@ -4,9 +4,10 @@
 //
 // Kept small for the idle keep-alive case: while busy, everything a request needs (parser, head,
 // Session, write queue, input buffer, deadlines) lives in an ActiveClient borrowed from the
-// worker's ActiveClientPool; while idle the connection is only its uv_tcp_t, its links in the
-// worker's lists and the peer address, and its keep-alive timeout is its place in the worker's
-// ClientTimers FIFO (no timer handle of its own).
+// worker's ActiveClientPool; once idle (after a grace of a few milliseconds, so a connection in
+// steady use keeps it) the connection is only its uv_tcp_t, its links in the worker's lists and
+// the peer address, and its keep-alive timeout is its place in the worker's ClientTimers FIFO
+// (no timer handle of its own).
 #pragma once
 
 #include <uv.h>
@@ -67,9 +68,11 @@ class ClientConnection {
   // Borrow an ActiveClient (a request's first bytes are coming) / give it back.
   void attach();
   void detach();
-  // Where nothing up the stack still uses the ActiveClient: gives it back when the connection
-  // has nothing in progress, and waits for the next request on the keep-alive list.
+  // Where nothing up the stack still uses the ActiveClient: when the connection has nothing in
+  // progress, starts its short quiet grace (ClientTimers::kQuietMs), after which park() gives
+  // the ActiveClient back and the connection waits on the keep-alive list.
   void settle();
+  void park();
   bool quiet() const;  // busy, but nothing in progress (the condition settle() looks for)
 
   // Called through the ActiveClient.
@@ -84,6 +87,7 @@ class ClientConnection {
 
   // From ClientTimers.
   void onDeadline();
+  void onQuietExpired();
   void onKeepaliveExpired();
 
   void processInput();

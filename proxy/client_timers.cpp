@@ -1,6 +1,7 @@
-// proxy/client_timers.cpp — one uv timer, armed for the earliest of the heap's top and the
-// oldest idle connection's keep-alive expiry; a deadline that moves later is not re-armed (the
-// timer fires early, the connection finds its deadline not reached and schedules it again).
+// proxy/client_timers.cpp — one uv timer, armed for the earliest of the heap's top, the oldest
+// quiet connection's end of grace and the oldest idle connection's keep-alive expiry; a deadline
+// that moves later is not re-armed (the timer fires early, the connection finds its deadline not
+// reached and schedules it again).
 #include "proxy/client_timers.h"
 
 #include <algorithm>
@@ -9,29 +10,62 @@
 
 namespace edged::proxy {
 
-bool ClientTimers::listed(const ClientConnection* c) const { return c->idle_prev_ || idle_head_ == c; }
+namespace {
+// The FIFOs are threaded through their elements' own two pointers: O(1) append and removal
+// from anywhere, no allocation.
+template <class T, T* T::*Prev, T* T::*Next>
+struct Fifo {
+  static bool contains(const T* head, const T* x) { return x->*Prev != nullptr || head == x; }
+  static void pushBack(T*& head, T*& tail, T* x) {
+    x->*Prev = tail;
+    x->*Next = nullptr;
+    if (tail) tail->*Next = x;
+    else head = x;
+    tail = x;
+  }
+  static void remove(T*& head, T*& tail, T* x) {
+    if (x->*Prev) (x->*Prev)->*Next = x->*Next;
+    else head = x->*Next;
+    if (x->*Next) (x->*Next)->*Prev = x->*Prev;
+    else tail = x->*Prev;
+    x->*Prev = x->*Next = nullptr;
+  }
+};
+}  // namespace
+
+// Nested in ClientTimers, which may name the links (private members of its friends).
+struct ClientTimers::IdleFifo : Fifo<ClientConnection, &ClientConnection::idle_prev_, &ClientConnection::idle_next_> {};
+struct ClientTimers::QuietFifo : Fifo<ActiveClient, &ActiveClient::quiet_prev_, &ActiveClient::quiet_next_> {};
+
+bool ClientTimers::listed(const ClientConnection* c) const { return IdleFifo::contains(idle_head_, c); }
 
 void ClientTimers::addIdle(ClientConnection* c, uint64_t since, uint64_t keepalive_ms) {
   if (idle_tail_) since = std::max(since, idle_tail_->idle_since_);
   c->idle_since_ = since;
-  c->idle_prev_ = idle_tail_;
-  c->idle_next_ = nullptr;
-  if (idle_tail_) idle_tail_->idle_next_ = c;
-  else idle_head_ = c;
-  idle_tail_ = c;
+  IdleFifo::pushBack(idle_head_, idle_tail_, c);
   ++idle_count_;
   keepalive_ms_ = keepalive_ms;
   if (idle_head_ == c) arm(since + keepalive_ms);
 }
 
 void ClientTimers::removeIdle(ClientConnection* c) {
-  if (!listed(c)) return;
-  if (c->idle_prev_) c->idle_prev_->idle_next_ = c->idle_next_;
-  else idle_head_ = c->idle_next_;
-  if (c->idle_next_) c->idle_next_->idle_prev_ = c->idle_prev_;
-  else idle_tail_ = c->idle_prev_;
-  c->idle_prev_ = c->idle_next_ = nullptr;
+  if (!IdleFifo::contains(idle_head_, c)) return;
+  IdleFifo::remove(idle_head_, idle_tail_, c);
   --idle_count_;
+}
+
+void ClientTimers::addQuiet(ActiveClient* x, uint64_t now) {
+  if (QuietFifo::contains(quiet_head_, x)) return;
+  x->quiet_since_ = now;  // uv_now never goes back: the list stays in order
+  QuietFifo::pushBack(quiet_head_, quiet_tail_, x);
+  ++quiet_count_;
+  if (quiet_head_ == x) arm(now + kQuietMs);
+}
+
+void ClientTimers::removeQuiet(ActiveClient* x) {
+  if (!QuietFifo::contains(quiet_head_, x)) return;
+  QuietFifo::remove(quiet_head_, quiet_tail_, x);
+  --quiet_count_;
 }
 
 void ClientTimers::schedule(DeadlineNode& n, uint64_t due) {
@@ -60,11 +94,12 @@ void ClientTimers::arm(uint64_t due) {
 
 void ClientTimers::rearm(uint64_t now) {
   uint64_t due = 0;
-  if (const DeadlineNode* n = heap_.top()) due = n->due;
-  if (idle_head_) {
-    const uint64_t d = idle_head_->idle_since_ + keepalive_ms_;
+  auto consider = [&due](uint64_t d) {
     if (due == 0 || d < due) due = d;
-  }
+  };
+  if (const DeadlineNode* n = heap_.top()) consider(n->due);
+  if (quiet_head_) consider(quiet_head_->quiet_since_ + kQuietMs);
+  if (idle_head_) consider(idle_head_->idle_since_ + keepalive_ms_);
   if (due == 0) return;  // nothing waits: the timer stays stopped
   arm(std::max(due, now + 1));
 }
@@ -79,6 +114,11 @@ void ClientTimers::run(uint64_t now) {
   running_ = true;
   run_now_ = now;
   while (DeadlineNode* n = heap_.popExpired(now)) static_cast<ActiveClient*>(n->owner)->conn_->onDeadline();
+  while (quiet_head_ && quiet_head_->quiet_since_ + kQuietMs <= now) {
+    ActiveClient* x = quiet_head_;
+    removeQuiet(x);
+    x->conn_->onQuietExpired();
+  }
   while (idle_head_ && idle_head_->idle_since_ + keepalive_ms_ <= now) {
     ClientConnection* c = idle_head_;
     removeIdle(c);

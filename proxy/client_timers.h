@@ -2,7 +2,10 @@
 // keep-alive connections wait in a FIFO ordered by when they went idle (they all share
 // timeouts.keepalive, so the oldest is always the first to expire); busy connections keep their
 // next deadline in a DeadlineHeap node inside their ActiveClient. No connection owns a timer
-// handle, so an idle one costs only its socket and a few fields.
+// handle, so an idle one costs only its socket and a few fields. A third FIFO holds connections
+// that just went quiet: they keep their ActiveClient for kQuietMs, so a client that sends its
+// next request at once (a busy keep-alive connection) does not give it back and borrow it again
+// for every request.
 #pragma once
 
 #include <uv.h>
@@ -13,6 +16,7 @@
 
 namespace edged::proxy {
 
+class ActiveClient;
 class ClientConnection;
 
 class ClientTimers {
@@ -27,6 +31,11 @@ class ClientTimers {
   void removeIdle(ClientConnection* c);  // no-op when `c` is not listed
   bool listed(const ClientConnection* c) const;
 
+  // Quiet list: how long a connection with nothing in progress keeps its ActiveClient.
+  static constexpr uint64_t kQuietMs = 10;
+  void addQuiet(ActiveClient* x, uint64_t now);  // no-op when `x` is listed
+  void removeQuiet(ActiveClient* x);             // no-op when `x` is not listed
+
   // A busy connection's next deadline. Only ever moves it earlier: a later deadline is found
   // when the earlier one fires and the owner re-arms (the connection's own deadline decides).
   void schedule(DeadlineNode& n, uint64_t due);
@@ -36,9 +45,12 @@ class ClientTimers {
   void close();
 
   size_t idleCount() const { return idle_count_; }
+  size_t quietCount() const { return quiet_count_; }
   size_t busyCount() const { return heap_.size(); }
 
  private:
+  struct IdleFifo;
+  struct QuietFifo;
   static void onTimer(uv_timer_t* t);
   void run(uint64_t now);
   void arm(uint64_t due);  // make the uv timer fire at `due` at the latest
@@ -56,6 +68,9 @@ class ClientTimers {
   ClientConnection* idle_head_ = nullptr;
   ClientConnection* idle_tail_ = nullptr;
   size_t idle_count_ = 0;
+  ActiveClient* quiet_head_ = nullptr;
+  ActiveClient* quiet_tail_ = nullptr;
+  size_t quiet_count_ = 0;
 };
 
 }  // namespace edged::proxy
