@@ -1,9 +1,10 @@
 // proxy/active_client.h — the busy part of a client connection: request parser, parsed head,
 // Session, write queue, input buffer and the per-request timestamps and flags. A ClientConnection
 // borrows one from its worker's ActiveClientPool when a request's first bytes arrive and gives it
-// back once it is idle again (response written, nothing pipelined, no tunnel), so an idle
-// keep-alive connection holds none of this, and a recycled one keeps its strings' and vectors'
-// capacity (a new connection allocates nothing here). Its Session sees the connection through it.
+// back once it has been quiet for ClientTimers::kQuietMs (response written, nothing pipelined or
+// unread, no tunnel), so an idle keep-alive connection holds none of this, and a recycled one
+// keeps its strings' and vectors' capacity (a new connection allocates nothing here). Its
+// Session sees the connection through it.
 #pragma once
 
 #include <llhttp.h>

@@ -24,8 +24,6 @@ class ActiveClientPool {
   // Takes `x` back: recycled (its Session ended, no write in flight) and kept or freed.
   void release(ActiveClient* x);
 
-  size_t freeCount() const { return free_count_; }
-
  private:
   ActiveClient* free_ = nullptr;  // through ActiveClient::next_free_
   size_t free_count_ = 0;

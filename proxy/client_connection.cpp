@@ -86,7 +86,7 @@ bool ClientConnection::setUp() {
   return true;
 }
 
-void ClientConnection::formatClientIp(char* out, size_t len) const {
+void ClientConnection::clientIpText(char* out, size_t len) const {
   static_assert(sizeof peer_ <= sizeof ActiveClient::client_ip_);
   if (peer_family_ == AF_INET)
     std::memcpy(out, peer_, sizeof peer_);
@@ -147,7 +147,7 @@ void ClientConnection::attach() {
   // Until a request begins, the keep-alive timeout still runs from when the connection went idle.
   x->phase_start_ = idle_since_;
   x->last_read_ = x->last_write_ = uv_now(worker_.loop());
-  formatClientIp(x->client_ip_, sizeof x->client_ip_);
+  clientIpText(x->client_ip_, sizeof x->client_ip_);
 }
 
 void ClientConnection::detach() {

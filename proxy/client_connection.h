@@ -39,7 +39,6 @@ class ClientConnection {
   void drain();
 
   Worker& worker() { return worker_; }
-  bool busy() const { return x_ != nullptr; }
 
   ClientConnection* prev = nullptr;  // Worker's intrusive list
   ClientConnection* next = nullptr;
@@ -98,7 +97,7 @@ class ClientConnection {
   void startReading();
   void stopReading();
   void updateReading();
-  void formatClientIp(char* out, size_t len) const;
+  void clientIpText(char* out, size_t len) const;  // what clientIp() shows, into the ActiveClient
 
   uv_tcp_t tcp_{};
   Worker& worker_;

@@ -37,13 +37,10 @@ struct Fifo {
 struct ClientTimers::IdleFifo : Fifo<ClientConnection, &ClientConnection::idle_prev_, &ClientConnection::idle_next_> {};
 struct ClientTimers::QuietFifo : Fifo<ActiveClient, &ActiveClient::quiet_prev_, &ActiveClient::quiet_next_> {};
 
-bool ClientTimers::listed(const ClientConnection* c) const { return IdleFifo::contains(idle_head_, c); }
-
 void ClientTimers::addIdle(ClientConnection* c, uint64_t since, uint64_t keepalive_ms) {
   if (idle_tail_) since = std::max(since, idle_tail_->idle_since_);
   c->idle_since_ = since;
   IdleFifo::pushBack(idle_head_, idle_tail_, c);
-  ++idle_count_;
   keepalive_ms_ = keepalive_ms;
   if (idle_head_ == c) arm(since + keepalive_ms);
 }
@@ -51,21 +48,18 @@ void ClientTimers::addIdle(ClientConnection* c, uint64_t since, uint64_t keepali
 void ClientTimers::removeIdle(ClientConnection* c) {
   if (!IdleFifo::contains(idle_head_, c)) return;
   IdleFifo::remove(idle_head_, idle_tail_, c);
-  --idle_count_;
 }
 
 void ClientTimers::addQuiet(ActiveClient* x, uint64_t now) {
   if (QuietFifo::contains(quiet_head_, x)) return;
   x->quiet_since_ = now;  // uv_now never goes back: the list stays in order
   QuietFifo::pushBack(quiet_head_, quiet_tail_, x);
-  ++quiet_count_;
   if (quiet_head_ == x) arm(now + kQuietMs);
 }
 
 void ClientTimers::removeQuiet(ActiveClient* x) {
   if (!QuietFifo::contains(quiet_head_, x)) return;
   QuietFifo::remove(quiet_head_, quiet_tail_, x);
-  --quiet_count_;
 }
 
 void ClientTimers::schedule(DeadlineNode& n, uint64_t due) {

@@ -2,7 +2,7 @@
 // keep-alive connections wait in a FIFO ordered by when they went idle (they all share
 // timeouts.keepalive, so the oldest is always the first to expire); busy connections keep their
 // next deadline in a DeadlineHeap node inside their ActiveClient. No connection owns a timer
-// handle, so an idle one costs only its socket and a few fields. A third FIFO holds connections
+// handle, so an idle one costs only its socket and a few fields. Another FIFO holds connections
 // that just went quiet: they keep their ActiveClient for kQuietMs, so a client that sends its
 // next request at once (a busy keep-alive connection) does not give it back and borrow it again
 // for every request.
@@ -29,7 +29,6 @@ class ClientTimers {
   // order; `keepalive_ms` is timeouts.keepalive (the same for every connection of the worker).
   void addIdle(ClientConnection* c, uint64_t since, uint64_t keepalive_ms);
   void removeIdle(ClientConnection* c);  // no-op when `c` is not listed
-  bool listed(const ClientConnection* c) const;
 
   // Quiet list: how long a connection with nothing in progress keeps its ActiveClient.
   static constexpr uint64_t kQuietMs = 10;
@@ -41,12 +40,8 @@ class ClientTimers {
   void schedule(DeadlineNode& n, uint64_t due);
   void cancel(DeadlineNode& n);
 
-  // The worker is finishing: closes the handle. Nothing may be scheduled afterwards.
+  // The worker is finishing (no connection left): closes the handle; nothing fires afterwards.
   void close();
-
-  size_t idleCount() const { return idle_count_; }
-  size_t quietCount() const { return quiet_count_; }
-  size_t busyCount() const { return heap_.size(); }
 
  private:
   struct IdleFifo;
@@ -67,10 +62,8 @@ class ClientTimers {
   DeadlineHeap heap_;
   ClientConnection* idle_head_ = nullptr;
   ClientConnection* idle_tail_ = nullptr;
-  size_t idle_count_ = 0;
   ActiveClient* quiet_head_ = nullptr;
   ActiveClient* quiet_tail_ = nullptr;
-  size_t quiet_count_ = 0;
 };
 
 }  // namespace edged::proxy
