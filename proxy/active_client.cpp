@@ -2,6 +2,8 @@
 // connection, passed on to the ClientConnection being served.
 #include "proxy/active_client.h"
 
+#include <cassert>
+
 #include "proxy/client_connection.h"
 #include "proxy/worker.h"
 
@@ -31,6 +33,8 @@ ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWrite
 }
 
 void ActiveClient::recycle() {
+  // Taken off every list first; libuv holds no write request of ours.
+  assert(!timer_.scheduled() && !quiet_prev_ && !quiet_next_ && !out_.writing());
   session_.recycle(kKeepBytes);
   out_.reset(kKeepBytes);
   head_.reset();

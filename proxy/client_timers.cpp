@@ -5,6 +5,7 @@
 #include "proxy/client_timers.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "proxy/client_connection.h"
 
@@ -38,6 +39,7 @@ struct ClientTimers::IdleFifo : Fifo<ClientConnection, &ClientConnection::idle_p
 struct ClientTimers::QuietFifo : Fifo<ActiveClient, &ActiveClient::quiet_prev_, &ActiveClient::quiet_next_> {};
 
 void ClientTimers::addIdle(ClientConnection* c, uint64_t since, uint64_t keepalive_ms) {
+  assert(!IdleFifo::contains(idle_head_, c));
   if (idle_tail_) since = std::max(since, idle_tail_->idle_since_);
   c->idle_since_ = since;
   IdleFifo::pushBack(idle_head_, idle_tail_, c);
