@@ -15,51 +15,39 @@ namespace edged::proxy {
 namespace {
 constexpr uint64_t kLingerMs = 2000;  // nginx lingering_timeout is 5s; a shorter wait suffices here
 
-void formatAddress(const sockaddr_storage& ss, char* ip, size_t ip_len, char* full, size_t full_len) {
-  uint16_t port = 0;
+// "a.b.c.d" without printf (once per connection).
+void formatIpv4(const uint8_t a[4], char* out) {
+  char* p = out;
+  for (int i = 0; i < 4; ++i) {
+    const unsigned v = a[i];
+    if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+    if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+    *p++ = static_cast<char>('0' + v % 10);
+    if (i < 3) *p++ = '.';
+  }
+  *p = '\0';
+}
+
+void formatAddress(const sockaddr_storage& ss, char* full, size_t full_len) {
+  char ip[48];
   if (ss.ss_family == AF_INET6) {
     const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, static_cast<socklen_t>(ip_len));
-    port = ntohs(a->sin6_port);
-    if (full) snprintf(full, full_len, "[%s]:%u", ip, port);
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+    snprintf(full, full_len, "[%s]:%u", ip, ntohs(a->sin6_port));
   } else {
     const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, ip, static_cast<socklen_t>(ip_len));
-    port = ntohs(a->sin_port);
-    if (full) snprintf(full, full_len, "%s:%u", ip, port);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+    snprintf(full, full_len, "%s:%u", ip, ntohs(a->sin_port));
   }
 }
 }  // namespace
 
-const llhttp_settings_t* ClientConnection::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t x;
-    llhttp_settings_init(&x);
-    x.on_message_begin = onMessageBegin;
-    x.on_url = onUrl;
-    x.on_header_field = onHeaderField;
-    x.on_header_value = onHeaderValue;
-    x.on_header_value_complete = onHeaderValueComplete;
-    x.on_headers_complete = onHeadersComplete;
-    x.on_body = onBody;
-    x.on_message_complete = onMessageComplete;
-    return x;
-  }();
-  return &s;
-}
-
 ClientConnection::ClientConnection(Worker& worker, size_t listener)
-    : worker_(worker), listener_(listener), out_(this, onWriteDone), session_(*this) {
-  llhttp_init(&parser_, HTTP_REQUEST, settings());
-  parser_.data = this;
-}
+    : worker_(worker), listener_(static_cast<uint16_t>(listener)) {}
 
 bool ClientConnection::accept(uv_stream_t* server) {
   uv_tcp_init(worker_.loop(), &tcp_);
-  uv_timer_init(worker_.loop(), &timer_);
   tcp_.data = this;
-  timer_.data = this;
-  open_handles_ = 2;
   if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
     close();
     return false;
@@ -69,10 +57,7 @@ bool ClientConnection::accept(uv_stream_t* server) {
 
 bool ClientConnection::adopt(int fd) {
   uv_tcp_init(worker_.loop(), &tcp_);
-  uv_timer_init(worker_.loop(), &timer_);
   tcp_.data = this;
-  timer_.data = this;
-  open_handles_ = 2;
   if (uv_tcp_open(&tcp_, fd) != 0) {
     ::close(fd);
     close();
@@ -86,57 +71,127 @@ bool ClientConnection::setUp() {
   counted_ = true;
   sockaddr_storage ss{};
   int len = sizeof ss;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    formatAddress(ss, client_ip_, sizeof client_ip_, nullptr, 0);
-  phase_ = Phase::Idle;
-  phase_start_ = last_read_ = last_write_ = uv_now(worker_.loop());
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      formatIpv4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr), peer_);
+      peer_family_ = AF_INET;
+    } else if (ss.ss_family == AF_INET6) {
+      std::memcpy(peer_, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+      peer_family_ = AF_INET6;
+    }
+  }
   startReading();
-  armTimer();
+  // Until its first request the connection waits like an idle keep-alive one.
+  worker_.clientTimers().addIdle(this, uv_now(worker_.loop()), worker_.config().timeouts.keepalive.count());
   return true;
 }
 
+void ClientConnection::clientIpText(char* out, size_t len) const {
+  static_assert(sizeof peer_ <= sizeof ActiveClient::client_ip_);
+  if (peer_family_ == AF_INET)
+    std::memcpy(out, peer_, sizeof peer_);
+  else if (peer_family_ != AF_INET6 || !inet_ntop(AF_INET6, peer_, out, static_cast<socklen_t>(len)))
+    out[0] = '\0';
+}
+
 // Only an HTTP/1.0 request without Host needs it: no getsockname(2) per connection otherwise.
-std::string_view ClientConnection::localAddress() {
-  if (local_addr_[0] == '\0') {
+std::string_view ClientConnection::localAddress(char* buf, size_t len) {
+  if (buf[0] == '\0') {
     sockaddr_storage ss{};
-    int len = sizeof ss;
-    char ip[48];
-    if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-      formatAddress(ss, ip, sizeof ip, local_addr_, sizeof local_addr_);
+    int n = sizeof ss;
+    if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &n) == 0) formatAddress(ss, buf, len);
   }
-  return local_addr_;
+  return buf;
 }
 
 void ClientConnection::close() {
-  if (phase_ == Phase::Closing && open_handles_ == 0) return;
-  if (tcp_.data == nullptr) return;  // never opened
-  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
-  if (session_.active()) session_.abort(Termination::ClientClosed, 499);
-  phase_ = Phase::Closing;
+  if (closing_) return;
+  closing_ = true;
+  reading_ = false;
+  ClientTimers& timers = worker_.clientTimers();
+  timers.removeIdle(this);
+  if (ActiveClient* x = x_) {
+    timers.removeQuiet(x);
+    timers.cancel(x->timer_);
+    if (x->session_.active()) x->session_.abort(Termination::ClientClosed, 499);
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
 }
 
+// Write requests still pending were called back (UV_ECANCELED) before this: the ActiveClient's
+// queue holds nothing libuv uses any more, so it goes back to the pool here.
 void ClientConnection::onClose(uv_handle_t* h) {
   auto* self = static_cast<ClientConnection*>(h->data);
-  if (--self->open_handles_ == 0) {
-    if (self->counted_) self->worker_.metrics().connectionClosed(self->listener_);
-    self->worker_.remove(self);
-    delete self;
-  }
+  if (self->x_) self->detach();
+  if (self->counted_) self->worker_.metrics().connectionClosed(self->listener_);
+  self->worker_.remove(self);
+  delete self;
 }
 
 void ClientConnection::drain() {
   draining_ = true;
   // Close keep-alive connections waiting for their next request; a connection that has not sent
   // its first one yet gets it answered (with Connection: close).
-  if (served_ && !session_.active() && phase_ == Phase::Idle && out_.idle()) close();
+  if (closing_ || !served_) return;
+  if (!x_ || (!x_->session_.active() && x_->phase_ == Phase::Idle && x_->out_.idle())) close();
+}
+
+// ---- busy and idle -------------------------------------------------------------------------
+
+void ClientConnection::attach() {
+  ClientTimers& timers = worker_.clientTimers();
+  timers.removeIdle(this);
+  ActiveClient* x = worker_.activeClients().acquire(worker_);
+  x_ = x;
+  x->conn_ = this;
+  // Until a request begins, the keep-alive timeout still runs from when the connection went idle.
+  x->phase_start_ = idle_since_;
+  x->last_read_ = x->last_write_ = uv_now(worker_.loop());
+  clientIpText(x->client_ip_, sizeof x->client_ip_);
+}
+
+void ClientConnection::detach() {
+  ActiveClient* x = x_;
+  x_ = nullptr;
+  ClientTimers& timers = worker_.clientTimers();
+  timers.removeQuiet(x);
+  timers.cancel(x->timer_);
+  worker_.activeClients().release(x);
+}
+
+bool ClientConnection::quiet() const {
+  const ActiveClient* x = x_;
+  return x && !closing_ && x->depth_ == 0 && !x->in_process_input_ && x->phase_ == Phase::Idle &&
+         x->message_complete_ && !x->session_.active() && x->out_.idle() && !x->close_after_write_ &&
+         !x->shutdown_sent_ && !x->eof_ && !x->body_paused_ && x->in_start_ == x->in_end_;
+}
+
+void ClientConnection::settle() {
+  if (!quiet()) return;
+  if (draining_ && served_) {
+    close();
+    return;
+  }
+  startReading();
+  worker_.clientTimers().addQuiet(x_, uv_now(worker_.loop()));
+}
+
+void ClientConnection::onQuietExpired() {
+  if (quiet()) park();
+}
+
+// Gives the ActiveClient back: the connection waits for its next request on the keep-alive
+// list, its timeout still counted from when its last exchange ended.
+void ClientConnection::park() {
+  const uint64_t since = x_->phase_start_;
+  detach();
+  worker_.clientTimers().addIdle(this, since, worker_.config().timeouts.keepalive.count());
 }
 
 // ---- reading -------------------------------------------------------------------------------
 
 void ClientConnection::startReading() {
-  if (reading_ || phase_ == Phase::Closing) return;
+  if (reading_ || closing_) return;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
   reading_ = true;
 }
@@ -150,10 +205,12 @@ void ClientConnection::stopReading() {
 // Read while there is room: not when the origin side is backed up, not when a pipelined request
 // waits with its buffer full, not after EOF or once we decided to close.
 void ClientConnection::updateReading() {
-  if (phase_ == Phase::Closing || close_after_write_) return;
-  const bool parser_paused = llhttp_get_errno(&parser_) == HPE_PAUSED;
-  const bool no_room = parser_paused && in_ && in_start_ < in_end_ && in_end_ + 4096 > in_->capacity;
-  const bool want = !eof_ && !body_paused_ && !no_room;
+  ActiveClient* x = x_;
+  if (closing_ || x->close_after_write_) return;
+  const bool parser_paused = llhttp_get_errno(&x->parser_) == HPE_PAUSED;
+  const bool no_room =
+      parser_paused && x->in_ && x->in_start_ < x->in_end_ && x->in_end_ + 4096 > x->in_->capacity;
+  const bool want = !x->eof_ && !x->body_paused_ && !no_room;
   if (want)
     startReading();
   else
@@ -161,133 +218,159 @@ void ClientConnection::updateReading() {
 }
 
 void ClientConnection::pauseBodyReading() {
-  body_paused_ = true;
+  x_->body_paused_ = true;
   stopReading();
 }
 
 void ClientConnection::resumeBodyReading() {
-  if (!body_paused_) return;
-  body_paused_ = false;
-  last_read_ = uv_now(worker_.loop());
+  ActiveClient* x = x_;
+  if (!x->body_paused_) return;
+  x->body_paused_ = false;
+  x->last_read_ = uv_now(worker_.loop());
   updateReading();
   armTimer();
 }
 
+// An idle connection borrows its ActiveClient here, when bytes are about to be read.
 void ClientConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* self = static_cast<ClientConnection*>(h->data);
-  if (self->in_ && self->in_start_ < self->in_end_) {
+  if (!self->x_) self->attach();
+  else self->worker_.clientTimers().removeQuiet(self->x_);  // busy again within its grace
+  ActiveClient* x = self->x_;
+  if (x->in_ && x->in_start_ < x->in_end_) {
     // Unparsed bytes wait (a pipelined request): append after them.
-    buf->base = self->in_->data() + self->in_end_;
-    buf->len = self->in_->capacity - self->in_end_;
+    buf->base = x->in_->data() + x->in_end_;
+    buf->len = x->in_->capacity - x->in_end_;
     return;
   }
-  if (!self->in_.unique()) self->in_ = BufRef(self->worker_.buffers().get());
-  self->in_start_ = self->in_end_ = 0;
-  buf->base = self->in_->data();
-  buf->len = self->in_->capacity;
+  if (!x->in_.unique()) x->in_ = BufRef(self->worker_.buffers().get());
+  x->in_start_ = x->in_end_ = 0;
+  buf->base = x->in_->data();
+  buf->len = x->in_->capacity;
 }
 
 void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   auto* self = static_cast<ClientConnection*>(s->data);
-  if (self->phase_ == Phase::Closing) return;
-  if (nread > 0) {
-    self->last_read_ = uv_now(self->worker_.loop());
-    if (self->close_after_write_) {
-      // Lingering close: the answer is out, the rest of the request is read and dropped.
-      self->in_start_ = self->in_end_ = 0;
-      return;
-    }
-    self->in_end_ += static_cast<size_t>(nread);
-    if (self->phase_ == Phase::Tunnel) {
-      self->forwardTunnelInput();
-    } else {
-      self->processInput();
-    }
-  } else if (nread < 0) {
-    self->handleEof();
+  if (self->closing_) return;
+  ActiveClient* x = self->x_;
+  if (!x) {  // no onAlloc before: an error libuv reports without a read
+    if (nread < 0) self->close();
+    return;
   }
-  // An idle connection holds no buffer (10,000 idle clients cost no 64 KiB each).
-  if (self->phase_ != Phase::Closing && self->in_start_ == self->in_end_ && self->in_.unique()) {
-    self->in_.reset();
-    self->in_start_ = self->in_end_ = 0;
+  if (nread < 0 && self->quiet()) {
+    // EOF (or a reset) between requests: nothing to answer, nothing to finish.
+    self->detach();
+    self->close();
+    return;
   }
+  {
+    InUse in_use(x);
+    if (nread > 0) {
+      x->last_read_ = uv_now(self->worker_.loop());
+      if (x->close_after_write_) {
+        // Lingering close: the answer is out, the rest of the request is read and dropped.
+        x->in_start_ = x->in_end_ = 0;
+        return;
+      }
+      x->in_end_ += static_cast<size_t>(nread);
+      if (x->phase_ == Phase::Tunnel) {
+        self->forwardTunnelInput();
+      } else {
+        self->processInput();
+      }
+    } else if (nread < 0) {
+      self->handleEof();
+    }
+    // A connection waiting for more holds no buffer (10,000 idle clients cost no 64 KiB each).
+    if (!self->closing_ && x->in_start_ == x->in_end_ && x->in_.unique()) {
+      x->in_.reset();
+      x->in_start_ = x->in_end_ = 0;
+    }
+  }
+  self->settle();
 }
 
 void ClientConnection::startTunnel() {
-  phase_ = Phase::Tunnel;
-  phase_start_ = uv_now(worker_.loop());
+  ActiveClient* x = x_;
+  x->phase_ = Phase::Tunnel;
+  x->phase_start_ = uv_now(worker_.loop());
   // Bytes the client sent after its upgrade request are the first tunnel bytes.
-  if (in_ && in_start_ < in_end_) forwardTunnelInput();
+  if (x->in_ && x->in_start_ < x->in_end_) forwardTunnelInput();
   flush();
-  if (phase_ == Phase::Tunnel) {
+  if (!closing_ && x->phase_ == Phase::Tunnel) {
     updateReading();
     armTimer();
   }
 }
 
 void ClientConnection::forwardTunnelInput() {
-  if (in_start_ < in_end_) session_.onTunnelClientData(in_.get(), in_->data() + in_start_, in_end_ - in_start_);
-  in_start_ = in_end_;
-  if (phase_ == Phase::Tunnel) armTimer();
+  ActiveClient* x = x_;
+  if (x->in_start_ < x->in_end_)
+    x->session_.onTunnelClientData(x->in_.get(), x->in_->data() + x->in_start_, x->in_end_ - x->in_start_);
+  x->in_start_ = x->in_end_;
+  if (x->phase_ == Phase::Tunnel) armTimer();
 }
 
 void ClientConnection::processInput() {
-  if (in_process_input_) return;
-  in_process_input_ = true;
-  while (phase_ != Phase::Closing && !close_after_write_ && in_ && in_start_ < in_end_) {
-    if (phase_ == Phase::Tunnel) break;
-    const llhttp_errno_t state = llhttp_get_errno(&parser_);
+  ActiveClient* x = x_;
+  if (x->in_process_input_) return;
+  x->in_process_input_ = true;
+  llhttp_t* parser = &x->parser_;
+  while (!closing_ && !x->close_after_write_ && x->in_ && x->in_start_ < x->in_end_) {
+    if (x->phase_ == Phase::Tunnel) break;
+    const llhttp_errno_t state = llhttp_get_errno(parser);
     if (state == HPE_PAUSED || state == HPE_PAUSED_UPGRADE) {
-      if (session_.active()) break;  // the current exchange is not done: later requests wait
-      if (state == HPE_PAUSED) llhttp_resume(&parser_);
-      else llhttp_resume_after_upgrade(&parser_);
+      if (x->session_.active()) break;  // the current exchange is not done: later requests wait
+      if (state == HPE_PAUSED) llhttp_resume(parser);
+      else llhttp_resume_after_upgrade(parser);
     }
-    const char* data = in_->data() + in_start_;
-    const size_t n = in_end_ - in_start_;
-    const llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+    const char* data = x->in_->data() + x->in_start_;
+    const size_t n = x->in_end_ - x->in_start_;
+    const llhttp_errno_t err = llhttp_execute(parser, data, n);
     if (err == HPE_OK) {
-      in_start_ = in_end_;
+      x->in_start_ = x->in_end_;
     } else if (err == HPE_PAUSED) {
-      in_start_ += static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
-    } else if (err == HPE_PAUSED_UPGRADE && !session_.active()) {
+      x->in_start_ += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
+    } else if (err == HPE_PAUSED_UPGRADE && !x->session_.active()) {
       // An upgrade the origin declined (or one edged does not tunnel): go on as HTTP.
-      in_start_ += static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
-      llhttp_resume_after_upgrade(&parser_);
+      x->in_start_ += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
+      llhttp_resume_after_upgrade(parser);
     } else if (err == HPE_PAUSED_UPGRADE) {
-      in_start_ += static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+      x->in_start_ += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
       break;  // the exchange decides: tunnel or HTTP
     } else {
-      int status = reject_status_ ? reject_status_ : 400;
+      int status = x->reject_status_ ? x->reject_status_ : 400;
       if (status == 400)
-        LOG_INFO("client %s sent an invalid request: %s (%s)", client_ip_, llhttp_errno_name(err),
-                 llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "");
+        LOG_INFO("client %s sent an invalid request: %s (%s)", x->client_ip_, llhttp_errno_name(err),
+                 llhttp_get_error_reason(parser) ? llhttp_get_error_reason(parser) : "");
       rejectRequest(status);
       break;
     }
   }
-  in_process_input_ = false;
-  if (phase_ == Phase::Closing) return;
-  if (session_.active()) session_.onRequestBodyReadBatchDone();
-  if (eof_ && !session_.active() && in_start_ == in_end_) closeAfterWrite();
+  x->in_process_input_ = false;
+  if (closing_) return;
+  if (x->session_.active()) x->session_.onRequestBodyReadBatchDone();
+  if (x->eof_ && !x->session_.active() && x->in_start_ == x->in_end_) closeAfterWrite();
   flush();
   updateReading();
   armTimer();
 }
 
 void ClientConnection::handleEof() {
-  eof_ = true;
+  ActiveClient* x = x_;
+  x->eof_ = true;
   stopReading();
-  if (close_after_write_) {
-    if (out_.idle()) close();
+  if (x->close_after_write_) {
+    if (x->out_.idle()) close();
     return;
   }
-  if (phase_ == Phase::Tunnel) {
-    session_.onTunnelClientEnd();
+  if (x->phase_ == Phase::Tunnel) {
+    x->session_.onTunnelClientEnd();
     return;
   }
-  if (session_.active()) {
-    if (phase_ == Phase::Body || phase_ == Phase::Head) {
-      session_.abort(Termination::ClientClosed, 499);  // the request never arrived whole
+  if (x->session_.active()) {
+    if (x->phase_ == Phase::Body || x->phase_ == Phase::Head) {
+      x->session_.abort(Termination::ClientClosed, 499);  // the request never arrived whole
       close();
     }
     // Request complete: half-close is allowed, the response still goes out (HAProxy's default).
@@ -297,39 +380,49 @@ void ClientConnection::handleEof() {
 }
 
 void ClientConnection::rejectRequest(int status, Termination why) {
-  session_.reject(status, why);
+  x_->session_.reject(status, why);
   flush();
   closeAfterWrite();
 }
 
 void ClientConnection::sessionFinished(bool keep_alive) {
+  ActiveClient* x = x_;
   served_ = true;
-  phase_ = Phase::Idle;
-  phase_start_ = uv_now(worker_.loop());
+  x->phase_ = Phase::Idle;
+  x->phase_start_ = uv_now(worker_.loop());
   if (!keep_alive || draining_) {
     closeAfterWrite();
     return;
   }
-  if (in_process_input_) return;  // the parse loop goes on by itself
-  processInput();
+  if (x->in_process_input_) return;  // the parse loop goes on by itself
+  {
+    InUse in_use(x);
+    processInput();
+  }
+  // Called from the origin's side with no frame of ours below, the connection may be idle now
+  // (the response went out at once): give the ActiveClient back. Otherwise the outermost frame
+  // of ours does it when it ends.
+  settle();
 }
 
 void ClientConnection::closeAfterWrite() {
-  close_after_write_ = true;
+  ActiveClient* x = x_;
+  if (closing_) return;
+  x->close_after_write_ = true;
   stopReading();
-  if (out_.idle() && !out_.writing() && !shutdown_sent_) {
+  if (x->out_.idle() && !x->out_.writing() && !x->shutdown_sent_) {
     // The request was read whole and nothing else waits unread: close() sends a plain FIN after
     // the response (nginx lingers only in this same doubt). Unread bytes would turn it into a
     // reset that can destroy the response in flight: then linger.
-    const bool client_may_send = !message_complete_ || phase_ == Phase::Head || phase_ == Phase::Body ||
-                                 (in_ && in_start_ < in_end_);
-    if (eof_ || !client_may_send) {
+    const bool client_may_send = !x->message_complete_ || x->phase_ == Phase::Head ||
+                                 x->phase_ == Phase::Body || (x->in_ && x->in_start_ < x->in_end_);
+    if (x->eof_ || !client_may_send) {
       close();
     } else {
       // Lingering close: FIN after the answer, then drain what the client still sends for a
       // moment, so a client mid-upload reads our 413 instead of a reset.
-      phase_start_ = uv_now(worker_.loop());
-      shutdown_sent_ = true;
+      x->phase_start_ = uv_now(worker_.loop());
+      x->shutdown_sent_ = true;
       uv_shutdown_t* req = new uv_shutdown_t;
       req->data = this;
       if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
@@ -337,9 +430,9 @@ void ClientConnection::closeAfterWrite() {
         close();
         return;
       }
-      if (!eof_) {
-        in_.reset();
-        in_start_ = in_end_ = 0;
+      if (!x->eof_) {
+        x->in_.reset();
+        x->in_start_ = x->in_end_ = 0;
         uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
         reading_ = true;
       }
@@ -351,204 +444,142 @@ void ClientConnection::closeAfterWrite() {
 // ---- writing -------------------------------------------------------------------------------
 
 void ClientConnection::flush() {
-  if (phase_ == Phase::Closing) return;
+  if (closing_) return;
+  ActiveClient* x = x_;
   // Nagle only hurts from a connection's second write on (a response in several writes, or the
   // next keep-alive response): most Connection: close exchanges never pay for the setsockopt.
-  if (!nodelay_ && out_.queuedBytes() > 0 && ++flushes_ > 1) {
-    uv_tcp_nodelay(&tcp_, 1);
-    nodelay_ = true;
+  if (!nodelay_ && x->out_.queuedBytes() > 0) {
+    if (flushed_) {
+      uv_tcp_nodelay(&tcp_, 1);
+      nodelay_ = true;
+    }
+    flushed_ = true;
   }
-  if (!out_.writing()) last_write_ = uv_now(worker_.loop());
-  int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (!x->out_.writing()) x->last_write_ = uv_now(worker_.loop());
+  int rc = x->out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
   if (rc != 0) {
-    LOG_INFO("write to client %s failed: %s", client_ip_, uv_strerror(rc));
+    LOG_INFO("write to client %s failed: %s", x->client_ip_, uv_strerror(rc));
     close();
     return;
   }
   // A write left in flight may never call back (a client that stops reading): client_send
   // must be armed now.
-  if (!out_.idle()) armTimer();
+  if (!x->out_.idle()) armTimer();
 }
 
-void ClientConnection::onWriteDone(void* p, int status) {
-  auto* self = static_cast<ClientConnection*>(p);
-  if (self->phase_ == Phase::Closing) return;
-  if (status < 0) {
-    if (self->session_.active()) self->session_.abort(Termination::ClientClosed, 499);
-    self->close();
-    return;
+void ClientConnection::onWriteDone(int status) {
+  if (closing_) return;
+  ActiveClient* x = x_;
+  {
+    InUse in_use(x);
+    if (status < 0) {
+      if (x->session_.active()) x->session_.abort(Termination::ClientClosed, 499);
+      close();
+      return;
+    }
+    x->last_write_ = uv_now(worker_.loop());
+    if (x->close_after_write_ && x->out_.idle()) {
+      closeAfterWrite();
+      return;
+    }
+    if (x->session_.active() && x->out_.queuedBytes() < kLowWater) x->session_.onClientDrained();
+    if (draining_ && !x->session_.active() && x->out_.idle()) {
+      closeAfterWrite();
+      return;
+    }
+    armTimer();
   }
-  self->last_write_ = uv_now(self->worker_.loop());
-  if (self->close_after_write_ && self->out_.idle()) {
-    self->closeAfterWrite();
-    return;
-  }
-  if (self->session_.active() && self->out_.queuedBytes() < kLowWater) self->session_.onClientDrained();
-  if (self->draining_ && !self->session_.active() && self->out_.idle()) {
-    self->closeAfterWrite();
-    return;
-  }
-  self->armTimer();
+  settle();
 }
 
 // ---- timeouts ------------------------------------------------------------------------------
 
+// The earliest of the deadlines that apply now, scheduled in the worker's ClientTimers.
 void ClientConnection::armTimer() {
-  if (phase_ == Phase::Closing) return;
+  if (closing_) return;
+  ActiveClient* x = x_;
   const conf::Timeouts& t = worker_.config().timeouts;
   uint64_t d = 0;
   auto consider = [&d](uint64_t v) {
     if (d == 0 || v < d) d = v;
   };
-  if (!out_.idle()) consider(last_write_ + t.client_send.count());
-  if (t.request.count() > 0 && session_.active() && phase_ != Phase::Tunnel)
-    consider(request_start_ + t.request.count());
-  if (close_after_write_) {
-    if (out_.idle()) consider(phase_start_ + kLingerMs);
+  const bool out_idle = x->out_.idle();
+  const bool active = x->session_.active();
+  if (!out_idle) consider(x->last_write_ + t.client_send.count());
+  if (t.request.count() > 0 && active && x->phase_ != Phase::Tunnel)
+    consider(x->request_start_ + t.request.count());
+  if (x->close_after_write_) {
+    if (out_idle) consider(x->phase_start_ + kLingerMs);
   } else {
-    switch (phase_) {
-      case Phase::Idle: if (!session_.active()) consider(phase_start_ + t.keepalive.count()); break;
-      case Phase::Head: consider(phase_start_ + t.client_header.count()); break;
-      case Phase::Body: if (!body_paused_) consider(last_read_ + t.client_body.count()); break;
-      case Phase::Tunnel: consider(std::max(last_read_, last_write_) + t.tunnel_idle.count()); break;
-      case Phase::Waiting: case Phase::Closing: break;
+    switch (x->phase_) {
+      case Phase::Idle: if (!active) consider(x->phase_start_ + t.keepalive.count()); break;
+      case Phase::Head: consider(x->phase_start_ + t.client_header.count()); break;
+      case Phase::Body: if (!x->body_paused_) consider(x->last_read_ + t.client_body.count()); break;
+      case Phase::Tunnel: consider(std::max(x->last_read_, x->last_write_) + t.tunnel_idle.count()); break;
+      case Phase::Waiting: break;
     }
   }
-  deadline_ = d;
-  if (d == 0) return;
-  if (timer_due_ == 0 || d < timer_due_) {
-    const uint64_t now = uv_now(worker_.loop());
-    timer_due_ = d;
-    uv_timer_start(&timer_, onTimer, d > now ? d - now : 0, 0);
-  }
+  x->deadline_ = d;
+  if (d != 0) worker_.clientTimers().schedule(x->timer_, d);
 }
 
-void ClientConnection::onTimer(uv_timer_t* t) {
-  auto* self = static_cast<ClientConnection*>(t->data);
-  self->timer_due_ = 0;
-  const uint64_t now = uv_now(self->worker_.loop());
-  if (self->deadline_ == 0 || now < self->deadline_) {
-    self->armTimer();
-    return;
-  }
-  const conf::Timeouts& to = self->worker_.config().timeouts;
-  if (!self->out_.idle() && now >= self->last_write_ + to.client_send.count()) {
-    LOG_INFO("client %s timed out reading the response (client_send)", self->client_ip_);
-    if (self->session_.active()) self->session_.abort(Termination::ClientTimeout, 504);
-    self->close();
-    return;
-  }
-  if (to.request.count() > 0 && self->session_.active() && self->phase_ != Phase::Tunnel &&
-      now >= self->request_start_ + to.request.count()) {
-    LOG_INFO("request from client %s exceeded the request timeout", self->client_ip_);
-    self->session_.timeout();  // 504 before the response head, a cut connection after it
-    if (self->phase_ != Phase::Closing) {
-      self->flush();
-      self->armTimer();
-    }
-    return;
-  }
-  if (self->close_after_write_) {
-    self->close();
-    return;
-  }
-  switch (self->phase_) {
-    case Phase::Idle: self->close(); return;  // keepalive timeout: nothing to say
-    case Phase::Head:
-      LOG_INFO("client %s timed out sending the request head (client_header)", self->client_ip_);
-      self->rejectRequest(408, Termination::ClientTimeout);
+void ClientConnection::onKeepaliveExpired() { close(); }  // nothing to say, nothing to log
+
+void ClientConnection::onDeadline() {
+  ActiveClient* x = x_;  // attached: the deadline node lives in it
+  {
+    InUse in_use(x);
+    const uint64_t now = uv_now(worker_.loop());
+    if (x->deadline_ == 0 || now < x->deadline_) {
+      armTimer();
       return;
-    case Phase::Body:
-      LOG_INFO("client %s timed out sending the request body (client_body)", self->client_ip_);
-      if (self->session_.responseStarted()) {
-        self->session_.abort(Termination::ClientTimeout, 408);
-        self->close();
-      } else {
-        self->rejectRequest(408, Termination::ClientTimeout);
+    }
+    const conf::Timeouts& to = worker_.config().timeouts;
+    if (!x->out_.idle() && now >= x->last_write_ + to.client_send.count()) {
+      LOG_INFO("client %s timed out reading the response (client_send)", x->client_ip_);
+      if (x->session_.active()) x->session_.abort(Termination::ClientTimeout, 504);
+      close();
+      return;
+    }
+    if (to.request.count() > 0 && x->session_.active() && x->phase_ != Phase::Tunnel &&
+        now >= x->request_start_ + to.request.count()) {
+      LOG_INFO("request from client %s exceeded the request timeout", x->client_ip_);
+      x->session_.timeout();  // 504 before the response head, a cut connection after it
+      if (!closing_) {
+        flush();
+        armTimer();
       }
       return;
-    case Phase::Tunnel:
-      LOG_INFO("tunnel from client %s idle for tunnel_idle: closing", self->client_ip_);
-      self->session_.abort(Termination::ClientTimeout, 101);
-      self->close();
+    }
+    if (x->close_after_write_) {
+      close();
       return;
-    case Phase::Waiting: case Phase::Closing: break;
+    }
+    switch (x->phase_) {
+      case Phase::Idle: close(); return;  // keepalive timeout: nothing to say
+      case Phase::Head:
+        LOG_INFO("client %s timed out sending the request head (client_header)", x->client_ip_);
+        rejectRequest(408, Termination::ClientTimeout);
+        return;
+      case Phase::Body:
+        LOG_INFO("client %s timed out sending the request body (client_body)", x->client_ip_);
+        if (x->session_.responseStarted()) {
+          x->session_.abort(Termination::ClientTimeout, 408);
+          close();
+        } else {
+          rejectRequest(408, Termination::ClientTimeout);
+        }
+        return;
+      case Phase::Tunnel:
+        LOG_INFO("tunnel from client %s idle for tunnel_idle: closing", x->client_ip_);
+        x->session_.abort(Termination::ClientTimeout, 101);
+        close();
+        return;
+      case Phase::Waiting: break;
+    }
+    armTimer();
   }
-  self->armTimer();
-}
-
-// ---- llhttp callbacks ----------------------------------------------------------------------
-
-int ClientConnection::onMessageBegin(llhttp_t* p) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  self->head_.reset();
-  self->reject_status_ = 0;
-  self->message_complete_ = false;
-  self->phase_ = Phase::Head;
-  self->phase_start_ = uv_now(self->worker_.loop());
-  self->head_start_ns_ = uv_hrtime();
-  return 0;
-}
-
-namespace {
-inline int checkHeadSize(ClientConnection* c, size_t bytes, uint64_t limit, int* reject) {
-  (void)c;
-  if (bytes > limit) {
-    *reject = 431;
-    return -1;
-  }
-  return 0;
-}
-}  // namespace
-
-int ClientConnection::onUrl(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  const size_t bytes = self->head_.addTarget(at, n);
-  if (bytes > self->worker_.config().limits.max_header_bytes) {
-    self->reject_status_ = 414;
-    return -1;
-  }
-  return 0;
-}
-
-int ClientConnection::onHeaderField(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  return checkHeadSize(self, self->head_.addField(at, n), self->worker_.config().limits.max_header_bytes,
-                       &self->reject_status_);
-}
-
-int ClientConnection::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  return checkHeadSize(self, self->head_.addValue(at, n), self->worker_.config().limits.max_header_bytes,
-                       &self->reject_status_);
-}
-
-int ClientConnection::onHeaderValueComplete(llhttp_t* p) {
-  static_cast<ClientConnection*>(p->data)->head_.endValue();
-  return 0;
-}
-
-int ClientConnection::onHeadersComplete(llhttp_t* p) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  self->phase_ = Phase::Body;
-  self->last_read_ = self->request_start_ = uv_now(self->worker_.loop());
-  self->session_.onRequestHead();
-  if (self->reject_status_) return -1;
-  return 0;
-}
-
-int ClientConnection::onBody(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  self->session_.onRequestBody(self->in_.get(), at, n);
-  return self->reject_status_ ? -1 : 0;
-}
-
-int ClientConnection::onMessageComplete(llhttp_t* p) {
-  auto* self = static_cast<ClientConnection*>(p->data);
-  self->message_complete_ = true;
-  self->phase_ = self->session_.active() ? Phase::Waiting : Phase::Idle;
-  if (self->session_.active()) self->session_.onRequestComplete();
-  return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
+  settle();
 }
 
 }  // namespace edged::proxy

@@ -1,18 +1,21 @@
 // proxy/client_connection.h — one accepted client socket: reads and parses requests (llhttp,
-// strict), writes responses in request order through its WriteQueue, applies the client-side
-// timeouts, and drives one Session at a time (pipelined requests wait, parsed later, in order).
+// strict), writes responses in request order, applies the client-side timeouts, and drives one
+// Session at a time (pipelined requests wait, parsed later, in order).
+//
+// Kept small for the idle keep-alive case: while busy, everything a request needs (parser, head,
+// Session, write queue, input buffer, deadlines) lives in an ActiveClient borrowed from the
+// worker's ActiveClientPool; once idle (after a grace of a few milliseconds, so a connection in
+// steady use keeps it) the connection is only its uv_tcp_t, its links in the worker's lists and
+// the peer address, and its keep-alive timeout is its place in the worker's ClientTimers FIFO
+// (no timer handle of its own).
 #pragma once
 
-#include <llhttp.h>
 #include <uv.h>
 
 #include <cstdint>
-#include <string>
+#include <string_view>
 
-#include "proxy/io_buffer.h"
-#include "proxy/parsed_head.h"
-#include "proxy/session.h"
-#include "proxy/write_queue.h"
+#include "proxy/active_client.h"
 
 namespace edged::proxy {
 
@@ -36,89 +39,84 @@ class ClientConnection {
   void drain();
 
   Worker& worker() { return worker_; }
-  WriteQueue& out() { return out_; }
-  void flush();
-  const ParsedHead& request() const { return head_; }
-  llhttp_t& parser() { return parser_; }
-  std::string_view clientIp() const { return client_ip_; }
-  std::string_view localAddress();
-  bool http10() const { return parser_.http_major == 1 && parser_.http_minor == 0; }
-
-  // Session -> connection.
-  void pauseBodyReading();
-  void resumeBodyReading();
-  void sessionFinished(bool keep_alive);
-  void closeAfterWrite();
-  // The origin accepted an upgrade: from now on bytes pass through both ways.
-  void startTunnel();
 
   ClientConnection* prev = nullptr;  // Worker's intrusive list
   ClientConnection* next = nullptr;
 
  private:
-  enum class Phase : uint8_t { Idle, Head, Body, Waiting, Tunnel, Closing };
+  using Phase = ClientPhase;
+  friend class ActiveClient;
+  friend class ClientTimers;
+  friend class Session;
+
+  // Marks the ActiveClient as used by a frame of this class: settle() leaves it attached until
+  // the outermost such frame ends, so no frame finds its object recycled under it.
+  struct InUse {
+    explicit InUse(ActiveClient* a) : x(a) { ++x->depth_; }
+    ~InUse() { --x->depth_; }
+    InUse(const InUse&) = delete;
+    InUse& operator=(const InUse&) = delete;
+    ActiveClient* x;
+  };
+
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void onTimer(uv_timer_t* t);
   static void onClose(uv_handle_t* h);
-  static void onWriteDone(void* self, int status);
-  static int onMessageBegin(llhttp_t* p);
-  static int onUrl(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderField(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderValue(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderValueComplete(llhttp_t* p);
-  static int onHeadersComplete(llhttp_t* p);
-  static int onBody(llhttp_t* p, const char* at, size_t n);
-  static int onMessageComplete(llhttp_t* p);
-  static const llhttp_settings_t* settings();
+
+  bool setUp();
+  // Borrow an ActiveClient (a request's first bytes are coming) / give it back.
+  void attach();
+  void detach();
+  // Where nothing up the stack still uses the ActiveClient: when the connection has nothing in
+  // progress, starts its short quiet grace (ClientTimers::kQuietMs), after which park() gives
+  // the ActiveClient back and the connection waits on the keep-alive list.
+  void settle();
+  void park();
+  bool quiet() const;  // busy, but nothing in progress (the condition settle() looks for)
+
+  // Called through the ActiveClient.
+  void flush();
+  void pauseBodyReading();
+  void resumeBodyReading();
+  void sessionFinished(bool keep_alive);
+  void closeAfterWrite();
+  void startTunnel();
+  std::string_view localAddress(char* buf, size_t len);
+  void onWriteDone(int status);
+
+  // From ClientTimers.
+  void onDeadline();
+  void onQuietExpired();
+  void onKeepaliveExpired();
 
   void processInput();
   void forwardTunnelInput();
   void handleEof();
   void rejectRequest(int status, Termination why = Termination::BadRequest);  // answer, close
   void armTimer();
-  bool setUp();
   void startReading();
   void stopReading();
   void updateReading();
+  void clientIpText(char* out, size_t len) const;  // what clientIp() shows, into the ActiveClient
 
-  Worker& worker_;
-  size_t listener_;
-  bool counted_ = false;
   uv_tcp_t tcp_{};
-  uv_timer_t timer_{};
-  int open_handles_ = 0;
-  Phase phase_ = Phase::Idle;
-  WriteQueue out_;
-  llhttp_t parser_{};
-  ParsedHead head_;
-  Session session_;
-  // Input: bytes [in_start_, in_end_) of in_ are received but not yet parsed (pipelining).
-  BufRef in_;
-  size_t in_start_ = 0;
-  size_t in_end_ = 0;
-  bool reading_ = false;
-  bool body_paused_ = false;      // by the session, for backpressure toward the origin
-  bool eof_ = false;
-  bool close_after_write_ = false;
-  bool shutdown_sent_ = false;
-  bool draining_ = false;
-  bool served_ = false;
-  bool message_complete_ = true;  // the last request was read to its end (none started: true)
-  bool nodelay_ = false;
-  uint32_t flushes_ = 0;           // finished at least one exchange (so idle means keep-alive idle)
-  bool in_process_input_ = false;
-  int reject_status_ = 0;         // set by a parser callback that refuses the request
-  uint64_t phase_start_ = 0;      // uv_now when the current phase began
-  uint64_t head_start_ns_ = 0;    // uv_hrtime at the request's first byte
-  uint64_t request_start_ = 0;    // uv_now when the current request's head was complete
-  uint64_t last_read_ = 0;
-  uint64_t last_write_ = 0;
-  uint64_t deadline_ = 0;
-  uint64_t timer_due_ = 0;
-  char client_ip_[48] = {};
-  char local_addr_[56] = {};
-  friend class Session;
+  Worker& worker_;
+  ActiveClient* x_ = nullptr;               // the busy part; null while idle
+  ClientConnection* idle_prev_ = nullptr;   // ClientTimers' keep-alive list
+  ClientConnection* idle_next_ = nullptr;
+  uint64_t idle_since_ = 0;                 // uv_now when it went idle (or was accepted)
+  // The client's address: IPv4 as text (at most 15 characters and a NUL), IPv6 in binary
+  // (formatted into the ActiveClient when busy). A 48-byte string would cost every idle connection.
+  char peer_[16] = {};
+  uint16_t listener_;
+  uint8_t peer_family_ = 0;                 // AF_INET, AF_INET6, 0: unknown
+  bool counted_ : 1 = false;
+  bool closing_ : 1 = false;
+  bool reading_ : 1 = false;
+  bool draining_ : 1 = false;
+  bool served_ : 1 = false;                 // finished at least one exchange
+  bool nodelay_ : 1 = false;
+  bool flushed_ : 1 = false;                // wrote once already (Nagle matters from the second write)
 };
 
 }  // namespace edged::proxy

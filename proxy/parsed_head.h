@@ -22,6 +22,12 @@ class ParsedHead {
     last_ = Last::None;
     bytes_ = 0;
   }
+  // After reset(): gives back storage above `keep` bytes (one huge head must not pin its
+  // buffers in a recycled owner forever).
+  void releaseExcess(size_t keep) {
+    if (store_.capacity() > keep) std::string().swap(store_);
+    if (fields_.capacity() * sizeof(fields_[0]) > keep) decltype(fields_)().swap(fields_);
+  }
   // Each returns the head's byte count so far (for the header size limit).
   size_t addTarget(const char* p, size_t n) {
     if (target_.len == 0) target_.off = static_cast<uint32_t>(store_.size());

@@ -67,7 +67,7 @@ void queueBody(WriteQueue& q, BodyFraming framing, IoBuf* buf, const char* p, si
 
 // Nothing is reserved here: an idle keep-alive connection should cost as little as possible.
 // Heads are built in the worker's scratch buffers and copied once into the write queue.
-Session::Session(ClientConnection& client) : c_(client) {}
+Session::Session(ActiveClient& client) : c_(client) {}
 
 Session::~Session() {
   if (up_) up_->close();
@@ -209,7 +209,7 @@ void Session::onRequestHead() {
   UpstreamRequestOptions o;
   o.request_id = request_id_;
   o.client_ip = c_.clientIp();
-  o.default_host = c_.localAddress();
+  if (host_count == 0) o.default_host = c_.localAddress();  // getsockname(2) only when used
   o.body = req_framing_;
   o.content_length = p.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;

@@ -1,7 +1,8 @@
 // proxy/session.h — one request/response exchange, in named phases: onRequestHead (route, checks,
 // header rewrite), pickServer, connectUpstream, sendRequest (head + streamed body), onResponseHead,
-// response body, finish (exactly once on every path). Embedded in its ClientConnection and reused
-// for the next request on that connection, so a keep-alive request allocates nothing here.
+// response body, finish (exactly once on every path). Embedded in an ActiveClient, the busy part of
+// a client connection, and reused for the next request there (recycled from connection to
+// connection), so neither a keep-alive request nor a new connection allocates anything here.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@
 
 namespace edged::proxy {
 
-class ClientConnection;
+class ActiveClient;
 class WorkerGen;
 
 // Why an exchange ended other than normally (HAProxy's termination causes), for the access log.
@@ -28,10 +29,19 @@ const char* terminationName(Termination t);
 
 class Session final : public UpstreamHandler, private FilterSink {
  public:
-  explicit Session(ClientConnection& client);
+  explicit Session(ActiveClient& client);
   ~Session();
 
   bool active() const { return active_; }
+  // Before the owning ActiveClient goes back to its free list: drops what the last exchange
+  // held (a filter, an upstream connection never released) and string capacity above `keep`.
+  void recycle(size_t keep) {
+    if (up_) up_->close();
+    reset();
+    active_ = false;
+    if (up_head_.capacity() > keep) std::string().swap(up_head_);
+    if (target_.capacity() > keep) std::string().swap(target_);
+  }
   // The request head is parsed. Returns false when the session already answered by itself.
   void onRequestHead();
   // A protocol error found by the connection: answer `status`, close, log.
@@ -89,7 +99,7 @@ class Session final : public UpstreamHandler, private FilterSink {
   void releaseGen();
   size_t serverSlot() const;
 
-  ClientConnection& c_;
+  ActiveClient& c_;
   WorkerGen* gen_ = nullptr;
   bool active_ = false;
   // Request

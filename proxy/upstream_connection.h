@@ -4,8 +4,9 @@
 //
 // libuv lifetime rules (they hold for every handle owner in proxy/):
 // 1. A uv_*_t lives inside its owner on the heap and is freed only in its close callback.
-// 2. One owner per level: Listener -> ClientConnection -> Session -> leased UpstreamConnection;
-//    ConnectionPool owns idle connections.
+// 2. One owner per level: Listener -> ClientConnection -> (borrowed) ActiveClient -> Session ->
+//    leased UpstreamConnection; ConnectionPool owns idle connections, ActiveClientPool idle
+//    ActiveClients (which own no handle).
 // 3. Never destroy an object from inside its own callback: close(), then free when the last close
 //    callback arrives.
 // 4. A write request owns its buffers until its callback; after uv_close, pending writes call back

@@ -258,6 +258,7 @@ void Worker::maybeFinish() {
   if (finished_ || client_count_ > 0) return;
   finished_ = true;
   pool_.closeAll();
+  client_timers_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);

@@ -14,6 +14,8 @@
 
 #include "conf/config.h"
 #include "proxy/access_log.h"
+#include "proxy/active_client_pool.h"
+#include "proxy/client_timers.h"
 #include "proxy/connection_pool.h"
 #include "proxy/filter.h"
 #include "proxy/io_buffer.h"
@@ -121,6 +123,8 @@ class Worker {
   void releaseGen(WorkerGen* g);
   ConnectionPool& pool() { return pool_; }
   BufferPool& buffers() { return buffers_; }
+  ActiveClientPool& activeClients() { return active_clients_; }
+  ClientTimers& clientTimers() { return client_timers_; }
   AccessLog& accessLog() { return access_log_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
   // 128 random bits as 32 hex digits (X-Request-Id); xoshiro256** seeded from the OS per worker.
@@ -169,6 +173,8 @@ class Worker {
   WorkerGen* current_ = nullptr;
   metrics::WorkerMetrics metrics_;  // before pool_: the pool records into it until destroyed
   BufferPool buffers_;
+  ActiveClientPool active_clients_;
+  ClientTimers client_timers_{&loop_};
   ConnectionPool pool_;
   AccessLog access_log_;
   uint64_t rng_[4] = {};

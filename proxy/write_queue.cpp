@@ -1,6 +1,7 @@
 // proxy/write_queue.cpp — double-buffered iovec batches: one in flight, one filling.
 #include "proxy/write_queue.h"
 
+#include <cassert>
 #include <cstring>
 
 namespace edged::proxy {
@@ -11,6 +12,26 @@ void WriteQueue::Batch::clear() {
   pieces.clear();
   arena.clear();
   iov.clear();
+}
+
+void WriteQueue::Batch::releaseExcess(size_t keep) {
+  if (pieces.capacity() * sizeof(Piece) > keep) std::vector<Piece>().swap(pieces);
+  if (arena.capacity() > keep) std::string().swap(arena);
+  if (iov.capacity() * sizeof(uv_buf_t) > keep) std::vector<uv_buf_t>().swap(iov);
+}
+
+void WriteQueue::reset(size_t keep) {
+  assert(!inflight_);  // libuv still holds the in-flight batch's iovecs
+  for (Batch& b : batches_) {
+    b.clear();
+    b.releaseExcess(keep);
+  }
+  stream_ = nullptr;
+  pending_ = 0;
+  inflight_ = false;
+  pending_bytes_ = 0;
+  inflight_bytes_ = 0;
+  appended_total_ = 0;
 }
 
 WriteQueue::~WriteQueue() {

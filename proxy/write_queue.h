@@ -51,6 +51,9 @@ class WriteQueue {
   bool writing() const { return inflight_; }
   // Drops what is queued and not yet handed to libuv.
   void discardPending();
+  // Back to a new queue's state for another stream (no write in flight). Keeps the batches'
+  // storage up to `keep` bytes each, so a recycled queue allocates nothing for usual responses.
+  void reset(size_t keep);
 
  private:
   struct Piece {
@@ -64,6 +67,7 @@ class WriteQueue {
     std::string arena;
     std::vector<uv_buf_t> iov;
     void clear();
+    void releaseExcess(size_t keep);
   };
   static void onWrite(uv_write_t* req, int status);
   // Makes the arena bytes from `at` to its end the next piece.

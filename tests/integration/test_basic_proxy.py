@@ -1,5 +1,6 @@
 """Basic reverse proxying: bytes relayed exactly, Host kept, X-Forwarded-* added, hop-by-hop
-headers dropped both ways, routes chosen by longest prefix and by host."""
+headers dropped both ways, routes chosen by longest prefix and by host; an HTTP/1.0 request
+without Host gets the listen address."""
 
 import os
 import subprocess
@@ -71,6 +72,20 @@ def test_host_kept_and_forwarded_headers_added(edged, origin):
     assert req.headers.get_all("x-forwarded-for") == ["127.0.0.1"]
     assert req.headers.get_all("host") == ["plain.test"]
 
+
+
+def test_http10_request_without_host_gets_the_listen_address(edged, origin):
+    o = origin("a")
+    e = edged(make_config({"api": [o.address]}))
+    r = httpwire.request(e.port, "GET", "/no-host", version="HTTP/1.0", host=None)
+    assert r.status == 200
+    req = o.snapshot()[-1]
+    assert req.headers.get_all("host") == ["127.0.0.1:%d" % e.port]
+    assert req.headers.get("x-forwarded-host") == "127.0.0.1:%d" % e.port
+    # With a Host, that one is kept (the local address is not even looked up).
+    r = httpwire.request(e.port, "GET", "/with-host", version="HTTP/1.0", host="h10.test")
+    assert r.status == 200
+    assert o.snapshot()[-1].headers.get_all("host") == ["h10.test"]
 
 def test_hop_by_hop_request_headers_removed(edged, origin):
     o = origin("a")

@@ -1,5 +1,5 @@
 // tests/unit/proxy/write_queue_test.cpp — WriteQueue queuing and byte accounting without a stream:
-// references taken on IoBufs, copies, and release by discardPending and the destructor.
+// references taken on IoBufs, copies, and release by discardPending, reset and the destructor.
 #include <doctest.h>
 
 #include <cstring>
@@ -154,6 +154,29 @@ TEST_CASE("WriteQueue: discardPending drops queued bytes and references; the que
   release(a);
   release(b);
   CHECK(done_calls == 0);  // nothing was written, so no completion
+}
+
+TEST_CASE("WriteQueue: reset drops everything queued and the byte total, for reuse on another stream") {
+  BufferPool pool;
+  IoBuf* a = pool.get();
+  WriteQueue q(nullptr, onDone);
+  q.appendCopy("HTTP/1.1 200 OK\r\n\r\n");
+  q.append(a, a->data(), 10);
+  CHECK(a->refs == 2u);
+  q.reset(8 * 1024);
+  CHECK(a->refs == 1u);
+  CHECK(q.idle());
+  CHECK(q.queuedBytes() == 0u);
+  CHECK(q.appendedTotal() == 0u);
+  // Reused: counts from zero again. A huge copy is given back at the next reset (bounded
+  // memory for a recycled queue); nothing must read freed memory afterwards (ASan).
+  q.appendCopy(std::string(100000, 'z'));
+  CHECK(q.appendedTotal() == 100000u);
+  q.reset(8 * 1024);
+  q.appendCopy("again");
+  CHECK(q.queuedBytes() == 5u);
+  q.discardPending();
+  release(a);
 }
 
 TEST_CASE("WriteQueue: flush with nothing queued does not start a write") {

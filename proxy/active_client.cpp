@@ -1,0 +1,136 @@
+// proxy/active_client.cpp — the request parser's callbacks, and what the Session asks of its
+// connection, passed on to the ClientConnection being served.
+#include "proxy/active_client.h"
+
+#include <cassert>
+
+#include "proxy/client_connection.h"
+#include "proxy/worker.h"
+
+namespace edged::proxy {
+
+const llhttp_settings_t* ActiveClient::settings() {
+  static const llhttp_settings_t s = [] {
+    llhttp_settings_t x;
+    llhttp_settings_init(&x);
+    x.on_message_begin = onMessageBegin;
+    x.on_url = onUrl;
+    x.on_header_field = onHeaderField;
+    x.on_header_value = onHeaderValue;
+    x.on_header_value_complete = onHeaderValueComplete;
+    x.on_headers_complete = onHeadersComplete;
+    x.on_body = onBody;
+    x.on_message_complete = onMessageComplete;
+    return x;
+  }();
+  return &s;
+}
+
+ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWriteDone), session_(*this) {
+  llhttp_init(&parser_, HTTP_REQUEST, settings());
+  parser_.data = this;
+  timer_.owner = this;
+}
+
+void ActiveClient::recycle() {
+  // Taken off every list first; libuv holds no write request of ours.
+  assert(!timer_.scheduled() && !quiet_prev_ && !quiet_next_ && !out_.writing());
+  session_.recycle(kKeepBytes);
+  out_.reset(kKeepBytes);
+  head_.reset();
+  head_.releaseExcess(kKeepBytes);
+  llhttp_reset(&parser_);
+  in_.reset();
+  in_start_ = in_end_ = 0;
+  conn_ = nullptr;
+  phase_ = ClientPhase::Idle;
+  body_paused_ = eof_ = close_after_write_ = shutdown_sent_ = in_process_input_ = false;
+  message_complete_ = true;
+  depth_ = 0;
+  reject_status_ = 0;
+  phase_start_ = head_start_ns_ = request_start_ = last_read_ = last_write_ = deadline_ = 0;
+  client_ip_[0] = '\0';
+  local_addr_[0] = '\0';
+}
+
+// ---- the Session's view of its connection --------------------------------------------------
+
+void ActiveClient::flush() { conn_->flush(); }
+void ActiveClient::pauseBodyReading() { conn_->pauseBodyReading(); }
+void ActiveClient::resumeBodyReading() { conn_->resumeBodyReading(); }
+void ActiveClient::sessionFinished(bool keep_alive) { conn_->sessionFinished(keep_alive); }
+void ActiveClient::closeAfterWrite() { conn_->closeAfterWrite(); }
+void ActiveClient::startTunnel() { conn_->startTunnel(); }
+std::string_view ActiveClient::localAddress() { return conn_->localAddress(local_addr_, sizeof local_addr_); }
+
+void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->conn_->onWriteDone(status); }
+
+// ---- llhttp callbacks ----------------------------------------------------------------------
+
+int ActiveClient::onMessageBegin(llhttp_t* p) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  self->head_.reset();
+  self->reject_status_ = 0;
+  self->message_complete_ = false;
+  self->phase_ = ClientPhase::Head;
+  self->phase_start_ = uv_now(self->worker_.loop());
+  self->head_start_ns_ = uv_hrtime();
+  return 0;
+}
+
+int ActiveClient::onUrl(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  if (self->head_.addTarget(at, n) > self->worker_.config().limits.max_header_bytes) {
+    self->reject_status_ = 414;
+    return -1;
+  }
+  return 0;
+}
+
+int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  if (self->head_.addField(at, n) > self->worker_.config().limits.max_header_bytes) {
+    self->reject_status_ = 431;
+    return -1;
+  }
+  return 0;
+}
+
+int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  if (self->head_.addValue(at, n) > self->worker_.config().limits.max_header_bytes) {
+    self->reject_status_ = 431;
+    return -1;
+  }
+  return 0;
+}
+
+int ActiveClient::onHeaderValueComplete(llhttp_t* p) {
+  static_cast<ActiveClient*>(p->data)->head_.endValue();
+  return 0;
+}
+
+int ActiveClient::onHeadersComplete(llhttp_t* p) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  self->phase_ = ClientPhase::Body;
+  self->last_read_ = self->request_start_ = uv_now(self->worker_.loop());
+  self->session_.onRequestHead();
+  if (self->reject_status_) return -1;
+  return 0;
+}
+
+int ActiveClient::onBody(llhttp_t* p, const char* at, size_t n) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  self->session_.onRequestBody(self->in_.get(), at, n);
+  return self->reject_status_ ? -1 : 0;
+}
+
+int ActiveClient::onMessageComplete(llhttp_t* p) {
+  auto* self = static_cast<ActiveClient*>(p->data);
+  self->message_complete_ = true;
+  self->phase_ = self->session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
+  if (self->session_.active()) self->session_.onRequestComplete();
+  return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
+}
+
+}  // namespace edged::proxy
