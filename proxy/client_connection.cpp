@@ -498,7 +498,7 @@ void ClientConnection::onWriteDone(int status) {
 void ClientConnection::armTimer() {
   if (closing_) return;
   ActiveClient* x = x_;
-  const conf::Timeouts& t = worker_.config().timeouts;
+  const conf::Timeouts& t = x->session_.config().timeouts;
   uint64_t d = 0;
   auto consider = [&d](uint64_t v) {
     if (d == 0 || v < d) d = v;
@@ -534,7 +534,7 @@ void ClientConnection::onDeadline() {
       armTimer();
       return;
     }
-    const conf::Timeouts& to = worker_.config().timeouts;
+    const conf::Timeouts& to = x->session_.config().timeouts;
     if (!x->out_.idle() && now >= x->last_write_ + to.client_send.count()) {
       LOG_INFO("client %s timed out reading the response (client_send)", x->client_ip_);
       if (x->session_.active()) x->session_.abort(Termination::ClientTimeout, 504);

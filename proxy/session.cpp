@@ -76,6 +76,8 @@ Session::~Session() {
 
 WorkerGen& Session::gen() { return gen_ ? *gen_ : c_.worker().gen(); }
 
+const conf::Config& Session::config() { return gen().config(); }
+
 // The exchange is over: what it pointed into (route, picker) belongs to the generation and is
 // not used again before reset().
 void Session::releaseGen() {

@@ -33,6 +33,9 @@ class Session final : public UpstreamHandler, private FilterSink {
   ~Session();
 
   bool active() const { return active_; }
+  // The configuration this exchange runs on (the worker's current one between exchanges): the
+  // client-side timeouts of a request in flight come from here, not from a newer reload.
+  const conf::Config& config();
   // Before the owning ActiveClient goes back to its free list: drops what the last exchange
   // held (a filter, an upstream connection never released) and string capacity above `keep`.
   void recycle(size_t keep) {

@@ -369,6 +369,46 @@ def test_in_flight_request_keeps_its_read_timeout(edged, origin):
     assert r1.headers.get("x-origin") == "slow"
 
 
+def test_in_flight_upload_keeps_its_request_deadline(edged, origin):
+    """timeouts.request is a client-side deadline, re-armed at every read of the body: a request
+    started under A (request: 20s) keeps A's deadline after a reload to B (request: 1500ms)."""
+    o1, o2 = origin("one"), origin("two")
+    admin_port = free_port()
+    cfg_a, cfg_b = two_origin_configs(o1, o2, admin_port)
+    cfg_a["timeouts"] = dict(cfg_a["timeouts"], request="20s")
+    cfg_b["timeouts"] = dict(cfg_b["timeouts"], request="1500ms")
+    cfg_b["routes"][0]["upstream"] = "a"                 # same origin: only the deadline changes
+    cfg_b["upstreams"] = cfg_a["upstreams"]
+    e = edged(cfg_a)
+    wait_admin(admin_port)
+    piece = b"x" * 1000
+    with httpwire.connect(e.port, timeout=10) as sock:
+        sock.sendall(httpwire.build_request("POST", "/upload", headers=[
+            ("Content-Length", str(len(piece) * 8))]))
+        sock.sendall(piece)
+        time.sleep(0.3)
+        e.write_config(cfg_b)
+        admin_reload_ok(admin_port, 2)
+        for _ in range(7):                               # 2.1 s more: past B's 1.5 s deadline
+            time.sleep(0.3)
+            sock.sendall(piece)
+        r = httpwire.read_response(httpwire.BufferedSocket(sock))
+    assert r.status == 200, r
+    # a new request under B gets B's deadline
+    with httpwire.connect(e.port, timeout=10) as sock:
+        sock.sendall(httpwire.build_request("POST", "/upload2", headers=[
+            ("Content-Length", str(len(piece) * 8))]))
+        got = None
+        try:
+            for _ in range(8):
+                sock.sendall(piece)
+                time.sleep(0.3)
+        except OSError:
+            pass
+        r2 = httpwire.read_response(httpwire.BufferedSocket(sock))
+    assert r2.status == 504, r2
+
+
 def test_in_flight_streaming_response_finishes_on_the_old_route(edged, origin):
     release = threading.Event()
     piece = b"0123456789abcdef" * 64                   # 1 KiB
