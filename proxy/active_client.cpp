@@ -78,31 +78,27 @@ int ActiveClient::onMessageBegin(llhttp_t* p) {
   return 0;
 }
 
+// The head has grown to `bytes`: past limits.max_header_bytes the request is refused with
+// `status` (414 for the target, 431 for the header lines) and parsing stops.
+int ActiveClient::limitHead(size_t bytes, int status) {
+  if (bytes <= worker_.config().limits.max_header_bytes) return 0;
+  reject_status_ = status;
+  return -1;
+}
+
 int ActiveClient::onUrl(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  if (self->head_.addTarget(at, n) > self->worker_.config().limits.max_header_bytes) {
-    self->reject_status_ = 414;
-    return -1;
-  }
-  return 0;
+  return self->limitHead(self->head_.addTarget(at, n), 414);
 }
 
 int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  if (self->head_.addField(at, n) > self->worker_.config().limits.max_header_bytes) {
-    self->reject_status_ = 431;
-    return -1;
-  }
-  return 0;
+  return self->limitHead(self->head_.addField(at, n), 431);
 }
 
 int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  if (self->head_.addValue(at, n) > self->worker_.config().limits.max_header_bytes) {
-    self->reject_status_ = 431;
-    return -1;
-  }
-  return 0;
+  return self->limitHead(self->head_.addValue(at, n), 431);
 }
 
 int ActiveClient::onHeaderValueComplete(llhttp_t* p) {

@@ -67,6 +67,7 @@ class ActiveClient {
   static int onBody(llhttp_t* p, const char* at, size_t n);
   static int onMessageComplete(llhttp_t* p);
   static const llhttp_settings_t* settings();
+  int limitHead(size_t bytes, int status);
 
   // Back to the state of a new object, for the free list (capacity kept up to kKeepBytes).
   void recycle();
