@@ -9,6 +9,25 @@ import time
 import urllib.request
 
 import httpwire
+from origin import CLOSE, default_handler
+
+
+class Health:
+    """An origin handler for the health-check tests: /healthz answers `status` (and closes),
+    /slow answers after 2.5 s, anything else the default handler."""
+
+    def __init__(self, status=200):
+        self.status = status
+
+    def __call__(self, conn, req):
+        if req.target == "/healthz":
+            conn.respond(self.status, b"health\n")
+            return CLOSE
+        if req.target == "/slow":
+            time.sleep(2.5)
+            conn.respond(200, b"slow\n")
+            return None
+        return default_handler(conn, req)
 
 
 class Client:

@@ -10,7 +10,8 @@ from unittest import mock
 
 import httpwire
 from harness import free_port, make_config
-from origin import CLOSE, Origin, default_handler
+from lbtools import Health
+from origin import Origin
 
 INTERVAL = 0.3       # seconds; matches "300ms" below
 RISE = FALL = 2
@@ -27,19 +28,6 @@ def check(**extra):
 def upstream(servers, **check_extra):
     return {"health": {"max_fails": 0, "check": check(**check_extra)},
             "servers": [{"address": s} for s in servers]}
-
-
-class Health:
-    """An origin handler: /healthz answers `status`, anything else the default handler."""
-
-    def __init__(self, status=200):
-        self.status = status
-
-    def __call__(self, conn, req):
-        if req.target == "/healthz":
-            conn.respond(self.status, b"health\n")
-            return CLOSE
-        return default_handler(conn, req)
 
 
 def client_requests(o):

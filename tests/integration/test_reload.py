@@ -23,9 +23,9 @@ import websockets
 
 import httpwire
 from harness import edged_bin, edged_env, free_port, make_config
-from lbtools import (Client, admin_call, in_background, server_info, set_drain, wait_admin,
+from lbtools import (Client, Health, admin_call, in_background, server_info, set_drain, wait_admin,
                      wait_for)
-from origin import CLOSE, default_handler
+from origin import default_handler
 from wsorigin import WsOriginProcess, client_handshake, frame, read_frame
 
 MOVE_WITHIN = 5.0        # seconds for a reload to show in traffic (it takes milliseconds)
@@ -398,7 +398,6 @@ def test_in_flight_upload_keeps_its_request_deadline(edged, origin):
     with httpwire.connect(e.port, timeout=10) as sock:
         sock.sendall(httpwire.build_request("POST", "/upload2", headers=[
             ("Content-Length", str(len(piece) * 8))]))
-        got = None
         try:
             for _ in range(8):
                 sock.sendall(piece)
@@ -581,23 +580,6 @@ def test_listeners_added_kept_and_removed(edged, origin):
 
 
 # -- 5: servers that stay keep their state ----------------------------------------------------
-
-class Health:
-    """/healthz answers `status`; /slow waits 2.5 s; anything else the default handler."""
-
-    def __init__(self, status=200):
-        self.status = status
-
-    def __call__(self, conn, req):
-        if req.target == "/healthz":
-            conn.respond(self.status, b"health\n")
-            return CLOSE
-        if req.target == "/slow":
-            time.sleep(2.5)
-            conn.respond(200, b"slow\n")
-            return None
-        return default_handler(conn, req)
-
 
 def client_requests(o):
     return sum(1 for r in o.snapshot() if r.target != "/healthz")
