@@ -648,6 +648,12 @@ void Session::onUpstreamReadBatchDone() {
   }
 }
 
+bool Session::mayDeferReadBatch() {
+  // What waits is bounded: under 2 x kHighWater before the next read adds one buffer, and that
+  // read's flush checks the high-water mark (pausing the origin) as usual.
+  return c_.out().queuedBytes() < 2 * ClientConnection::kHighWater;
+}
+
 void Session::onClientDrained() {
   if (upstream_paused_ && up_) {
     upstream_paused_ = false;

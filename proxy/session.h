@@ -70,6 +70,7 @@ class Session final : public UpstreamHandler, private FilterSink {
   void onUpstreamBody(IoBuf* buf, const char* p, size_t n) override;
   void onUpstreamComplete(bool reusable) override;
   void onUpstreamReadBatchDone() override;
+  bool mayDeferReadBatch() override;
   void onUpstreamWritten() override;
   void onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) override;
   void onUpstreamTunnelEnd() override;

@@ -279,6 +279,8 @@ void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* b
     self->handleRead(buf->base, static_cast<size_t>(nread));
   } else if (nread < 0) {
     self->handleEof();
+  } else if (self->batch_deferred_ && self->handler_) {
+    self->readBatchDone(self->handler_, 0);  // the read after a full one found nothing (EAGAIN)
   }
   if (self->state_ == State::Idle && self->in_.unique()) self->in_.reset();
 }
@@ -291,10 +293,11 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
     return;
   }
   last_activity_ = uv_now(worker_.loop());
+  batch_deferred_ = false;  // this read ends in a flush, a completion or a new deferral
   if (tunnel_) {
     UpstreamHandler* h = handler_;
     h->onUpstreamTunnelData(in_.get(), data, n);
-    if (handler_ == h) h->onUpstreamReadBatchDone();
+    readBatchDone(h, n);
     return;
   }
   llhttp_errno_t err = llhttp_execute(&parser_, data, n);
@@ -306,7 +309,7 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
     if (err == HPE_PAUSED_UPGRADE || err == HPE_PAUSED) {
       if (pos && pos < data + n) h->onUpstreamTunnelData(in_.get(), pos, static_cast<size_t>(data + n - pos));
     }
-    if (handler_ == h) h->onUpstreamReadBatchDone();
+    readBatchDone(h, n);
     return;
   }
   if (err == HPE_PAUSED) {
@@ -322,9 +325,29 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
   if (response_complete_) {
     // The end is here: finishing covers what a batch-end flush would do (a compressor is
     // finished once instead of flushed, then finished).
+    deferred_reads_ = 0;
     h->onUpstreamComplete(!leftover_ && llhttp_should_keep_alive(&parser_));
     return;
   }
+  readBatchDone(h, n);
+}
+
+// After a read's callbacks the handler flushes what they queued. A read that filled the buffer
+// is followed at once by another read in the same pass (libuv's uv__read loops while reads come
+// back full, up to 32), so its flush can wait for that read: a response a little over the buffer
+// size goes out in one write, not two. That next read's callback — or libuv's nread 0 callback
+// when it finds nothing (EAGAIN) — flushes. The handler bounds what waits; a few deferrals in a
+// row at most, well under libuv's 32.
+void UpstreamConnection::readBatchDone(UpstreamHandler* h, size_t n) {
+  constexpr uint8_t kMaxDeferredReads = 4;
+  if (handler_ != h) return;
+  if (n == in_->capacity && reading_ && deferred_reads_ < kMaxDeferredReads && h->mayDeferReadBatch()) {
+    ++deferred_reads_;
+    batch_deferred_ = true;
+    return;
+  }
+  deferred_reads_ = 0;
+  batch_deferred_ = false;
   h->onUpstreamReadBatchDone();
 }
 
@@ -337,6 +360,10 @@ void UpstreamConnection::handleEof() {
   if (!handler_) {
     close();
     return;
+  }
+  if (batch_deferred_) {  // deliver what the last full read queued before the end is handled
+    readBatchDone(handler_, 0);
+    if (!handler_ || state_ == State::Closing) return;
   }
   if (tunnel_) {
     UpstreamHandler* h = handler_;

@@ -47,7 +47,10 @@ class UpstreamHandler {
   virtual bool onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) = 0;
   virtual void onUpstreamBody(IoBuf* buf, const char* p, size_t n) = 0;
   virtual void onUpstreamComplete(bool reusable) = 0;
-  virtual void onUpstreamReadBatchDone() = 0;  // after each read's worth of callbacks
+  virtual void onUpstreamReadBatchDone() = 0;  // after each read's worth of callbacks (flush)
+  // Asked after a read that filled the buffer (another read follows at once): true lets that
+  // read's onUpstreamReadBatchDone cover this one too. Must keep what is queued bounded.
+  virtual bool mayDeferReadBatch() = 0;
   virtual void onUpstreamWritten() = 0;        // a write finished; queue may have drained
   // Tunnel mode (after a 101): raw bytes from the origin, and its end (EOF or reset).
   virtual void onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) = 0;
@@ -120,6 +123,7 @@ class UpstreamConnection {
   void startReading();
   void handleRead(const char* data, size_t n);
   void handleEof();
+  void readBatchDone(UpstreamHandler* h, size_t n);
   void resetParser();
 
   Worker& worker_;
@@ -137,8 +141,9 @@ class UpstreamConnection {
   llhttp_t parser_{};
   ParsedHead head_;
   BufRef in_;
-  size_t in_used_ = 0;
   bool reading_ = false;
+  bool batch_deferred_ = false;  // a full read's flush waits for the read libuv makes next
+  uint8_t deferred_reads_ = 0;   // full reads in a row whose flush waited
   bool read_paused_ = false;
   bool reused_ = false;
   bool response_started_ = false;

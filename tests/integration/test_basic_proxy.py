@@ -4,6 +4,7 @@ without Host gets the listen address."""
 
 import os
 import subprocess
+import threading
 
 import requests
 
@@ -50,6 +51,44 @@ def test_get_is_relayed_byte_exact(edged, origin):
     assert len(lines) >= 3, lines
     assert '"GET /file.bin?x=1&y=%%20z HTTP/1.1" 200 %d' % len(payload) in lines[0], lines[0]
     assert lines[0].startswith("127.0.0.1 ")
+
+
+def test_bytes_ending_on_a_full_read_buffer_are_not_held_back(edged, origin):
+    # edged leaves the flush of a read that filled its 64 KiB buffer to the read that follows at
+    # once; when that read finds nothing, what was read must still go out, not wait for more.
+    first = 64 * 1024          # what the origin sends first: exactly one read buffer
+    rest = os.urandom(10_000)
+    go_on = threading.Event()
+
+    def handler(conn, req):
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+        length = first - len(head % 10000) + len(rest)   # a five-digit length either way
+        head = head % length
+        head += b"x" * (first - len(head))           # the first send ends on the buffer's end
+        conn.send(head)
+        go_on.wait(10)
+        conn.send(rest)
+
+    o = origin("a", handler)
+    e = edged(make_config({"api": [o.address]}))
+    with httpwire.connect(e.port) as s:
+        s.sendall(httpwire.build_request("GET", "/boundary"))
+        s.settimeout(3)
+        got = b""
+        try:
+            while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 60_000:
+                chunk = s.recv(65536)
+                assert chunk, "edged closed the connection"
+                got += chunk
+        finally:
+            go_on.set()      # the origin sends the rest only now
+        assert set(got.split(b"\r\n\r\n", 1)[1]) == {ord("x")}
+        bs = httpwire.BufferedSocket(s)
+        bs.buf += got
+        s.settimeout(10)
+        r = httpwire.read_response(bs)
+    assert r.status == 200
+    assert r.body.endswith(rest) and set(r.body[:-len(rest)]) == {ord("x")}
 
 
 def test_host_kept_and_forwarded_headers_added(edged, origin):
