@@ -48,6 +48,11 @@ UpstreamConnection::UpstreamConnection(Worker& worker, WorkerGen& gen, size_t up
   timer_.data = this;
   connect_req_.data = this;
   open_handles_ = 2;
+  posted_flush_.owner = this;
+  posted_flush_.fn = [](void* owner) {
+    auto* self = static_cast<UpstreamConnection*>(owner);
+    if (self->batch_deferred_ && self->handler_) self->readBatchDone(self->handler_, 0);
+  };
   resetParser();
 }
 
@@ -130,6 +135,7 @@ void UpstreamConnection::close() {
   if (state_ == State::Closing) return;
   state_ = State::Closing;
   handler_ = nullptr;
+  PostedFlushes::cancel(posted_flush_);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
 }
@@ -333,17 +339,19 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
 }
 
 // After a read's callbacks the handler flushes what they queued. A read that filled the buffer
-// is followed at once by another read in the same pass (libuv's uv__read loops while reads come
-// back full, up to 32), so its flush can wait for that read: a response a little over the buffer
-// size goes out in one write, not two. That next read's callback — or libuv's nread 0 callback
-// when it finds nothing (EAGAIN) — flushes. The handler bounds what waits; a few deferrals in a
-// row at most, well under libuv's 32.
+// is usually followed at once by another read in the same pass (libuv's uv__read loops while
+// reads come back full, up to 32 a pass), so its flush can wait for that read: a response a little
+// over the buffer size goes out in one write, not two. That next read's callback — or libuv's
+// nread 0 callback when it finds nothing (EAGAIN), or the EOF — flushes; and whatever libuv does,
+// the worker's posted flushes run this iteration's leftovers right after its I/O callbacks, before
+// the loop can sleep. The handler bounds what waits; a few deferrals in a row at most.
 void UpstreamConnection::readBatchDone(UpstreamHandler* h, size_t n) {
   constexpr uint8_t kMaxDeferredReads = 4;
   if (handler_ != h) return;
   if (n == in_->capacity && reading_ && deferred_reads_ < kMaxDeferredReads && h->mayDeferReadBatch()) {
     ++deferred_reads_;
     batch_deferred_ = true;
+    worker_.postedFlushes().post(posted_flush_);
     return;
   }
   deferred_reads_ = 0;

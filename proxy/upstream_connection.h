@@ -20,6 +20,7 @@
 
 #include "proxy/io_buffer.h"
 #include "proxy/parsed_head.h"
+#include "proxy/posted_flushes.h"
 #include "proxy/write_queue.h"
 #include "upstream/upstream.h"
 
@@ -65,6 +66,7 @@ class UpstreamConnection {
   // metrics slot, which names it across generations (the pool's key).
   UpstreamConnection(Worker& worker, WorkerGen& gen, size_t upstream_index, upstream::Server& server,
                      size_t slot);
+  ~UpstreamConnection() { PostedFlushes::cancel(posted_flush_); }
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
@@ -143,6 +145,7 @@ class UpstreamConnection {
   BufRef in_;
   bool reading_ = false;
   bool batch_deferred_ = false;  // a full read's flush waits for the read libuv makes next
+  PostedFlushes::Entry posted_flush_;  // ... or for the end of this loop iteration's I/O
   uint8_t deferred_reads_ = 0;   // full reads in a row whose flush waited
   bool read_paused_ = false;
   bool reused_ = false;

@@ -259,6 +259,7 @@ void Worker::maybeFinish() {
   finished_ = true;
   pool_.closeAll();
   client_timers_.close();
+  posted_flushes_.close();
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);

@@ -19,6 +19,7 @@
 #include "proxy/connection_pool.h"
 #include "proxy/filter.h"
 #include "proxy/io_buffer.h"
+#include "proxy/posted_flushes.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/proxy.h"
 #include "upstream/upstream.h"
@@ -125,6 +126,7 @@ class Worker {
   BufferPool& buffers() { return buffers_; }
   ActiveClientPool& activeClients() { return active_clients_; }
   ClientTimers& clientTimers() { return client_timers_; }
+  PostedFlushes& postedFlushes() { return posted_flushes_; }
   AccessLog& accessLog() { return access_log_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
   // 128 random bits as 32 hex digits (X-Request-Id); xoshiro256** seeded from the OS per worker.
@@ -175,6 +177,7 @@ class Worker {
   BufferPool buffers_;
   ActiveClientPool active_clients_;
   ClientTimers client_timers_{&loop_};
+  PostedFlushes posted_flushes_{&loop_};
   ConnectionPool pool_;
   AccessLog access_log_;
   uint64_t rng_[4] = {};
