@@ -30,6 +30,19 @@ ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWrite
   llhttp_init(&parser_, HTTP_REQUEST, settings());
   parser_.data = this;
   timer_.owner = this;
+  posted_flush_.owner = this;
+  posted_flush_.fn = [](void* owner) { static_cast<ActiveClient*>(owner)->flushDeferredUpstream(); };
+}
+
+void ActiveClient::deferUpstreamFlush() {
+  upstream_flush_deferred_ = true;
+  worker_.postedFlushes().post(posted_flush_);
+}
+
+void ActiveClient::flushDeferredUpstream() {
+  if (!upstream_flush_deferred_) return;
+  upstream_flush_deferred_ = false;
+  if (session_.active()) session_.onRequestBodyReadBatchDone();
 }
 
 void ActiveClient::recycle() {
@@ -44,7 +57,9 @@ void ActiveClient::recycle() {
   in_start_ = in_end_ = 0;
   conn_ = nullptr;
   phase_ = ClientPhase::Idle;
+  PostedFlushes::cancel(posted_flush_);
   body_paused_ = eof_ = close_after_write_ = shutdown_sent_ = in_process_input_ = false;
+  in_full_read_ = upstream_flush_deferred_ = false;
   message_complete_ = true;
   depth_ = 0;
   reject_status_ = 0;

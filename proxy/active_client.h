@@ -15,6 +15,7 @@
 #include "proxy/deadline_heap.h"
 #include "proxy/io_buffer.h"
 #include "proxy/parsed_head.h"
+#include "proxy/posted_flushes.h"
 #include "proxy/session.h"
 #include "proxy/write_queue.h"
 
@@ -29,6 +30,7 @@ enum class ClientPhase : uint8_t { Idle, Head, Body, Waiting, Tunnel };
 class ActiveClient {
  public:
   explicit ActiveClient(Worker& worker);
+  ~ActiveClient() { PostedFlushes::cancel(posted_flush_); }
   ActiveClient(const ActiveClient&) = delete;
   ActiveClient& operator=(const ActiveClient&) = delete;
 
@@ -43,6 +45,12 @@ class ActiveClient {
   bool http10() const { return parser_.http_major == 1 && parser_.http_minor == 0; }
   void pauseBodyReading();
   void resumeBodyReading();
+  // True inside the callback of a read that filled its buffer: libuv usually reads again at once,
+  // so the session may leave its flush toward the origin to that read (deferUpstreamFlush); the
+  // next read that is not full, or else the worker's posted flushes after this iteration's I/O,
+  // sends it. An upload or a tunnel then makes about half the writes.
+  bool mayDeferUpstreamFlush() const { return in_full_read_; }
+  void deferUpstreamFlush();
   void sessionFinished(bool keep_alive);
   void closeAfterWrite();
   // The origin accepted an upgrade: from now on bytes pass through both ways.
@@ -71,6 +79,7 @@ class ActiveClient {
 
   // Back to the state of a new object, for the free list (capacity kept up to kKeepBytes).
   void recycle();
+  void flushDeferredUpstream();
 
   Worker& worker_;
   ClientConnection* conn_ = nullptr;  // the connection it serves; null in the free list
@@ -85,6 +94,8 @@ class ActiveClient {
   bool shutdown_sent_ = false;
   bool message_complete_ = true;   // the last request was read to its end (none started: true)
   bool in_process_input_ = false;
+  bool in_full_read_ = false;            // see mayDeferUpstreamFlush()
+  bool upstream_flush_deferred_ = false;
   uint8_t depth_ = 0;              // ClientConnection frames using this object (settle waits for 0)
   int reject_status_ = 0;          // set by a parser callback that refuses the request
   // Input: bytes [in_start_, in_end_) of in_ are received but not yet parsed (pipelining).
@@ -98,6 +109,7 @@ class ActiveClient {
   uint64_t last_write_ = 0;
   uint64_t deadline_ = 0;          // the earliest timeout now, 0: none
   DeadlineNode timer_;             // in the worker's ClientTimers
+  PostedFlushes::Entry posted_flush_;  // a deferred upstream flush, in the worker's PostedFlushes
   WriteQueue out_;
   llhttp_t parser_{};
   ParsedHead head_;

@@ -249,7 +249,7 @@ void ClientConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   buf->len = x->in_->capacity;
 }
 
-void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<ClientConnection*>(s->data);
   if (self->closing_) return;
   ActiveClient* x = self->x_;
@@ -265,6 +265,8 @@ void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
   }
   {
     InUse in_use(x);
+    const bool full = nread > 0 && static_cast<size_t>(nread) == buf->len;
+    x->in_full_read_ = full;
     if (nread > 0) {
       x->last_read_ = uv_now(self->worker_.loop());
       if (x->close_after_write_) {
@@ -281,6 +283,10 @@ void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     } else if (nread < 0) {
       self->handleEof();
     }
+    x->in_full_read_ = false;
+    // A flush a full read left waiting goes out with the first read that is not full (or at the
+    // end of this iteration's I/O, posted).
+    if (!full && !self->closing_) x->flushDeferredUpstream();
     // A connection waiting for more holds no buffer (10,000 idle clients cost no 64 KiB each).
     if (!self->closing_ && x->in_start_ == x->in_end_ && x->in_.unique()) {
       x->in_.reset();

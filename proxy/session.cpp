@@ -309,6 +309,12 @@ void Session::onUpstreamConnected() {
 // that complete at once raise no callback, so this check follows every flush.
 void Session::flushUpstream() {
   if (!up_) return;
+  // Bounded: below 2 x kHighWater before the next read adds at most one buffer.
+  if (c_.mayDeferUpstreamFlush() && up_->out().queuedBytes() < 2 * ClientConnection::kHighWater) {
+    c_.deferUpstreamFlush();
+    return;
+  }
+  c_.upstream_flush_deferred_ = false;
   up_->flush();
   if (!up_) return;
   const size_t queued = up_->out().queuedBytes();

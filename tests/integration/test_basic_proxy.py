@@ -3,6 +3,7 @@ headers dropped both ways, routes chosen by longest prefix and by host; an HTTP/
 without Host gets the listen address."""
 
 import os
+import socket
 import subprocess
 import threading
 
@@ -89,6 +90,41 @@ def test_bytes_ending_on_a_full_read_buffer_are_not_held_back(edged, origin):
         r = httpwire.read_response(bs)
     assert r.status == 200
     assert r.body.endswith(rest) and set(r.body[:-len(rest)]) == {ord("x")}
+
+
+def test_request_bytes_ending_on_a_full_read_buffer_reach_the_origin(edged):
+    # The same on the way in: a client read that fills the 64 KiB buffer leaves its flush toward
+    # the origin to the next read; when that finds nothing, the bytes must still go out.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(5)
+    e = edged(make_config({"api": ["127.0.0.1:%d" % srv.getsockname()[1]]}))
+    first, rest = 64 * 1024, b"z" * 10_000
+    with httpwire.connect(e.port) as c, srv:
+        c.settimeout(5)
+        # A first request leaves a kept-alive origin connection, so the next one is written to it
+        # at once (no connect in between to flush for us).
+        c.sendall(httpwire.build_request("GET", "/warm"))
+        o, _ = srv.accept()
+        o.settimeout(3)
+        ob = httpwire.BufferedSocket(o)
+        ob.read_until(b"\r\n\r\n")
+        o.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        cb = httpwire.BufferedSocket(c)
+        assert httpwire.read_response(cb).status == 200
+
+        head = b"POST /boundary HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+        head = head % (first - len(head % 10000) + len(rest))   # a five-digit length either way
+        c.sendall(head + b"y" * (first - len(head)))            # exactly one read buffer
+        got = ob.read_until(b"\r\n\r\n")
+        assert got.startswith(b"POST /boundary ")
+        assert set(ob.read_exact(first - len(head))) == {ord("y")}   # the client holds the rest
+        c.sendall(rest)
+        assert ob.read_exact(len(rest)) == rest
+        o.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        assert httpwire.read_response(cb).status == 200
+        o.close()
 
 
 def test_host_kept_and_forwarded_headers_added(edged, origin):
