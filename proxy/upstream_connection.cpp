@@ -331,7 +331,6 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
   if (response_complete_) {
     // The end is here: finishing covers what a batch-end flush would do (a compressor is
     // finished once instead of flushed, then finished).
-    deferred_reads_ = 0;
     h->onUpstreamComplete(!leftover_ && llhttp_should_keep_alive(&parser_));
     return;
   }
@@ -344,17 +343,14 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
 // over the buffer size goes out in one write, not two. That next read's callback — or libuv's
 // nread 0 callback when it finds nothing (EAGAIN), or the EOF — flushes; and whatever libuv does,
 // the worker's posted flushes run this iteration's leftovers right after its I/O callbacks, before
-// the loop can sleep. The handler bounds what waits; a few deferrals in a row at most.
+// the loop can sleep. The handler bounds what waits (its queue size).
 void UpstreamConnection::readBatchDone(UpstreamHandler* h, size_t n) {
-  constexpr uint8_t kMaxDeferredReads = 4;
   if (handler_ != h) return;
-  if (n == in_->capacity && reading_ && deferred_reads_ < kMaxDeferredReads && h->mayDeferReadBatch()) {
-    ++deferred_reads_;
+  if (n == in_->capacity && reading_ && h->mayDeferReadBatch()) {
     batch_deferred_ = true;
     worker_.postedFlushes().post(posted_flush_);
     return;
   }
-  deferred_reads_ = 0;
   batch_deferred_ = false;
   h->onUpstreamReadBatchDone();
 }

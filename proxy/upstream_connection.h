@@ -146,7 +146,6 @@ class UpstreamConnection {
   bool reading_ = false;
   bool batch_deferred_ = false;  // a full read's flush waits for the read libuv makes next
   PostedFlushes::Entry posted_flush_;  // ... or for the end of this loop iteration's I/O
-  uint8_t deferred_reads_ = 0;   // full reads in a row whose flush waited
   bool read_paused_ = false;
   bool reused_ = false;
   bool response_started_ = false;
