@@ -26,7 +26,7 @@ const llhttp_settings_t* ActiveClient::settings() {
   return &s;
 }
 
-ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWriteDone), session_(*this) {
+ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWriteDone), session_(*this, worker) {
   llhttp_init(&parser_, HTTP_REQUEST, settings());
   parser_.data = this;
   timer_.owner = this;
@@ -50,8 +50,8 @@ void ActiveClient::recycle() {
   assert(!timer_.scheduled() && !quiet_prev_ && !quiet_next_ && !out_.writing());
   session_.recycle(kKeepBytes);
   out_.reset(kKeepBytes);
-  head_.reset();
-  head_.releaseExcess(kKeepBytes);
+  request_.reset();
+  request_.fields.releaseExcess(kKeepBytes);
   llhttp_reset(&parser_);
   in_.reset();
   in_start_ = in_end_ = 0;
@@ -59,7 +59,8 @@ void ActiveClient::recycle() {
   phase_ = ClientPhase::Idle;
   PostedFlushes::cancel(posted_flush_);
   body_paused_ = eof_ = close_after_write_ = shutdown_sent_ = in_process_input_ = false;
-  in_full_read_ = upstream_flush_deferred_ = false;
+  in_full_read_ = upstream_flush_deferred_ = head_paused_ = false;
+  resp_framing_ = BodyFraming::None;
   message_complete_ = true;
   depth_ = 0;
   reject_status_ = 0;
@@ -68,23 +69,68 @@ void ActiveClient::recycle() {
   local_addr_[0] = '\0';
 }
 
-// ---- the Session's view of its connection --------------------------------------------------
+// ---- Downstream: the Session's view of its connection ---------------------------------------
 
 void ActiveClient::flush() { conn_->flush(); }
-void ActiveClient::pauseBodyReading() { conn_->pauseBodyReading(); }
-void ActiveClient::resumeBodyReading() { conn_->resumeBodyReading(); }
-void ActiveClient::sessionFinished(bool keep_alive) { conn_->sessionFinished(keep_alive); }
+void ActiveClient::pauseRequestBody() { conn_->pauseBodyReading(); }
+void ActiveClient::resumeRequestBody() { conn_->resumeBodyReading(); }
+void ActiveClient::exchangeDone(bool keep_alive) { conn_->sessionFinished(keep_alive); }
 void ActiveClient::closeAfterWrite() { conn_->closeAfterWrite(); }
 void ActiveClient::startTunnel() { conn_->startTunnel(); }
+void ActiveClient::resumeRequest() { conn_->resumeRequest(); }
 std::string_view ActiveClient::localAddress() { return conn_->localAddress(local_addr_, sizeof local_addr_); }
 
 void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->conn_->onWriteDone(status); }
+
+void ActiveClient::sendInterim(int status, std::string_view reason, const std::vector<Header>& headers) {
+  if (request_.http10()) return;  // HTTP/1.0 has no interim responses
+  ClientResponseOptions o;
+  o.body = BodyFraming::None;
+  o.keep_alive = true;  // no Connection field on an interim response
+  out_.appendBuilt([&](std::string& out) { buildClientResponseHead(status, reason, headers, o, out); });
+}
+
+bool ActiveClient::sendHead(int status, std::string_view reason, const std::vector<Header>& headers,
+                            const ResponseMeta& meta) {
+  ClientResponseOptions o;
+  o.client_http10 = request_.http10();
+  o.request_id = meta.request_id;
+  o.upgrade = meta.upgrade;
+  BodyFraming framing = meta.body;
+  // HTTP/1.0 has no chunked coding: a body of unknown length ends with the connection.
+  if (framing == BodyFraming::Chunked && o.client_http10) framing = BodyFraming::UntilClose;
+  if (!meta.upgrade.empty()) framing = BodyFraming::None;
+  resp_framing_ = framing;
+  o.body = framing;
+  o.keep_alive = meta.upgrade.empty() && request_.keep_alive && !meta.must_close &&
+                 framing != BodyFraming::UntilClose && !worker_.draining();
+  out_.appendBuilt([&](std::string& out) { buildClientResponseHead(status, reason, headers, o, out); });
+  return o.keep_alive;
+}
+
+void ActiveClient::sendBody(IoBuf* buf, const char* p, size_t n) {
+  const bool chunked = resp_framing_ == BodyFraming::Chunked;
+  if (chunked) {
+    char hdr[20];
+    out_.appendCopy({hdr, writeChunkHeader(n, hdr)});
+  }
+  if (buf)
+    out_.append(buf, p, n);
+  else
+    out_.appendCopy({p, n});
+  if (chunked) out_.appendCopy(kChunkTrailer);
+}
+
+void ActiveClient::endBody() {
+  if (resp_framing_ == BodyFraming::Chunked) out_.appendCopy(kLastChunk);
+  resp_framing_ = BodyFraming::None;
+}
 
 // ---- llhttp callbacks ----------------------------------------------------------------------
 
 int ActiveClient::onMessageBegin(llhttp_t* p) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  self->head_.reset();
+  self->request_.reset();
   self->reject_status_ = 0;
   self->message_complete_ = false;
   self->phase_ = ClientPhase::Head;
@@ -103,21 +149,21 @@ int ActiveClient::limitHead(size_t bytes, int status) {
 
 int ActiveClient::onUrl(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->head_.addTarget(at, n), 414);
+  return self->limitHead(self->request_.fields.addTarget(at, n), 414);
 }
 
 int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->head_.addField(at, n), 431);
+  return self->limitHead(self->request_.fields.addField(at, n), 431);
 }
 
 int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->head_.addValue(at, n), 431);
+  return self->limitHead(self->request_.fields.addValue(at, n), 431);
 }
 
 int ActiveClient::onHeaderValueComplete(llhttp_t* p) {
-  static_cast<ActiveClient*>(p->data)->head_.endValue();
+  static_cast<ActiveClient*>(p->data)->request_.fields.endValue();
   return 0;
 }
 
@@ -125,15 +171,36 @@ int ActiveClient::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<ActiveClient*>(p->data);
   self->phase_ = ClientPhase::Body;
   self->last_read_ = self->request_start_ = uv_now(self->worker_.loop());
-  self->session_.onRequestHead();
-  if (self->reject_status_) return -1;
+  RequestHead& r = self->request_;
+  self->takeRequestLine();
+  r.keep_alive = llhttp_should_keep_alive(p) != 0;
+  r.upgrade = p->upgrade != 0;
+  if (p->flags & F_CHUNKED) {
+    r.framing = BodyFraming::Chunked;
+  } else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
+    r.framing = BodyFraming::ContentLength;
+    r.content_length = p->content_length;
+  }
+  r.complete = true;
+  const int result = self->session_.onRequestHead();
+  if (result == Session::kWaiting) {
+    self->head_paused_ = true;
+    return HPE_PAUSED;  // parsing goes on when the exchange resumes (resumeRequest)
+  }
+  if (result > 0) {
+    self->reject_status_ = result;
+    return -1;
+  }
   return 0;
 }
 
 int ActiveClient::onBody(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  self->session_.onRequestBody(self->in_.get(), at, n);
-  return self->reject_status_ ? -1 : 0;
+  if (const int status = self->session_.onRequestBody(self->in_.get(), at, n); status != 0) {
+    self->reject_status_ = status;
+    return -1;
+  }
+  return 0;
 }
 
 int ActiveClient::onMessageComplete(llhttp_t* p) {
@@ -144,4 +211,15 @@ int ActiveClient::onMessageComplete(llhttp_t* p) {
   return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
 }
 
+}  // namespace edged::proxy
+
+namespace edged::proxy {
+void ActiveClient::takeRequestLine() {
+  if (parser_.http_major == 0 || !request_.method.empty()) return;
+  const auto m = static_cast<llhttp_method_t>(parser_.method);
+  request_.method = llhttp_method_name(m);
+  request_.method_id = methodFromName(request_.method);
+  request_.version_major = parser_.http_major;
+  request_.version_minor = parser_.http_minor;
+}
 }  // namespace edged::proxy

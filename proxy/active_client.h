@@ -14,7 +14,8 @@
 
 #include "proxy/deadline_heap.h"
 #include "proxy/io_buffer.h"
-#include "proxy/parsed_head.h"
+#include "proxy/downstream.h"
+#include "proxy/http/http.h"
 #include "proxy/posted_flushes.h"
 #include "proxy/session.h"
 #include "proxy/write_queue.h"
@@ -27,40 +28,50 @@ class Worker;
 // Where the connection's current request stands.
 enum class ClientPhase : uint8_t { Idle, Head, Body, Waiting, Tunnel };
 
-class ActiveClient {
+class ActiveClient final : public Downstream {
  public:
   explicit ActiveClient(Worker& worker);
   ~ActiveClient() { PostedFlushes::cancel(posted_flush_); }
   ActiveClient(const ActiveClient&) = delete;
   ActiveClient& operator=(const ActiveClient&) = delete;
 
-  // What the Session uses of its connection.
   Worker& worker() { return worker_; }
   WriteQueue& out() { return out_; }
-  void flush();
-  const ParsedHead& request() const { return head_; }
   llhttp_t& parser() { return parser_; }
-  std::string_view clientIp() const { return client_ip_; }
-  std::string_view localAddress();
-  bool http10() const { return parser_.http_major == 1 && parser_.http_minor == 0; }
-  void pauseBodyReading();
-  void resumeBodyReading();
+  Session& session() { return session_; }
+
+  // Downstream: what the Session uses of its connection.
+  const RequestHead& request() const override { return request_; }
+  std::string_view clientIp() override { return client_ip_; }
+  std::string_view localAddress() override;
+  uint64_t requestStartNs() const override { return head_start_ns_; }
+  bool receivingHead() const override { return phase_ == ClientPhase::Head; }
+  void sendInterim(int status, std::string_view reason, const std::vector<Header>& headers) override;
+  bool sendHead(int status, std::string_view reason, const std::vector<Header>& headers,
+                const ResponseMeta& meta) override;
+  void sendBody(IoBuf* buf, const char* p, size_t n) override;
+  void endBody() override;
+  void flush() override;
+  size_t queuedBytes() const override { return out_.queuedBytes(); }
+  uint64_t bytesQueued() const override { return out_.appendedTotal(); }
+  void pauseRequestBody() override;
+  void resumeRequestBody() override;
   // True inside the callback of a read that filled its buffer: libuv usually reads again at once,
   // so the session may leave its flush toward the origin to that read (deferUpstreamFlush); the
   // next read that is not full, or else the worker's posted flushes after this iteration's I/O,
   // sends it. An upload or a tunnel then makes about half the writes.
-  bool mayDeferUpstreamFlush() const { return in_full_read_; }
-  void deferUpstreamFlush();
-  void sessionFinished(bool keep_alive);
-  void closeAfterWrite();
-  // The origin accepted an upgrade: from now on bytes pass through both ways.
-  void startTunnel();
+  bool mayDeferUpstreamFlush() const override { return in_full_read_; }
+  void deferUpstreamFlush() override;
+  void resumeRequest() override;
+  void exchangeDone(bool keep_alive) override;
+  void startTunnel() override;
+  void sendTunnelData(IoBuf* buf, const char* p, size_t n) override { out_.append(buf, p, n); }
+  void closeAfterWrite() override;
 
  private:
   friend class ClientConnection;
   friend class ActiveClientPool;
   friend class ClientTimers;
-  friend class Session;
 
   // Capacity a recycled object keeps per string or vector; more is given back to the allocator.
   static constexpr size_t kKeepBytes = 8 * 1024;
@@ -76,6 +87,8 @@ class ActiveClient {
   static int onMessageComplete(llhttp_t* p);
   static const llhttp_settings_t* settings();
   int limitHead(size_t bytes, int status);
+  // The method and version llhttp has seen so far (the request line may be all there is).
+  void takeRequestLine();
 
   // Back to the state of a new object, for the free list (capacity kept up to kKeepBytes).
   void recycle();
@@ -97,6 +110,8 @@ class ActiveClient {
   bool in_full_read_ = false;            // see mayDeferUpstreamFlush()
   bool upstream_flush_deferred_ = false;
   uint8_t depth_ = 0;              // ClientConnection frames using this object (settle waits for 0)
+  bool head_paused_ = false;       // the parser stopped after a head whose exchange waits (a filter's Wait)
+  BodyFraming resp_framing_ = BodyFraming::None;  // how the current response's body is framed
   int reject_status_ = 0;          // set by a parser callback that refuses the request
   // Input: bytes [in_start_, in_end_) of in_ are received but not yet parsed (pipelining).
   BufRef in_;
@@ -112,7 +127,7 @@ class ActiveClient {
   PostedFlushes::Entry posted_flush_;  // a deferred upstream flush, in the worker's PostedFlushes
   WriteQueue out_;
   llhttp_t parser_{};
-  ParsedHead head_;
+  RequestHead request_;
   Session session_;
   char client_ip_[48] = {};
   char local_addr_[56] = {};

@@ -5,7 +5,7 @@
 #include <llhttp.h>
 
 #include "proxy/log.h"
-#include "proxy/proxy.h"
+#include "proxy/http/http.h"
 
 namespace edged::proxy {
 

@@ -327,6 +327,7 @@ void ClientConnection::processInput() {
     const llhttp_errno_t state = llhttp_get_errno(parser);
     if (state == HPE_PAUSED || state == HPE_PAUSED_UPGRADE) {
       if (x->session_.active()) break;  // the current exchange is not done: later requests wait
+      x->head_paused_ = false;
       if (state == HPE_PAUSED) llhttp_resume(parser);
       else llhttp_resume_after_upgrade(parser);
     }
@@ -362,6 +363,32 @@ void ClientConnection::processInput() {
   armTimer();
 }
 
+// The exchange whose head paused the parser (a filter's Wait) goes on: its body, then any
+// pipelined request, are parsed now.
+void ClientConnection::resumeRequest() {
+  ActiveClient* x = x_;
+  if (closing_ || !x || !x->head_paused_) return;
+  x->head_paused_ = false;
+  if (llhttp_get_errno(&x->parser_) != HPE_PAUSED) return;
+  llhttp_resume(&x->parser_);
+  if (x->in_process_input_) return;  // the parse loop goes on by itself
+  {
+    InUse in_use(x);
+    // The pause came at the head's last byte: what llhttp does without more input (the end of a
+    // body-less request) happens now, not at the next read.
+    if (!x->in_ || x->in_start_ == x->in_end_) {
+      static const char kNothing = 0;
+      const llhttp_errno_t err = llhttp_execute(&x->parser_, &kNothing, 0);
+      if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+        rejectRequest(x->reject_status_ ? x->reject_status_ : 400);
+        return;
+      }
+    }
+    processInput();
+  }
+  settle();
+}
+
 void ClientConnection::handleEof() {
   ActiveClient* x = x_;
   x->eof_ = true;
@@ -386,6 +413,7 @@ void ClientConnection::handleEof() {
 }
 
 void ClientConnection::rejectRequest(int status, Termination why) {
+  x_->takeRequestLine();
   x_->session_.reject(status, why);
   flush();
   closeAfterWrite();

@@ -23,9 +23,6 @@ class Worker;
 
 class ClientConnection {
  public:
-  static constexpr size_t kHighWater = 64 * 1024;
-  static constexpr size_t kLowWater = 16 * 1024;
-
   ClientConnection(Worker& worker, size_t listener);
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
@@ -47,7 +44,6 @@ class ClientConnection {
   using Phase = ClientPhase;
   friend class ActiveClient;
   friend class ClientTimers;
-  friend class Session;
 
   // Marks the ActiveClient as used by a frame of this class: settle() leaves it attached until
   // the outermost such frame ends, so no frame finds its object recycled under it.
@@ -79,6 +75,7 @@ class ClientConnection {
   void pauseBodyReading();
   void resumeBodyReading();
   void sessionFinished(bool keep_alive);
+  void resumeRequest();
   void closeAfterWrite();
   void startTunnel();
   std::string_view localAddress(char* buf, size_t len);

@@ -209,7 +209,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
 
   SharedState shared;
   shared.current = std::make_shared<Generation>(config, nullptr);
-  shared.make_filters = options.make_filters;
+  shared.filter_makers = options.filters;
   const std::string& log_path = config->access_log.path;
   if (log_path == "off") {
     shared.access_log_fd = -1;

@@ -1,5 +1,5 @@
-// proxy/main.cpp — the edged executable: command line, config check, daemon start. The one place
-// that sees every module.
+// proxy/main.cpp — the edged command line: config check, daemon start, and the filter chain. The
+// one place that sees every module.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,8 +35,9 @@ edged::compress::CompressionSettings toSettings(const edged::conf::CompressionCo
   return s;
 }
 
-// The response filters every worker runs: compression, per route.
-std::unique_ptr<edged::proxy::FilterFactory> makeFilters(const edged::conf::Config& config) {
+// Compression, per route; null when no route compresses.
+std::unique_ptr<edged::proxy::FilterFactory> makeCompression(const edged::conf::Config& config,
+                                                             edged::proxy::FilterEnv& env) {
   std::vector<edged::compress::CompressionSettings> per_route;
   bool any = config.compression.enabled;
   for (const auto& r : config.routes) {
@@ -45,7 +46,7 @@ std::unique_ptr<edged::proxy::FilterFactory> makeFilters(const edged::conf::Conf
   }
   per_route.push_back(toSettings(config.compression));  // requests no route matched
   if (!any) return nullptr;
-  return std::make_unique<edged::compress::CompressionFilterFactory>(std::move(per_route));
+  return std::make_unique<edged::compress::CompressionFilterFactory>(std::move(per_route), env.metrics);
 }
 
 void usage(FILE* out) {
@@ -60,7 +61,8 @@ void usage(FILE* out) {
 }
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace edged::proxy {
+int edgedMain(int argc, char** argv, const std::vector<FilterFactoryMaker>& extra_filters) {
   std::string config_path;
   bool check = false;
   uint32_t workers = 0;
@@ -119,6 +121,9 @@ int main(int argc, char** argv) {
   edged::proxy::DaemonOptions o;
   o.config_path = config_path;
   o.workers_override = workers;
-  o.make_filters = makeFilters;
+  // The filter chain, in request order (response phases run it in reverse).
+  o.filters = {makeCompression};
+  o.filters.insert(o.filters.end(), extra_filters.begin(), extra_filters.end());
   return edged::proxy::runDaemon(r.config, o);
 }
+}  // namespace edged::proxy

@@ -1,7 +1,9 @@
 // proxy/router.cpp — route matching: longest prefix, then host-specific before host-less.
 #include <algorithm>
 
-#include "proxy/proxy.h"
+#include "proxy/router.h"
+
+#include "proxy/http/http.h"
 
 namespace edged::proxy {
 

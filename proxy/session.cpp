@@ -1,245 +1,247 @@
 // proxy/session.cpp — one exchange from parsed request head to the last response byte.
 #include "proxy/session.h"
 
-#include "proxy/client_connection.h"
+#include <uv.h>
+
+#include <cstdio>
+
+#include "proxy/access_log.h"
 #include "proxy/log.h"
-#include "proxy/worker.h"
+#include "proxy/metrics/metrics.h"
+#include "proxy/worker_gen.h"
 
 namespace edged::proxy {
 
-const char* terminationName(Termination t) {
-  switch (t) {
-    case Termination::None: return "";
-    case Termination::ClientClosed: return "client_closed";
-    case Termination::ClientTimeout: return "client_timeout";
-    case Termination::NoServer: return "no_server";
-    case Termination::ConnectFailed: return "connect_failed";
-    case Termination::UpstreamTimeout: return "upstream_timeout";
-    case Termination::UpstreamClosed: return "upstream_closed";
-    case Termination::BadRequest: return "bad_request";
-    case Termination::Internal: return "internal";
-    case Termination::RequestTimeout: return "request_timeout";
-  }
-  return "";
-}
-
 namespace {
-bool isIdempotent(llhttp_method_t m) {
-  switch (m) {
-    case HTTP_GET: case HTTP_HEAD: case HTTP_OPTIONS: case HTTP_TRACE: case HTTP_PUT: case HTTP_DELETE:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Only "chunked" is implemented; any other transfer coding gets 501 (RFC 9112 §6.1).
 bool onlyChunked(std::string_view te) {
-  bool any = false;
-  while (!te.empty()) {
-    auto comma = te.find(',');
-    std::string_view item = te.substr(0, comma);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (!item.empty()) {
-      if (!equalsIgnoreCase(item, "chunked")) return false;
-      any = true;
-    }
-    if (comma == std::string_view::npos) break;
-    te.remove_prefix(comma + 1);
-  }
-  return any;
+  bool any = false, other = false;
+  fields::forEachListElement(te, [&](std::string_view coding) {
+    if (fields::iequals(coding, "chunked")) any = true;
+    else other = true;
+  });
+  return any && !other;
 }
 
-// Queues n body bytes in the given framing: by reference when `buf` holds them, else copied.
-void queueBody(WriteQueue& q, BodyFraming framing, IoBuf* buf, const char* p, size_t n) {
-  if (framing == BodyFraming::Chunked) {
-    char hdr[20];
-    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
-  }
-  if (buf)
-    q.append(buf, p, n);
-  else
-    q.appendCopy({p, n});
-  if (framing == BodyFraming::Chunked) q.appendCopy(kChunkTrailer);
-}
+void resumeTask(void* owner) { static_cast<Session*>(owner)->onResumedTask(); }
 }  // namespace
 
 // Nothing is reserved here: an idle keep-alive connection should cost as little as possible.
-// Heads are built in the worker's scratch buffers and copied once into the write queue.
-Session::Session(ActiveClient& client) : c_(client) {}
-
-Session::~Session() {
-  if (up_) up_->close();
-  releaseGen();
+Session::Session(Downstream& client, SessionServices& services) : client_(client), services_(services) {
+  resume_task_.fn = resumeTask;
+  resume_task_.owner = this;
+  for (size_t i = 0; i < stages_.size(); ++i) {
+    stages_[i].session = this;
+    stages_[i].next = static_cast<uint8_t>(i);
+  }
 }
 
-WorkerGen& Session::gen() { return gen_ ? *gen_ : c_.worker().gen(); }
+Session::~Session() {
+  SessionServices::cancel(resume_task_);
+  if (up_) up_->release(false);
+  up_ = nullptr;
+  for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->release();
+  filter_count_ = 0;
+  if (gen_) services_.releaseGen(gen_);
+}
+
+WorkerGen& Session::gen() { return gen_ ? *gen_ : services_.currentGen(); }
 
 const conf::Config& Session::config() { return gen().config(); }
 
-// The exchange is over: what it pointed into (route, picker) belongs to the generation and is
-// not used again before reset().
-void Session::releaseGen() {
-  filter_.reset();  // a filter gives its compressor back to its generation's factory
-  if (gen_) {
-    c_.worker().releaseGen(gen_);
-    gen_ = nullptr;
-  }
-  route_ = nullptr;
-  picker_ = nullptr;
+size_t Session::serverSlot() const { return gen_->layout().serverSlot(route_->upstream_index, server_->index); }
+
+size_t Session::routeIndex() const {
+  const conf::Config& cfg = gen_->config();
+  return route_ ? static_cast<size_t>(route_ - cfg.routes.data()) : cfg.routes.size();
 }
 
-size_t Session::serverSlot() const {
-  return gen_->layout().serverSlot(route_->upstream_index, server_->index);
+void Session::recycle(size_t keep) {
+  if (up_) up_->release(false);
+  up_ = nullptr;
+  reset();
+  active_ = false;
+  if (upstream_head_.capacity() > keep) std::string().swap(upstream_head_);
+  if (target_storage_.capacity() > keep) std::string().swap(target_storage_);
 }
 
 void Session::reset() {
-  releaseGen();
+  SessionServices::cancel(resume_task_);
+  for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->release();
+  filter_count_ = 0;
+  body_count_ = 0;
+  next_filter_ = 0;
+  if (gen_) services_.releaseGen(gen_);
+  gen_ = nullptr;
   route_ = nullptr;
   picker_ = nullptr;
   tried_.clear();
-  req_framing_ = BodyFraming::None;
   req_body_bytes_ = 0;
   req_complete_ = false;
-  req_idempotent_ = false;
-  req_keep_alive_ = false;
-  head_request_ = false;
   upgrade_ = false;
   tunnel_ = false;
+  waiting_ = false;
   tries_ = 0;
   first_try_ms_ = 0;
   head_written_ = false;
   counted_ = false;
-  up_head_.clear();
+  upstream_head_.clear();
+  forward_target_ = {};
+  default_host_ = false;
+  resumed_action_ = FilterAction::Continue;
+  local_ = {};
   server_ = nullptr;
   up_ = nullptr;
   stale_retry_done_ = false;
   upstream_paused_ = false;
+  origin_reuse_ = false;
   status_ = 0;
   response_head_sent_ = false;
-  resp_framing_ = BodyFraming::None;
   keep_alive_ = true;
+  body_failed_ = false;
   resp_body_bytes_ = 0;
   upstream_start_ns_ = 0;
   upstream_head_ns_ = 0;
-  filter_.reset();
-  filter_in_ = 0;
   request_id_ = {};
 }
 
-// ---- onRequestHead -----------------------------------------------------------------------
+// ---- request phase -------------------------------------------------------------------------
 
-void Session::onRequestHead() {
+int Session::onRequestHead() {
   reset();
   active_ = true;
-  gen_ = c_.worker().acquireGen();
-  out_mark_ = c_.out().appendedTotal();
-  start_ns_ = c_.head_start_ns_;  // nginx $request_time starts at the first byte of the request
-  llhttp_t& p = c_.parser();
-  const ParsedHead& head = c_.request();
-  const auto method = static_cast<llhttp_method_t>(p.method);
-  req_keep_alive_ = llhttp_should_keep_alive(&p) != 0;
-  head_request_ = method == HTTP_HEAD;
-  req_idempotent_ = isIdempotent(method);
+  gen_ = services_.acquireGen();
+  out_mark_ = client_.bytesQueued();
+  start_ns_ = client_.requestStartNs();  // nginx $request_time starts at the first byte
+  const RequestHead& req = client_.request();
+  const ParsedHead& head = req.fields;
 
   int host_count = 0, te_count = 0, cl_count = 0;
   const std::string_view host = head.find(HeaderId::Host, &host_count);
   const std::string_view te = head.find(HeaderId::TransferEncoding, &te_count);
   head.find(HeaderId::ContentLength, &cl_count);
   // RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; §6.1: CL with TE is a smuggling vector.
-  if ((p.http_major == 1 && p.http_minor >= 1 && host_count == 0) || host_count > 1 ||
-      (te_count > 0 && cl_count > 0) || cl_count > 1) {
-    c_.reject_status_ = 400;
-    return;
-  }
+  if ((!req.http10() && host_count == 0) || host_count > 1 || (te_count > 0 && cl_count > 0) || cl_count > 1)
+    return 400;
   // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
-  if (te_count > 0 && p.http_major == 1 && p.http_minor == 0) {
-    c_.reject_status_ = 400;
-    return;
-  }
-  if (te_count > 1 || (te_count == 1 && !onlyChunked(te))) {
-    c_.reject_status_ = 501;
-    return;
-  }
-  if (method == HTTP_CONNECT) {
-    c_.reject_status_ = 405;
-    return;
-  }
-  if (p.flags & F_CHUNKED) {
-    req_framing_ = BodyFraming::Chunked;
-  } else if ((p.flags & F_CONTENT_LENGTH) && p.content_length > 0) {
-    req_framing_ = BodyFraming::ContentLength;
-  }
+  if (te_count > 0 && req.http10()) return 400;
+  if (te_count > 1 || (te_count == 1 && !onlyChunked(te))) return 501;
+  if (req.method_id == Method::Connect) return 405;
   const conf::Config& cfg = gen_->config();
   const uint64_t max_body = cfg.limits.max_body_bytes;
-  if (max_body != 0 && req_framing_ == BodyFraming::ContentLength && p.content_length > max_body) {
-    c_.reject_status_ = 413;
-    return;
-  }
+  if (max_body != 0 && req.framing == BodyFraming::ContentLength && req.content_length > max_body) return 413;
 
   // Absolute-form ("GET http://host/path"): route on its authority and path, forward the path
   // (RFC 9112 §3.2.2).
   std::string_view target = head.target();
   std::string_view route_host = host;
-  if (target.size() > 7 && (equalsIgnoreCase(target.substr(0, 7), "http://") ||
-                            (target.size() > 8 && equalsIgnoreCase(target.substr(0, 8), "https://")))) {
+  if (target.size() > 7 && (fields::istartsWith(target, "http://") ||
+                            (target.size() > 8 && fields::istartsWith(target, "https://")))) {
     std::string_view rest = target.substr(target[4] == ':' ? 7 : 8);
     const size_t slash = rest.find_first_of("/?");
     route_host = rest.substr(0, slash);
     target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
     if (target.front() == '?') {  // "http://host?q": the path is "/"
-      target_.assign("/").append(target);
-      target = target_;
+      target_storage_.assign("/").append(target);
+      target = target_storage_;
     }
   }
+  forward_target_ = target;
+  default_host_ = host_count == 0;
   auto route = gen_->router().match(route_host, target);
   if (!route) {
-    answer(404, Termination::None, req_framing_ != BodyFraming::None);
-    return;
+    answer(404, Termination::None, req.framing != BodyFraming::None);
+    return 0;
   }
   route_ = &cfg.routes[*route];
   picker_ = &gen_->picker(route_->upstream_index);
 
-  head.headers(c_.worker().headerScratch());
   if (std::string_view id = head.find(HeaderId::XRequestId); validRequestId(id)) {
     request_id_ = id;
   } else {
-    c_.worker().newRequestId(request_id_buf_);
+    services_.newRequestId(request_id_buf_);
     request_id_ = {request_id_buf_, sizeof request_id_buf_};
   }
-  UpstreamRequestOptions o;
-  o.request_id = request_id_;
-  o.client_ip = c_.clientIp();
-  if (host_count == 0) o.default_host = c_.localAddress();  // getsockname(2) only when used
-  o.body = req_framing_;
-  o.content_length = p.content_length;
-  o.keep_alive = picker_->group().config().keepalive > 0;
   // WebSocket: Upgrade and Connection tokens matched case-insensitively, in lists.
-  if (p.upgrade) {
-    const std::string_view upgrade = head.find(HeaderId::Upgrade);
-    if (headerHasToken(upgrade, "websocket") && headerHasToken(head.find(HeaderId::Connection), "upgrade")) {
-      if (!route_->websocket) {
-        answer(403, Termination::None, true);
+  if (req.upgrade && headerHasToken(head.find(HeaderId::Upgrade), "websocket") &&
+      headerHasToken(head.find(HeaderId::Connection), "upgrade")) {
+    if (!route_->websocket) {
+      answer(403, Termination::None, true);
+      return 0;
+    }
+    upgrade_ = true;
+  }
+
+  for (FilterFactory* f : gen_->filters()) {
+    if (filter_count_ == kMaxFilters) break;
+    if (ExchangeFilter* x = f->attach(req, *route)) filters_[filter_count_++] = x;
+  }
+  runRequestFilters(0);
+  return waiting_ ? kWaiting : 0;
+}
+
+void Session::runRequestFilters(size_t from) {
+  for (size_t i = from; i < filter_count_; ++i) {
+    switch (filters_[i]->onRequest(client_.request(), local_, *this)) {
+      case FilterAction::Continue:
+        continue;
+      case FilterAction::Respond:
+        respond(local_, Termination::None, false, ClientNext::Done);
         return;
-      }
-      upgrade_ = true;
-      o.upgrade = upgrade;
+      case FilterAction::Wait:
+        next_filter_ = static_cast<uint8_t>(i + 1);
+        waiting_ = true;
+        return;
     }
   }
-  buildUpstreamRequestHead(llhttp_method_name(method), target, c_.worker().headerScratch(), o, up_head_);
+  buildRequestHead();
   pickAndConnect();
 }
 
-// ---- pickServer / connectUpstream ----------------------------------------------------------
+void Session::resume(FilterAction action) {
+  resumed_action_ = action;
+  services_.post(resume_task_);
+}
+
+void Session::onResumedTask() {
+  if (!active_ || !waiting_) return;
+  waiting_ = false;
+  if (resumed_action_ == FilterAction::Respond) {
+    respond(local_, Termination::None, false, ClientNext::Done);
+  } else {
+    runRequestFilters(next_filter_);
+  }
+  // The head's parse stopped for the wait: the body (toward the origin now) or the next
+  // pipelined request comes next.
+  client_.resumeRequest();
+}
+
+void Session::buildRequestHead() {
+  const RequestHead& req = client_.request();
+  std::vector<Header>& headers = services_.headerScratch();
+  req.fields.headers(headers);
+  UpstreamRequest edit{req.method, forward_target_, headers};
+  for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->onUpstreamRequest(edit);
+  UpstreamRequestOptions o;
+  o.request_id = request_id_;
+  o.client_ip = client_.clientIp();
+  if (default_host_) o.default_host = client_.localAddress();  // getsockname(2) only when used
+  o.body = req.framing;
+  o.content_length = req.content_length;
+  o.keep_alive = picker_->group().config().keepalive > 0;
+  if (upgrade_) o.upgrade = req.fields.find(HeaderId::Upgrade);
+  buildUpstreamRequestHead(edit.method, edit.target, headers, o, upstream_head_);
+}
+
+// ---- pickServer / connect ------------------------------------------------------------------
 
 std::string_view Session::hashKey() const {
   const upstream::UpstreamGroup& g = picker_->group();
   if (!g.needsHashKey()) return {};
   const upstream::HashKey& k = g.hashKey();
-  const ParsedHead& head = c_.request();
+  const ParsedHead& head = client_.request().fields;
   switch (k.kind) {
-    case upstream::HashKeyKind::RemoteAddr: return c_.clientIp();
+    case upstream::HashKeyKind::RemoteAddr: return client_.clientIp();
     case upstream::HashKeyKind::Uri: {
       std::string_view t = head.target();
       return t.substr(0, t.find('?'));
@@ -270,37 +272,27 @@ bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
   server.active.fetch_add(1, std::memory_order_relaxed);
   server.requests.fetch_add(1, std::memory_order_relaxed);
   counted_ = true;
-  upstream_start_ns_ = uv_hrtime();
-  Worker& w = c_.worker();
-  const size_t idx = route_->upstream_index;
-  const size_t slot = serverSlot();
-  UpstreamConnection* conn = allow_pooled ? w.pool().take(slot, uv_now(w.loop())) : nullptr;
-  if (conn) {
-    conn->rebind(*gen_, idx, server);
-    up_ = conn;
-    conn->attach(this);
-    queueRequestHead();
-    head_written_ = true;
-    flushUpstream();
-    return true;
-  }
-  conn = new UpstreamConnection(w, *gen_, idx, server, slot);
-  if (int rc = conn->connect(this); rc != 0) {
-    LOG_WARN("connect() to %s failed: %s", server.name().c_str(), uv_strerror(rc));
-    conn->close();
+  upstream_start_ns_ = services_.nowNs();
+  int error = 0;
+  OriginStream* origin =
+      services_.openOrigin(*gen_, route_->upstream_index, server, serverSlot(), allow_pooled, this, &error);
+  if (!origin) {
+    LOG_WARN("connect() to %s failed: %s", server.name().c_str(), uv_strerror(error));
     onUpstreamFailure(UpstreamFailure::ConnectFailed);
     return false;
   }
-  up_ = conn;
-  queueRequestHead();  // sent once connected
+  up_ = origin;
+  up_->out().appendCopy(upstream_head_);  // a new connection sends it once connected
+  if (origin->reused()) {
+    head_written_ = true;
+    flushUpstream();
+  }
   return true;
 }
 
-void Session::queueRequestHead() { up_->out().appendCopy(up_head_); }
-
 void Session::onUpstreamConnected() {
-  if (server_) c_.worker().metrics().upstreamConnect(serverSlot(), uv_hrtime() - upstream_start_ns_);
-  head_written_ = true;  // queued head goes out now; a failure from here on may have reached the origin
+  if (server_) services_.metrics().upstreamConnect(serverSlot(), services_.nowNs() - upstream_start_ns_);
+  head_written_ = true;  // the queued head goes out now: a failure from here on may have reached the origin
   flushUpstream();
 }
 
@@ -310,49 +302,57 @@ void Session::onUpstreamConnected() {
 void Session::flushUpstream() {
   if (!up_) return;
   // Bounded: below 2 x kHighWater before the next read adds at most one buffer.
-  if (c_.mayDeferUpstreamFlush() && up_->out().queuedBytes() < 2 * ClientConnection::kHighWater) {
-    c_.deferUpstreamFlush();
+  if (client_.mayDeferUpstreamFlush() && up_->out().queuedBytes() < 2 * kHighWater) {
+    client_.deferUpstreamFlush();
     return;
   }
-  c_.upstream_flush_deferred_ = false;
   up_->flush();
   if (!up_) return;
   const size_t queued = up_->out().queuedBytes();
-  if (queued > ClientConnection::kHighWater)
-    c_.pauseBodyReading();
-  else if (queued < ClientConnection::kLowWater)
-    c_.resumeBodyReading();
+  if (queued > kHighWater)
+    client_.pauseRequestBody();
+  else if (queued < kLowWater)
+    client_.resumeRequestBody();
 }
 
 // ---- sendRequest -------------------------------------------------------------------------
 
-void Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
+namespace {
+// Queues n request body bytes toward the origin in the request's framing.
+void queueRequestBody(WriteQueue& q, BodyFraming framing, IoBuf* buf, const char* p, size_t n) {
+  if (framing == BodyFraming::Chunked) {
+    char hdr[20];
+    q.appendCopy({hdr, writeChunkHeader(n, hdr)});
+  }
+  if (buf)
+    q.append(buf, p, n);
+  else
+    q.appendCopy({p, n});
+  if (framing == BodyFraming::Chunked) q.appendCopy(kChunkTrailer);
+}
+}  // namespace
+
+int Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
   req_body_bytes_ += n;
   const uint64_t max_body = gen().config().limits.max_body_bytes;
-  if (max_body != 0 && req_body_bytes_ > max_body) {
-    c_.reject_status_ = 413;
-    return;
-  }
-  if (!up_) return;  // already answered: the rest of the body is discarded
-  queueBody(up_->out(), req_framing_, buf, p, n);
+  if (max_body != 0 && req_body_bytes_ > max_body) return 413;
+  if (!up_) return 0;  // already answered: the rest of the body is discarded
+  queueRequestBody(up_->out(), client_.request().framing, buf, p, n);
+  return 0;
 }
 
 void Session::onRequestComplete() {
   req_complete_ = true;
-  if (up_ && req_framing_ == BodyFraming::Chunked) up_->out().appendCopy(kLastChunk);
+  if (up_ && client_.request().framing == BodyFraming::Chunked) up_->out().appendCopy(kLastChunk);
 }
 
 void Session::onRequestBodyReadBatchDone() { flushUpstream(); }
 
-bool Session::wantsClientBodyPaused() const {
-  return up_ && up_->out().queuedBytes() > ClientConnection::kHighWater;
-}
-
 void Session::onUpstreamWritten() {
-  if (up_ && up_->out().queuedBytes() < ClientConnection::kLowWater) c_.resumeBodyReading();
+  if (up_ && up_->out().queuedBytes() < kLowWater) client_.resumeRequestBody();
 }
 
-// ---- failures ------------------------------------------------------------------------------
+// ---- failures and retries ------------------------------------------------------------------
 
 void Session::releaseUpstream(bool reuse) {
   if (counted_ && server_) {
@@ -360,28 +360,26 @@ void Session::releaseUpstream(bool reuse) {
     counted_ = false;
   }
   if (up_) {
-    UpstreamConnection* conn = up_;
+    OriginStream* origin = up_;
     up_ = nullptr;
-    conn->release(reuse);
+    origin->release(reuse);
   }
 }
 
 void Session::onUpstreamFailure(UpstreamFailure f) {
   if (tunnel_) {
     releaseUpstream(false);
-    endTunnel(Termination::UpstreamClosed);
+    end(Termination::UpstreamClosed, ClientNext::CloseAfterWrite);
     return;
   }
-  UpstreamConnection* conn = up_;
-  const bool was_reused = conn && conn->reused();
-  const bool response_started = conn && conn->responseStarted();
+  const bool was_reused = up_ && up_->reused();
+  const bool response_started = up_ && up_->responseStarted();
   releaseUpstream(false);
-  const bool timeout = f == UpstreamFailure::ConnectTimeout || f == UpstreamFailure::ReadTimeout ||
-                       f == UpstreamFailure::SendTimeout;
-  // A pooled connection the origin closed while idle is not the server's failure: retry once on
-  // a fresh connection when nothing of a body was consumed and the method is idempotent.
+  // A pooled connection the origin closed while idle is not the server's failure: once, on a
+  // fresh connection, when nothing of a body was consumed and the method is idempotent.
+  const RequestHead& req = client_.request();
   if (!response_head_sent_ && was_reused && !response_started && f == UpstreamFailure::Closed &&
-      req_idempotent_ && req_framing_ == BodyFraming::None && !stale_retry_done_ && server_) {
+      req.idempotent() && req.framing == BodyFraming::None && !stale_retry_done_ && server_) {
     stale_retry_done_ = true;
     LOG_INFO("retrying on a fresh connection to %s after a stale pooled connection", server_->name().c_str());
     connectTo(*server_, false);
@@ -392,208 +390,205 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
         metrics::FailureReason::ConnectFailed, metrics::FailureReason::ConnectTimeout,
         metrics::FailureReason::SendTimeout,   metrics::FailureReason::ReadTimeout,
         metrics::FailureReason::UpstreamClosed, metrics::FailureReason::BadResponse};
-    c_.worker().metrics().upstreamFailure(serverSlot(), kReason[static_cast<int>(f)]);
+    services_.metrics().upstreamFailure(serverSlot(), kReason[static_cast<int>(f)]);
   }
   upstream::FailureKind kind = upstream::FailureKind::Error;
+  Termination why = Termination::UpstreamClosed;
   switch (f) {
-    case UpstreamFailure::ConnectFailed: kind = upstream::FailureKind::ConnectFailed; break;
-    case UpstreamFailure::ConnectTimeout: kind = upstream::FailureKind::ConnectTimeout; break;
+    case UpstreamFailure::ConnectFailed:
+      kind = upstream::FailureKind::ConnectFailed;
+      why = Termination::ConnectFailed;
+      break;
+    case UpstreamFailure::ConnectTimeout:
+      kind = upstream::FailureKind::ConnectTimeout;
+      why = Termination::UpstreamTimeout;
+      break;
     case UpstreamFailure::SendTimeout:
-    case UpstreamFailure::ReadTimeout: kind = upstream::FailureKind::Timeout; break;
-    case UpstreamFailure::Closed: kind = upstream::FailureKind::Error; break;
+    case UpstreamFailure::ReadTimeout:
+      kind = upstream::FailureKind::Timeout;
+      why = Termination::UpstreamTimeout;
+      break;
+    case UpstreamFailure::Closed: break;
     case UpstreamFailure::BadResponse: kind = upstream::FailureKind::InvalidResponse; break;
   }
   if (response_head_sent_)
-    LOG_WARN("upstream %s failed mid-response (%s); closing client connection", (server_ ? server_->name().c_str() : "-"),
-             failureName(f));
-  handleTryFailure(kind, 0,
-                   timeout ? Termination::UpstreamTimeout
-                           : (f == UpstreamFailure::ConnectFailed ? Termination::ConnectFailed
-                                                                  : Termination::UpstreamClosed));
-}
-
-// What decideRetry() needs to know of this request and its current try.
-upstream::RetryContext Session::retryContext(upstream::FailureKind kind, int http_status, uint64_t now) const {
-  upstream::RetryContext ctx = upstream::RetryContext::forUpstream(picker_->group().config());
-  ctx.failure = kind;
-  ctx.http_status = http_status;
-  ctx.tries = tries_;
-  ctx.elapsed_ms = now - first_try_ms_;
-  ctx.idempotent = req_idempotent_;
-  ctx.head_bytes_sent = head_written_ ? up_head_.size() : 0;
-  ctx.body_bytes_sent = head_written_ ? req_body_bytes_ : 0;
-  ctx.response_started = response_head_sent_;
-  ctx.untried_server_remains = picker_->anyUntriedAvailable(tried_);
-  return ctx;
-}
-
-// The one place a failed try is judged (upstream/retry_policy): passive health, then retry on
-// another server or answer.
-void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Termination why) {
-  const upstream::UpstreamGroup& g = picker_->group();
-  const uint64_t now = g.nowMs();
-  const upstream::RetryDecision d = upstream::decideRetry(retryContext(kind, http_status, now));
-  if (d.server_failed && server_ && server_->recordFailure(now))
-    LOG_WARN("upstream \"%s\" server %s failed %u time(s) within fail_timeout: unavailable for %lld ms",
-             g.name().c_str(), server_->name().c_str(), g.config().health.max_fails,
-             static_cast<long long>(g.config().health.fail_timeout.count()));
+    LOG_WARN("upstream %s failed mid-response (%s); closing client connection",
+             (server_ ? server_->name().c_str() : "-"), failureName(f));
+  upstream::RetryDecision d;
+  if (retried(kind, 0, d)) return;
   switch (d.action) {
-    case upstream::RetryAction::Retry: {
-      const upstream::PickResult r = picker_->choose(tried_, hashKey());
-      if (r.server) {
-        c_.worker().metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
-        tried_.insert(r.server->index);
-        ++tries_;
-        connectTo(*r.server, true);
-        return;
-      }
-      answer(d.status, why, !req_complete_);
-      return;
-    }
+    case upstream::RetryAction::Retry:   // no server left to retry on
     case upstream::RetryAction::Answer:
       answer(d.status, why, !req_complete_);
       return;
     case upstream::RetryAction::Abort:
     case upstream::RetryAction::PassThrough:  // not reached for transport failures
       keep_alive_ = false;
-      finish(why);
+      end(why, ClientNext::Done);
       return;
   }
+}
+
+// The one place a try's outcome is judged (upstream/retry_policy): passive health first, then a
+// retry on another server. True when the exchange moved on to that server; `d` says what to do
+// otherwise.
+bool Session::retried(upstream::FailureKind kind, int http_status, upstream::RetryDecision& d) {
+  const upstream::UpstreamGroup& g = picker_->group();
+  const uint64_t now = g.nowMs();
+  upstream::RetryContext ctx = upstream::RetryContext::forUpstream(g.config());
+  ctx.failure = kind;
+  ctx.http_status = http_status;
+  ctx.tries = tries_;
+  ctx.elapsed_ms = now - first_try_ms_;
+  ctx.idempotent = client_.request().idempotent();
+  ctx.head_bytes_sent = head_written_ ? upstream_head_.size() : 0;
+  ctx.body_bytes_sent = head_written_ ? req_body_bytes_ : 0;
+  ctx.response_started = response_head_sent_;
+  ctx.untried_server_remains = picker_->anyUntriedAvailable(tried_);
+  d = upstream::decideRetry(ctx);
+  if (d.server_failed && server_ && server_->recordFailure(now))
+    LOG_WARN("upstream \"%s\" server %s failed %u time(s) within fail_timeout: unavailable for %lld ms",
+             g.name().c_str(), server_->name().c_str(), g.config().health.max_fails,
+             static_cast<long long>(g.config().health.fail_timeout.count()));
+  if (d.action != upstream::RetryAction::Retry) return false;
+  // A status answer is retried only once the request was sent whole (its body is not kept).
+  if (kind == upstream::FailureKind::HttpStatus && !req_complete_) return false;
+  const upstream::PickResult r = picker_->choose(tried_, hashKey());
+  if (!r.server) return false;
+  if (kind == upstream::FailureKind::HttpStatus) {
+    LOG_INFO("upstream %s answered %d: retrying on %s", (server_ ? server_->name().c_str() : "-"), http_status,
+             r.server->name().c_str());
+    services_.metrics().upstreamResponse(serverSlot(), http_status, services_.nowNs() - upstream_start_ns_);
+  }
+  services_.metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
+  releaseUpstream(false);
+  tried_.insert(r.server->index);
+  ++tries_;
+  connectTo(*r.server, true);
+  return true;
 }
 
 void Session::timeout() {
   if (!active_) return;
   if (response_head_sent_) {
-    releaseUpstream(false);
     keep_alive_ = false;
-    finish(Termination::RequestTimeout);  // closes: the client must see a cut response
+    end(Termination::RequestTimeout, ClientNext::Done);  // closes: the client must see a cut response
     return;
   }
   answer(504, Termination::RequestTimeout, true);
 }
 
-void Session::failBeforeResponse(int status, Termination why) { answer(status, why, !req_complete_); }
+// ---- response head / body ------------------------------------------------------------------
 
-// ---- onResponseHead / body -----------------------------------------------------------------
-
-bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) {
+bool Session::onUpstreamHead(const ResponseHead& h) {
+  const int status = h.status;
   if (status == 101 && !upgrade_) {
-    LOG_WARN("upstream %s answered 101 to a request that was not an upgrade", (server_ ? server_->name().c_str() : "-"));
+    LOG_WARN("upstream %s answered 101 to a request that was not an upgrade",
+             (server_ ? server_->name().c_str() : "-"));
     onUpstreamFailure(UpstreamFailure::BadResponse);
     return false;
   }
-  head.headers(c_.worker().headerScratch());
+  std::vector<Header>& headers = services_.headerScratch();
+  h.fields.headers(headers);
   if (status == 101) {
-    upstream_head_ns_ = uv_hrtime();
+    upstream_head_ns_ = services_.nowNs();
     status_ = 101;
-    ClientResponseOptions o;
-    o.body = BodyFraming::None;
-    o.upgrade = head.find(HeaderId::Upgrade);
-    if (o.upgrade.empty()) o.upgrade = "websocket";
-    c_.out().appendBuilt(
-        [&](std::string& out) { buildClientResponseHead(101, head.target(), c_.worker().headerScratch(), o, out); });
+    ResponseMeta m;
+    m.upgrade = h.fields.find(HeaderId::Upgrade);
+    if (m.upgrade.empty()) m.upgrade = "websocket";
+    client_.sendHead(101, h.reason(), headers, m);
     response_head_sent_ = true;
     tunnel_ = true;
     keep_alive_ = false;
-    c_.worker().metrics().tunnelOpened();
+    services_.metrics().tunnelOpened();
     up_->startTunnel();
-    c_.startTunnel();
+    client_.startTunnel();
     return false;
   }
   if (status < 200) {
-    // Interim responses (100 Continue, 103 Early Hints) go to HTTP/1.1 clients as they come.
-    if (!c_.http10()) {
-      ClientResponseOptions o;
-      o.body = BodyFraming::None;
-      o.keep_alive = true;
-      // No Connection header on an interim response.
-      c_.out().appendBuilt(
-          [&](std::string& out) { buildClientResponseHead(status, head.target(), c_.worker().headerScratch(), o, out); });
-      c_.flush();
-    }
+    // Interim responses (100 Continue, 103 Early Hints) go on as they come, where the client's
+    // protocol has them.
+    client_.sendInterim(status, h.reason(), headers);
+    client_.flush();
     return false;
   }
-  // A status retry_on names: judged like a transport failure, before any byte reaches the client.
+  // A status retry_on names is judged like a transport failure, before any byte reaches the client.
   const upstream::UpstreamGroup& g = picker_->group();
   if (const uint32_t cond = upstream::retryConditionFor(upstream::FailureKind::HttpStatus, status);
       cond && (g.config().retry_on & cond)) {
-    const upstream::RetryDecision d =
-        upstream::decideRetry(retryContext(upstream::FailureKind::HttpStatus, status, g.nowMs()));
-    if (d.server_failed && server_) server_->recordFailure(g.nowMs());
-    if (d.action == upstream::RetryAction::Retry && req_complete_) {
-      const upstream::PickResult r = picker_->choose(tried_, hashKey());
-      if (r.server) {
-        LOG_INFO("upstream %s answered %d: retrying on %s", (server_ ? server_->name().c_str() : "-"), status, r.server->name().c_str());
-        c_.worker().metrics().upstreamResponse(serverSlot(), status, uv_hrtime() - upstream_start_ns_);
-        c_.worker().metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
-        releaseUpstream(false);
-        tried_.insert(r.server->index);
-        ++tries_;
-        connectTo(*r.server, true);
-        return false;
-      }
-    }
+    upstream::RetryDecision d;
+    if (retried(upstream::FailureKind::HttpStatus, status, d)) return false;
     // Not retried: the origin's own response goes to the client.
-  } else if (server_) {
-    if (server_->recordSuccess(g.nowMs()))
-      LOG_INFO("upstream \"%s\" server %s answered again: back in rotation", g.name().c_str(), server_->name().c_str());
+  } else if (server_ && server_->recordSuccess(g.nowMs())) {
+    LOG_INFO("upstream \"%s\" server %s answered again: back in rotation", g.name().c_str(),
+             server_->name().c_str());
   }
-  upstream_head_ns_ = uv_hrtime();
+  upstream_head_ns_ = services_.nowNs();
   status_ = status;
-  if (server_)
-    c_.worker().metrics().upstreamResponse(serverSlot(), status, upstream_head_ns_ - upstream_start_ns_);
-  const bool no_body = head_request_ || status == 204 || status == 304;
-  std::vector<Header>& headers = c_.worker().headerScratch();
-  if (FilterFactory* ff = gen_->filters()) {
-    const conf::Config& cfg = gen_->config();
-    std::vector<Header>& request_headers = c_.worker().requestHeaderScratch();
-    c_.request().headers(request_headers);
-    FilterRequest fr{llhttp_method_name(static_cast<llhttp_method_t>(c_.parser().method)), request_headers,
-                     route_ ? static_cast<size_t>(route_ - cfg.routes.data()) : cfg.routes.size(), upgrade_};
-    filter_ = ff->onResponseHead(fr, status, headers);
+  if (server_) services_.metrics().upstreamResponse(serverSlot(), status, upstream_head_ns_ - upstream_start_ns_);
+  const bool no_body = client_.request().method_id == Method::Head || status == 204 || status == 304;
+
+  // Response filters, in reverse order of the chain.
+  ResponseEdit edit{status, h.reason(), headers, !no_body, false};
+  for (size_t i = filter_count_; i-- > 0;) {
+    edit.filter_body = false;
+    if (filters_[i]->onResponseHead(edit, local_) == FilterAction::Respond) {
+      releaseUpstream(false);  // its body is not read: the connection cannot be reused
+      respond(local_, Termination::None, false, ClientNext::Done);
+      return false;
+    }
+    if (edit.filter_body && !no_body) body_[body_count_++] = filters_[i];
   }
-  if (filter_ && !no_body) {
-    resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
-  } else if (no_body) {
-    filter_.reset();
-    resp_framing_ = BodyFraming::None;
-  } else if (parser.flags & F_CHUNKED) {
-    resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
-  } else if (parser.flags & F_CONTENT_LENGTH) {
-    resp_framing_ = BodyFraming::ContentLength;
-  } else {
-    resp_framing_ = c_.http10() ? BodyFraming::UntilClose : BodyFraming::Chunked;
-  }
-  keep_alive_ = req_keep_alive_ && req_complete_ && !c_.worker().draining() &&
-                resp_framing_ != BodyFraming::UntilClose;
-  ClientResponseOptions o;
-  o.body = resp_framing_;
-  o.keep_alive = keep_alive_;
-  o.request_id = request_id_;
-  o.client_http10 = c_.http10();
-  c_.out().appendBuilt([&](std::string& out) { buildClientResponseHead(status, head.target(), headers, o, out); });
+  status_ = edit.status;
+  ResponseMeta m;
+  if (no_body)
+    m.body = BodyFraming::None;
+  else if (body_count_ == 0 && h.framing == BodyFraming::ContentLength)
+    m.body = BodyFraming::ContentLength, m.content_length = h.content_length;
+  else
+    m.body = BodyFraming::Chunked;  // length unknown (a filter transforms it, or the origin did not say)
+  m.must_close = !req_complete_ || services_.draining();
+  m.request_id = request_id_;
+  keep_alive_ = client_.sendHead(edit.status, edit.reason, headers, m);
   response_head_sent_ = true;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
 
 void Session::onUpstreamBody(IoBuf* buf, const char* p, size_t n) {
-  if (filter_) {
-    filter_in_ += n;
-    if (!filter_->write({p, n}, *this)) {
-      LOG_WARN("response filter %.*s failed; closing the client connection",
-               static_cast<int>(filter_->name().size()), filter_->name().data());
-      filter_.reset();
-      onUpstreamFailure(UpstreamFailure::BadResponse);
-    }
+  if (body_count_ == 0) {
+    resp_body_bytes_ += n;
+    client_.sendBody(buf, p, n);
     return;
   }
-  resp_body_bytes_ += n;
-  queueBody(c_.out(), resp_framing_, buf, p, n);
+  pushBody(0, {p, n}, false);
+  if (body_failed_) {
+    LOG_WARN("a response body filter failed; closing the client connection");
+    keep_alive_ = false;
+    end(Termination::Internal, ClientNext::Done);
+  }
+}
+
+// Bytes entering body stage `stage`: the filter there, or the client past the last one.
+void Session::pushBody(uint8_t stage, std::string_view bytes, bool end_of_body) {
+  if (stage >= body_count_) {
+    if (bytes.empty()) return;
+    resp_body_bytes_ += bytes.size();
+    client_.sendBody(nullptr, bytes.data(), bytes.size());
+    return;
+  }
+  if (!body_[stage]->onResponseBody(bytes, end_of_body, stages_[stage + 1])) body_failed_ = true;
+  if (end_of_body) pushBody(static_cast<uint8_t>(stage + 1), {}, true);
+}
+
+bool Session::flushFilters() {
+  for (uint8_t i = 0; i < body_count_; ++i)
+    if (!body_[i]->onFlush(stages_[i + 1])) body_failed_ = true;
+  return !body_failed_;
 }
 
 void Session::onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) {
   resp_body_bytes_ += n;
-  c_.out().append(buf, p, n);
+  client_.sendTunnelData(buf, p, n);
 }
 
 void Session::onTunnelClientData(IoBuf* buf, const char* p, size_t n) {
@@ -603,52 +598,19 @@ void Session::onTunnelClientData(IoBuf* buf, const char* p, size_t n) {
   flushUpstream();
 }
 
-// Either side ended: what was received is delivered, then both close.
-void Session::endTunnel(Termination why) {
-  if (!tunnel_) return;
-  tunnel_ = false;
-  c_.worker().metrics().tunnelClosed();
-  if (counted_ && server_) {
-    server_->active.fetch_sub(1, std::memory_order_relaxed);
-    counted_ = false;
-  }
-  if (up_) {
-    UpstreamConnection* conn = up_;
-    up_ = nullptr;
-    conn->closeAfterWrite();
-  }
-  logAccess(why);
-  active_ = false;
-  releaseGen();
-  c_.closeAfterWrite();
-}
-
-void Session::onUpstreamTunnelEnd() { endTunnel(Termination::None); }
-void Session::onTunnelClientEnd() { endTunnel(Termination::None); }
-
-// FilterSink: what a body filter produced goes to the client in the response's framing.
-void Session::append(std::string_view bytes) {
-  if (bytes.empty()) return;
-  resp_body_bytes_ += bytes.size();
-  queueBody(c_.out(), resp_framing_, nullptr, bytes.data(), bytes.size());
-}
-
-void Session::endFilter(bool finish) {
-  if (!filter_) return;
-  if (finish) filter_->finish(*this);
-  const std::string_view name = filter_->name();
-  const metrics::Algorithm a = name == "gzip" ? metrics::Algorithm::Gzip
-                               : name == "br" ? metrics::Algorithm::Brotli
-                                              : metrics::Algorithm::Zstd;
-  c_.worker().metrics().compression(a, filter_in_, resp_body_bytes_);
-  filter_.reset();
-}
+// Either side of a tunnel ended: what was received is delivered, then both close.
+void Session::onUpstreamTunnelEnd() { end(Termination::None, ClientNext::CloseAfterWrite); }
+void Session::onTunnelClientEnd() { end(Termination::None, ClientNext::CloseAfterWrite); }
 
 void Session::onUpstreamReadBatchDone() {
-  // The origin paused: what the filter holds goes out now (server-sent events stay prompt).
-  if (filter_) filter_->flush(*this);
-  c_.flush();
-  if (up_ && !upstream_paused_ && c_.out().queuedBytes() > ClientConnection::kHighWater) {
+  // The origin paused: what the filters hold goes out now (server-sent events stay prompt).
+  if (body_count_ && !flushFilters()) {
+    keep_alive_ = false;
+    end(Termination::Internal, ClientNext::Done);
+    return;
+  }
+  client_.flush();
+  if (up_ && !upstream_paused_ && client_.queuedBytes() > kHighWater) {
     upstream_paused_ = true;
     up_->pauseReading();
   }
@@ -657,7 +619,7 @@ void Session::onUpstreamReadBatchDone() {
 bool Session::mayDeferReadBatch() {
   // What waits is bounded: under 2 x kHighWater before the next read adds one buffer, and that
   // read's flush checks the high-water mark (pausing the origin) as usual.
-  return c_.out().queuedBytes() < 2 * ClientConnection::kHighWater;
+  return client_.queuedBytes() < 2 * kHighWater;
 }
 
 void Session::onClientDrained() {
@@ -668,28 +630,63 @@ void Session::onClientDrained() {
 }
 
 void Session::onUpstreamComplete(bool reusable) {
-  endFilter(true);
-  if (resp_framing_ == BodyFraming::Chunked) c_.out().appendCopy(kLastChunk);
-  const bool reuse = reusable && !upgrade_ && req_complete_ && up_ && up_->out().idle() &&
-                     picker_->group().config().keepalive > 0 && !c_.worker().draining();
-  releaseUpstream(reuse);
-  c_.flush();
-  finish(Termination::None);
+  if (body_count_) {
+    pushBody(0, {}, true);
+    if (body_failed_) {
+      keep_alive_ = false;
+      end(Termination::Internal, ClientNext::Done);
+      return;
+    }
+  }
+  client_.endBody();
+  origin_reuse_ = reusable && !upgrade_ && req_complete_ && up_ && up_->out().idle() &&
+                  picker_->group().config().keepalive > 0 && !services_.draining();
+  releaseUpstream(origin_reuse_);
+  client_.flush();
+  end(Termination::None, ClientNext::Done);
 }
 
-// ---- answers edged writes itself, and the end --------------------------------------------
+// ---- answers edged writes itself -----------------------------------------------------------
+
+void Session::respond(const LocalResponse& r, Termination why, bool close, ClientNext next) {
+  releaseUpstream(false);
+  status_ = r.status;
+  std::vector<Header>& headers = services_.headerScratch();
+  headers.assign(r.headers.begin(), r.headers.end());
+  const bool head_request = client_.request().method_id == Method::Head;
+  ResponseMeta m;
+  char length[24];
+  if (r.has_body) {
+    // Content-Length describes the body for HEAD too (RFC 9110 §8.6).
+    const int n = snprintf(length, sizeof length, "%zu", r.body.size());
+    headers.push_back({"Content-Length", {length, static_cast<size_t>(n)}, HeaderId::ContentLength});
+    m.body = head_request ? BodyFraming::None : BodyFraming::ContentLength;
+    m.content_length = r.body.size();
+  }
+  m.must_close = close || (!req_complete_ && client_.request().framing != BodyFraming::None) ||
+                 services_.draining() || next == ClientNext::Nothing;
+  keep_alive_ = client_.sendHead(r.status, r.reason, headers, m) && keep_alive_;
+  response_head_sent_ = true;
+  if (r.has_body && !head_request && !r.body.empty()) {
+    resp_body_bytes_ = r.body.size();
+    client_.sendBody(nullptr, r.body.data(), r.body.size());
+  }
+  client_.endBody();
+  client_.flush();
+  end(why, next);
+}
 
 void Session::answer(int status, Termination why, bool close) {
-  releaseUpstream(false);
-  status_ = status;
-  keep_alive_ = keep_alive_ && !close && req_keep_alive_ && !c_.worker().draining();
-  std::string& text = c_.worker().textScratch();
+  static constexpr Header kFields[] = {{"Server", "edged", HeaderId::Other},
+                                       {"Content-Type", "text/html", HeaderId::ContentType}};
+  std::string& text = services_.textScratch();
   text.clear();
-  resp_body_bytes_ = buildErrorResponse(status, !keep_alive_, text);
-  c_.out().appendCopy(text);
-  response_head_sent_ = true;
-  c_.flush();
-  finish(why);
+  errorPageBody(status, text);
+  LocalResponse r;
+  r.status = status;
+  r.headers = kFields;
+  r.body = text;
+  respond(r, why, close, ClientNext::Done);
 }
 
 void Session::reject(int status, Termination why) {
@@ -699,77 +696,103 @@ void Session::reject(int status, Termination why) {
   }
   if (!active_) {
     reset();
-    out_mark_ = c_.out().appendedTotal();
-    start_ns_ = c_.head_start_ns_ ? c_.head_start_ns_ : uv_hrtime();
+    active_ = true;
+    out_mark_ = client_.bytesQueued();
+    start_ns_ = client_.requestStartNs() ? client_.requestStartNs() : services_.nowNs();
   }
-  releaseUpstream(false);
-  status_ = status;
   keep_alive_ = false;
-  std::string& text = c_.worker().textScratch();
+  static constexpr Header kFields[] = {{"Server", "edged", HeaderId::Other},
+                                       {"Content-Type", "text/html", HeaderId::ContentType}};
+  std::string& text = services_.textScratch();
   text.clear();
-  resp_body_bytes_ = buildErrorResponse(status, true, text);
-  c_.out().appendCopy(text);
-  logAccess(why);
-  active_ = false;
-  releaseGen();
+  errorPageBody(status, text);
+  LocalResponse r;
+  r.status = status;
+  r.headers = kFields;
+  r.body = text;
+  respond(r, why, true, ClientNext::Nothing);  // the connection closes after writing it
 }
 
 void Session::abort(Termination why, int status_for_log) {
   if (!active_) return;
-  releaseUpstream(false);
   if (!response_head_sent_) status_ = status_for_log;
   keep_alive_ = false;
-  if (tunnel_) c_.worker().metrics().tunnelClosed();
-  tunnel_ = false;
-  logAccess(why);
-  active_ = false;
-  releaseGen();
+  end(why, ClientNext::Nothing);
 }
 
-void Session::finish(Termination why) {
+// ---- the one exit --------------------------------------------------------------------------
+
+void Session::end(Termination why, ClientNext next) {
   if (!active_) return;
+  SessionServices::cancel(resume_task_);
+  waiting_ = false;
+  for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->onFinish(why);
   // An answer sent before the whole request body arrived leaves body bytes unread: close.
-  if (!req_complete_ && req_framing_ != BodyFraming::None) keep_alive_ = false;
+  if (!req_complete_ && client_.request().framing != BodyFraming::None) keep_alive_ = false;
   logAccess(why);
+  if (tunnel_) {
+    tunnel_ = false;
+    services_.metrics().tunnelClosed();
+    if (counted_ && server_) {
+      server_->active.fetch_sub(1, std::memory_order_relaxed);
+      counted_ = false;
+    }
+    if (up_) {
+      OriginStream* origin = up_;
+      up_ = nullptr;
+      // A tunnel's end delivers what was received; a client gone takes the origin side with it.
+      if (next == ClientNext::Nothing)
+        origin->release(false);
+      else
+        origin->closeAfterWrite();
+    }
+  } else {
+    releaseUpstream(false);  // onUpstreamComplete already pooled a reusable one
+  }
+  for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->release();
+  filter_count_ = 0;
+  body_count_ = 0;
   active_ = false;
-  releaseGen();
-  c_.sessionFinished(keep_alive_);
+  if (gen_) services_.releaseGen(gen_);
+  gen_ = nullptr;
+  route_ = nullptr;
+  picker_ = nullptr;
+  switch (next) {
+    case ClientNext::Done: client_.exchangeDone(keep_alive_); break;
+    case ClientNext::CloseAfterWrite: client_.closeAfterWrite(); break;
+    case ClientNext::Nothing: break;
+  }
 }
 
 void Session::logAccess(Termination why) {
-  const ParsedHead& head = c_.request();
-  const llhttp_t& p = c_.parser();
-  const uint64_t end_ns = uv_hrtime();
+  const RequestHead& req = client_.request();
+  const uint64_t end_ns = services_.nowNs();
+  const bool have_method = !req.method.empty();
   {
     WorkerGen& g = gen();
-    const conf::Config& cfg = g.config();
-    metrics::WorkerMetrics& m = c_.worker().metrics();
-    const size_t route = g.layout().routeSlot(route_ ? static_cast<size_t>(route_ - cfg.routes.data())
-                                                      : g.layout().unmatchedRoute());
-    const std::string_view method =
-        p.http_major != 0 ? llhttp_method_name(static_cast<llhttp_method_t>(p.method)) : std::string_view();
+    metrics::WorkerMetrics& m = services_.metrics();
+    const size_t route = g.layout().routeSlot(route_ ? routeIndex() : g.layout().unmatchedRoute());
     // Head and body on the wire: "METHOD SP target SP HTTP/1.1 CRLF" + header lines + CRLF + body.
-    const uint64_t request_bytes = p.http_major != 0 ? method.size() + 14 + head.bytes() + req_body_bytes_ : 0;
-    const uint64_t response_bytes = c_.out().appendedTotal() - out_mark_;
-    m.request(route, method.empty() ? metrics::Method::Other : metrics::methodFromName(method), status_,
+    const uint64_t request_bytes = have_method ? req.method.size() + 14 + req.fields.bytes() + req_body_bytes_ : 0;
+    const uint64_t response_bytes = client_.bytesQueued() - out_mark_;
+    m.request(route, have_method ? metrics::methodFromName(req.method) : metrics::Method::Other, status_,
               end_ns - start_ns_, request_bytes, response_bytes);
   }
-  AccessLog& log = c_.worker().accessLog();
+  AccessLog& log = services_.accessLog();
   if (!log.enabled()) return;
   AccessRecord r;
-  r.client_ip = c_.clientIp();
-  r.method = p.http_major != 0 ? llhttp_method_name(static_cast<llhttp_method_t>(p.method)) : "-";
-  r.target = head.target();
-  r.http_major = p.http_major;
-  r.http_minor = p.http_minor;
+  r.client_ip = client_.clientIp();
+  r.method = have_method ? req.method : std::string_view("-");
+  r.target = req.target();
+  r.http_major = req.version_major;
+  r.http_minor = req.version_minor;
   r.status = status_;
   r.body_bytes_sent = resp_body_bytes_;
-  r.referer = head.find(HeaderId::Referer);
-  r.user_agent = head.find(HeaderId::UserAgent);
+  r.referer = req.fields.find(HeaderId::Referer);
+  r.user_agent = req.fields.find(HeaderId::UserAgent);
   r.upstream = server_ ? std::string_view(server_->name()) : std::string_view();
-  const uint64_t now = uv_hrtime();
   r.upstream_seconds = upstream_head_ns_ ? (upstream_head_ns_ - upstream_start_ns_) / 1e9 : -1;
-  r.request_seconds = (now - start_ns_) / 1e9;
+  r.request_seconds = (end_ns - start_ns_) / 1e9;
   r.termination = terminationName(why);
   r.request_id = request_id_;
   // Where the exchange stood when it ended other than normally (HAProxy's second letter).
@@ -777,7 +800,7 @@ void Session::logAccess(Termination why) {
     if (tunnel_ || status_ == 101) r.phase = "tunnel";
     else if (response_head_sent_ && upstream_head_ns_) r.phase = "response_body";
     else if (server_) r.phase = "upstream";
-    else if (c_.phase_ == ClientConnection::Phase::Head) r.phase = "request_head";
+    else if (client_.receivingHead()) r.phase = "request_head";
     else r.phase = "request";
   }
   log.write(r);

@@ -1,72 +1,81 @@
-// proxy/session.h — one request/response exchange, in named phases: onRequestHead (route, checks,
-// header rewrite), pickServer, connectUpstream, sendRequest (head + streamed body), onResponseHead,
-// response body, finish (exactly once on every path). Embedded in an ActiveClient, the busy part of
-// a client connection, and reused for the next request there (recycled from connection to
-// connection), so neither a keep-alive request nor a new connection allocates anything here.
+// proxy/session.h — one request/response exchange, in named phases: onRequestHead (checks,
+// route, request filters), pickServer, connect, send (head + streamed body), response head
+// (response filters), response body (through the body filters), and ONE exit, end(), on every
+// path. It sees the client only as a Downstream and the origin only as an OriginStream, both
+// protocol-neutral. Embedded in an ActiveClient (the busy part of a client connection) and reused
+// for its next request, so neither a keep-alive request nor a new connection allocates here.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "proxy/filter.h"
-#include "proxy/parsed_head.h"
-#include "proxy/proxy.h"
-#include "proxy/upstream_connection.h"
+#include "proxy/downstream.h"
+#include "proxy/http/http.h"
+#include "proxy/origin_stream.h"
+#include "proxy/session_services.h"
 #include "upstream/upstream.h"
+
+namespace edged::conf {
+struct Config;
+struct RouteConfig;
+}  // namespace edged::conf
 
 namespace edged::proxy {
 
-class ActiveClient;
 class WorkerGen;
 
-// Why an exchange ended other than normally (HAProxy's termination causes), for the access log.
-enum class Termination : uint8_t {
-  None, ClientClosed, ClientTimeout, NoServer, ConnectFailed, UpstreamTimeout, UpstreamClosed,
-  BadRequest, Internal, RequestTimeout
-};
-const char* terminationName(Termination t);
-
-class Session final : public UpstreamHandler, private FilterSink {
+class Session final : public UpstreamHandler, private Resumer {
  public:
-  explicit Session(ActiveClient& client);
+  // onRequestHead's answer when a request filter waits: the protocol side stops parsing until
+  // Downstream::resumeRequest().
+  static constexpr int kWaiting = -1;
+  static constexpr size_t kMaxFilters = 8;
+
+  Session(Downstream& client, SessionServices& services);
   ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   bool active() const { return active_; }
   // The configuration this exchange runs on (the worker's current one between exchanges): the
   // client-side timeouts of a request in flight come from here, not from a newer reload.
   const conf::Config& config();
-  // Before the owning ActiveClient goes back to its free list: drops what the last exchange
-  // held (a filter, an upstream connection never released) and string capacity above `keep`.
-  void recycle(size_t keep) {
-    if (up_) up_->close();
-    reset();
-    active_ = false;
-    if (up_head_.capacity() > keep) std::string().swap(up_head_);
-    if (target_.capacity() > keep) std::string().swap(target_);
-  }
-  // The request head is parsed. Returns false when the session already answered by itself.
-  void onRequestHead();
-  // A protocol error found by the connection: answer `status`, close, log.
+  // Before the owning object is recycled: drops what the last exchange held and string capacity
+  // above `keep`.
+  void recycle(size_t keep);
+
+  // ---- from the client side ----
+  // The request head is complete. Returns 0 to go on, kWaiting, or a status the protocol side
+  // must reject the request with (then it calls reject()).
+  int onRequestHead();
+  // A protocol error found by the connection (or a status onRequestHead/onRequestBody returned):
+  // the answer is queued and the exchange ends; the connection closes after writing it.
   void reject(int status, Termination why);
-  void onRequestBody(IoBuf* buf, const char* p, size_t n);
+  // Returns 0, or a status to reject the request with (413).
+  int onRequestBody(IoBuf* buf, const char* p, size_t n);
   void onRequestComplete();
   void onRequestBodyReadBatchDone();  // after each client read: flush toward the origin
-  // The client went away or timed out mid-exchange: abandon the origin side, log, end.
+  // The client went away or timed out mid-exchange: abandon the origin side, log, end. The
+  // connection closes itself.
   void abort(Termination why, int status_for_log);
   // The request's total deadline (timeouts.request) passed.
   void timeout();
   // The client side drained below the low watermark: the origin may send more.
   void onClientDrained();
-
   bool responseStarted() const { return response_head_sent_; }
-  bool wantsClientBodyPaused() const;
   int status() const { return status_; }
 
-  // UpstreamHandler
+  // Tunnel (after a 101): bytes from the client, and the client's end.
+  bool tunneling() const { return tunnel_; }
+  void onTunnelClientData(IoBuf* buf, const char* p, size_t n);
+  void onTunnelClientEnd();
+
+  // ---- UpstreamHandler ----
   void onUpstreamConnected() override;
   void onUpstreamFailure(UpstreamFailure f) override;
-  bool onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) override;
+  bool onUpstreamHead(const ResponseHead& head) override;
   void onUpstreamBody(IoBuf* buf, const char* p, size_t n) override;
   void onUpstreamComplete(bool reusable) override;
   void onUpstreamReadBatchDone() override;
@@ -75,74 +84,97 @@ class Session final : public UpstreamHandler, private FilterSink {
   void onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) override;
   void onUpstreamTunnelEnd() override;
 
-  // Tunnel (after a 101): bytes from the client, and the client's end.
-  bool tunneling() const { return tunnel_; }
-  void onTunnelClientData(IoBuf* buf, const char* p, size_t n);
-  void onTunnelClientEnd();
+  // The posted continuation of resume() (from the worker's queue; not for other callers).
+  void onResumedTask();
 
  private:
+  // How the client connection goes on after end().
+  enum class ClientNext : uint8_t {
+    Done,          // exchangeDone(keep_alive_)
+    CloseAfterWrite,
+    Nothing,       // the connection is closing (or rejecting) by itself
+  };
+  // A body filter's output goes to the next body filter toward the client, or to the client.
+  struct Stage final : FilterSink {
+    Session* session = nullptr;
+    uint8_t next = 0;
+    void append(std::string_view bytes) override { session->pushBody(next, bytes, false); }
+  };
+
   void reset();
+  // Request phase: run the filters from `from` on; then connect.
+  void runRequestFilters(size_t from);
+  void resume(FilterAction action) override;  // Resumer
+  void buildRequestHead();
+  // Sends a complete response edged (or a filter) made, then end()s.
+  void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);
   void answer(int status, Termination why, bool close);
   bool pickAndConnect();
   std::string_view hashKey() const;
-  // One try failed (or answered a status retry_on names): retry elsewhere, or answer.
-  void handleTryFailure(upstream::FailureKind kind, int http_status, Termination why);
-  upstream::RetryContext retryContext(upstream::FailureKind kind, int http_status, uint64_t now) const;
   bool connectTo(upstream::Server& server, bool allow_pooled);
-  void queueRequestHead();
   void flushUpstream();
-  void failBeforeResponse(int status, Termination why);
-  void finish(Termination why);
-  void logAccess(Termination why);
-  void endTunnel(Termination why);
-  void append(std::string_view bytes) override;  // FilterSink: filtered body bytes to the client
-  void endFilter(bool finish);
+  // The one place a try's outcome is judged: true when the exchange was retried elsewhere.
+  bool retried(upstream::FailureKind kind, int http_status, upstream::RetryDecision& d);
+  void pushBody(uint8_t stage, std::string_view bytes, bool end_of_body);
+  bool flushFilters();
   void releaseUpstream(bool reuse);
-  // The generation this exchange runs on: taken when its head is routed, let go at its end.
+  // The ONE exit of every exchange: filters' onFinish, origin connection pooled or closed, server
+  // released, the access log line, the generation let go, the client told.
+  void end(Termination why, ClientNext next);
+  void logAccess(Termination why);
   WorkerGen& gen();
-  void releaseGen();
   size_t serverSlot() const;
+  size_t routeIndex() const;
 
-  ActiveClient& c_;
+  Downstream& client_;
+  SessionServices& services_;
   WorkerGen* gen_ = nullptr;
   bool active_ = false;
   // Request
   const conf::RouteConfig* route_ = nullptr;
   upstream::UpstreamPicker* picker_ = nullptr;
   upstream::TriedSet tried_;
-  BodyFraming req_framing_ = BodyFraming::None;
   uint64_t req_body_bytes_ = 0;
   bool req_complete_ = false;
-  bool req_idempotent_ = false;
-  bool req_keep_alive_ = false;
+  bool upgrade_ = false;       // a WebSocket upgrade forwarded to the origin
+  bool tunnel_ = false;        // the origin said 101: bytes pass through both ways
+  bool waiting_ = false;       // a request filter said Wait
   uint32_t tries_ = 0;
   uint64_t first_try_ms_ = 0;     // group clock, for retry_timeout
   bool head_written_ = false;     // this try's head reached the origin's socket
   bool counted_ = false;
-  bool head_request_ = false;
-  bool upgrade_ = false;       // a WebSocket upgrade forwarded to the origin
-  bool tunnel_ = false;        // the origin said 101: bytes pass through both ways
-  std::string up_head_;  // the head sent to the origin, kept for a retry on a fresh connection
+  std::string upstream_head_;  // the head sent to the origin, kept for a retry on a fresh connection
+  std::string_view forward_target_;
+  std::string target_storage_;  // the forwarded target when edged had to rewrite it (rare)
+  bool default_host_ = false;   // the request had no Host
+  // Filters, in chain order; body_ are those that asked for the body, in response order.
+  std::array<ExchangeFilter*, kMaxFilters> filters_{};
+  uint8_t filter_count_ = 0;
+  uint8_t next_filter_ = 0;       // the request filter to run next (after a Wait)
+  std::array<ExchangeFilter*, kMaxFilters> body_{};
+  std::array<Stage, kMaxFilters + 1> stages_{};
+  uint8_t body_count_ = 0;
+  FilterAction resumed_action_ = FilterAction::Continue;
+  PostedTask resume_task_;
+  LocalResponse local_;
   // Upstream
   upstream::Server* server_ = nullptr;
-  UpstreamConnection* up_ = nullptr;
+  OriginStream* up_ = nullptr;
   bool stale_retry_done_ = false;
   bool upstream_paused_ = false;
+  bool origin_reuse_ = false;
   // Response
   int status_ = 0;
   bool response_head_sent_ = false;
-  BodyFraming resp_framing_ = BodyFraming::None;
   bool keep_alive_ = true;
+  bool body_failed_ = false;
   uint64_t resp_body_bytes_ = 0;
   uint64_t out_mark_ = 0;
-  std::unique_ptr<BodyFilter> filter_;   // e.g. a compressor for this response
-  uint64_t filter_in_ = 0;  // client queue's appendedTotal() when this exchange began
   uint64_t start_ns_ = 0;
   uint64_t upstream_start_ns_ = 0;
   uint64_t upstream_head_ns_ = 0;
-  std::string target_;
   char request_id_buf_[32] = {};
-  std::string_view request_id_;   // the client's valid X-Request-Id, or one generated here  // the forwarded target when edged had to rewrite it (rare)
+  std::string_view request_id_;   // the client's valid X-Request-Id, or one generated here
 };
 
 }  // namespace edged::proxy

@@ -395,22 +395,22 @@ int UpstreamConnection::onMessageBegin(llhttp_t* p) {
 
 int UpstreamConnection::onStatus(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<UpstreamConnection*>(p->data);
-  self->head_.addTarget(at, n);
+  self->head_.fields.addTarget(at, n);
   return 0;
 }
 
 int UpstreamConnection::onHeaderField(llhttp_t* p, const char* at, size_t n) {
-  static_cast<UpstreamConnection*>(p->data)->head_.addField(at, n);
+  static_cast<UpstreamConnection*>(p->data)->head_.fields.addField(at, n);
   return 0;
 }
 
 int UpstreamConnection::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  static_cast<UpstreamConnection*>(p->data)->head_.addValue(at, n);
+  static_cast<UpstreamConnection*>(p->data)->head_.fields.addValue(at, n);
   return 0;
 }
 
 int UpstreamConnection::onHeaderValueComplete(llhttp_t* p) {
-  static_cast<UpstreamConnection*>(p->data)->head_.endValue();
+  static_cast<UpstreamConnection*>(p->data)->head_.fields.endValue();
   return 0;
 }
 
@@ -420,10 +420,18 @@ int UpstreamConnection::onHeadersComplete(llhttp_t* p) {
   const int status = llhttp_get_status_code(p);
   if (status >= 200 || status == 101) self->response_started_ = true;
   // Node and others advertise how long they keep an idle connection: retire ours before that.
-  std::string_view ka = self->head_.find("keep-alive");
+  std::string_view ka = self->head_.fields.find("keep-alive");
   if (auto pos = ka.find("timeout="); pos != std::string_view::npos)
     self->keepalive_hint_ms_ = std::strtoull(ka.data() + pos + 8, nullptr, 10) * 1000;
-  const bool no_body = self->handler_->onUpstreamHead(status, self->head_, *p);
+  ResponseHead& h = self->head_;
+  h.status = status;
+  h.version_major = p->http_major;
+  h.version_minor = p->http_minor;
+  h.content_length = p->content_length;
+  h.framing = (p->flags & F_CHUNKED)          ? BodyFraming::Chunked
+              : (p->flags & F_CONTENT_LENGTH) ? BodyFraming::ContentLength
+                                              : BodyFraming::UntilClose;
+  const bool no_body = self->handler_->onUpstreamHead(h);
   if (!self->handler_ || self->state_ == State::Closing) return -1;
   if (status == 101) return 2;
   return no_body && status >= 200 ? 1 : 0;

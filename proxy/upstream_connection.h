@@ -19,7 +19,8 @@
 #include <cstdint>
 
 #include "proxy/io_buffer.h"
-#include "proxy/parsed_head.h"
+#include "proxy/http/http.h"
+#include "proxy/origin_stream.h"
 #include "proxy/posted_flushes.h"
 #include "proxy/write_queue.h"
 #include "upstream/upstream.h"
@@ -29,38 +30,7 @@ namespace edged::proxy {
 class Worker;
 class WorkerGen;
 
-enum class UpstreamFailure : uint8_t {
-  ConnectFailed,    // refused, unreachable
-  ConnectTimeout,
-  SendTimeout,
-  ReadTimeout,
-  Closed,           // origin closed or reset before the response was complete
-  BadResponse,      // unparsable response
-};
-const char* failureName(UpstreamFailure f);
-
-// What a leased connection tells its session. All calls happen on the worker's loop.
-class UpstreamHandler {
- public:
-  virtual void onUpstreamConnected() = 0;
-  virtual void onUpstreamFailure(UpstreamFailure f) = 0;
-  // Return true when the response to this request carries no body (HEAD).
-  virtual bool onUpstreamHead(int status, const ParsedHead& head, const llhttp_t& parser) = 0;
-  virtual void onUpstreamBody(IoBuf* buf, const char* p, size_t n) = 0;
-  virtual void onUpstreamComplete(bool reusable) = 0;
-  virtual void onUpstreamReadBatchDone() = 0;  // after each read's worth of callbacks (flush)
-  // Asked after a read that filled the buffer (another read follows at once): true lets that
-  // read's onUpstreamReadBatchDone cover this one too. Must keep what is queued bounded.
-  virtual bool mayDeferReadBatch() = 0;
-  virtual void onUpstreamWritten() = 0;        // a write finished; queue may have drained
-  // Tunnel mode (after a 101): raw bytes from the origin, and its end (EOF or reset).
-  virtual void onUpstreamTunnelData(IoBuf* buf, const char* p, size_t n) = 0;
-  virtual void onUpstreamTunnelEnd() = 0;
- protected:
-  ~UpstreamHandler() = default;
-};
-
-class UpstreamConnection {
+class UpstreamConnection final : public OriginStream {
  public:
   // Holds a reference to `gen` (whose Server `server` is) until closed; `slot` is the server's
   // metrics slot, which names it across generations (the pool's key).
@@ -75,21 +45,21 @@ class UpstreamConnection {
   // Lease a pooled (connected) connection to a handler for one request.
   void attach(UpstreamHandler* h);
   // The handler lets go: back to the pool when `reuse`, else closed.
-  void release(bool reuse);
+  void release(bool reuse) override;
   // Close at once (from any state). No handler call follows.
   void close();
   // Close once everything queued is written (the handler is already detached).
-  void closeAfterWrite();
+  void closeAfterWrite() override;
   // After a 101: from now on bytes pass through unparsed.
-  void startTunnel() { tunnel_ = true; }
+  void startTunnel() override { tunnel_ = true; }
 
-  WriteQueue& out() { return out_; }
-  void flush();
-  void pauseReading();
-  void resumeReading();
+  WriteQueue& out() override { return out_; }
+  void flush() override;
+  void pauseReading() override;
+  void resumeReading() override;
   bool connected() const { return state_ == State::Active || state_ == State::Idle; }
-  bool reused() const { return reused_; }
-  bool responseStarted() const { return response_started_; }
+  bool reused() const override { return reused_; }
+  bool responseStarted() const override { return response_started_; }
   size_t upstreamIndex() const { return upstream_index_; }
   upstream::Server& server() { return *server_; }
   size_t slot() const { return slot_; }
@@ -141,7 +111,7 @@ class UpstreamConnection {
   int open_handles_ = 0;
   WriteQueue out_;
   llhttp_t parser_{};
-  ParsedHead head_;
+  ResponseHead head_;
   BufRef in_;
   bool reading_ = false;
   bool batch_deferred_ = false;  // a full read's flush waits for the read libuv makes next

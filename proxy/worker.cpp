@@ -34,11 +34,16 @@ Generation::Generation(std::shared_ptr<const conf::Config> cfg, const Generation
   }
 }
 
-WorkerGen::WorkerGen(std::shared_ptr<const Generation> gen,
-                     const std::function<std::unique_ptr<FilterFactory>(const conf::Config&)>& make_filters)
+WorkerGen::WorkerGen(std::shared_ptr<const Generation> gen, const std::vector<FilterFactoryMaker>& filter_makers,
+                     FilterEnv& env)
     : gen_(std::move(gen)), router_(gen_->config->routes) {
   for (const auto& g : gen_->groups) pickers_.push_back(g->makePicker());
-  if (make_filters) filters_ = make_filters(*gen_->config);
+  for (const FilterFactoryMaker& make : filter_makers) {
+    if (std::unique_ptr<FilterFactory> f = make(*gen_->config, env)) {
+      filter_list_.push_back(f.get());
+      filters_.push_back(std::move(f));
+    }
+  }
 }
 
 Worker::Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, int>> listen_fds,
@@ -50,7 +55,7 @@ Worker::Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, 
       metrics_(*shared.current->metrics_layout),
       pool_(*this),
       access_log_(shared.access_log.get(), shared.access_log_format) {
-  gens_.push_back(std::make_unique<WorkerGen>(shared.current, shared.make_filters));
+  gens_.push_back(std::make_unique<WorkerGen>(shared.current, shared.filter_makers, filter_env_));
   current_ = gens_.back().get();
   std::random_device rd;
   for (uint64_t& r : rng_) r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -63,6 +68,56 @@ Worker::Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, 
   grace_timer_.data = this;
   uv_timer_init(&loop_, &tick_timer_);
   tick_timer_.data = this;
+  uv_idle_init(&loop_, &posted_idle_);
+  posted_idle_.data = this;
+}
+
+void Worker::post(PostedTask& t) {
+  if (t.posted() || finished_) return;
+  // Appended at the tail: tasks run in the order they were posted.
+  PostedTask** tail = &posted_;
+  while (*tail) tail = &(*tail)->next;
+  t.next = nullptr;
+  t.pprev = tail;
+  *tail = &t;
+  if (!posted_idle_active_) {
+    posted_idle_active_ = true;
+    uv_idle_start(&posted_idle_, [](uv_idle_t* h) { static_cast<Worker*>(h->data)->runPosted(); });
+  }
+}
+
+// Only the tasks posted before this pass run in it: one posted while running waits for the next
+// loop iteration, so I/O is never starved.
+void Worker::runPosted() {
+  PostedTask* batch = posted_;
+  if (batch) batch->pprev = &batch;
+  posted_ = nullptr;
+  while (PostedTask* t = batch) {
+    cancel(*t);
+    t->fn(t->owner);
+  }
+  if (!posted_) {
+    uv_idle_stop(&posted_idle_);
+    posted_idle_active_ = false;
+  }
+}
+
+OriginStream* Worker::openOrigin(WorkerGen& gen, size_t upstream_index, upstream::Server& server, size_t slot,
+                                 bool allow_pooled, UpstreamHandler* handler, int* error) {
+  if (allow_pooled) {
+    if (UpstreamConnection* conn = pool_.take(slot, uv_now(&loop_))) {
+      conn->rebind(gen, upstream_index, server);
+      conn->attach(handler);
+      return conn;
+    }
+  }
+  auto* conn = new UpstreamConnection(*this, gen, upstream_index, server, slot);
+  if (int rc = conn->connect(handler); rc != 0) {
+    *error = rc;
+    conn->close();
+    return nullptr;
+  }
+  return conn;
 }
 
 Worker::~Worker() { join(); }
@@ -168,7 +223,7 @@ void Worker::apply(WorkerUpdate& u) {
     return;
   }
   metrics_.adopt(*u.gen->metrics_layout);
-  gens_.push_back(std::make_unique<WorkerGen>(u.gen, shared_.make_filters));
+  gens_.push_back(std::make_unique<WorkerGen>(u.gen, shared_.filter_makers, filter_env_));
   current_ = gens_.back().get();
   pool_.adopt(*current_);
   for (size_t slot : u.remove_listeners) {
@@ -260,6 +315,8 @@ void Worker::maybeFinish() {
   pool_.closeAll();
   client_timers_.close();
   posted_flushes_.close();
+  while (posted_) cancel(*posted_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&posted_idle_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);

@@ -17,39 +17,17 @@
 #include "proxy/active_client_pool.h"
 #include "proxy/client_timers.h"
 #include "proxy/connection_pool.h"
-#include "proxy/filter.h"
 #include "proxy/io_buffer.h"
 #include "proxy/posted_flushes.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/proxy.h"
+#include "proxy/session_services.h"
+#include "proxy/worker_gen.h"
 #include "upstream/upstream.h"
 
 namespace edged::proxy {
 
 class ClientConnection;
-
-// One loaded configuration and what the process builds from it once (a "generation"): the
-// upstream groups (their Servers' runtime is carried over from the previous generation for
-// servers that stay) and the metrics layout. Immutable after construction but for Server atomics;
-// shared by the workers, which each hold it for as long as a request, tunnel or connection
-// started under it lives.
-struct Generation {
-  uint64_t number = 1;
-  std::shared_ptr<const conf::Config> config;
-  std::vector<std::unique_ptr<upstream::UpstreamGroup>> groups;  // parallel to config->upstreams
-  std::unique_ptr<metrics::Layout> metrics_layout;
-  struct ServerRef {
-    size_t upstream = 0;
-    upstream::Server* server = nullptr;  // null: no server has this slot in this generation
-  };
-  std::vector<ServerRef> by_slot;  // indexed by metrics server slot
-
-  // `previous`: the generation this one replaces (null at start-up).
-  Generation(std::shared_ptr<const conf::Config> config, const Generation* previous);
-  const ServerRef* serverAt(size_t slot) const {
-    return slot < by_slot.size() && by_slot[slot].server ? &by_slot[slot] : nullptr;
-  }
-};
 
 // What all workers share.
 struct SharedState {
@@ -60,33 +38,7 @@ struct SharedState {
   conf::AccessLogFormat access_log_format = conf::AccessLogFormat::Combined;
   // The process's access log writer thread (null: off); outlives the workers.
   std::unique_ptr<AccessLogSink> access_log;
-  std::function<std::unique_ptr<FilterFactory>(const conf::Config&)> make_filters;
-};
-
-// One worker's state for one generation: the router, balancer state (pickers) and response
-// filters. Sessions and upstream connections hold a reference (a plain count: it never leaves
-// the worker's thread); a generation that is no longer current is freed once unreferenced.
-class WorkerGen {
- public:
-  WorkerGen(std::shared_ptr<const Generation> gen,
-            const std::function<std::unique_ptr<FilterFactory>(const conf::Config&)>& make_filters);
-  const Generation& generation() const { return *gen_; }
-  const conf::Config& config() const { return *gen_->config; }
-  const metrics::Layout& layout() const { return *gen_->metrics_layout; }
-  const Router& router() const { return router_; }
-  upstream::UpstreamPicker& picker(size_t upstream_index) { return *pickers_[upstream_index]; }
-  FilterFactory* filters() { return filters_.get(); }
-
-  void ref() { ++refs_; }
-  void unref() { --refs_; }
-  bool unused() const { return refs_ == 0; }
-
- private:
-  std::shared_ptr<const Generation> gen_;
-  Router router_;
-  std::vector<std::unique_ptr<upstream::UpstreamPicker>> pickers_;
-  std::unique_ptr<FilterFactory> filters_;
-  uint32_t refs_ = 0;
+  std::vector<FilterFactoryMaker> filter_makers;
 };
 
 // A new generation for a worker, and its listener changes (by metrics listener slot).
@@ -96,7 +48,7 @@ struct WorkerUpdate {
   std::vector<size_t> remove_listeners;               // slots
 };
 
-class Worker {
+class Worker final : public SessionServices {
  public:
   // `listen_fds`: (listener slot, fd), one SO_REUSEPORT socket per listener for this worker.
   Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, int>> listen_fds,
@@ -116,27 +68,32 @@ class Worker {
   // The current generation: what new requests use.
   WorkerGen& gen() { return *current_; }
   const conf::Config& config() const { return current_->config(); }
-  // A counted reference to the current generation (acquire / release pair).
-  WorkerGen* acquireGen() {
-    current_->ref();
-    return current_;
-  }
-  void releaseGen(WorkerGen* g);
   ConnectionPool& pool() { return pool_; }
   BufferPool& buffers() { return buffers_; }
   ActiveClientPool& activeClients() { return active_clients_; }
   ClientTimers& clientTimers() { return client_timers_; }
   PostedFlushes& postedFlushes() { return posted_flushes_; }
-  AccessLog& accessLog() { return access_log_; }
-  metrics::WorkerMetrics& metrics() { return metrics_; }
-  // 128 random bits as 32 hex digits (X-Request-Id); xoshiro256** seeded from the OS per worker.
-  void newRequestId(char out[32]);
-  // Scratch space for building a head, used and copied out within one call (never kept).
-  std::vector<Header>& headerScratch() { return header_scratch_; }
-  std::string& textScratch() { return text_scratch_; }
-  std::vector<Header>& requestHeaderScratch() { return request_header_scratch_; }
   const metrics::WorkerMetrics& metrics() const { return metrics_; }
-  bool draining() const { return draining_; }
+
+  // SessionServices
+  WorkerGen* acquireGen() override {
+    current_->ref();
+    return current_;
+  }
+  void releaseGen(WorkerGen* g) override;
+  WorkerGen& currentGen() override { return *current_; }
+  OriginStream* openOrigin(WorkerGen& gen, size_t upstream_index, upstream::Server& server, size_t slot,
+                           bool allow_pooled, UpstreamHandler* handler, int* error) override;
+  metrics::WorkerMetrics& metrics() override { return metrics_; }
+  AccessLog& accessLog() override { return access_log_; }
+  // xoshiro256** seeded from the OS per worker.
+  void newRequestId(char out[32]) override;
+  bool draining() const override { return draining_; }
+  uint64_t nowNs() override { return uv_hrtime(); }
+  void post(PostedTask& t) override;
+  std::vector<Header>& headerScratch() override { return header_scratch_; }
+  std::vector<Header>& requestHeaderScratch() override { return request_header_scratch_; }
+  std::string& textScratch() override { return text_scratch_; }
 
   void add(ClientConnection* c);
   void remove(ClientConnection* c);  // from the connection's close callback
@@ -156,6 +113,7 @@ class Worker {
   void beginDrain();
   void maybeFinish();
   void forceCloseAll();
+  void runPosted();
   static void onConnection(uv_stream_t* server, int status);
 
   int id_;
@@ -174,10 +132,15 @@ class Worker {
   std::vector<std::unique_ptr<WorkerGen>> gens_;
   WorkerGen* current_ = nullptr;
   metrics::WorkerMetrics metrics_;  // before pool_: the pool records into it until destroyed
+  FilterEnv filter_env_{metrics_, &loop_};
   BufferPool buffers_;
   ActiveClientPool active_clients_;
   ClientTimers client_timers_{&loop_};
   PostedFlushes posted_flushes_{&loop_};
+  // Resumed exchanges (PostedTask), run from an idle handle: the loop does not sleep while any wait.
+  uv_idle_t posted_idle_{};
+  PostedTask* posted_ = nullptr;
+  bool posted_idle_active_ = false;
   ConnectionPool pool_;
   AccessLog access_log_;
   uint64_t rng_[4] = {};

@@ -3,12 +3,12 @@
 
 #include <algorithm>
 
-#include "proxy/compress/field_list.h"
+#include "proxy/http/http.h"
 
 namespace edged::compress {
 
-using detail::iequals;
-using detail::trim;
+using proxy::fields::iequals;
+using proxy::fields::trim;
 
 std::optional<Algorithm> algorithmFromToken(std::string_view token) {
   if (iequals(token, "gzip")) return Algorithm::Gzip;
@@ -58,7 +58,7 @@ void raise(int& slot, int q) { slot = std::max(slot, q); }
 
 void AcceptEncoding::add(std::string_view field_value) {
   present_ = true;
-  detail::forEachListElement(field_value, [this](std::string_view element) {
+  proxy::fields::forEachListElement(field_value, [this](std::string_view element) {
     const size_t semi = element.find(';');
     const std::string_view coding = trim(element.substr(0, semi));
     const int q = semi == std::string_view::npos ? 1000 : elementQuality(element.substr(semi + 1));

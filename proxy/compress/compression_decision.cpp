@@ -6,12 +6,12 @@
 #include <string>
 
 #include "proxy/compress/accept_encoding.h"
-#include "proxy/compress/field_list.h"
+#include "proxy/http/http.h"
 
 namespace edged::compress {
 
-using detail::iequals;
-using detail::trim;
+using proxy::fields::iequals;
+using proxy::fields::trim;
 
 namespace {
 
@@ -27,7 +27,7 @@ const Header* findHeader(std::span<const Header> headers, HeaderId id) {
 
 bool anyHeaderHasToken(std::span<const Header> headers, HeaderId id, std::string_view token) {
   for (const Header& h : headers)
-    if (headerIdOf(h) == id && detail::listHasToken(h.value, token)) return true;
+    if (headerIdOf(h) == id && proxy::fields::listHasToken(h.value, token)) return true;
   return false;
 }
 

@@ -8,7 +8,7 @@
 #include "proxy/compress/algorithm.h"
 #include "proxy/compress/compression_settings.h"
 #include "proxy/compress/header_edits.h"
-#include "proxy/proxy.h"
+#include "proxy/http/http.h"
 
 namespace edged::compress {
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "proxy/compress/compression_decision.h"
+#include "proxy/metrics/metrics.h"
 
 namespace edged::compress {
 
@@ -15,50 +16,125 @@ constexpr size_t kOutputChunk = 16 * 1024;
 // Compressor output goes through a scratch buffer to the proxy's sink.
 class SinkAdapter final : public Sink {
  public:
-  SinkAdapter(proxy::FilterSink& out, std::string& buf) : out_(out), buf_(buf) {}
+  SinkAdapter(proxy::FilterSink& out, std::string& buf, uint64_t& counted) : out_(out), buf_(buf), counted_(counted) {}
   std::span<char> reserve(size_t min) override {
     buf_.resize(std::max(min, kOutputChunk));
     return {buf_.data(), buf_.size()};
   }
   void commit(size_t n) override {
     if (n) out_.append({buf_.data(), n});
+    counted_ += n;
   }
 
  private:
   proxy::FilterSink& out_;
   std::string& buf_;
+  uint64_t& counted_;
 };
 }  // namespace
 
-class CompressionBodyFilter final : public proxy::BodyFilter {
+class CompressionExchangeFilter final : public proxy::ExchangeFilter {
  public:
-  CompressionBodyFilter(CompressionFilterFactory& f, std::unique_ptr<Compressor> c, int level)
-      : factory_(f), c_(std::move(c)), level_(level) {}
-  ~CompressionBodyFilter() override { factory_.giveBack(std::move(c_), level_); }
-  bool write(std::string_view in, proxy::FilterSink& out) override {
-    SinkAdapter s(out, factory_.scratch_);
-    return c_->write(in, s);
+  explicit CompressionExchangeFilter(CompressionFilterFactory& f) : factory_(f) {}
+
+  void start(const proxy::RequestHead& request, const CompressionSettings& settings) {
+    request_ = &request;
+    settings_ = &settings;
   }
-  bool flush(proxy::FilterSink& out) override {
-    SinkAdapter s(out, factory_.scratch_);
-    return c_->flush(s);
+
+  proxy::FilterAction onResponseHead(proxy::ResponseEdit& e, proxy::LocalResponse&) override {
+    CompressionFilterFactory& f = factory_;
+    request_->fields.headers(f.request_headers_);
+    CompressionInput in;
+    in.method = request_->method;
+    in.request_headers = f.request_headers_;
+    in.status = e.status;
+    in.response_headers = e.headers;
+    in.upgraded = e.upgraded;
+    CompressionDecision decision = decideCompression(*settings_, in);
+    if (decision.algo == Algorithm::None && !decision.add_vary) return proxy::FilterAction::Continue;
+    // The compressor first: if it cannot be had, the response goes out as it came (still with
+    // Vary), never labelled with an encoding it does not have.
+    if (decision.algo != Algorithm::None) {
+      level_ = settings_->levelFor(decision.algo);
+      compressor_ = f.acquire(decision.algo, level_);
+      if (!compressor_) decision.algo = Algorithm::None;
+    }
+    f.edits_ = compressionHeaderEdits(e.headers, decision);
+    if (!f.edits_.empty()) {
+      f.rewritten_ = f.edits_.apply(e.headers);
+      e.headers.swap(f.rewritten_);
+    }
+    e.filter_body = compressor_ != nullptr && e.has_body;
+    return proxy::FilterAction::Continue;
   }
-  bool finish(proxy::FilterSink& out) override {
-    SinkAdapter s(out, factory_.scratch_);
-    return c_->finish(s);
+
+  bool onResponseBody(std::string_view in, bool end, proxy::FilterSink& out) override {
+    SinkAdapter s(out, factory_.scratch_, bytes_out_);
+    bytes_in_ += in.size();
+    if (!in.empty() && !compressor_->write(in, s)) return false;
+    return !end || compressor_->finish(s);
   }
-  std::string_view name() const override { return encodingToken(c_->algorithm()); }
+
+  bool onFlush(proxy::FilterSink& out) override {
+    SinkAdapter s(out, factory_.scratch_, bytes_out_);
+    return compressor_->flush(s);
+  }
+
+  void onFinish(proxy::Termination) override {
+    if (!compressor_) return;
+    factory_.metrics_.compression(metricsAlgorithm(compressor_->algorithm()), bytes_in_, bytes_out_);
+    factory_.giveBack(std::move(compressor_), level_);
+  }
+
+  void release() override {
+    compressor_.reset();
+    request_ = nullptr;
+    settings_ = nullptr;
+    bytes_in_ = bytes_out_ = 0;
+    factory_.recycle(this);
+  }
 
  private:
+  static metrics::Algorithm metricsAlgorithm(Algorithm a) {
+    switch (a) {
+      case Algorithm::Brotli: return metrics::Algorithm::Brotli;
+      case Algorithm::Zstd: return metrics::Algorithm::Zstd;
+      default: return metrics::Algorithm::Gzip;
+    }
+  }
   CompressionFilterFactory& factory_;
-  std::unique_ptr<Compressor> c_;
-  int level_;
+  const proxy::RequestHead* request_ = nullptr;
+  const CompressionSettings* settings_ = nullptr;
+  std::unique_ptr<Compressor> compressor_;
+  int level_ = 0;
+  uint64_t bytes_in_ = 0;
+  uint64_t bytes_out_ = 0;
 };
 
-CompressionFilterFactory::CompressionFilterFactory(std::vector<CompressionSettings> per_route)
-    : per_route_(std::move(per_route)) {}
+CompressionFilterFactory::CompressionFilterFactory(std::vector<CompressionSettings> per_route,
+                                                   metrics::WorkerMetrics& metrics)
+    : per_route_(std::move(per_route)), metrics_(metrics) {}
 
 CompressionFilterFactory::~CompressionFilterFactory() = default;
+
+proxy::ExchangeFilter* CompressionFilterFactory::attach(const proxy::RequestHead& request, size_t route) {
+  if (per_route_.empty()) return nullptr;
+  const CompressionSettings& settings = per_route_[std::min(route, per_route_.size() - 1)];
+  if (!settings.enabled) return nullptr;
+  CompressionExchangeFilter* f;
+  if (!free_.empty()) {
+    f = free_.back();
+    free_.pop_back();
+  } else {
+    filters_.push_back(std::make_unique<CompressionExchangeFilter>(*this));
+    f = filters_.back().get();
+  }
+  f->start(request, settings);
+  return f;
+}
+
+void CompressionFilterFactory::recycle(CompressionExchangeFilter* f) { free_.push_back(f); }
 
 std::unique_ptr<Compressor> CompressionFilterFactory::acquire(Algorithm algo, int level) {
   for (Pool& p : pools_) {
@@ -80,37 +156,6 @@ void CompressionFilterFactory::giveBack(std::unique_ptr<Compressor> c, int level
   }
   pools_.push_back({c->algorithm(), level, {}});
   pools_.back().idle.push_back(std::move(c));
-}
-
-std::unique_ptr<proxy::BodyFilter> CompressionFilterFactory::onResponseHead(
-    const proxy::FilterRequest& request, int status, std::vector<proxy::Header>& headers) {
-  if (per_route_.empty()) return nullptr;
-  const CompressionSettings& settings = per_route_[std::min(request.route, per_route_.size() - 1)];
-  if (!settings.enabled) return nullptr;
-  CompressionInput in;
-  in.method = request.method;
-  in.request_headers = request.headers;
-  in.status = status;
-  in.response_headers = headers;
-  in.upgraded = request.upgraded;
-  const CompressionDecision d = decideCompression(settings, in);
-  CompressionDecision decision = d;
-  if (decision.algo == Algorithm::None && !decision.add_vary) return nullptr;
-  // The compressor first: if it cannot be had, the response goes out as it came (still with
-  // Vary), never labelled with an encoding it does not have.
-  const int level = decision.algo == Algorithm::None ? 0 : settings.levelFor(decision.algo);
-  std::unique_ptr<Compressor> c;
-  if (decision.algo != Algorithm::None) {
-    c = acquire(decision.algo, level);
-    if (!c) decision.algo = Algorithm::None;
-  }
-  edits_ = compressionHeaderEdits(headers, decision);
-  if (!edits_.empty()) {
-    rewritten_ = edits_.apply(headers);
-    headers.swap(rewritten_);
-  }
-  if (!c) return nullptr;
-  return std::make_unique<CompressionBodyFilter>(*this, std::move(c), level);
 }
 
 }  // namespace edged::compress

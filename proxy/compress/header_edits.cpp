@@ -1,13 +1,13 @@
 // proxy/compress/header_edits.cpp
 #include "proxy/compress/header_edits.h"
 
-#include "proxy/compress/field_list.h"
+#include "proxy/http/http.h"
 
 namespace edged::compress {
 
 const HeaderEdit* HeaderEdits::find(std::string_view name) const {
   for (const HeaderEdit& e : edits_)
-    if (detail::iequals(e.name, name)) return &e;
+    if (proxy::fields::iequals(e.name, name)) return &e;
   return nullptr;
 }
 

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/proxy.h"
+#include "proxy/http/http.h"
 
 namespace edged::compress {
 

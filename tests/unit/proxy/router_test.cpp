@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "proxy/proxy.h"
+#include "proxy/router.h"
 
 namespace edged::proxy {
 namespace {

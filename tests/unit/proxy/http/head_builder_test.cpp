@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/proxy.h"
+#include "proxy/http/http.h"
 
 namespace edged::proxy {
 namespace {

@@ -1,4 +1,4 @@
-// proxy/parsed_head.h — the start line target and header fields of one message, assembled from
+// proxy/http/parsed_head.h — the start line target and header fields of one message, assembled from
 // llhttp's piecewise callbacks (a piece may be split across reads) into one reusable string, each
 // field name classified once (HeaderId) as soon as it is complete.
 #pragma once
@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/proxy.h"
+#include "proxy/http/header.h"
 
 namespace edged::proxy {
 

@@ -1,63 +1,16 @@
-// proxy/http_rewrite.cpp — header rewriting between client and origin (RFC 9110 §7.6.1) and the
-// small responses edged writes itself.
-#include <bit>
+// proxy/http/head_builder.cpp — the heads edged writes: toward the origin (hop-by-hop fields
+// dropped, forwarding fields set, RFC 9110 §7.6.1) and toward an HTTP/1 client.
 #include <cstdint>
 #include <cstring>
 
-#include "proxy/proxy.h"
+#include "proxy/http/field_list.h"
+#include "proxy/http/head_builder.h"
+#include "proxy/http/error_page.h"
 
 namespace edged::proxy {
 
 namespace {
-inline char lower(char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// ---- header name classification --------------------------------------------------------------
-// A name is matched by its length, its first letter and then one comparison of at most three
-// machine words: the word with 0x20 OR-ed into every letter position must equal the lower-case
-// name. Only letters are folded, so '-' never matches '\r' (0x0D | 0x20 == '-').
-
-inline uint64_t loadWord(const char* p, unsigned width) {
-  switch (width) {
-    case 8: { uint64_t v; std::memcpy(&v, p, 8); return v; }
-    case 4: { uint32_t v; std::memcpy(&v, p, 4); return v; }
-    case 2: { uint16_t v; std::memcpy(&v, p, 2); return v; }
-    default: return static_cast<uint8_t>(*p);
-  }
-}
-
-// The words of one lower-case name at offsets 0, width and size - width, as loadWord() reads them.
-struct NameKey {
-  unsigned size, width;
-  uint64_t value[3], fold[3];
-  consteval NameKey(std::string_view s) : size(s.size()), width(1), value{}, fold{} {
-    width = size >= 8 ? 8 : size >= 4 ? 4 : size >= 2 ? 2 : 1;
-    const unsigned offsets[3] = {0, width, size - width};
-    for (int k = 0; k < 3; ++k) {
-      if (offsets[k] + width > size) continue;  // the middle word of a short name
-      for (unsigned i = 0; i < width; ++i) {
-        const char c = s[offsets[k] + i];
-        const unsigned shift = std::endian::native == std::endian::little ? 8 * i : 8 * (width - 1 - i);
-        value[k] |= uint64_t{static_cast<uint8_t>(c)} << shift;
-        if (c >= 'a' && c <= 'z') fold[k] |= uint64_t{0x20} << shift;
-      }
-    }
-  }
-};
-
-// `p` holds exactly key.size bytes.
-inline bool matches(const char* p, const NameKey& key) {
-  const unsigned w = key.width;
-  uint64_t diff = ((loadWord(p, w) | key.fold[0]) ^ key.value[0]) |
-                  ((loadWord(p + key.size - w, w) | key.fold[2]) ^ key.value[2]);
-  if (key.size > 2 * w) diff |= (loadWord(p + w, w) | key.fold[1]) ^ key.value[1];
-  return diff == 0;
-}
+using fields::trim;
 
 // ---- writing heads ---------------------------------------------------------------------------
 // Heads are sized first (exactly, or by an upper bound) and then written in place, so `out` grows
@@ -133,19 +86,6 @@ class HeadWriter {
 
 constexpr size_t lineSize(std::string_view name, std::string_view value) { return name.size() + value.size() + 4; }
 
-// Calls f(token) for every non-empty item of a comma-separated list, trimmed, parameters removed.
-template <typename F>
-void forEachToken(std::string_view list, F&& f) {
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
-    if (auto semi = item.find(';'); semi != std::string_view::npos) item = trim(item.substr(0, semi));
-    if (!item.empty()) f(item);
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-}
-
 // The field names this message's Connection headers list (RFC 9110 §7.6.1): those fields go with
 // it. Names that are hop-by-hop anyway ("keep-alive", "upgrade", "te") are not kept, so the usual
 // "Connection: keep-alive" costs nothing per field.
@@ -154,7 +94,7 @@ class ConnectionTokens {
   explicit ConnectionTokens(const std::vector<Header>& headers) : headers_(headers) {
     for (const Header& h : headers) {
       if (headerIdOf(h) != HeaderId::Connection) continue;
-      forEachToken(h.value, [this](std::string_view token) {
+      fields::forEachToken(h.value, [this](std::string_view token) {
         if (isHopByHop(classifyHeader(token))) return;
         if (count_ < kMax)
           tokens_[count_++] = token;
@@ -181,98 +121,6 @@ class ConnectionTokens {
   bool overflow_ = false;
 };
 }  // namespace
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
-
-bool headerHasToken(std::string_view list, std::string_view token) {
-  while (!list.empty()) {
-    auto comma = list.find(',');
-    std::string_view item = trim(list.substr(0, comma));
-    if (auto semi = item.find(';'); semi != std::string_view::npos) item = trim(item.substr(0, semi));
-    if (equalsIgnoreCase(item, token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-HeaderId classifyHeader(std::string_view name) {
-  using enum HeaderId;
-  const char* p = name.data();
-  const char first = static_cast<char>(name.empty() ? 0 : p[0] | 0x20);  // a hint; matches() decides
-#define EDGED_NAME(letter, lit, id) \
-  if (first == (letter)) return matches(p, NameKey(lit)) ? (id) : Other
-  switch (name.size()) {
-    case 2:
-      EDGED_NAME('t', "te", TE);
-      break;
-    case 4:
-      EDGED_NAME('h', "host", Host);
-      EDGED_NAME('v', "vary", Vary);
-      EDGED_NAME('e', "etag", ETag);
-      break;
-    case 5:
-      EDGED_NAME('r', "range", Range);
-      break;
-    case 6:
-      EDGED_NAME('c', "cookie", Cookie);
-      break;
-    case 7:
-      EDGED_NAME('t', "trailer", Trailer);
-      EDGED_NAME('u', "upgrade", Upgrade);
-      EDGED_NAME('r', "referer", Referer);
-      break;
-    case 9:
-      EDGED_NAME('x', "x-real-ip", XRealIp);
-      break;
-    case 10:
-      EDGED_NAME('c', "connection", Connection);
-      EDGED_NAME('k', "keep-alive", KeepAlive);
-      EDGED_NAME('u', "user-agent", UserAgent);
-      break;
-    case 12:
-      EDGED_NAME('x', "x-request-id", XRequestId);
-      EDGED_NAME('c', "content-type", ContentType);
-      break;
-    case 13:
-      EDGED_NAME('c', "cache-control", CacheControl);
-      EDGED_NAME('a', "accept-ranges", AcceptRanges);
-      break;
-    case 14:
-      EDGED_NAME('c', "content-length", ContentLength);
-      break;
-    case 15:
-      EDGED_NAME('x', "x-forwarded-for", XForwardedFor);
-      EDGED_NAME('a', "accept-encoding", AcceptEncoding);
-      break;
-    case 16:
-      EDGED_NAME('p', "proxy-connection", ProxyConnection);
-      EDGED_NAME('c', "content-encoding", ContentEncoding);
-      EDGED_NAME('x', "x-forwarded-host", XForwardedHost);
-      break;
-    case 17:
-      EDGED_NAME('t', "transfer-encoding", TransferEncoding);
-      EDGED_NAME('x', "x-forwarded-proto", XForwardedProto);
-      break;
-    case 18:
-      EDGED_NAME('p', "proxy-authenticate", ProxyAuthenticate);
-      break;
-    case 19:
-      EDGED_NAME('p', "proxy-authorization", ProxyAuthorization);
-      break;
-    default:
-      break;
-  }
-#undef EDGED_NAME
-  return Other;
-}
-
-bool isHopByHop(std::string_view n) { return isHopByHop(classifyHeader(n)); }
 
 void buildUpstreamRequestHead(std::string_view method, std::string_view target,
                               const std::vector<Header>& headers,
@@ -431,66 +279,4 @@ bool validRequestId(std::string_view id) {
   }
   return true;
 }
-
-size_t writeChunkHeader(uint64_t size, char* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  char tmp[16];
-  size_t n = 0;
-  do { tmp[n++] = kHex[size & 15]; size >>= 4; } while (size);
-  for (size_t i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
-  out[n] = '\r';
-  out[n + 1] = '\n';
-  return n + 2;
-}
-
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 103: return "Early Hints";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-  }
-}
-
-size_t buildErrorResponse(int status, bool close, std::string& out) {
-  const std::string_view reason = reasonPhrase(status);
-  std::string body;
-  body.reserve(128);
-  body.append("<html><head><title>").append(std::to_string(status)).append(" ").append(reason);
-  body.append("</title></head><body><h1>").append(std::to_string(status)).append(" ").append(reason);
-  body.append("</h1><hr>edged</body></html>\n");
-  out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reason).append("\r\n");
-  out.append("Server: edged\r\nContent-Type: text/html\r\nContent-Length: ");
-  appendDecimal(out, body.size());
-  out.append("\r\n");
-  if (close) out.append("Connection: close\r\n");
-  out.append("\r\n").append(body);
-  return body.size();
-}
-
 }  // namespace edged::proxy

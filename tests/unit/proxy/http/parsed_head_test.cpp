@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/parsed_head.h"
+#include "proxy/http/http.h"
 
 namespace edged::proxy {
 namespace {

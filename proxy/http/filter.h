@@ -1,0 +1,112 @@
+// proxy/http/filter.h — the exchange filter interface: how modules (compression, the cache, test
+// filters) take part in an exchange without the core knowing them (nginx phases and body filters,
+// HAProxy flt_ops, Envoy filter chains, Pingora's ProxyHttp hooks). main.cpp declares the chain's
+// order in one list; the Session runs the request phase in that order and the response phases in
+// reverse.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "proxy/http/header.h"
+#include "proxy/http/message.h"
+#include "proxy/http/termination.h"
+
+namespace edged::proxy {
+
+enum class FilterAction : uint8_t {
+  Continue,  // go on with the next filter / phase
+  Respond,   // answer with the LocalResponse the filter filled in; the origin is not asked
+  Wait,      // (request phase only) park the exchange; the filter calls Resumer::resume later
+};
+
+// A response a filter answers with (a cache hit, a purge result, a 304, a test's local answer).
+// Every view must stay valid until the filter's onFinish().
+struct LocalResponse {
+  int status = 0;
+  std::string_view reason;                // empty: the standard phrase
+  std::span<const Header> headers;        // no framing fields: the core frames the body
+  std::string_view body;
+  bool has_body = true;                   // false: no body at all (204, 304, a HEAD's answer)
+};
+
+// Implemented by the Session; a filter never sees the Session.
+class Resumer {
+ public:
+  // Exactly once after onRequest returned Wait, never after onFinish(). `action` is Continue
+  // (go on with the next filter) or Respond (the LocalResponse given to onRequest is filled in).
+  // The exchange continues from its worker's posted queue, never inside this call, so a filler
+  // waking 500 waiters does not recurse. Must be called on the exchange's own worker thread.
+  virtual void resume(FilterAction action) = 0;
+
+ protected:
+  ~Resumer() = default;
+};
+
+// Where a body filter puts its output: the next filter toward the client, or the client.
+class FilterSink {
+ public:
+  virtual ~FilterSink() = default;
+  virtual void append(std::string_view bytes) = 0;
+};
+
+// The request about to go to the origin: a filter may change the method (a cache turns HEAD into
+// GET) and add or remove fields (conditional revalidation). Added views must stay valid until
+// the filter's onFinish().
+struct UpstreamRequest {
+  std::string_view method;
+  std::string_view target;
+  std::vector<Header>& headers;
+};
+
+// The final response head before it goes to the client. A filter may rewrite status and fields,
+// and sets `filter_body` to see the body (compression, a cache tee).
+struct ResponseEdit {
+  int status;
+  std::string_view reason;
+  std::vector<Header>& headers;
+  bool has_body;                 // false for HEAD, 204, 304
+  bool upgraded;                 // a 101: the tunnel is never filtered (not called)
+  bool filter_body = false;      // out: this filter wants onResponseBody
+};
+
+// One per exchange it attached to. Calls happen on the exchange's worker thread, in this order:
+// onRequest, [onUpstreamRequest, per try], onResponseHead, onResponseBody/onFlush..., onFinish.
+class ExchangeFilter {
+ public:
+  virtual FilterAction onRequest(const RequestHead&, LocalResponse&, Resumer&) { return FilterAction::Continue; }
+  virtual void onUpstreamRequest(UpstreamRequest&) {}
+  // Continue, or Respond with `local` to replace the origin's response entirely (304 -> stored
+  // 200). Local responses from a filter do not pass this phase for the filter that made them.
+  virtual FilterAction onResponseHead(ResponseEdit&, LocalResponse&) { return FilterAction::Continue; }
+  // Body bytes in; `end` on the last call (then `in` may be empty). Returns false on a failure
+  // (the client connection is then closed: the response cannot be completed).
+  virtual bool onResponseBody(std::string_view in, bool end, FilterSink& out) {
+    out.append(in);
+    return true;
+  }
+  // The origin paused: push out everything held so far (server-sent events stay prompt).
+  virtual bool onFlush(FilterSink&) { return true; }
+  // The last call, exactly once, on every path (complete, error, client gone, local answer).
+  virtual void onFinish(Termination) {}
+  // After onFinish: the filter goes back to its factory (freed or pooled).
+  virtual void release() = 0;
+
+ protected:
+  virtual ~ExchangeFilter() = default;
+};
+
+// One per worker and configuration generation (not thread-safe).
+class FilterFactory {
+ public:
+  virtual ~FilterFactory() = default;
+  // A filter for this exchange, or null when it has nothing to do with it. `route` indexes
+  // Config::routes (Config::routes.size() when none matched). Should not allocate per request
+  // (pool the filters).
+  virtual ExchangeFilter* attach(const RequestHead& request, size_t route) = 0;
+};
+
+}  // namespace edged::proxy

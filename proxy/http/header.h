@@ -1,0 +1,41 @@
+// proxy/http/header.h — one header field as views (name, value, HeaderId) and the names edged
+// acts on, classified once so that every later test is an integer compare.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace edged::proxy {
+
+enum class HeaderId : uint8_t {
+  Unclassified = 0,  // not looked at yet: use headerIdOf(), which classifies the name
+  Other,             // none of the names below
+  // hop-by-hop (isHopByHop)
+  Connection, KeepAlive, ProxyConnection, TE, Trailer, TransferEncoding, Upgrade,
+  // forwarding headers edged sets
+  XForwardedFor, XForwardedProto, XForwardedHost, XRealIp, XRequestId,
+  // framing, routing, compression, caching, access log
+  ContentLength, Host, AcceptEncoding, ContentType, ContentEncoding, Vary, ETag, AcceptRanges,
+  CacheControl, Range, ProxyAuthenticate, ProxyAuthorization, Cookie, Referer, UserAgent,
+};
+// The id of a field name, ASCII case-insensitively (exact otherwise: "x-forwarded-for " is Other).
+HeaderId classifyHeader(std::string_view name);
+
+struct Header {
+  std::string_view name;
+  std::string_view value;
+  // Describes `name`; ParsedHead fills it in, a Header built elsewhere may leave it Unclassified.
+  // Whoever changes `name` must reset it.
+  HeaderId id = HeaderId::Unclassified;
+};
+inline HeaderId headerIdOf(const Header& h) {
+  return h.id != HeaderId::Unclassified ? h.id : classifyHeader(h.name);
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+// Hop-by-hop by definition (RFC 9110 §7.6.1), plus Proxy-Connection and Transfer-Encoding,
+// which edged re-frames itself.
+bool isHopByHop(std::string_view name);
+inline bool isHopByHop(HeaderId id) { return id >= HeaderId::Connection && id <= HeaderId::Upgrade; }
+
+}  // namespace edged::proxy
