@@ -12,12 +12,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/deadline_heap.h"
-#include "proxy/io_buffer.h"
+#include "proxy/net_names.h"
 #include "proxy/parsed_head.h"
-#include "proxy/posted_flushes.h"
 #include "proxy/session.h"
-#include "proxy/write_queue.h"
 
 namespace edged::proxy {
 
