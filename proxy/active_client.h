@@ -12,13 +12,10 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/deadline_heap.h"
-#include "proxy/io_buffer.h"
 #include "proxy/downstream.h"
 #include "proxy/http/http.h"
-#include "proxy/posted_flushes.h"
+#include "proxy/net_names.h"
 #include "proxy/session.h"
-#include "proxy/write_queue.h"
 
 namespace edged::proxy {
 

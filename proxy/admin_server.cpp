@@ -15,7 +15,7 @@ constexpr size_t kMaxRequest = 64 * 1024;
 
 struct AdminServer::Connection {
   AdminServer* server;
-  uv_tcp_t tcp{};
+  net::Transport transport;
   uv_write_t write_req{};
   llhttp_t parser{};
   std::string url, body, out;
@@ -51,25 +51,37 @@ struct AdminServer::Connection {
     out.append("\r\nContent-Type: ").append(r.content_type);
     out.append("\r\nContent-Length: ").append(std::to_string(r.body.size()));
     out.append("\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n").append(r.body);
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+    transport.stopReading();
     uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
-    if (uv_write(&write_req, reinterpret_cast<uv_stream_t*>(&tcp), &b, 1, [](uv_write_t* w, int) {
+    if (transport.write(&write_req, &b, 1, [](uv_write_t* w, int) {
           static_cast<Connection*>(w->data)->close();
         }) != 0)
       close();
   }
 
   void close() {
-    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp))) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) {
-      auto* c = static_cast<Connection*>(h->data);
-      if (c->server) {
-        if (c->prev) c->prev->next = c->next;
-        else c->server->connections_ = c->next;
-        if (c->next) c->next->prev = c->prev;
-      }
-      delete c;
-    });
+    if (transport.closing()) return;
+    transport.close(this);
+  }
+
+  // TransportHandler.
+  void onTransportAlloc(uv_buf_t* b) {
+    static thread_local char buf[16384];
+    *b = uv_buf_init(buf, sizeof buf);
+  }
+  void onTransportRead(ssize_t n, const uv_buf_t* b) {
+    if (n > 0)
+      onData(b->base, static_cast<size_t>(n));
+    else if (n < 0)
+      close();
+  }
+  void onTransportClosed() {
+    if (server) {
+      if (prev) prev->next = next;
+      else server->connections_ = next;
+      if (next) next->prev = prev;
+    }
+    delete this;
   }
 
   void onData(const char* data, size_t n) {
@@ -118,11 +130,9 @@ AdminServer::Response AdminServer::dispatch(const Request& r) const {
 }
 
 bool AdminServer::listen(const conf::Address& address, std::string& err) {
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
   listening_ = true;
-  int rc = uv_tcp_bind(&listener_, address.sa(), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 64, onConnection);
+  int rc = listener_.bind(loop_, address.sa());
+  if (rc == 0) rc = listener_.listen(64, onConnection, this);
   if (rc != 0) {
     err = uv_strerror(rc);
     return false;
@@ -130,41 +140,27 @@ bool AdminServer::listen(const conf::Address& address, std::string& err) {
   return true;
 }
 
-void AdminServer::onConnection(uv_stream_t* s, int status) {
-  auto* self = static_cast<AdminServer*>(s->data);
+void AdminServer::onConnection(void* owner, net::Listener& listener, int status) {
+  auto* self = static_cast<AdminServer*>(owner);
   if (status < 0) return;
   auto* c = new Connection;
   c->server = self;
-  uv_tcp_init(self->loop_, &c->tcp);
-  c->tcp.data = c;
+  c->transport.open(self->loop_, c);
   c->write_req.data = c;
   llhttp_init(&c->parser, HTTP_REQUEST, Connection::settings());
   c->parser.data = c;
   c->next = self->connections_;
   if (self->connections_) self->connections_->prev = c;
   self->connections_ = c;
-  if (uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+  if (c->transport.accept(listener) != 0) {
     c->close();
     return;
   }
-  uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&c->tcp),
-      [](uv_handle_t*, size_t, uv_buf_t* b) {
-        static thread_local char buf[16384];
-        *b = uv_buf_init(buf, sizeof buf);
-      },
-      [](uv_stream_t* st, ssize_t n, const uv_buf_t* b) {
-        auto* c = static_cast<Connection*>(st->data);
-        if (n > 0)
-          c->onData(b->base, static_cast<size_t>(n));
-        else if (n < 0)
-          c->close();
-      });
+  c->transport.startReading(c);
 }
 
 void AdminServer::close() {
-  if (listening_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&listener_)))
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+  if (listening_) listener_.close();
   for (Connection* c = connections_; c; c = c->next) c->close();
 }
 

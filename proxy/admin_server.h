@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/net/net.h"
 
 namespace edged::proxy {
 
@@ -49,12 +50,12 @@ class AdminServer {
     bool prefix;
     Handler handler;
   };
-  static void onConnection(uv_stream_t* s, int status);
+  static void onConnection(void* owner, net::Listener& listener, int status);
   Response dispatch(const Request& r) const;
   friend struct Connection;
 
   uv_loop_t* loop_;
-  uv_tcp_t listener_{};
+  net::Listener listener_;
   bool listening_ = false;
   std::vector<Route> routes_;
   Connection* connections_ = nullptr;

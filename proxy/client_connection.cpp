@@ -2,8 +2,6 @@
 #include "proxy/client_connection.h"
 
 #include <arpa/inet.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -43,12 +41,11 @@ void formatAddress(const sockaddr_storage& ss, char* full, size_t full_len) {
 }  // namespace
 
 ClientConnection::ClientConnection(Worker& worker, size_t listener)
-    : worker_(worker), listener_(static_cast<uint16_t>(listener)) {}
+    : listener_(static_cast<uint16_t>(listener)), worker_(worker) {}
 
-bool ClientConnection::accept(uv_stream_t* server) {
-  uv_tcp_init(worker_.loop(), &tcp_);
-  tcp_.data = this;
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+bool ClientConnection::accept(Listener& listener) {
+  transport_.open(worker_.loop(), this);
+  if (transport_.accept(listener) != 0) {
     close();
     return false;
   }
@@ -56,10 +53,8 @@ bool ClientConnection::accept(uv_stream_t* server) {
 }
 
 bool ClientConnection::adopt(int fd) {
-  uv_tcp_init(worker_.loop(), &tcp_);
-  tcp_.data = this;
-  if (uv_tcp_open(&tcp_, fd) != 0) {
-    ::close(fd);
+  transport_.open(worker_.loop(), this);
+  if (transport_.adopt(fd) != 0) {
     close();
     return false;
   }
@@ -70,8 +65,7 @@ bool ClientConnection::setUp() {
   worker_.metrics().connectionOpened(listener_);
   counted_ = true;
   sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+  if (transport_.peerAddress(ss) == 0) {
     if (ss.ss_family == AF_INET) {
       formatIpv4(reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr), peer_);
       peer_family_ = AF_INET;
@@ -98,8 +92,7 @@ void ClientConnection::clientIpText(char* out, size_t len) const {
 std::string_view ClientConnection::localAddress(char* buf, size_t len) {
   if (buf[0] == '\0') {
     sockaddr_storage ss{};
-    int n = sizeof ss;
-    if (uv_tcp_getsockname(&tcp_, reinterpret_cast<sockaddr*>(&ss), &n) == 0) formatAddress(ss, buf, len);
+    if (transport_.localAddress(ss) == 0) formatAddress(ss, buf, len);
   }
   return buf;
 }
@@ -107,7 +100,6 @@ std::string_view ClientConnection::localAddress(char* buf, size_t len) {
 void ClientConnection::close() {
   if (closing_) return;
   closing_ = true;
-  reading_ = false;
   ClientTimers& timers = worker_.clientTimers();
   timers.removeIdle(this);
   if (ActiveClient* x = x_) {
@@ -115,17 +107,16 @@ void ClientConnection::close() {
     timers.cancel(x->timer_);
     if (x->session_.active()) x->session_.abort(Termination::ClientClosed, 499);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
+  transport_.close(this);
 }
 
 // Write requests still pending were called back (UV_ECANCELED) before this: the ActiveClient's
 // queue holds nothing libuv uses any more, so it goes back to the pool here.
-void ClientConnection::onClose(uv_handle_t* h) {
-  auto* self = static_cast<ClientConnection*>(h->data);
-  if (self->x_) self->detach();
-  if (self->counted_) self->worker_.metrics().connectionClosed(self->listener_);
-  self->worker_.remove(self);
-  delete self;
+void ClientConnection::onTransportClosed() {
+  if (x_) detach();
+  if (counted_) worker_.metrics().connectionClosed(listener_);
+  worker_.remove(this);
+  delete this;
 }
 
 void ClientConnection::drain() {
@@ -191,16 +182,11 @@ void ClientConnection::park() {
 // ---- reading -------------------------------------------------------------------------------
 
 void ClientConnection::startReading() {
-  if (reading_ || closing_) return;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
-  reading_ = true;
+  if (closing_) return;
+  transport_.startReading(this);
 }
 
-void ClientConnection::stopReading() {
-  if (!reading_) return;
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
-}
+void ClientConnection::stopReading() { transport_.stopReading(); }
 
 // Read while there is room: not when the origin side is backed up, not when a pipelined request
 // waits with its buffer full, not after EOF or once we decided to close.
@@ -232,35 +218,33 @@ void ClientConnection::resumeBodyReading() {
 }
 
 // An idle connection borrows its ActiveClient here, when bytes are about to be read.
-void ClientConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<ClientConnection*>(h->data);
-  if (!self->x_) self->attach();
-  else self->worker_.clientTimers().removeQuiet(self->x_);  // busy again within its grace
-  ActiveClient* x = self->x_;
+void ClientConnection::onTransportAlloc(uv_buf_t* buf) {
+  if (!x_) attach();
+  else worker_.clientTimers().removeQuiet(x_);  // busy again within its grace
+  ActiveClient* x = x_;
   if (x->in_ && x->in_start_ < x->in_end_) {
     // Unparsed bytes wait (a pipelined request): append after them.
     buf->base = x->in_->data() + x->in_end_;
     buf->len = x->in_->capacity - x->in_end_;
     return;
   }
-  if (!x->in_.unique()) x->in_ = BufRef(self->worker_.buffers().get());
+  if (!x->in_.unique()) x->in_ = BufRef(worker_.buffers().get());
   x->in_start_ = x->in_end_ = 0;
   buf->base = x->in_->data();
   buf->len = x->in_->capacity;
 }
 
-void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<ClientConnection*>(s->data);
-  if (self->closing_) return;
-  ActiveClient* x = self->x_;
-  if (!x) {  // no onAlloc before: an error libuv reports without a read
-    if (nread < 0) self->close();
+void ClientConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
+  if (closing_) return;
+  ActiveClient* x = x_;
+  if (!x) {  // no onTransportAlloc before: an error reported without a read
+    if (nread < 0) close();
     return;
   }
-  if (nread < 0 && self->quiet()) {
+  if (nread < 0 && quiet()) {
     // EOF (or a reset) between requests: nothing to answer, nothing to finish.
-    self->detach();
-    self->close();
+    detach();
+    close();
     return;
   }
   {
@@ -268,7 +252,7 @@ void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
     const bool full = nread > 0 && static_cast<size_t>(nread) == buf->len;
     x->in_full_read_ = full;
     if (nread > 0) {
-      x->last_read_ = uv_now(self->worker_.loop());
+      x->last_read_ = uv_now(worker_.loop());
       if (x->close_after_write_) {
         // Lingering close: the answer is out, the rest of the request is read and dropped.
         x->in_start_ = x->in_end_ = 0;
@@ -276,24 +260,24 @@ void ClientConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
       }
       x->in_end_ += static_cast<size_t>(nread);
       if (x->phase_ == Phase::Tunnel) {
-        self->forwardTunnelInput();
+        forwardTunnelInput();
       } else {
-        self->processInput();
+        processInput();
       }
     } else if (nread < 0) {
-      self->handleEof();
+      handleEof();
     }
     x->in_full_read_ = false;
     // A flush a full read left waiting goes out with the first read that is not full (or at the
     // end of this iteration's I/O, posted).
-    if (!full && !self->closing_) x->flushDeferredUpstream();
+    if (!full && !closing_) x->flushDeferredUpstream();
     // A connection waiting for more holds no buffer (10,000 idle clients cost no 64 KiB each).
-    if (!self->closing_ && x->in_start_ == x->in_end_ && x->in_.unique()) {
+    if (!closing_ && x->in_start_ == x->in_end_ && x->in_.unique()) {
       x->in_.reset();
       x->in_start_ = x->in_end_ = 0;
     }
   }
-  self->settle();
+  settle();
 }
 
 void ClientConnection::startTunnel() {
@@ -457,18 +441,14 @@ void ClientConnection::closeAfterWrite() {
       // moment, so a client mid-upload reads our 413 instead of a reset.
       x->phase_start_ = uv_now(worker_.loop());
       x->shutdown_sent_ = true;
-      uv_shutdown_t* req = new uv_shutdown_t;
-      req->data = this;
-      if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
-        delete req;
+      if (transport_.shutdown() != 0) {
         close();
         return;
       }
       if (!x->eof_) {
         x->in_.reset();
         x->in_start_ = x->in_end_ = 0;
-        uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
-        reading_ = true;
+        transport_.startReading(this);
       }
       armTimer();
     }
@@ -484,13 +464,13 @@ void ClientConnection::flush() {
   // next keep-alive response): most Connection: close exchanges never pay for the setsockopt.
   if (!nodelay_ && x->out_.queuedBytes() > 0) {
     if (flushed_) {
-      uv_tcp_nodelay(&tcp_, 1);
+      transport_.setNoDelay(true);
       nodelay_ = true;
     }
     flushed_ = true;
   }
   if (!x->out_.writing()) x->last_write_ = uv_now(worker_.loop());
-  int rc = x->out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
+  int rc = x->out_.flush(transport_);
   if (rc != 0) {
     LOG_INFO("write to client %s failed: %s", x->client_ip_, uv_strerror(rc));
     close();

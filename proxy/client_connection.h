@@ -5,12 +5,10 @@
 // Kept small for the idle keep-alive case: while busy, everything a request needs (parser, head,
 // Session, write queue, input buffer, deadlines) lives in an ActiveClient borrowed from the
 // worker's ActiveClientPool; once idle (after a grace of a few milliseconds, so a connection in
-// steady use keeps it) the connection is only its uv_tcp_t, its links in the worker's lists and
-// the peer address, and its keep-alive timeout is its place in the worker's ClientTimers FIFO
+// steady use keeps it) the connection is only its Transport (the socket handle and a byte), its
+// links in the worker's lists and the peer address, and its keep-alive timeout is its place in the worker's ClientTimers FIFO
 // (no timer handle of its own).
 #pragma once
-
-#include <uv.h>
 
 #include <cstdint>
 #include <string_view>
@@ -27,8 +25,8 @@ class ClientConnection {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
-  // Accepts from `server`; returns false (and closes) on failure.
-  bool accept(uv_stream_t* server);
+  // Accepts from `listener`; returns false (and closes) on failure.
+  bool accept(Listener& listener);
   // Same, for a socket already accepted (the accept queue drained at shutdown).
   bool adopt(int fd);
   void close();
@@ -36,6 +34,11 @@ class ClientConnection {
   void drain();
 
   Worker& worker() { return worker_; }
+
+  // TransportHandler: called by transport_ only.
+  void onTransportAlloc(uv_buf_t* buf);
+  void onTransportRead(ssize_t nread, const uv_buf_t* buf);
+  void onTransportClosed();
 
   ClientConnection* prev = nullptr;  // Worker's intrusive list
   ClientConnection* next = nullptr;
@@ -54,10 +57,6 @@ class ClientConnection {
     InUse& operator=(const InUse&) = delete;
     ActiveClient* x;
   };
-
-  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void onClose(uv_handle_t* h);
 
   bool setUp();
   // Borrow an ActiveClient (a request's first bytes are coming) / give it back.
@@ -96,7 +95,17 @@ class ClientConnection {
   void updateReading();
   void clientIpText(char* out, size_t len) const;  // what clientIp() shows, into the ActiveClient
 
-  uv_tcp_t tcp_{};
+  // The small fields fill the padding after the Transport: an idle connection costs no more than
+  // with a bare socket handle.
+  [[no_unique_address]] Transport transport_;
+  uint16_t listener_;
+  uint8_t peer_family_ = 0;                 // AF_INET, AF_INET6, 0: unknown
+  bool counted_ : 1 = false;
+  bool closing_ : 1 = false;
+  bool draining_ : 1 = false;
+  bool served_ : 1 = false;                 // finished at least one exchange
+  bool nodelay_ : 1 = false;
+  bool flushed_ : 1 = false;                // wrote once already (Nagle matters from the second write)
   Worker& worker_;
   ActiveClient* x_ = nullptr;               // the busy part; null while idle
   ClientConnection* idle_prev_ = nullptr;   // ClientTimers' keep-alive list
@@ -105,15 +114,6 @@ class ClientConnection {
   // The client's address: IPv4 as text (at most 15 characters and a NUL), IPv6 in binary
   // (formatted into the ActiveClient when busy). A 48-byte string would cost every idle connection.
   char peer_[16] = {};
-  uint16_t listener_;
-  uint8_t peer_family_ = 0;                 // AF_INET, AF_INET6, 0: unknown
-  bool counted_ : 1 = false;
-  bool closing_ : 1 = false;
-  bool reading_ : 1 = false;
-  bool draining_ : 1 = false;
-  bool served_ : 1 = false;                 // finished at least one exchange
-  bool nodelay_ : 1 = false;
-  bool flushed_ : 1 = false;                // wrote once already (Nagle matters from the second write)
 };
 
 }  // namespace edged::proxy

@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "proxy/deadline_heap.h"
+#include "proxy/net_names.h"
 
 namespace edged::proxy {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "proxy/http/http.h"
-#include "proxy/io_buffer.h"
+#include "proxy/net_names.h"
 
 namespace edged::proxy {
 

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "proxy/log.h"
+#include "proxy/net/net.h"
 
 namespace edged::proxy {
 
@@ -98,43 +99,40 @@ struct HealthChecker::Target {
 
 struct HealthChecker::Probe {
   Target* target;
-  uv_tcp_t tcp{};
+  net::Transport transport;
   uv_connect_t connect_req{};
   uv_write_t write_req{};
   std::string in;
   bool done = false;  // the verdict is in (or the checker stopped): late callbacks do nothing
 
-  explicit Probe(Target* t) : target(t) {
-    tcp.data = connect_req.data = write_req.data = this;
-  }
-
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
+  explicit Probe(Target* t) : target(t) { write_req.data = this; }
 
   // Ends the check; the socket closes and this probe is freed in its close callback. Pending
   // connect/write requests call back with UV_ECANCELED before that, and find `done` set.
   void end() {
     done = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) {
-      auto* p = static_cast<Probe*>(h->data);
-      Target* t = p->target;
-      delete p;
-      t->released();
-    });
+    transport.close(this);
   }
 
-  static void onConnect(uv_connect_t* req, int status) {
-    auto* p = static_cast<Probe*>(req->data);
-    if (p->done) return;
+  // TransportHandler.
+  void onTransportClosed() {
+    Target* t = target;
+    delete this;
+    t->released();
+  }
+
+  void onTransportConnected(int status) {
+    if (done) return;
     if (status < 0) {
-      p->target->finish(false, describeError(status));
+      target->finish(false, describeError(status));
       return;
     }
-    uv_tcp_nodelay(&p->tcp, 1);
-    const std::string& r = p->target->request;
+    transport.setNoDelay(true);
+    const std::string& r = target->request;
     uv_buf_t b = uv_buf_init(const_cast<char*>(r.data()), static_cast<unsigned>(r.size()));
-    int rc = uv_write(&p->write_req, p->stream(), &b, 1, onWrite);
-    if (rc == 0) rc = uv_read_start(p->stream(), onAlloc, onRead);
-    if (rc != 0) p->target->finish(false, describeError(rc));
+    int rc = transport.write(&write_req, &b, 1, onWrite);
+    if (rc == 0) rc = transport.startReading(this);
+    if (rc != 0) target->finish(false, describeError(rc));
   }
 
   static void onWrite(uv_write_t* req, int status) {
@@ -145,30 +143,28 @@ struct HealthChecker::Probe {
     if (p->in.empty()) p->target->finish(false, describeError(status));
   }
 
-  static void onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  void onTransportAlloc(uv_buf_t* buf) {
     static thread_local char scratch[4096];
     *buf = uv_buf_init(scratch, sizeof scratch);
   }
 
-  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-    auto* p = static_cast<Probe*>(s->data);
-    if (p->done || nread == 0) return;
+  void onTransportRead(ssize_t nread, const uv_buf_t* buf) {
+    if (done || nread == 0) return;
     if (nread < 0) {
-      const int status = parseStatus(p->in);
+      const int status = parseStatus(in);
       if (status > 0) {
-        p->settle(status);
+        settle(status);
       } else {
-        p->target->finish(false, p->in.empty() ? describeError(static_cast<int>(nread))
-                                               : std::string("bad response"));
+        target->finish(false, in.empty() ? describeError(static_cast<int>(nread)) : std::string("bad response"));
       }
       return;
     }
-    p->in.append(buf->base, static_cast<size_t>(nread));
-    const int status = parseStatus(p->in);
+    in.append(buf->base, static_cast<size_t>(nread));
+    const int status = parseStatus(in);
     if (status < 0)
-      p->target->finish(false, "bad response");
+      target->finish(false, "bad response");
     else if (status > 0)
-      p->settle(status);
+      settle(status);
   }
 
   void settle(int status) {
@@ -185,7 +181,7 @@ void HealthChecker::Target::begin() {
     return;
   }
   auto* p = new Probe(this);
-  if (const int rc = uv_tcp_init(checker->loop_, &p->tcp); rc != 0) {
+  if (const int rc = p->transport.open(checker->loop_, p); rc != 0) {
     delete p;
     last = describeError(rc);
     return;
@@ -194,7 +190,7 @@ void HealthChecker::Target::begin() {
   probe = p;
   const uint64_t timeout_ms = std::max<uint64_t>(1, static_cast<uint64_t>(check.timeout.count()));
   uv_timer_start(&timeout, onTimeout, timeout_ms, 0);
-  const int rc = uv_tcp_connect(&p->connect_req, &p->tcp, server.config.address.sa(), Probe::onConnect);
+  const int rc = p->transport.connect(&p->connect_req, server.config.address.sa(), p);
   if (rc != 0) finish(false, describeError(rc));
 }
 

@@ -3,7 +3,7 @@
 // connection-per-check `GET <path>` and feeding the verdicts to upstream::HealthState / Server.
 //
 // libuv lifetime (the rules atop proxy/upstream_connection.h): each server's timers live in a
-// heap-allocated per-server record, each check's uv_tcp_t in a heap-allocated probe; both are
+// heap-allocated per-server record, each check's Transport in a heap-allocated probe; both are
 // freed only in their last close callback, never from inside another callback of theirs. After
 // stop() nothing is active or open once the loop has run the close callbacks.
 #pragma once

@@ -7,8 +7,7 @@
 #include <cstdint>
 
 #include "proxy/http/http.h"
-#include "proxy/io_buffer.h"
-#include "proxy/write_queue.h"
+#include "proxy/net_names.h"
 
 namespace edged::proxy {
 

@@ -42,11 +42,9 @@ UpstreamConnection::UpstreamConnection(Worker& worker, WorkerGen& gen, size_t up
                                        upstream::Server& server, size_t slot)
     : worker_(worker), gen_(&gen), upstream_index_(upstream_index), server_(&server), slot_(slot), out_(this, onWriteDone) {
   gen.ref();
-  uv_tcp_init(worker.loop(), &tcp_);
+  transport_.open(worker.loop(), this);
   uv_timer_init(worker.loop(), &timer_);
-  tcp_.data = this;
   timer_.data = this;
-  connect_req_.data = this;
   open_handles_ = 2;
   posted_flush_.owner = this;
   posted_flush_.fn = [](void* owner) {
@@ -79,7 +77,7 @@ int UpstreamConnection::connect(UpstreamHandler* h) {
   handler_ = h;
   state_ = State::Connecting;
   last_activity_ = uv_now(worker_.loop());
-  int rc = uv_tcp_connect(&connect_req_, &tcp_, server_->config.address.sa(), onConnect);
+  int rc = transport_.connect(&connect_req_, server_->config.address.sa(), this);
   if (rc != 0) {
     handler_ = nullptr;
     return rc;
@@ -88,20 +86,19 @@ int UpstreamConnection::connect(UpstreamHandler* h) {
   return 0;
 }
 
-void UpstreamConnection::onConnect(uv_connect_t* req, int status) {
-  auto* self = static_cast<UpstreamConnection*>(req->data);
-  if (self->state_ == State::Closing) return;
+void UpstreamConnection::onTransportConnected(int status) {
+  if (state_ == State::Closing) return;
   if (status < 0) {
-    LOG_WARN("connect() to %s failed: %s", self->server_->name().c_str(), uv_strerror(status));
-    self->fail(UpstreamFailure::ConnectFailed);
+    LOG_WARN("connect() to %s failed: %s", server_->name().c_str(), uv_strerror(status));
+    fail(UpstreamFailure::ConnectFailed);
     return;
   }
-  self->state_ = State::Active;
-  uv_tcp_nodelay(&self->tcp_, 1);
-  self->last_activity_ = uv_now(self->worker_.loop());
-  self->startReading();
-  self->armTimer();
-  if (self->handler_) self->handler_->onUpstreamConnected();
+  state_ = State::Active;
+  transport_.setNoDelay(true);
+  last_activity_ = uv_now(worker_.loop());
+  startReading();
+  armTimer();
+  if (handler_) handler_->onUpstreamConnected();
 }
 
 void UpstreamConnection::attach(UpstreamHandler* h) {
@@ -136,7 +133,7 @@ void UpstreamConnection::close() {
   state_ = State::Closing;
   handler_ = nullptr;
   PostedFlushes::cancel(posted_flush_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), onClose);
+  transport_.close(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), onClose);
 }
 
@@ -151,11 +148,13 @@ void UpstreamConnection::closeAfterWrite() {
   pauseReading();
 }
 
-void UpstreamConnection::onClose(uv_handle_t* h) {
-  auto* self = static_cast<UpstreamConnection*>(h->data);
-  if (--self->open_handles_ == 0) {
-    self->worker_.releaseGen(self->gen_);
-    delete self;
+void UpstreamConnection::onClose(uv_handle_t* h) { static_cast<UpstreamConnection*>(h->data)->onTransportClosed(); }
+
+// Either handle's close callback (the socket's and the timer's): freed after the second.
+void UpstreamConnection::onTransportClosed() {
+  if (--open_handles_ == 0) {
+    worker_.releaseGen(gen_);
+    delete this;
   }
 }
 
@@ -171,7 +170,7 @@ void UpstreamConnection::fail(UpstreamFailure f) {
 
 void UpstreamConnection::flush() {
   if (state_ != State::Active) return;  // sent once connected
-  int rc = out_.flush(reinterpret_cast<uv_stream_t*>(&tcp_));
+  int rc = out_.flush(transport_);
   if (rc != 0) {
     LOG_WARN("write to %s failed: %s", server_->name().c_str(), uv_strerror(rc));
     fail(UpstreamFailure::Closed);
@@ -247,19 +246,12 @@ void UpstreamConnection::onTimer(uv_timer_t* t) {
   }
 }
 
-void UpstreamConnection::startReading() {
-  if (reading_) return;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), onAlloc, onRead);
-  reading_ = true;
-}
+void UpstreamConnection::startReading() { transport_.startReading(this); }
 
 void UpstreamConnection::pauseReading() {
   if (read_paused_ || state_ == State::Closing) return;
   read_paused_ = true;
-  if (reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    reading_ = false;
-  }
+  transport_.stopReading();
 }
 
 void UpstreamConnection::resumeReading() {
@@ -270,25 +262,23 @@ void UpstreamConnection::resumeReading() {
   armTimer();
 }
 
-void UpstreamConnection::onAlloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-  auto* self = static_cast<UpstreamConnection*>(h->data);
+void UpstreamConnection::onTransportAlloc(uv_buf_t* buf) {
   // Reuse our buffer when nobody else still references bytes in it.
-  if (!self->in_.unique()) self->in_ = BufRef(self->worker_.buffers().get());
-  buf->base = self->in_->data();
-  buf->len = self->in_->capacity;
+  if (!in_.unique()) in_ = BufRef(worker_.buffers().get());
+  buf->base = in_->data();
+  buf->len = in_->capacity;
 }
 
-void UpstreamConnection::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-  auto* self = static_cast<UpstreamConnection*>(s->data);
-  if (self->state_ == State::Closing) return;
+void UpstreamConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
+  if (state_ == State::Closing) return;
   if (nread > 0) {
-    self->handleRead(buf->base, static_cast<size_t>(nread));
+    handleRead(buf->base, static_cast<size_t>(nread));
   } else if (nread < 0) {
-    self->handleEof();
-  } else if (self->batch_deferred_ && self->handler_) {
-    self->readBatchDone(self->handler_, 0);  // the read after a full one found nothing (EAGAIN)
+    handleEof();
+  } else if (batch_deferred_ && handler_) {
+    readBatchDone(handler_, 0);  // the read after a full one found nothing (EAGAIN)
   }
-  if (self->state_ == State::Idle && self->in_.unique()) self->in_.reset();
+  if (state_ == State::Idle && in_.unique()) in_.reset();
 }
 
 void UpstreamConnection::handleRead(const char* data, size_t n) {
@@ -346,7 +336,7 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
 // the loop can sleep. The handler bounds what waits (its queue size).
 void UpstreamConnection::readBatchDone(UpstreamHandler* h, size_t n) {
   if (handler_ != h) return;
-  if (n == in_->capacity && reading_ && h->mayDeferReadBatch()) {
+  if (n == in_->capacity && transport_.reading() && h->mayDeferReadBatch()) {
     batch_deferred_ = true;
     worker_.postedFlushes().post(posted_flush_);
     return;

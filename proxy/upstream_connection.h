@@ -1,4 +1,4 @@
-// proxy/upstream_connection.h — one TCP connection to one origin server: connect, send the
+// proxy/upstream_connection.h — one connection (a Transport) to one origin server: connect, send the
 // request (WriteQueue), parse the response with llhttp, keep-alive bookkeeping. Leased to one
 // Session at a time, idle in the worker's ConnectionPool otherwise.
 //
@@ -18,11 +18,9 @@
 
 #include <cstdint>
 
-#include "proxy/io_buffer.h"
 #include "proxy/http/http.h"
+#include "proxy/net_names.h"
 #include "proxy/origin_stream.h"
-#include "proxy/posted_flushes.h"
-#include "proxy/write_queue.h"
 #include "upstream/upstream.h"
 
 namespace edged::proxy {
@@ -72,11 +70,14 @@ class UpstreamConnection final : public OriginStream {
   void becomeIdle(uint64_t deadline_ms);
   bool closing() const { return state_ == State::Closing; }
 
+  // TransportHandler: called by transport_ only.
+  void onTransportConnected(int status);
+  void onTransportAlloc(uv_buf_t* buf);
+  void onTransportRead(ssize_t nread, const uv_buf_t* buf);
+  void onTransportClosed();
+
  private:
   enum class State : uint8_t { Connecting, Active, Idle, Closing };
-  static void onConnect(uv_connect_t* req, int status);
-  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
-  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onTimer(uv_timer_t* t);
   static void onClose(uv_handle_t* h);
   static void onWriteDone(void* self, int status);
@@ -105,7 +106,7 @@ class UpstreamConnection final : public OriginStream {
   size_t slot_;
   UpstreamHandler* handler_ = nullptr;
   State state_ = State::Connecting;
-  uv_tcp_t tcp_{};
+  Transport transport_;
   uv_timer_t timer_{};
   uv_connect_t connect_req_{};
   int open_handles_ = 0;
@@ -113,7 +114,6 @@ class UpstreamConnection final : public OriginStream {
   llhttp_t parser_{};
   ResponseHead head_;
   BufRef in_;
-  bool reading_ = false;
   bool batch_deferred_ = false;  // a full read's flush waits for the read libuv makes next
   PostedFlushes::Entry posted_flush_;  // ... or for the end of this loop iteration's I/O
   bool read_paused_ = false;

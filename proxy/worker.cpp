@@ -141,15 +141,12 @@ void Worker::update(WorkerUpdate u) {
 }
 
 void Worker::openListener(size_t slot, int fd) {
-  auto l = std::make_unique<Listener>();
+  auto l = std::make_unique<ClientListener>();
   l->worker = this;
   l->slot = slot;
-  uv_tcp_init(&loop_, &l->handle);
-  l->handle.data = l.get();
-  if (int rc = uv_tcp_open(&l->handle, fd); rc != 0) {
+  if (int rc = l->listener.open(&loop_, fd); rc != 0) {
     LOG_ERROR("worker %d: cannot use listening socket: %s", id_, uv_strerror(rc));
-    ::close(fd);
-  } else if (int rc2 = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), 511, onConnection); rc2 != 0) {
+  } else if (int rc2 = l->listener.listen(511, onConnection, l.get()); rc2 != 0) {
     LOG_ERROR("worker %d: listen failed: %s", id_, uv_strerror(rc2));
   }
   listeners_.push_back(std::move(l));
@@ -181,8 +178,8 @@ void Worker::run() {
   on_exit_();
 }
 
-void Worker::onConnection(uv_stream_t* server, int status) {
-  auto* l = static_cast<Listener*>(server->data);
+void Worker::onConnection(void* owner, Listener& listener, int status) {
+  auto* l = static_cast<ClientListener*>(owner);
   Worker* w = l->worker;
   if (status < 0) {
     LOG_WARN("accept failed: %s", uv_strerror(status));
@@ -190,7 +187,7 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   }
   auto* c = new ClientConnection(*w, l->slot);
   w->add(c);
-  c->accept(server);  // on failure it closes itself and leaves the list in its close callback
+  c->accept(listener);  // on failure it closes itself and leaves the list in its close callback
 }
 
 void Worker::releaseGen(WorkerGen* g) {
@@ -235,21 +232,18 @@ void Worker::apply(WorkerUpdate& u) {
   freeUnusedGens();
 }
 
-void Worker::closeListener(Listener& l) {
-  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&l.handle))) return;
+void Worker::closeListener(ClientListener& l) {
+  if (l.listener.closing()) return;
   // Connections the kernel already completed wait in the accept queue: closing the listener
   // would reset them. Take them first.
-  uv_os_fd_t fd;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&l.handle), &fd) == 0) {
-    for (int n = 0; n < 4096; ++n) {
-      const int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) break;
-      auto* conn = new ClientConnection(*this, l.slot);
-      add(conn);
-      conn->adopt(c);
-    }
+  for (int n = 0; n < 4096; ++n) {
+    const int c = l.listener.acceptFd();
+    if (c < 0) break;
+    auto* conn = new ClientConnection(*this, l.slot);
+    add(conn);
+    conn->adopt(c);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&l.handle), nullptr);
+  l.listener.close();
 }
 
 void Worker::newRequestId(char out[32]) {

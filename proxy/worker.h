@@ -17,9 +17,8 @@
 #include "proxy/active_client_pool.h"
 #include "proxy/client_timers.h"
 #include "proxy/connection_pool.h"
-#include "proxy/io_buffer.h"
-#include "proxy/posted_flushes.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/net_names.h"
 #include "proxy/proxy.h"
 #include "proxy/session_services.h"
 #include "proxy/worker_gen.h"
@@ -99,14 +98,14 @@ class Worker final : public SessionServices {
   void remove(ClientConnection* c);  // from the connection's close callback
 
  private:
-  struct Listener {
-    uv_tcp_t handle;
+  struct ClientListener {
+    Listener listener;
     Worker* worker;
     size_t slot;  // metrics listener slot: stable across reloads for one address
   };
   void run();
   void openListener(size_t slot, int fd);
-  void closeListener(Listener& l);  // takes what waits in its accept queue first
+  void closeListener(ClientListener& l);  // takes what waits in its accept queue first
   void applyUpdates();
   void apply(WorkerUpdate& u);
   void freeUnusedGens();
@@ -114,7 +113,7 @@ class Worker final : public SessionServices {
   void maybeFinish();
   void forceCloseAll();
   void runPosted();
-  static void onConnection(uv_stream_t* server, int status);
+  static void onConnection(void* owner, Listener& listener, int status);
 
   int id_;
   const SharedState& shared_;
@@ -127,7 +126,7 @@ class Worker final : public SessionServices {
   std::vector<WorkerUpdate> updates_;  // guarded by update_mu_
   uv_timer_t grace_timer_{};
   uv_timer_t tick_timer_{};
-  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<std::unique_ptr<ClientListener>> listeners_;
   // Every generation still referenced, the current one last.
   std::vector<std::unique_ptr<WorkerGen>> gens_;
   WorkerGen* current_ = nullptr;

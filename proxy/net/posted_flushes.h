@@ -1,4 +1,4 @@
-// proxy/posted_flushes.h — work left for the end of a loop iteration's I/O: libuv runs check
+// proxy/net/posted_flushes.h — work left for the end of a loop iteration's I/O: libuv runs check
 // handles right after the poll phase, so an entry posted from an I/O callback runs once all of
 // this iteration's callbacks (the reads libuv makes back to back included) are done. Used for
 // flushes a full read leaves to the read that follows it (UpstreamConnection::readBatchDone):
@@ -7,7 +7,7 @@
 
 #include <uv.h>
 
-namespace edged::proxy {
+namespace edged::net {
 
 class PostedFlushes {
  public:
@@ -40,4 +40,4 @@ class PostedFlushes {
   bool closed_ = false;
 };
 
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,4 +1,4 @@
-// tests/unit/proxy/deadline_heap_test.cpp — DeadlineHeap: expiry order, moving a deadline
+// tests/unit/proxy/net/deadline_heap_test.cpp — DeadlineHeap: expiry order, moving a deadline
 // earlier and later, cancelling from any position, and a seeded random sequence checked against
 // a sorted reference.
 #include <doctest.h>
@@ -9,9 +9,9 @@
 #include <random>
 #include <vector>
 
-#include "proxy/deadline_heap.h"
+#include "proxy/net/net.h"
 
-namespace edged::proxy {
+namespace edged::net {
 namespace {
 
 std::vector<int> drain(DeadlineHeap& h, uint64_t now) {
@@ -112,4 +112,4 @@ TEST_CASE("DeadlineHeap: a random mix of schedule, reschedule, cancel and expiry
 }
 
 }  // namespace
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,14 +1,13 @@
-// tests/unit/proxy/write_queue_test.cpp — WriteQueue queuing and byte accounting without a stream:
+// tests/unit/proxy/net/write_queue_test.cpp — WriteQueue queuing and byte accounting without a socket:
 // references taken on IoBufs, copies, and release by discardPending, reset and the destructor.
 #include <doctest.h>
 
 #include <cstring>
 #include <string>
 
-#include "proxy/io_buffer.h"
-#include "proxy/write_queue.h"
+#include "proxy/net/net.h"
 
-namespace edged::proxy {
+namespace edged::net {
 namespace {
 
 int done_calls = 0;
@@ -181,7 +180,8 @@ TEST_CASE("WriteQueue: reset drops everything queued and the byte total, for reu
 
 TEST_CASE("WriteQueue: flush with nothing queued does not start a write") {
   WriteQueue q(nullptr, onDone);
-  CHECK(q.flush(nullptr) == 0);  // returns before touching the stream
+  Transport never_opened;
+  CHECK(q.flush(never_opened) == 0);  // returns before touching the transport
   CHECK(q.idle());
   CHECK_FALSE(q.writing());
 }
@@ -214,4 +214,4 @@ TEST_CASE("WriteQueue: appendBuilt queues what the builder appends, in place, an
 }
 
 }  // namespace
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,13 +1,13 @@
-// tests/unit/proxy/posted_flushes_test.cpp — work posted during a loop iteration runs once, after
+// tests/unit/proxy/net/posted_flushes_test.cpp — work posted during a loop iteration runs once, after
 // the I/O phase of that same iteration; cancelled entries never run; the handle closes cleanly.
 #include <doctest.h>
 #include <uv.h>
 
 #include <string>
 
-#include "proxy/posted_flushes.h"
+#include "proxy/net/net.h"
 
-namespace edged::proxy {
+namespace edged::net {
 namespace {
 
 struct Probe {
@@ -79,4 +79,4 @@ TEST_CASE("posted flushes run once, after the iteration's I/O, and can be cancel
 }
 
 }  // namespace
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,4 +1,4 @@
-// proxy/deadline_heap.h — an intrusive binary min-heap of deadlines (uv_now milliseconds): the
+// proxy/net/deadline_heap.h — an intrusive binary min-heap of deadlines (uv_now milliseconds): the
 // nodes live inside their owners, the heap only holds pointers to them, so scheduling, moving
 // and cancelling a deadline allocate nothing once the vector has grown. One per worker (through
 // ClientTimers); never touched from another thread.
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace edged::proxy {
+namespace edged::net {
 
 struct DeadlineNode {
   static constexpr uint32_t kUnscheduled = UINT32_MAX;
@@ -105,4 +105,4 @@ inline void DeadlineHeap::down(size_t i) {
   place(n, i);
 }
 
-}  // namespace edged::proxy
+}  // namespace edged::net

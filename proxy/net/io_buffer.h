@@ -1,4 +1,4 @@
-// proxy/io_buffer.h — fixed-size reference-counted read buffers from a per-worker free list, so
+// proxy/net/io_buffer.h — fixed-size reference-counted read buffers from a per-worker free list, so
 // body bytes are forwarded by reference (never copied) and steady-state reads allocate nothing.
 #pragma once
 
@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace edged::proxy {
+namespace edged::net {
 
 class BufferPool;
 
@@ -93,4 +93,4 @@ class BufRef {
   IoBuf* b_ = nullptr;
 };
 
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,5 +1,5 @@
-// proxy/write_queue.h — the bytes waiting to go out on one stream, written as one iovec batch per
-// uv_write. Pieces are either borrowed from IoBufs (held by reference until written) or small
+// proxy/net/write_queue.h — the bytes waiting to go out on one Transport, written as one iovec
+// batch per write. Pieces are either borrowed from IoBufs (held by reference until written) or small
 // owned bytes (heads, chunk framing) copied into the batch's arena.
 #pragma once
 
@@ -10,13 +10,14 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/io_buffer.h"
+#include "proxy/net/io_buffer.h"
+#include "proxy/net/transport.h"
 
-namespace edged::proxy {
+namespace edged::net {
 
 class WriteQueue {
  public:
-  // Called after each completed uv_write: status 0 or a libuv error (UV_ECANCELED after close).
+  // Called after each completed write: status 0 or a libuv error (UV_ECANCELED after close).
   using DoneFn = void (*)(void* owner, int status);
 
   WriteQueue(void* owner, DoneFn done) : owner_(owner), done_(done) { req_.data = this; }
@@ -40,18 +41,18 @@ class WriteQueue {
     commitBuilt(at);
   }
 
-  // Start writing what is queued, unless a write is already in flight (it continues when done).
-  // Returns a libuv error if uv_write failed at once.
-  int flush(uv_stream_t* stream);
+  // Start writing what is queued to `transport`, unless a write is already in flight (it
+  // continues when done, to the same transport). Returns a libuv error if writing failed at once.
+  int flush(Transport& transport);
 
   size_t queuedBytes() const { return pending_bytes_ + inflight_bytes_; }
-  // Every byte ever queued on this stream (for byte counters: take the difference).
+  // Every byte ever queued on this queue (for byte counters: take the difference).
   uint64_t appendedTotal() const { return appended_total_; }
   bool idle() const { return pending_bytes_ == 0 && inflight_bytes_ == 0 && !inflight_; }
   bool writing() const { return inflight_; }
   // Drops what is queued and not yet handed to libuv.
   void discardPending();
-  // Back to a new queue's state for another stream (no write in flight). Keeps the batches'
+  // Back to a new queue's state for another transport (no write in flight). Keeps the batches'
   // storage up to `keep` bytes each, so a recycled queue allocates nothing for usual responses.
   void reset(size_t keep);
 
@@ -75,7 +76,7 @@ class WriteQueue {
 
   void* owner_;
   DoneFn done_;
-  uv_stream_t* stream_ = nullptr;
+  Transport* transport_ = nullptr;
   uv_write_t req_{};
   Batch batches_[2];
   int pending_ = 0;  // index of the batch being filled; the other one is in flight
@@ -85,4 +86,4 @@ class WriteQueue {
   uint64_t appended_total_ = 0;
 };
 
-}  // namespace edged::proxy
+}  // namespace edged::net

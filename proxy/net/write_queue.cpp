@@ -1,10 +1,10 @@
-// proxy/write_queue.cpp — double-buffered iovec batches: one in flight, one filling.
-#include "proxy/write_queue.h"
+// proxy/net/write_queue.cpp — double-buffered iovec batches: one in flight, one filling.
+#include "proxy/net/write_queue.h"
 
 #include <cassert>
 #include <cstring>
 
-namespace edged::proxy {
+namespace edged::net {
 
 void WriteQueue::Batch::clear() {
   for (Piece& p : pieces)
@@ -26,7 +26,7 @@ void WriteQueue::reset(size_t keep) {
     b.clear();
     b.releaseExcess(keep);
   }
-  stream_ = nullptr;
+  transport_ = nullptr;
   pending_ = 0;
   inflight_ = false;
   pending_bytes_ = 0;
@@ -87,8 +87,8 @@ void WriteQueue::discardPending() {
   pending_bytes_ = 0;
 }
 
-int WriteQueue::flush(uv_stream_t* stream) {
-  stream_ = stream;
+int WriteQueue::flush(Transport& transport) {
+  transport_ = &transport;
   if (inflight_ || pending_bytes_ == 0) return 0;
   Batch& b = batches_[pending_];
   b.iov.reserve(b.pieces.size());
@@ -98,7 +98,7 @@ int WriteQueue::flush(uv_stream_t* stream) {
   }
   // Write at once when the socket takes it all (the usual case): no write request, no deferred
   // callback, and no epoll_ctl, which libuv issues after every completed uv_write.
-  const int tried = uv_try_write(stream, b.iov.data(), static_cast<unsigned>(b.iov.size()));
+  const int tried = transport.tryWrite(b.iov.data(), static_cast<unsigned>(b.iov.size()));
   size_t skip = 0;
   if (tried > 0) {
     if (static_cast<size_t>(tried) == pending_bytes_) {
@@ -120,7 +120,7 @@ int WriteQueue::flush(uv_stream_t* stream) {
   inflight_bytes_ = pending_bytes_ - (tried > 0 ? static_cast<size_t>(tried) : 0);
   pending_bytes_ = 0;
   pending_ ^= 1;
-  int rc = uv_write(&req_, stream, b.iov.data() + skip, static_cast<unsigned>(b.iov.size() - skip), onWrite);
+  int rc = transport.write(&req_, b.iov.data() + skip, static_cast<unsigned>(b.iov.size() - skip), onWrite);
   if (rc != 0) {
     inflight_ = false;
     inflight_bytes_ = 0;
@@ -135,10 +135,10 @@ void WriteQueue::onWrite(uv_write_t* req, int status) {
   q->inflight_ = false;
   q->inflight_bytes_ = 0;
   if (status == 0 && q->pending_bytes_ > 0) {
-    int rc = q->flush(q->stream_);
+    int rc = q->flush(*q->transport_);
     if (rc != 0) status = rc;
   }
   q->done_(q->owner_, status);
 }
 
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,13 +1,13 @@
-// tests/unit/proxy/io_buffer_test.cpp — BufferPool free list and IoBuf/BufRef reference counting.
+// tests/unit/proxy/net/io_buffer_test.cpp — BufferPool free list and IoBuf/BufRef reference counting.
 #include <doctest.h>
 
 #include <cstring>
 #include <utility>
 #include <vector>
 
-#include "proxy/io_buffer.h"
+#include "proxy/net/net.h"
 
-namespace edged::proxy {
+namespace edged::net {
 namespace {
 
 TEST_CASE("BufferPool::get hands out a fresh buffer with one reference, full capacity, its pool") {
@@ -177,4 +177,4 @@ TEST_CASE("BufRef: empty, reset, move construction and move assignment") {
 }
 
 }  // namespace
-}  // namespace edged::proxy
+}  // namespace edged::net

@@ -1,7 +1,7 @@
-// proxy/posted_flushes.cpp — see posted_flushes.h.
-#include "proxy/posted_flushes.h"
+// proxy/net/posted_flushes.cpp — see posted_flushes.h.
+#include "proxy/net/posted_flushes.h"
 
-namespace edged::proxy {
+namespace edged::net {
 
 void PostedFlushes::post(Entry& e) {
   if (e.posted() || closed_) return;
@@ -46,4 +46,4 @@ void PostedFlushes::onCheck(uv_check_t* h) {
   self->active_ = false;
 }
 
-}  // namespace edged::proxy
+}  // namespace edged::net

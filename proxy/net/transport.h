@@ -1,0 +1,170 @@
+// proxy/net/transport.h — one connected socket's bytes in and out, for every owner of a socket
+// (client connections, origin connections, health checks, the admin server): TCP today, TLS as a
+// mode of this same type next, so each owner gets TLS without code of its own.
+//
+// Owner callbacks are static: the owner is any type that models TransportHandler, and the
+// Transport hands libuv callbacks instantiated for that type, which call the owner directly (no
+// vtable in the owner, no function pointer in the Transport, no indirect call beyond libuv's
+// own). The owner pointer lives in the socket handle's `data`, so the Transport is the uv_tcp_t
+// and one byte of flags: embedded with [[no_unique_address]], the owner's small fields fill the
+// padding after it and an idle keep-alive client connection is no larger than with a bare
+// uv_tcp_t.
+//
+// How TLS plugs in (the memory-BIO engine, proxy/net only; not built yet):
+// - The mode is chosen before the first byte: `useTls(engine)` after open() and before
+//   accept()/adopt()/connect(). It sets kTls in the flags and points the handle's `data` at the
+//   engine, which holds the owner pointer instead. TCP connections pay nothing for it.
+// - Handshake: connect() reports onTransportConnected(0) only after the handshake completed
+//   (a handshake failure reports its error there). On an accepted socket the handshake runs on
+//   the first reads: the owner sees no onTransportRead until it is done, then plaintext only
+//   (a failed handshake arrives as onTransportRead(<0), like a reset).
+// - Reads: in TLS mode startReading() installs the TLS callbacks: ciphertext goes into the
+//   engine's buffer, SSL_read fills the buffers the owner's onTransportAlloc gives, and the owner
+//   sees plaintext in onTransportRead (nread 0 when a record is not complete yet). A read that
+//   wants a write (renegotiation is off, but a TLS 1.3 key update or a session ticket needs one)
+//   is written by the transport itself; the owner never sees it.
+// - Writes: tryWrite() and write() keep their contract in plaintext: tryWrite's count is plaintext
+//   taken (SSL_write into the engine; ciphertext the socket did not take is kept by the engine
+//   and written before anything later), and write()'s callback runs once the ciphertext of those
+//   bytes left. A write that wants a read (the handshake is not done) waits inside the engine.
+//   WriteQueue keeps one write in flight, so the engine holds at most one batch's ciphertext.
+// - shutdown(): close_notify (SSL_shutdown) after the pending writes, then the FIN. close() frees
+//   the engine in the close callback, before onTransportClosed().
+// - Connection info: peerAddress()/localAddress() as now; tlsVersion(), cipher() and sni() return
+//   "" for TCP and the negotiated values in TLS mode.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include <cassert>
+#include <cstdint>
+
+namespace edged::net {
+
+class Listener;
+
+// What a Transport's owner implements. The Transport calls these only on the loop's thread, and
+// never again after onTransportClosed().
+template <class H>
+concept TransportHandler = requires(H& h, uv_buf_t* room, ssize_t nread, const uv_buf_t* got) {
+  // Room for the next read: set room->base and room->len (the size libuv suggests is ignored).
+  h.onTransportAlloc(room);
+  // After a read into that room: nread > 0 bytes arrived in got->base; 0: nothing after all
+  // (EAGAIN); < 0: the end (UV_EOF) or an error (a reset). Reading goes on until stopReading()
+  // or close(); after the end nothing more comes.
+  h.onTransportRead(nread, got);
+  // The socket is closed and every pending request has called back: the owner may free itself.
+  h.onTransportClosed();
+};
+
+// An owner that connects out also hears when the connection is ready for its first byte.
+template <class H>
+concept ConnectingTransportHandler = TransportHandler<H> && requires(H& h, int status) {
+  // 0: connected (in TLS mode: and the handshake done); < 0: a libuv error, UV_ECANCELED after
+  // close(). Called once.
+  h.onTransportConnected(status);
+};
+
+class Transport {
+ public:
+  Transport() = default;
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+
+  // Creates the socket handle on `loop` for `owner`. Once it returned 0 the Transport must be
+  // closed with close() (also when accept(), adopt() or connect() fail) before it is freed.
+  template <TransportHandler H>
+  int open(uv_loop_t* loop, H* owner) {
+    const int rc = uv_tcp_init(loop, &tcp_);
+    tcp_.data = owner;
+    return rc;
+  }
+  // One of these, once, after open(): take a connection from `listener`'s accept queue; take an
+  // already accepted socket (the fd is the Transport's from then on, also on failure); connect
+  // to `to` (the owner hears onTransportConnected; `req` must live until then).
+  int accept(Listener& listener);
+  int adopt(int fd);
+  template <ConnectingTransportHandler H>
+  int connect(uv_connect_t* req, const sockaddr* to, H* owner) {
+    assert(tcp_.data == owner);
+    (void)owner;
+    return uv_tcp_connect(req, &tcp_, to, &onConnectCb<H>);
+  }
+
+  // Reading into the owner's buffers; both are no-ops when already in that state.
+  template <TransportHandler H>
+  int startReading(H* owner) {
+    assert(tcp_.data == owner);
+    (void)owner;
+    if (flags_ & kReading) return 0;
+    const int rc = uv_read_start(stream(), &onAllocCb<H>, &onReadCb<H>);
+    if (rc == 0) flags_ |= kReading;
+    return rc;
+  }
+  void stopReading() {
+    if (!(flags_ & kReading)) return;
+    uv_read_stop(stream());
+    flags_ &= static_cast<uint8_t>(~kReading);
+  }
+  bool reading() const { return flags_ & kReading; }
+
+  // Writes as much of iov[0..n) as the socket takes now, without waiting: the bytes taken (> 0),
+  // UV_EAGAIN when none (always while a write() is pending), or another libuv error.
+  int tryWrite(const uv_buf_t* iov, unsigned n) { return uv_try_write(stream(), iov, n); }
+  // Writes all of iov[0..n) after what is pending; `done(req, status)` runs when they left
+  // (status 0) or failed, UV_ECANCELED after close(). `req` and the bytes must live until then.
+  // 0, or a libuv error (then `done` is not called).
+  int write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done) {
+    return uv_write(req, stream(), iov, n, done);
+  }
+  // Graceful close of the sending side once every pending write went out: a FIN (TLS: close_notify
+  // first). Reading goes on (lingering close). 0, or a libuv error.
+  int shutdown();
+  // Nagle off (on: true).
+  int setNoDelay(bool on) { return uv_tcp_nodelay(&tcp_, on ? 1 : 0); }
+
+  // Closes the socket; pending writes and a pending connect call back with UV_ECANCELED first,
+  // then the owner hears onTransportClosed(). Not again once closing().
+  template <TransportHandler H>
+  void close(H* owner) {
+    assert(tcp_.data == owner);
+    (void)owner;
+    flags_ &= static_cast<uint8_t>(~kReading);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &onCloseCb<H>);
+  }
+  bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp_)) != 0; }
+
+  // Connection info: 0 and the address, or a libuv error.
+  int peerAddress(sockaddr_storage& out) const;
+  int localAddress(sockaddr_storage& out) const;
+
+ private:
+  static constexpr uint8_t kReading = 1;
+  // kTls = 2 joins here (see the top of this file).
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  template <class H>
+  static void onAllocCb(uv_handle_t* h, size_t, uv_buf_t* room) {
+    static_cast<H*>(h->data)->onTransportAlloc(room);
+  }
+  template <class H>
+  static void onReadCb(uv_stream_t* s, ssize_t nread, const uv_buf_t* got) {
+    static_cast<H*>(s->data)->onTransportRead(nread, got);
+  }
+  template <class H>
+  static void onConnectCb(uv_connect_t* req, int status) {
+    static_cast<H*>(req->handle->data)->onTransportConnected(status);
+  }
+  template <class H>
+  static void onCloseCb(uv_handle_t* h) {
+    static_cast<H*>(h->data)->onTransportClosed();
+  }
+
+  uv_tcp_t tcp_{};
+  uint8_t flags_ = 0;
+};
+
+}  // namespace edged::net
