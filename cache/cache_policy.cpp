@@ -12,7 +12,7 @@ namespace edged::cache {
 
 using namespace text;
 
-std::string_view toString(CacheState s) {
+std::string_view stateName(CacheState s) {
   switch (s) {
     case CacheState::Hit: return "hit";
     case CacheState::Miss: return "miss";
@@ -24,7 +24,7 @@ std::string_view toString(CacheState s) {
   return "?";
 }
 
-std::string_view toString(BypassReason r) {
+std::string_view reasonName(BypassReason r) {
   switch (r) {
     case BypassReason::None: return "none";
     case BypassReason::Method: return "method";
@@ -48,7 +48,7 @@ std::string formatCacheStatus(std::string_view cache_name, CacheState state, Byp
   std::string out(cache_name);
   switch (state) {
     case CacheState::Hit: out += "; hit"; break;
-    case CacheState::Stale: out += "; hit; fwd=stale"; break;  // served stale (RFC 9211 §2.2: fwd=stale)
+    case CacheState::Stale: out += "; hit"; break;  // served stale without the origin: a negative ttl says so (RFC 9211 §2.4)
     case CacheState::Collapsed: out += "; fwd=uri-miss; collapsed"; break;
     case CacheState::Miss: out += "; fwd=uri-miss"; break;
     case CacheState::Revalidated: out += "; fwd=stale; fwd-status=304"; break;
@@ -60,9 +60,49 @@ std::string formatCacheStatus(std::string_view cache_name, CacheState state, Byp
   if (stored) out += "; stored";
   if (state == CacheState::Bypass && reason != BypassReason::None) {
     out += "; detail=";
-    out += toString(reason);
+    out += reasonName(reason);
   }
   return out;
+}
+
+namespace {
+
+std::vector<std::string_view> valuesOf(std::span<const FieldView> fields, std::string_view name) {
+  std::vector<std::string_view> v;
+  for (const FieldView& f : fields)
+    if (iequals(f.name, name)) v.push_back(f.value);
+  return v;
+}
+
+}  // namespace
+
+RequestFacts requestFacts(std::string_view method, std::span<const FieldView> fields) {
+  RequestFacts r;
+  r.method = method;
+  r.cc = requestCacheControl(valuesOf(fields, "cache-control"), valuesOf(fields, "pragma"));
+  for (const FieldView& f : fields) r.has_authorization = r.has_authorization || iequals(f.name, "authorization");
+  return r;
+}
+
+ResponseFacts responseFacts(int status, std::span<const FieldView> fields, int64_t now) {
+  ResponseFacts r;
+  r.status = status;
+  r.cc = selectResponseCacheControl(valuesOf(fields, "edged-cache-control"), valuesOf(fields, "cdn-cache-control"),
+                                    valuesOf(fields, "cache-control"));
+  // §4.2.1: several values of a single-valued field: be conservative. Two Expires (or a list)
+  // count as invalid (stale); for Date / Last-Modified / Age the first valid one is used.
+  int expires_count = 0;
+  for (const FieldView& f : fields) {
+    if (iequals(f.name, "date") && !r.date) r.date = parseHttpDate(trim(f.value), now);
+    else if (iequals(f.name, "expires")) {
+      r.expires_present = true;
+      r.expires = ++expires_count == 1 ? parseHttpDate(trim(f.value), now) : std::nullopt;
+    } else if (iequals(f.name, "last-modified") && !r.last_modified) r.last_modified = parseHttpDate(trim(f.value), now);
+    else if (iequals(f.name, "age") && !r.age) r.age = parseAge(f.value);
+    else if (iequals(f.name, "etag")) r.has_etag = r.has_etag || parseEntityTag(f.value).has_value();
+  }
+  r.vary_star = parseVary(valuesOf(fields, "vary")).star;
+  return r;
 }
 
 bool isHeuristicallyCacheable(int status) {

@@ -36,8 +36,8 @@ enum class BypassReason : uint8_t {
   OnlyIfCached,     // only-if-cached and nothing usable stored: 504
 };
 
-std::string_view toString(CacheState s);
-std::string_view toString(BypassReason r);
+std::string_view stateName(CacheState s);
+std::string_view reasonName(BypassReason r);
 
 // Cache-Status field value (RFC 9211 §2), e.g. `edged; hit; ttl=42`, `edged; fwd=uri-miss;
 // stored`, `edged; fwd=bypass; detail=no-store-response`. `ttl` is freshness left (may be < 0).
@@ -70,6 +70,12 @@ struct ResponseFacts {
   bool has_etag = false;
   bool vary_star = false;
 };
+
+// The facts of a request / response read from its fields (Cache-Control and Pragma folded per
+// §5.4; targeted fields per RFC 9213; dates and Age parsed; Vary checked for "*"). `now` is the
+// reference for rfc850 two-digit years.
+RequestFacts requestFacts(std::string_view method, std::span<const FieldView> fields);
+ResponseFacts responseFacts(int status, std::span<const FieldView> fields, int64_t now);
 
 // RFC 9110 §15.1: the status codes that are heuristically cacheable.
 bool isHeuristicallyCacheable(int status);
