@@ -20,10 +20,16 @@ size_t EncodedBody::bytes() const {
   return n;
 }
 
-CacheEntry::CacheEntry(Parts p) : head_(std::move(p.head)), body_(std::move(p.body)) {
+CacheEntry::CacheEntry(Parts p) : head_(std::move(p.head)) {
   head_.shrink();
-  body_.shrink_to_fit();
-  for (const BufferRef& b : body_) body_size_ += b.size();
+  chunk_count_ = static_cast<uint32_t>(p.body.size());
+  if (chunk_count_ == 1) {
+    first_chunk_ = std::move(p.body.front());
+  } else if (chunk_count_ > 1) {
+    chunks_ = std::make_unique<BufferRef[]>(chunk_count_);
+    for (uint32_t i = 0; i < chunk_count_; ++i) chunks_[i] = std::move(p.body[i]);
+  }
+  for (const BufferRef& b : body()) body_size_ += b.size();
   const StoredFacts& f = p.facts;
   response_time_ = f.response_time;
   initial_age_ = clamp32(f.initial_age);
@@ -41,8 +47,8 @@ CacheEntry::CacheEntry(Parts p) : head_(std::move(p.head)), body_(std::move(p.bo
     for (const std::string& s : extras_->tags) extra_bytes += s.size() > 15 ? s.capacity() : 0;
   }
   // The shared_ptr control block sits beside the object (make_shared): counted as 16 bytes.
-  size_t n = sizeof(CacheEntry) + 16 + head_.bytes() + body_.capacity() * sizeof(BufferRef) + extra_bytes;
-  for (const BufferRef& b : body_) n += b.get()->bytes();
+  size_t n = sizeof(CacheEntry) + 16 + head_.bytes() + (chunk_count_ > 1 ? chunk_count_ * sizeof(BufferRef) : 0) + extra_bytes;
+  for (const BufferRef& b : body()) n += b.get()->bytes();
   bytes_.store(n, std::memory_order_relaxed);
 }
 

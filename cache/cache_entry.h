@@ -44,7 +44,10 @@ class CacheEntry {
   CacheEntry& operator=(const CacheEntry&) = delete;
 
   const StoredHead& head() const { return head_; }
-  std::span<const BufferRef> body() const { return body_; }
+  std::span<const BufferRef> body() const {
+    return chunk_count_ == 1 ? std::span<const BufferRef>(&first_chunk_, 1)
+                             : std::span<const BufferRef>(chunks_.get(), chunk_count_);
+  }
   uint64_t bodySize() const { return body_size_; }
   StoredFacts facts() const;
   const VaryList& vary() const;
@@ -74,7 +77,10 @@ class CacheEntry {
   };
 
   StoredHead head_;
-  std::vector<BufferRef> body_;
+  // The body: one chunk inline (the common small body), several out of line.
+  BufferRef first_chunk_;
+  std::unique_ptr<BufferRef[]> chunks_;
+  uint32_t chunk_count_ = 0;
   uint64_t body_size_ = 0;
   int64_t response_time_ = 0;
   uint32_t initial_age_ = 0;       // seconds, saturated

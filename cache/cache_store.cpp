@@ -8,14 +8,29 @@
 #include <cassert>
 #include <deque>
 #include <functional>
+#include <cstring>
 #include <mutex>
+#include <new>
 #include <unordered_map>
 
 namespace edged::cache {
 
 // One primary key: its variants and its place in the S3-FIFO queues.
 struct CacheStore::Node {
-  std::string key;
+  // The key's bytes follow the node in the same allocation (create / destroy).
+  static Node* create(std::string_view key) {
+    void* memory = ::operator new(sizeof(Node) + key.size());
+    Node* n = new (memory) Node;
+    n->key_size = static_cast<uint32_t>(key.size());
+    if (!key.empty()) std::memcpy(reinterpret_cast<char*>(n + 1), key.data(), key.size());
+    return n;
+  }
+  static void destroy(Node* n) {
+    n->~Node();
+    ::operator delete(n);
+  }
+  std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_size}; }
+
   uint64_t hash = 0;
   Node* chain = nullptr;  // next in the hash bucket
   Node* prev = nullptr;   // queue links (toward the head / the tail)
@@ -25,6 +40,7 @@ struct CacheStore::Node {
   uint64_t bytes = 0;     // the node itself + its variants
   uint8_t freq = 0;       // 0..3, S3-FIFO's access counter
   uint8_t queue = 0;      // kSmall or kMain
+  uint32_t key_size = 0;
 
   template <typename F>
   void forEachEntry(F&& f) const {
@@ -34,6 +50,8 @@ struct CacheStore::Node {
   }
   size_t entryCount() const { return (first ? 1 : 0) + (more ? more->size() : 0); }
 };
+
+void CacheStore::NodeDeleter::operator()(Node* n) const { Node::destroy(n); }
 
 namespace {
 constexpr uint8_t kSmall = 0, kMain = 1;
@@ -46,9 +64,7 @@ constexpr uint8_t kMaxFreq = 3;
 
 // What one index node costs beyond its entries: the node and its allocator header, its bucket
 // slot, the key's heap bytes.
-size_t CacheStore::nodeBytes(const std::string& key) {
-  return sizeof(CacheStore::Node) + 16 + 8 + (key.size() > 15 ? key.capacity() + 1 : 0);
-}
+size_t CacheStore::nodeBytes(size_t key_size) { return sizeof(CacheStore::Node) + key_size + 16 + 8; }
 
 struct CacheStore::Queue {
   Node* head = nullptr;  // newest
@@ -100,7 +116,7 @@ struct CacheStore::Shard {
 
   Node* find(std::string_view key, uint64_t hash) const {
     for (Node* n = buckets[hash & (buckets.size() - 1)]; n; n = n->chain)
-      if (n->hash == hash && n->key == key) return n;
+      if (n->hash == hash && n->key() == key) return n;
     return nullptr;
   }
   void link(Node* n) {
@@ -200,7 +216,7 @@ CacheStore::~CacheStore() {
     for (Node* head : s.buckets)
       while (head) {
         Node* next = head->chain;
-        delete head;
+        Node::destroy(head);
         head = next;
       }
   }
@@ -331,9 +347,9 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder) {
   EntryRef entry;
   if (refusal == BypassReason::None) {
     entry = std::make_shared<const CacheEntry>(builder.release());
-    if (entry->bytes() + nodeBytes(f->key) > budget_.load(std::memory_order_relaxed)) refusal = BypassReason::TooLarge;
+    if (entry->bytes() + nodeBytes(f->key.size()) > budget_.load(std::memory_order_relaxed)) refusal = BypassReason::TooLarge;
   }
-  std::vector<std::unique_ptr<Node>> dead;
+  std::vector<NodePtr> dead;
   std::vector<EntryRef> replaced;
   {
     std::lock_guard lock(s.mutex);
@@ -346,10 +362,9 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder) {
     }
     Node* n = s.find(f->key, f->hash);
     if (!n) {
-      n = new Node;
-      n->key = f->key;
+      n = Node::create(f->key);
       n->hash = f->hash;
-      n->bytes = nodeBytes(n->key);
+      n->bytes = nodeBytes(f->key.size());
       s.link(n);
       n->queue = s.ghostTake(n->hash) ? kMain : kSmall;
       (n->queue == kMain ? s.main : s.small).pushHead(n);
@@ -369,7 +384,7 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder) {
     }
     Queue& q = n->queue == kMain ? s.main : s.small;
     uint64_t old_bytes = n->bytes;
-    uint64_t new_bytes = nodeBytes(n->key) + entry->bytes();
+    uint64_t new_bytes = nodeBytes(f->key.size()) + entry->bytes();
     for (const EntryRef& e : kept) new_bytes += e->bytes() + sizeof(EntryRef);
     // Tag index: drop the replaced entries' tags, add the new one's.
     for (const EntryRef& e : replaced)
@@ -395,7 +410,7 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder) {
   return BypassReason::None;
 }
 
-void CacheStore::removeLocked(Shard& s, Node* n, std::vector<std::unique_ptr<Node>>& dead) {
+void CacheStore::removeLocked(Shard& s, Node* n, std::vector<NodePtr>& dead) {
   (n->queue == kMain ? s.main : s.small).remove(n);
   s.unlink(n);
   n->forEachEntry([&](const EntryRef& e) {
@@ -411,7 +426,7 @@ void CacheStore::removeLocked(Shard& s, Node* n, std::vector<std::unique_ptr<Nod
   dead.emplace_back(n);  // freed after the lock is released
 }
 
-uint64_t CacheStore::evictOneLocked(Shard& s, std::vector<std::unique_ptr<Node>>& dead) {
+uint64_t CacheStore::evictOneLocked(Shard& s, std::vector<NodePtr>& dead) {
   const uint64_t fair = budget_.load(std::memory_order_relaxed) / shard_count_;
   const uint64_t small_target = fair / 10;
   while (s.small.count + s.main.count > 0) {
@@ -451,7 +466,7 @@ void CacheStore::enforceBudget(size_t start) {
   // when the total is still over (uneven shards, a budget cut).
   const auto over = [&] { return used_.load(std::memory_order_relaxed) > static_cast<int64_t>(budget_.load(std::memory_order_relaxed)); };
   if (!over()) return;
-  std::vector<std::unique_ptr<Node>> dead;
+  std::vector<NodePtr> dead;
   {
     Shard& s = shards_[start];
     std::lock_guard lock(s.mutex);
@@ -467,7 +482,7 @@ void CacheStore::enforceBudget(size_t start) {
   }
 }
 
-size_t CacheStore::purgeIfLocked(Shard& s, std::string_view key, bool exact, std::vector<std::unique_ptr<Node>>& dead) {
+size_t CacheStore::purgeIfLocked(Shard& s, std::string_view key, bool exact, std::vector<NodePtr>& dead) {
   size_t removed = 0;
   if (exact) {
     if (Node* n = s.find(key, hashKey(key))) {
@@ -481,7 +496,7 @@ size_t CacheStore::purgeIfLocked(Shard& s, std::string_view key, bool exact, std
   std::vector<Node*> victims;
   for (Node* head : s.buckets)
     for (Node* n = head; n; n = n->chain)
-      if (n->key.starts_with(key)) victims.push_back(n);
+      if (n->key().starts_with(key)) victims.push_back(n);
   for (Node* n : victims) {
     removed += n->entryCount();
     removeLocked(s, n, dead);
@@ -493,7 +508,7 @@ size_t CacheStore::purgeIfLocked(Shard& s, std::string_view key, bool exact, std
 
 size_t CacheStore::purgeKey(std::string_view key) {
   Shard& s = shardFor(hashKey(key));
-  std::vector<std::unique_ptr<Node>> dead;
+  std::vector<NodePtr> dead;
   std::lock_guard lock(s.mutex);
   return purgeIfLocked(s, key, true, dead);
 }
@@ -501,7 +516,7 @@ size_t CacheStore::purgeKey(std::string_view key) {
 size_t CacheStore::purgePrefix(std::string_view prefix) {
   size_t removed = 0;
   for (size_t i = 0; i < shard_count_; ++i) {
-    std::vector<std::unique_ptr<Node>> dead;
+    std::vector<NodePtr> dead;
     std::lock_guard lock(shards_[i].mutex);
     removed += purgeIfLocked(shards_[i], prefix, false, dead);
   }
@@ -516,7 +531,7 @@ size_t CacheStore::purgeTag(std::string_view tag) {
   const std::string t(tag);
   for (size_t i = 0; i < shard_count_; ++i) {
     Shard& s = shards_[i];
-    std::vector<std::unique_ptr<Node>> dead;
+    std::vector<NodePtr> dead;
     std::lock_guard lock(s.mutex);
     std::vector<Node*> victims;
     auto [a, b] = s.tags.equal_range(t);

@@ -89,8 +89,12 @@ class CacheStore {
   struct Queue;
   struct Fill;
   struct Shard;
+  struct NodeDeleter {
+    void operator()(Node* n) const;
+  };
+  using NodePtr = std::unique_ptr<Node, NodeDeleter>;
 
-  static size_t nodeBytes(const std::string& key);
+  static size_t nodeBytes(size_t key_size);
   Shard& shardFor(uint64_t hash) const;
   BypassReason commit(Fill* fill, EntryBuilder&& builder);
   void abandon(Fill* fill);
@@ -99,9 +103,9 @@ class CacheStore {
   Begin fillOrWaitLocked(Shard& shard, std::string_view key, uint64_t hash, Waiter* waiter);
   void enforceBudget(size_t start_shard);
   // Evicts one key from the shard by S3-FIFO; the bytes freed (0 when the shard is empty).
-  uint64_t evictOneLocked(Shard& shard, std::vector<std::unique_ptr<Node>>& dead);
-  void removeLocked(Shard& shard, Node* node, std::vector<std::unique_ptr<Node>>& dead);
-  size_t purgeIfLocked(Shard& shard, std::string_view prefix, bool exact, std::vector<std::unique_ptr<Node>>& dead);
+  uint64_t evictOneLocked(Shard& shard, std::vector<NodePtr>& dead);
+  void removeLocked(Shard& shard, Node* node, std::vector<NodePtr>& dead);
+  size_t purgeIfLocked(Shard& shard, std::string_view prefix, bool exact, std::vector<NodePtr>& dead);
 
   StoreConfig config_;
   std::unique_ptr<Shard[]> shards_;
