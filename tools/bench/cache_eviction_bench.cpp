@@ -90,6 +90,10 @@ double storeHitRatio(const std::vector<uint32_t>& trace, uint64_t budget, size_t
     if (b.kind == CacheStore::Begin::Kind::Hit) ++hits;
     else if (b.permit) b.permit.commit(entry(200));
   }
+  const StoreStats st = store.stats();
+  std::printf("    [store, %zu shards: %llu keys resident, %llu evictions, %llu bytes used of %llu]\n", shards,
+              static_cast<unsigned long long>(st.keys), static_cast<unsigned long long>(st.evictions),
+              static_cast<unsigned long long>(st.used_bytes), static_cast<unsigned long long>(st.budget_bytes));
   return static_cast<double>(hits) / static_cast<double>(trace.size());
 }
 
