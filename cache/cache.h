@@ -1,0 +1,17 @@
+// cache/cache.h — the face of edged_cache: the RFC 9111 shared cache minus its filter (field
+// parsers, policy decisions, keys, the shared store with request collapsing). No libuv, nothing
+// from proxy/: callers hand in field values as string_views and plain structs.
+#pragma once
+
+#include "cache/body_buffer.h"
+#include "cache/cache_control.h"
+#include "cache/cache_entry.h"
+#include "cache/cache_key.h"
+#include "cache/cache_policy.h"
+#include "cache/cache_store.h"
+#include "cache/entry_builder.h"
+#include "cache/field_values.h"
+#include "cache/fill_permit.h"
+#include "cache/http_date.h"
+#include "cache/stored_head.h"
+#include "cache/waiter.h"

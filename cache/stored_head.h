@@ -1,0 +1,52 @@
+// cache/stored_head.h — StoredHead: the status and header fields of a stored response as one
+// blob ("name: value\r\n" lines), read back as views without allocating; plus FieldView, the
+// (name, value) pair the cache takes from its callers.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace edged::cache {
+
+struct FieldView {
+  std::string_view name;
+  std::string_view value;
+};
+
+class StoredHead {
+ public:
+  StoredHead() = default;
+  explicit StoredHead(int status) : status_(status) {}
+
+  int status() const { return status_; }
+  // Appends one field; names keep their case, values are stored as given.
+  void add(std::string_view name, std::string_view value);
+
+  // Calls f(FieldView) for each field, in order.
+  template <typename F>
+  void forEach(F&& f) const {
+    std::string_view rest = blob_;
+    while (!rest.empty()) {
+      const size_t colon = rest.find(':');
+      const size_t eol = rest.find("\r\n", colon);
+      f(FieldView{rest.substr(0, colon), rest.substr(colon + 2, eol - colon - 2)});
+      rest.remove_prefix(eol + 2);
+    }
+  }
+  // The first value of `name` (case-insensitive); empty view when absent.
+  std::string_view get(std::string_view name) const;
+  bool has(std::string_view name) const;
+  size_t fieldCount() const;
+  // The serialized fields: what the entry's "headers" bytes are.
+  std::string_view blob() const { return blob_; }
+  size_t bytes() const { return blob_.capacity(); }
+  void shrink() { blob_.shrink_to_fit(); }
+
+ private:
+  std::string blob_;
+  int status_ = 0;
+};
+
+}  // namespace edged::cache
