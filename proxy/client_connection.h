@@ -6,8 +6,8 @@
 // Session, write queue, input buffer, deadlines) lives in an ActiveClient borrowed from the
 // worker's ActiveClientPool; once idle (after a grace of a few milliseconds, so a connection in
 // steady use keeps it) the connection is only its Transport (the socket handle and a byte), its
-// links in the worker's lists and the peer address, and its keep-alive timeout is its place in the worker's ClientTimers FIFO
-// (no timer handle of its own).
+// links in the worker's lists and the peer address, and its keep-alive timeout is its place in
+// the worker's ClientTimers FIFO (no timer handle of its own).
 #pragma once
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -40,6 +41,16 @@ struct End {
   void onTransportClosed() { events.push_back("closed"); }
 };
 static_assert(TransportHandler<End>);
+
+// An owner's small fields fill the padding after its Transport (ClientConnection relies on it to
+// cost an idle connection nothing over a bare socket handle).
+struct SmallOwner {
+  [[no_unique_address]] Transport transport;
+  uint16_t a;
+  uint8_t b;
+  bool c;
+};
+static_assert(sizeof(SmallOwner) == sizeof(Transport));
 
 struct Pair {
   uv_loop_t loop;
