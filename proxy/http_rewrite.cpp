@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "proxy/proxy.h"
+#include "proxy/request_checks.h"
 
 namespace edged::proxy {
 
@@ -478,6 +479,13 @@ std::string_view reasonPhrase(int status) {
 }
 
 size_t buildErrorResponse(int status, bool close, std::string& out) {
+  if (status == 200) {  // the one local success: OPTIONS with Max-Forwards 0 (RFC 9110 §7.6.2)
+    out.append("HTTP/1.1 200 OK\r\nServer: edged\r\nAllow: ").append(kAllowedMethods);
+    out.append("\r\nContent-Length: 0\r\n");
+    if (close) out.append("Connection: close\r\n");
+    out.append("\r\n");
+    return 0;
+  }
   const std::string_view reason = reasonPhrase(status);
   std::string body;
   body.reserve(128);
@@ -488,6 +496,7 @@ size_t buildErrorResponse(int status, bool close, std::string& out) {
   out.append("Server: edged\r\nContent-Type: text/html\r\nContent-Length: ");
   appendDecimal(out, body.size());
   out.append("\r\n");
+  if (status == 405) out.append("Allow: ").append(kAllowedMethods).append("\r\n");
   if (close) out.append("Connection: close\r\n");
   out.append("\r\n").append(body);
   return body.size();

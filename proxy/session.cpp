@@ -1,8 +1,11 @@
 // proxy/session.cpp — one exchange from parsed request head to the last response byte.
 #include "proxy/session.h"
 
+#include <cstdio>
+
 #include "proxy/client_connection.h"
 #include "proxy/log.h"
+#include "proxy/request_checks.h"
 #include "proxy/worker.h"
 
 namespace edged::proxy {
@@ -178,20 +181,36 @@ void Session::onRequestHead() {
     return;
   }
 
-  // Absolute-form ("GET http://host/path"): route on its authority and path, forward the path
-  // (RFC 9112 §3.2.2).
-  std::string_view target = head.target();
-  std::string_view route_host = host;
-  if (target.size() > 7 && (equalsIgnoreCase(target.substr(0, 7), "http://") ||
-                            (target.size() > 8 && equalsIgnoreCase(target.substr(0, 8), "https://")))) {
-    std::string_view rest = target.substr(target[4] == ':' ? 7 : 8);
-    const size_t slash = rest.find_first_of("/?");
-    route_host = rest.substr(0, slash);
-    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-    if (target.front() == '?') {  // "http://host?q": the path is "/"
-      target_.assign("/").append(target);
-      target = target_;
+  // Host and the request line (proxy/request_checks): an absolute-form target ("GET
+  // http://host/path") routes on its authority, which also becomes the origin's Host, and
+  // forwards its path (RFC 9112 §3.2.2).
+  const RequestLineVerdict line = checkRequestLine(llhttp_method_name(method), head.target(), host, host_count, p.http_major);
+  if (line.status) {
+    c_.reject_status_ = line.status;
+    return;
+  }
+  // RFC 9110 §7.6.2: an OPTIONS with Max-Forwards 0 is answered here; otherwise it goes on with
+  // the value decremented.
+  long max_forwards = -1;
+  if (method == HTTP_OPTIONS) {
+    int mf_count = 0;
+    if (const std::string_view mf = head.find("max-forwards", &mf_count); mf_count > 0) {
+      max_forwards = parseMaxForwards(mf);
+      if (max_forwards < 0) {
+        c_.reject_status_ = 400;
+        return;
+      }
+      if (max_forwards == 0) {
+        answer(200, Termination::None, req_framing_ != BodyFraming::None);
+        return;
+      }
     }
+  }
+  std::string_view target = line.target;
+  const std::string_view route_host = line.route_host;
+  if (target.empty() || target.front() == '?') {  // "http://host" or "http://host?q": the path is "/"
+    target_.assign("/").append(target);
+    target = target_;
   }
   auto route = gen_->router().match(route_host, target);
   if (!route) {
@@ -202,6 +221,15 @@ void Session::onRequestHead() {
   picker_ = &gen_->picker(route_->upstream_index);
 
   head.headers(c_.worker().headerScratch());
+  if (line.host_from_target)
+    for (Header& h : c_.worker().headerScratch())
+      if (h.id == HeaderId::Host) h.value = route_host;
+  char max_forwards_text[16];
+  if (max_forwards > 0) {
+    const int n = std::snprintf(max_forwards_text, sizeof max_forwards_text, "%ld", max_forwards - 1);
+    for (Header& h : c_.worker().headerScratch())
+      if (equalsIgnoreCase(h.name, "max-forwards")) h.value = {max_forwards_text, static_cast<size_t>(n)};
+  }
   if (std::string_view id = head.find(HeaderId::XRequestId); validRequestId(id)) {
     request_id_ = id;
   } else {
@@ -211,7 +239,7 @@ void Session::onRequestHead() {
   UpstreamRequestOptions o;
   o.request_id = request_id_;
   o.client_ip = c_.clientIp();
-  if (host_count == 0) o.default_host = c_.localAddress();  // getsockname(2) only when used
+  if (host_count == 0) o.default_host = line.host_from_target ? route_host : c_.localAddress();
   o.body = req_framing_;
   o.content_length = p.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;
@@ -258,10 +286,19 @@ bool Session::pickAndConnect() {
     answer(upstream::statusFor(r.why), Termination::NoServer, !req_complete_);
     return false;
   }
+  if (r.panic) notePanic(*r.server);
   if (tries_ == 0) first_try_ms_ = picker_->group().nowMs();
   tried_.insert(r.server->index);
   ++tries_;
   return connectTo(*r.server, true);
+}
+
+// Panic routing (upstream/upstream_picker.h): no server was usable, so one that health holds out
+// is tried anyway; counted and logged so that an operator sees the group is in trouble.
+void Session::notePanic(const upstream::Server& server) {
+  c_.worker().metrics().panic(gen_->layout().upstreamSlot(route_->upstream_index));
+  LOG_WARN("upstream \"%s\" has no usable server: trying %s anyway (panic)", picker_->group().name().c_str(),
+           server.name().c_str());
 }
 
 bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
@@ -442,6 +479,7 @@ void Session::handleTryFailure(upstream::FailureKind kind, int http_status, Term
       const upstream::PickResult r = picker_->choose(tried_, hashKey());
       if (r.server) {
         c_.worker().metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
+        if (r.panic) notePanic(*r.server);
         tried_.insert(r.server->index);
         ++tries_;
         connectTo(*r.server, true);
@@ -526,6 +564,7 @@ bool Session::onUpstreamHead(int status, const ParsedHead& head, const llhttp_t&
         LOG_INFO("upstream %s answered %d: retrying on %s", (server_ ? server_->name().c_str() : "-"), status, r.server->name().c_str());
         c_.worker().metrics().upstreamResponse(serverSlot(), status, uv_hrtime() - upstream_start_ns_);
         c_.worker().metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
+        if (r.panic) notePanic(*r.server);
         releaseUpstream(false);
         tried_.insert(r.server->index);
         ++tries_;

@@ -89,6 +89,7 @@ class Session final : public UpstreamHandler, private FilterSink {
   void handleTryFailure(upstream::FailureKind kind, int http_status, Termination why);
   upstream::RetryContext retryContext(upstream::FailureKind kind, int http_status, uint64_t now) const;
   bool connectTo(upstream::Server& server, bool allow_pooled);
+  void notePanic(const upstream::Server& server);
   void queueRequestHead();
   void flushUpstream();
   void failBeforeResponse(int status, Termination why);
