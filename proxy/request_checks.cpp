@@ -172,6 +172,12 @@ long parseMaxForwards(std::string_view value) {
   return n;
 }
 
+bool valueContinuesFoldedLine(const char* at, const char* buffer_begin) {
+  const char* p = at;
+  while (p > buffer_begin && (p[-1] == ' ' || p[-1] == '\t')) --p;
+  return p > buffer_begin && p[-1] == '\n';
+}
+
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end) {
   const char* end = at + n;
   return end < buffer_end && (*end == '\r' || *end == '\n');

@@ -55,6 +55,13 @@ long parseMaxForwards(std::string_view value);
 // reaches it was cut by the read and says nothing yet.
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end);
 
+// obs-fold (RFC 9112 §5.2): llhttp joins a field line that starts with SP/HTAB to the value
+// before it; the span of that value piece starts at `at`. True when only SP/HTAB stand between
+// `at` and a preceding LF, i.e. the piece begins a continuation line. `buffer_begin`: the start of
+// the memory before `at` that may be looked at. A server may reject or unfold; edged rejects
+// (400), and llhttp's unfolding (one SP) stays the fallback when the line starts a read buffer.
+bool valueContinuesFoldedLine(const char* at, const char* buffer_begin);
+
 // What edged allows (the Allow of its 405 answers): every method but CONNECT and TRACE.
 inline constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";
 

@@ -174,6 +174,24 @@ TEST_CASE("Max-Forwards = 1*DIGIT") {
   CHECK(parseMaxForwards("0x10") == -1);
 }
 
+TEST_CASE("obs-fold: a value piece that starts a continuation line") {
+  const std::string fold = "X-A: one\r\n two\r\n";
+  const char* b = fold.data();
+  CHECK(valueContinuesFoldedLine(b + fold.find(" two"), b));   // llhttp's span starts at the SP
+  CHECK(valueContinuesFoldedLine(b + fold.find("two"), b));
+  const std::string tab = "X-A: one\r\n\t\ttwo\r\n";
+  CHECK(valueContinuesFoldedLine(tab.data() + tab.find("two"), tab.data()));
+  const std::string plain = "X-A:  one\r\n";
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find("one"), plain.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find(":") + 1, plain.data()));
+  // A piece that continues a value cut by the read (not at a line start) is no fold.
+  const std::string cut = "X-A: on";
+  CHECK_FALSE(valueContinuesFoldedLine(cut.data() + cut.find("on") + 1, cut.data()));
+  // Nothing before the buffer: unknown, so no.
+  const std::string first = " two";
+  CHECK_FALSE(valueContinuesFoldedLine(first.data(), first.data()));
+}
+
 TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
   const std::string line = "GET /index\r\n";
   const char* begin = line.data() + 4;
