@@ -172,6 +172,20 @@ long parseMaxForwards(std::string_view value) {
   return n;
 }
 
+bool finalCodingIsChunked(std::string_view te) {
+  // The last non-empty list element (empty elements are allowed, RFC 9110 §5.6.1).
+  while (true) {
+    const size_t comma = te.rfind(',');
+    std::string_view item = comma == std::string_view::npos ? te : te.substr(comma + 1);
+    item = item.substr(0, item.find(';'));
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) return equalsLower(item, "chunked");
+    if (comma == std::string_view::npos) return false;
+    te = te.substr(0, comma);
+  }
+}
+
 bool valueContinuesFoldedLine(const char* at, const char* buffer_begin) {
   const char* p = at;
   while (p > buffer_begin && (p[-1] == ' ' || p[-1] == '\t')) --p;

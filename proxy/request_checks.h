@@ -55,6 +55,11 @@ long parseMaxForwards(std::string_view value);
 // reaches it was cut by the read and says nothing yet.
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end);
 
+// Transfer-Encoding: whether the last coding of a field value is "chunked" (parameters and case
+// ignored). A request whose final coding is not chunked has no knowable length: 400 and close
+// (RFC 9112 §6.3), where an unknown coding before a final chunked is 501.
+bool finalCodingIsChunked(std::string_view transfer_encoding);
+
 // obs-fold (RFC 9112 §5.2): llhttp joins a field line that starts with SP/HTAB to the value
 // before it; the span of that value piece starts at `at`. True when only SP/HTAB stand between
 // `at` and a preceding LF, i.e. the piece begins a continuation line. `buffer_begin`: the start of

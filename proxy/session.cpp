@@ -161,6 +161,15 @@ void Session::onRequestHead() {
     c_.reject_status_ = 400;
     return;
   }
+  if (te_count > 0) {  // RFC 9112 §6.3: the final coding of the last field must be chunked
+    std::string_view last_te = te;
+    for (size_t i = 0; i < head.size(); ++i)
+      if (equalsIgnoreCase(head.name(i), "transfer-encoding")) last_te = head.value(i);
+    if (!finalCodingIsChunked(last_te)) {
+      c_.reject_status_ = 400;
+      return;
+    }
+  }
   if (te_count > 1 || (te_count == 1 && !onlyChunked(te))) {
     c_.reject_status_ = 501;
     return;

@@ -82,6 +82,11 @@ REFUSED = [
     ("cl-twice", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400),
     ("cl-huge", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 99999999999999999999999\r\n\r\n", 400),
     ("cl-and-te", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    # RFC 9112 §6.3: a request whose final transfer coding is not chunked has no length
+    ("te-not-chunked", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\nabc", 400),
+    ("te-chunked-then-gzip", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n"
+     b"Transfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400),
+    ("te-gzip-chunked", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
     # RFC 9112 §2.3: the version
     ("version-2", b"GET / HTTP/2.0\r\n" + H + b"\r\n", 505),
     ("version-garbage", b"GET / HTTP/x.y\r\n" + H + b"\r\n", 400),

@@ -174,6 +174,19 @@ TEST_CASE("Max-Forwards = 1*DIGIT") {
   CHECK(parseMaxForwards("0x10") == -1);
 }
 
+TEST_CASE("Transfer-Encoding: the final coding") {
+  CHECK(finalCodingIsChunked("chunked"));
+  CHECK(finalCodingIsChunked("Chunked"));
+  CHECK(finalCodingIsChunked("gzip, chunked"));
+  CHECK(finalCodingIsChunked("gzip,chunked , "));
+  CHECK(finalCodingIsChunked("chunked;x=1"));
+  CHECK_FALSE(finalCodingIsChunked("gzip"));
+  CHECK_FALSE(finalCodingIsChunked("chunked, gzip"));
+  CHECK_FALSE(finalCodingIsChunked(""));
+  CHECK_FALSE(finalCodingIsChunked(" , "));
+  CHECK_FALSE(finalCodingIsChunked("chunkedx"));
+}
+
 TEST_CASE("obs-fold: a value piece that starts a continuation line") {
   const std::string fold = "X-A: one\r\n two\r\n";
   const char* b = fold.data();
