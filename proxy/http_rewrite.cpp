@@ -124,6 +124,7 @@ class HeadWriter {
     end_ = out_.data() + out_.size();
   }
   void copy(std::string_view s) {
+    if (s.empty()) return;  // an empty view may have a null data(): memcpy must not see it
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }
