@@ -196,7 +196,8 @@ bool headerHasToken(std::string_view list, std::string_view token) {
     auto comma = list.find(',');
     std::string_view item = trim(list.substr(0, comma));
     if (auto semi = item.find(';'); semi != std::string_view::npos) item = trim(item.substr(0, semi));
-    if (equalsIgnoreCase(item, token)) return true;
+    // Empty list elements are ignored (RFC 9110 §5.6.1): they never match, not even "".
+    if (!item.empty() && equalsIgnoreCase(item, token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
