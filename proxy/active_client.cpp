@@ -119,7 +119,7 @@ int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
 
 int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  if (valueContinuesFoldedLine(at, self->in_->data())) {  // obs-fold: 400, RFC 9112 §5.2
+  if (valueContinuesFoldedLine(at, n, self->in_->data())) {  // obs-fold: 400, RFC 9112 §5.2
     self->reject_status_ = 400;
     return -1;
   }

@@ -186,7 +186,8 @@ bool finalCodingIsChunked(std::string_view te) {
   }
 }
 
-bool valueContinuesFoldedLine(const char* at, const char* buffer_begin) {
+bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin) {
+  if (n == 0) return false;
   const char* p = at;
   while (p > buffer_begin && (p[-1] == ' ' || p[-1] == '\t')) --p;
   return p > buffer_begin && p[-1] == '\n';

@@ -61,11 +61,12 @@ bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end);
 bool finalCodingIsChunked(std::string_view transfer_encoding);
 
 // obs-fold (RFC 9112 §5.2): llhttp joins a field line that starts with SP/HTAB to the value
-// before it; the span of that value piece starts at `at`. True when only SP/HTAB stand between
-// `at` and a preceding LF, i.e. the piece begins a continuation line. `buffer_begin`: the start of
+// before it; the span of that value piece is `at`, `n` bytes. True when only SP/HTAB stand
+// between `at` and a preceding LF, i.e. the piece begins a continuation line. An empty piece is
+// never one: llhttp reports an empty value as a 0-byte span at the start of the next line. `buffer_begin`: the start of
 // the memory before `at` that may be looked at. A server may reject or unfold; edged rejects
 // (400), and llhttp's unfolding (one SP) stays the fallback when the line starts a read buffer.
-bool valueContinuesFoldedLine(const char* at, const char* buffer_begin);
+bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin);
 
 // What edged allows (the Allow of its 405 answers): every method but CONNECT and TRACE.
 inline constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";

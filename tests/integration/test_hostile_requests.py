@@ -129,6 +129,14 @@ def test_request_line_with_several_spaces_is_parsed_on_word_boundaries(proxy):
     assert o.snapshot()[0].raw_head.startswith(b"GET /x HTTP/1.1\r\n")
 
 
+def test_empty_field_values_are_not_folds(proxy):
+    e, o = proxy
+    status, _, r = exchange(e.port, b"GET / HTTP/1.1\r\n" + H + b"X-Empty:\r\nX-Blank: \r\n"
+                                    b"Connection: close\r\n\r\n")
+    assert status == 200, r
+    assert o.snapshot()[0].headers.get_all("x-empty") == [""]
+
+
 def test_trace_405_names_the_allowed_methods(proxy):
     e, o = proxy
     status, _, r = exchange(e.port, b"TRACE / HTTP/1.1\r\n" + H + b"\r\n")

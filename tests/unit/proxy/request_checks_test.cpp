@@ -190,19 +190,22 @@ TEST_CASE("Transfer-Encoding: the final coding") {
 TEST_CASE("obs-fold: a value piece that starts a continuation line") {
   const std::string fold = "X-A: one\r\n two\r\n";
   const char* b = fold.data();
-  CHECK(valueContinuesFoldedLine(b + fold.find(" two"), b));   // llhttp's span starts at the SP
-  CHECK(valueContinuesFoldedLine(b + fold.find("two"), b));
+  CHECK(valueContinuesFoldedLine(b + fold.find(" two"), 4, b));   // llhttp's span starts at the SP
+  CHECK(valueContinuesFoldedLine(b + fold.find("two"), 3, b));
   const std::string tab = "X-A: one\r\n\t\ttwo\r\n";
-  CHECK(valueContinuesFoldedLine(tab.data() + tab.find("two"), tab.data()));
+  CHECK(valueContinuesFoldedLine(tab.data() + tab.find("two"), 3, tab.data()));
   const std::string plain = "X-A:  one\r\n";
-  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find("one"), plain.data()));
-  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find(":") + 1, plain.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find("one"), 3, plain.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find(":") + 1, 5, plain.data()));
   // A piece that continues a value cut by the read (not at a line start) is no fold.
   const std::string cut = "X-A: on";
-  CHECK_FALSE(valueContinuesFoldedLine(cut.data() + cut.find("on") + 1, cut.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(cut.data() + cut.find("on") + 1, 1, cut.data()));
   // Nothing before the buffer: unknown, so no.
   const std::string first = " two";
-  CHECK_FALSE(valueContinuesFoldedLine(first.data(), first.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(first.data(), 4, first.data()));
+  // An empty value: llhttp's 0-byte span sits at the start of the next line. Not a fold.
+  const std::string empty = "X-A:\r\nHost: a\r\n";
+  CHECK_FALSE(valueContinuesFoldedLine(empty.data() + empty.find("Host"), 0, empty.data()));
 }
 
 TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
