@@ -1,7 +1,8 @@
 // tests/fuzz/request_stream.cpp — a client's byte stream through llhttp in request mode with the
 // client side's callbacks (ParsedHead with the head size limit, the HTTP/0.9 check on the URL
-// span, the request line / Host checks of proxy/request_checks at headers complete, HPE_PAUSED
-// after each message for pipelining), fed in pieces whose size comes from the first byte.
+// span, the obs-fold check on value spans, the request line / Host checks of
+// proxy/request_checks at headers complete, HPE_PAUSED after each message for pipelining), fed
+// in pieces whose size comes from the first byte.
 #include <llhttp.h>
 
 #include <cstddef>
@@ -19,6 +20,7 @@ constexpr size_t kMaxHead = 16 * 1024;
 
 struct State {
   edged::proxy::ParsedHead head;
+  const char* buffer_begin = nullptr;
   const char* buffer_end = nullptr;
   int reject = 0;
 };
@@ -48,6 +50,10 @@ int onHeaderField(llhttp_t* p, const char* at, size_t n) {
 }
 int onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   auto* s = static_cast<State*>(p->data);
+  if (edged::proxy::valueContinuesFoldedLine(at, n, s->buffer_begin)) {
+    s->reject = 400;
+    return -1;
+  }
   return limit(s, s->head.addValue(at, n), 431);
 }
 int onHeaderValueComplete(llhttp_t* p) {
@@ -92,6 +98,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   settings.on_headers_complete = onHeadersComplete;
   settings.on_message_complete = onMessageComplete;
   State state;
+  state.buffer_begin = p;
   llhttp_t parser;
   llhttp_init(&parser, HTTP_REQUEST, &settings);
   parser.data = &state;
