@@ -5,6 +5,7 @@
 #include <cassert>
 
 #include "proxy/client_connection.h"
+#include "proxy/request_checks.h"
 #include "proxy/worker.h"
 
 namespace edged::proxy {
@@ -149,6 +150,11 @@ int ActiveClient::limitHead(size_t bytes, int status) {
 
 int ActiveClient::onUrl(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
+  // llhttp takes "GET /\r\n" for HTTP/0.9 and waits for the byte after the line: refuse at once.
+  if (urlEndsWithoutVersion(at, n, self->in_->data() + self->in_end_)) {
+    self->reject_status_ = 400;
+    return -1;
+  }
   return self->limitHead(self->request_.fields.addTarget(at, n), 414);
 }
 
@@ -159,6 +165,10 @@ int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
 
 int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
+  if (valueContinuesFoldedLine(at, n, self->in_->data())) {  // obs-fold: 400, RFC 9112 §5.2
+    self->reject_status_ = 400;
+    return -1;
+  }
   return self->limitHead(self->request_.fields.addValue(at, n), 431);
 }
 

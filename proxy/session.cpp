@@ -7,6 +7,7 @@
 
 #include "proxy/access_log.h"
 #include "proxy/log.h"
+#include "proxy/request_checks.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/worker_gen.h"
 
@@ -88,6 +89,9 @@ void Session::reset() {
   upstream_head_.clear();
   forward_target_ = {};
   default_host_ = false;
+  host_from_target_ = false;
+  route_host_ = {};
+  max_forwards_ = -1;
   resumed_action_ = FilterAction::Continue;
   local_ = {};
   server_ = nullptr;
@@ -125,27 +129,45 @@ int Session::onRequestHead() {
     return 400;
   // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
   if (te_count > 0 && req.http10()) return 400;
+  if (te_count > 0) {  // RFC 9112 §6.3: the final coding of the last field must be chunked
+    std::string_view last_te = te;
+    for (size_t i = 0; i < head.size(); ++i)
+      if (head.id(i) == HeaderId::TransferEncoding) last_te = head.value(i);
+    if (!finalCodingIsChunked(last_te)) return 400;
+  }
   if (te_count > 1 || (te_count == 1 && !onlyChunked(te))) return 501;
   if (req.method_id == Method::Connect) return 405;
   const conf::Config& cfg = gen_->config();
   const uint64_t max_body = cfg.limits.max_body_bytes;
   if (max_body != 0 && req.framing == BodyFraming::ContentLength && req.content_length > max_body) return 413;
 
-  // Absolute-form ("GET http://host/path"): route on its authority and path, forward the path
-  // (RFC 9112 §3.2.2).
-  std::string_view target = head.target();
-  std::string_view route_host = host;
-  if (target.size() > 7 && (fields::istartsWith(target, "http://") ||
-                            (target.size() > 8 && fields::istartsWith(target, "https://")))) {
-    std::string_view rest = target.substr(target[4] == ':' ? 7 : 8);
-    const size_t slash = rest.find_first_of("/?");
-    route_host = rest.substr(0, slash);
-    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-    if (target.front() == '?') {  // "http://host?q": the path is "/"
-      target_storage_.assign("/").append(target);
-      target = target_storage_;
+  // Host and the request line (proxy/request_checks): an absolute-form target ("GET
+  // http://host/path") routes on its authority, which also becomes the origin's Host, and
+  // forwards its path (RFC 9112 §3.2.2).
+  const RequestLineVerdict line = checkRequestLine(req.method, head.target(), host, host_count, req.version_major);
+  if (line.status) return line.status;
+  // RFC 9110 §7.6.2: an OPTIONS with Max-Forwards 0 is answered here; otherwise it goes on with
+  // the value decremented.
+  max_forwards_ = -1;
+  if (req.method_id == Method::Options) {
+    int mf_count = 0;
+    if (const std::string_view mf = head.find("max-forwards", &mf_count); mf_count > 0) {
+      max_forwards_ = parseMaxForwards(mf);
+      if (max_forwards_ < 0) return 400;
+      if (max_forwards_ == 0) {
+        answer(200, Termination::None, req.framing != BodyFraming::None);
+        return 0;
+      }
     }
   }
+  std::string_view target = line.target;
+  route_host_ = line.route_host;
+  host_from_target_ = line.host_from_target;
+  if (target.empty() || target.front() == '?') {  // "http://host" or "http://host?q": the path is "/"
+    target_storage_.assign("/").append(target);
+    target = target_storage_;
+  }
+  const std::string_view route_host = route_host_;
   forward_target_ = target;
   default_host_ = host_count == 0;
   auto route = gen_->router().match(route_host, target);
@@ -220,12 +242,24 @@ void Session::buildRequestHead() {
   const RequestHead& req = client_.request();
   std::vector<Header>& headers = services_.headerScratch();
   req.fields.headers(headers);
+  // The authority of an absolute-form target is the origin's Host (RFC 9112 §3.2.2); an OPTIONS
+  // goes on with Max-Forwards decremented (RFC 9110 §7.6.2).
+  if (host_from_target_)
+    for (Header& h : headers)
+      if (h.id == HeaderId::Host) h.value = route_host_;
+  char max_forwards_text[24];
+  if (max_forwards_ > 0) {
+    const int n = std::snprintf(max_forwards_text, sizeof max_forwards_text, "%ld", max_forwards_ - 1);
+    for (Header& h : headers)
+      if (equalsIgnoreCase(h.name, "max-forwards")) h.value = {max_forwards_text, static_cast<size_t>(n)};
+  }
   UpstreamRequest edit{req.method, forward_target_, headers};
   for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->onUpstreamRequest(edit);
   UpstreamRequestOptions o;
   o.request_id = request_id_;
   o.client_ip = client_.clientIp();
-  if (default_host_) o.default_host = client_.localAddress();  // getsockname(2) only when used
+  // getsockname(2) only when used
+  if (default_host_) o.default_host = host_from_target_ ? route_host_ : client_.localAddress();
   o.body = req.framing;
   o.content_length = req.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;
@@ -260,10 +294,19 @@ bool Session::pickAndConnect() {
     answer(upstream::statusFor(r.why), Termination::NoServer, !req_complete_);
     return false;
   }
+  if (r.panic) notePanic(*r.server);
   if (tries_ == 0) first_try_ms_ = picker_->group().nowMs();
   tried_.insert(r.server->index);
   ++tries_;
   return connectTo(*r.server, true);
+}
+
+// Panic routing (upstream/upstream_picker.h): no server was usable, so one that health holds out
+// is tried anyway; counted and logged so that an operator sees the group is in trouble.
+void Session::notePanic(const upstream::Server& server) {
+  services_.metrics().panic(gen_->layout().upstreamSlot(route_->upstream_index));
+  LOG_WARN("upstream \"%s\" has no usable server: trying %s anyway (panic)", picker_->group().name().c_str(),
+           server.name().c_str());
 }
 
 bool Session::connectTo(upstream::Server& server, bool allow_pooled) {
@@ -461,6 +504,7 @@ bool Session::retried(upstream::FailureKind kind, int http_status, upstream::Ret
     services_.metrics().upstreamResponse(serverSlot(), http_status, services_.nowNs() - upstream_start_ns_);
   }
   services_.metrics().retry(gen_->layout().upstreamSlot(route_->upstream_index));
+  if (r.panic) notePanic(*r.server);
   releaseUpstream(false);
   tried_.insert(r.server->index);
   ++tries_;
@@ -679,13 +723,23 @@ void Session::respond(const LocalResponse& r, Termination why, bool close, Clien
 void Session::answer(int status, Termination why, bool close) {
   static constexpr Header kFields[] = {{"Server", "edged", HeaderId::Other},
                                        {"Content-Type", "text/html", HeaderId::ContentType}};
+  static constexpr Header kAllowFields[] = {{"Server", "edged", HeaderId::Other},
+                                            {"Content-Type", "text/html", HeaderId::ContentType},
+                                            {"Allow", kAllowedMethods, HeaderId::Other}};
+  // OPTIONS with Max-Forwards 0 is the one success edged answers itself (RFC 9110 §7.6.2).
+  static constexpr Header kOptionsFields[] = {{"Server", "edged", HeaderId::Other},
+                                              {"Allow", kAllowedMethods, HeaderId::Other}};
   std::string& text = services_.textScratch();
   text.clear();
-  errorPageBody(status, text);
   LocalResponse r;
   r.status = status;
-  r.headers = kFields;
-  r.body = text;
+  if (status == 200) {
+    r.headers = kOptionsFields;
+  } else {
+    errorPageBody(status, text);
+    r.headers = status == 405 ? std::span<const Header>(kAllowFields) : std::span<const Header>(kFields);
+    r.body = text;
+  }
   respond(r, why, close, ClientNext::Done);
 }
 
@@ -703,12 +757,15 @@ void Session::reject(int status, Termination why) {
   keep_alive_ = false;
   static constexpr Header kFields[] = {{"Server", "edged", HeaderId::Other},
                                        {"Content-Type", "text/html", HeaderId::ContentType}};
+  static constexpr Header kAllowFields[] = {{"Server", "edged", HeaderId::Other},
+                                            {"Content-Type", "text/html", HeaderId::ContentType},
+                                            {"Allow", kAllowedMethods, HeaderId::Other}};
   std::string& text = services_.textScratch();
   text.clear();
   errorPageBody(status, text);
   LocalResponse r;
   r.status = status;
-  r.headers = kFields;
+  r.headers = status == 405 ? std::span<const Header>(kAllowFields) : std::span<const Header>(kFields);
   r.body = text;
   respond(r, why, true, ClientNext::Nothing);  // the connection closes after writing it
 }

@@ -112,6 +112,7 @@ class Session final : public UpstreamHandler, private Resumer {
   bool pickAndConnect();
   std::string_view hashKey() const;
   bool connectTo(upstream::Server& server, bool allow_pooled);
+  void notePanic(const upstream::Server& server);
   void flushUpstream();
   // The one place a try's outcome is judged: true when the exchange was retried elsewhere.
   bool retried(upstream::FailureKind kind, int http_status, upstream::RetryDecision& d);
@@ -147,6 +148,9 @@ class Session final : public UpstreamHandler, private Resumer {
   std::string_view forward_target_;
   std::string target_storage_;  // the forwarded target when edged had to rewrite it (rare)
   bool default_host_ = false;   // the request had no Host
+  bool host_from_target_ = false;  // an absolute-form target: its authority is the origin's Host
+  std::string_view route_host_;
+  long max_forwards_ = -1;      // an OPTIONS request's Max-Forwards, -1: none
   // Filters, in chain order; body_ are those that asked for the body, in response order.
   std::array<ExchangeFilter*, kMaxFilters> filters_{};
   uint8_t filter_count_ = 0;

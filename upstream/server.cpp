@@ -33,7 +33,10 @@ namespace {
 std::shared_ptr<ServerRuntime> runtimeFor(const conf::HealthConfig& health, std::shared_ptr<ServerRuntime> carried) {
   if (!carried) return std::make_shared<ServerRuntime>(!health.check || health.check->initially_healthy);
   // Without active checks nothing would ever make a carried unhealthy flag healthy again.
-  if (!health.check) carried->healthy.store(true, std::memory_order_relaxed);
+  if (!health.check) {
+    carried->healthy.store(true, std::memory_order_relaxed);
+    carried->ever_healthy.store(true, std::memory_order_relaxed);
+  }
   return carried;
 }
 }  // namespace
@@ -105,7 +108,15 @@ void Server::notePicked(uint64_t now_ms) {
                                        std::memory_order_relaxed);
 }
 
+void Server::notePanicPicked() {
+  uint64_t u = unavailable_.load(std::memory_order_relaxed);
+  if (u == 0 || probingOf(u)) return;
+  // Keeps the hold's end; only marks this try as the probe that may end it early.
+  unavailable_.compare_exchange_strong(u, encodeUnavailable(untilOf(u), true), std::memory_order_relaxed);
+}
+
 bool Server::setHealthy(bool healthy, uint64_t now_ms) {
+  if (healthy) rt_->ever_healthy.store(true, std::memory_order_relaxed);
   const bool was = rt_->healthy.exchange(healthy, std::memory_order_relaxed);
   if (was == healthy) return false;
   if (healthy) recovered_at_ms_.store(now_ms, std::memory_order_relaxed);

@@ -27,11 +27,14 @@ const char* stateName(ServerState state);
 // the old configuration still count against the same server.
 struct ServerRuntime {
   static constexpr uint64_t kNever = ~uint64_t{0};
-  explicit ServerRuntime(bool healthy) : healthy(healthy) {}
+  explicit ServerRuntime(bool healthy) : healthy(healthy), ever_healthy(healthy) {}
   std::atomic<int32_t> active{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> failures{0};
   std::atomic<bool> healthy;
+  // False only for `initially: unhealthy` until its first passed check: such a server is never
+  // a panic candidate (it was never known to work).
+  std::atomic<bool> ever_healthy;
   std::atomic<bool> draining{false};
   // Failures of the current window: (start_ms mod 2^40) << 24 | count. Zero when none.
   std::atomic<uint64_t> fail_window{0};
@@ -77,9 +80,14 @@ struct Server {
   // Called by the picker when it chose this server: if the server is due for its probe, the
   // probe is claimed, so other requests keep away until it succeeds or fail_timeout passes.
   void notePicked(uint64_t now_ms);
+  // Called by the picker when it chose this server although health holds it out (panic): a
+  // passively failed server's try is its probe, so a success brings it back at once and a
+  // failure holds it out for another fail_timeout.
+  void notePanicPicked();
 
   // ---- active health (set by the health checker) ----
   bool healthy() const { return rt_->healthy.load(std::memory_order_relaxed); }
+  bool everHealthy() const { return rt_->ever_healthy.load(std::memory_order_relaxed); }
   // Returns true when the flag changed; unhealthy -> healthy starts slow start.
   bool setHealthy(bool healthy, uint64_t now_ms);
 

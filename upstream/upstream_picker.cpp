@@ -60,15 +60,43 @@ PickResult UpstreamPicker::choose(const TriedSet& tried, std::string_view hash_k
       return {s, PickFailure::None};
     }
   }
-  // Usable servers exist but this request has used them all: the origins failed it (502). None
-  // usable at all: the upstream is down or full (503).
-  return {nullptr, any_usable ? PickFailure::AllTried : PickFailure::NoneAvailable};
+  // Usable servers exist but this request has used them all: the origins failed it (502).
+  if (any_usable) return {nullptr, PickFailure::AllTried};
+  // Nothing usable: health alone may be wrong (one bad answer marks a lone server down), so try
+  // the servers it holds out rather than answer 503 to everyone. The weight is the configured
+  // one: a slow-start ramp is about recovered servers, and none is.
+  bool any_candidate = false;
+  for (int tier = 0; tier < 2; ++tier) {
+    const auto& servers = tier == 0 ? group_.primaries_ : group_.backups_;
+    scratch_.clear();
+    for (Server* s : servers)
+      if (panicCandidate(*s)) scratch_.push_back({s, s->weight()});
+    if (scratch_.empty()) continue;
+    any_candidate = true;
+    Balancer& b = tier == 0 ? *primary_balancer_ : *backup_balancer_;
+    if (auto i = b.pick(scratch_, tried, hash_key)) {
+      Server* s = scratch_[*i].server;
+      s->notePanicPicked();
+      return {s, PickFailure::None, true};
+    }
+  }
+  // Panic candidates all tried by this request: they failed it (502). None at all: 503.
+  return {nullptr, any_candidate ? PickFailure::AllTried : PickFailure::NoneAvailable};
+}
+
+bool UpstreamPicker::anyUsable(uint64_t now_ms) const {
+  for (const auto& s : group_.servers_)
+    if (usable(*s, now_ms)) return true;
+  return false;
 }
 
 bool UpstreamPicker::anyUntriedAvailable(const TriedSet& tried) const {
   const uint64_t now = group_.nowMs();
   for (const auto& s : group_.servers_)
     if (!tried.contains(s->index) && usable(*s, now)) return true;
+  if (anyUsable(now)) return false;
+  for (const auto& s : group_.servers_)
+    if (!tried.contains(s->index) && panicCandidate(*s)) return true;
   return false;
 }
 

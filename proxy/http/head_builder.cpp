@@ -16,13 +16,6 @@ using fields::trim;
 // Heads are sized first (exactly, or by an upper bound) and then written in place, so `out` grows
 // once.
 
-void appendDecimal(std::string& out, uint64_t v) {
-  char buf[24];
-  char* p = buf + sizeof buf;
-  do { *--p = static_cast<char>('0' + v % 10); v /= 10; } while (v);
-  out.append(p, buf + sizeof buf - p);
-}
-
 size_t decimalLength(uint64_t v) {
   size_t n = 1;
   while (v >= 10) { v /= 10; ++n; }
@@ -76,6 +69,7 @@ class HeadWriter {
     end_ = out_.data() + out_.size();
   }
   void copy(std::string_view s) {
+    if (s.empty()) return;  // an empty view may have a null data(): memcpy must not see it
     std::memcpy(p_, s.data(), s.size());
     p_ += s.size();
   }

@@ -161,6 +161,14 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
              sum(workers, [&](const WorkerMetrics& x) { return x.retries(layout.upstreamSlot(u)); }));
   }
 
+  w.family("edged_upstream_panic_total",
+           "Picks that found no usable server and tried one that health holds out, by upstream.",
+           MetricType::Counter);
+  for (size_t u = 0; u < layout.upstreamCount(); ++u) {
+    w.sample("edged_upstream_panic_total", {{"upstream", layout.upstreamLabel(u)}},
+             sum(workers, [&](const WorkerMetrics& x) { return x.panics(layout.upstreamSlot(u)); }));
+  }
+
   // Server gauges come from the caller; a server listed twice is reported once (the last entry),
   // and entries outside the layout are ignored.
   std::vector<const ServerGauge*> by_slot(layout.serverCapacity(), nullptr);

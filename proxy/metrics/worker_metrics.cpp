@@ -32,6 +32,7 @@ WorkerMetrics::Offsets WorkerMetrics::offsetsFor(size_t routes, size_t upstreams
   o.tunnels_active = take(1);
   o.compression_in = take(kAlgorithmCount);
   o.compression_out = take(kAlgorithmCount);
+  o.panics = take(upstreams);
   o.end = n;
   return o;
 }
@@ -75,6 +76,7 @@ void WorkerMetrics::adopt(const Layout& layout) {
   copy(off_.tunnels_active, o.tunnels_active, 1);
   copy(off_.compression_in, o.compression_in, kAlgorithmCount);
   copy(off_.compression_out, o.compression_out, kAlgorithmCount);
+  copy(off_.panics, o.panics, upstreams_);
   std::lock_guard<std::mutex> lock(mu_);
   route_slots_ = routes;
   upstreams_ = upstreams;

@@ -81,6 +81,13 @@ class WorkerMetrics {
     add(off_.retries + upstream_slot, 1);
   }
 
+  // A pick in the upstream in `upstream_slot` found no usable server and tried one that health
+  // holds out (panic routing).
+  void panic(size_t upstream_slot) {
+    if (!check(upstream_slot < upstreams_)) return;
+    add(off_.panics + upstream_slot, 1);
+  }
+
   // This worker's idle pool for the server in `slot` grew (+1) or shrank (-1).
   void poolIdle(size_t slot, int delta) {
     if (!check(slot < servers_)) return;
@@ -158,6 +165,7 @@ class WorkerMetrics {
                : 0;
   }
   uint64_t retries(size_t upstream) const { return upstream < upstreams_ ? get(off_.retries + upstream) : 0; }
+  uint64_t panics(size_t upstream) const { return upstream < upstreams_ ? get(off_.panics + upstream) : 0; }
   // Gauges in modular form: sum over workers, then cast to int64_t.
   uint64_t poolIdleRaw(size_t slot) const { return slot < servers_ ? get(off_.pool_idle + slot) : 0; }
   uint64_t connectionsActiveRaw(size_t listener) const {
@@ -180,6 +188,7 @@ class WorkerMetrics {
     size_t upstream_requests, upstream_response, upstream_connect, upstream_failures;
     size_t retries, pool_idle, connections_active, connections_total, tunnels_active;
     size_t compression_in, compression_out;
+    size_t panics;
     size_t end;
   };
   static Offsets offsetsFor(size_t routes, size_t upstreams, size_t servers, size_t listeners);

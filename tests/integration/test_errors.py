@@ -149,8 +149,13 @@ def test_chunked_body_going_over_limit_gets_413(setup):
 def test_unknown_transfer_encoding_gets_501(setup):
     e, good = setup
     r, _, _ = send_raw(e, httpwire.build_request(
-        "POST", "/gz", headers=[("Transfer-Encoding", "gzip")]) + b"xxxx")
+        "POST", "/gz", headers=[("Transfer-Encoding", "gzip, chunked")]) + b"0\r\n\r\n")
     assert r.status == 501, r
+    # Without a final chunked the body has no length: 400, RFC 9112 §6.3 (a MUST over the
+    # SHOULD of 501).
+    r, _, _ = send_raw(e, httpwire.build_request(
+        "POST", "/gz", headers=[("Transfer-Encoding", "gzip")]) + b"xxxx")
+    assert r.status == 400, r
     assert good.request_count() == 0
     still_works(e, good)
 

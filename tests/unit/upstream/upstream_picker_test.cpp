@@ -88,17 +88,110 @@ TEST_CASE("every server at max_conns: nullptr with the 503 reason") {
   CHECK(picks(*p, 1) == "c");
 }
 
-TEST_CASE("every server down or unhealthy: the 503 reason even with some tried") {
+TEST_CASE("every server down, draining or never healthy: the 503 reason even with some tried") {
   auto cfg = withBackup();
   cfg.servers[0].down = true;
+  conf::HealthCheckConfig check;
+  check.initially_healthy = false;
+  cfg.health.check = check;
   UpstreamGroup g(cfg);
   auto p = g.makePicker();
-  at(g, 1).setHealthy(false, 0);
-  at(g, 2).setDraining(true);
+  at(g, 2).setDraining(true);  // b was never healthy: no panic candidate either
   TriedSet tried;
-  CHECK(p->choose(tried).why == PickFailure::NoneAvailable);
+  const PickResult r = p->choose(tried);
+  CHECK(r.why == PickFailure::NoneAvailable);
+  CHECK_FALSE(r.panic);
   tried.insert(1);
   CHECK(p->choose(tried).why == PickFailure::NoneAvailable);
+  CHECK_FALSE(p->anyUntriedAvailable({}));
+}
+
+TEST_CASE("panic: nothing usable, so the servers health holds out are tried anyway") {
+  ManualClock clock;
+  auto cfg = withBackup();
+  cfg.health.max_fails = 1;
+  cfg.health.fail_timeout = std::chrono::milliseconds(1000);
+  UpstreamGroup g(cfg, clock);
+  auto p = g.makePicker();
+  Server &a = at(g, 0), &b = at(g, 1), &c = at(g, 2);
+
+  SUBCASE("every server failed: primaries first, with the normal balancer") {
+    a.recordFailure(clock.now);
+    b.setHealthy(false, clock.now);
+    c.recordFailure(clock.now);
+    const PickResult r = p->choose({});
+    CHECK(r.panic);
+    CHECK(r.why == PickFailure::None);
+    CHECK(picks(*p, 3) == "bab");
+    CHECK(p->anyUntriedAvailable({}));
+    SUBCASE("tried is respected: then the backup, then 502") {
+      TriedSet tried;
+      tried.insert(0);
+      tried.insert(1);
+      CHECK(p->anyUntriedAvailable(tried));
+      const PickResult rc = p->choose(tried);
+      CHECK(rc.server == &c);
+      CHECK(rc.panic);
+      tried.insert(2);
+      CHECK_FALSE(p->anyUntriedAvailable(tried));
+      const PickResult none = p->choose(tried);
+      CHECK(none.server == nullptr);
+      CHECK_FALSE(none.panic);
+      CHECK(none.why == PickFailure::AllTried);
+    }
+  }
+  SUBCASE("a usable backup is not panic") {
+    a.recordFailure(clock.now);
+    b.recordFailure(clock.now);
+    const PickResult r = p->choose({});
+    CHECK(r.server == &c);
+    CHECK_FALSE(r.panic);
+  }
+  SUBCASE("down, draining and max_conns servers stay out") {
+    auto cfg2 = withBackup();
+    cfg2.servers[0].down = true;
+    cfg2.servers[2].max_conns = 1;
+    UpstreamGroup g2(cfg2, clock);
+    auto p2 = g2.makePicker();
+    at(g2, 1).setHealthy(false, 0);
+    at(g2, 2).setHealthy(false, 0);
+    at(g2, 2).active = 1;
+    CHECK(picks(*p2, 3) == "bbb");
+    at(g2, 1).setDraining(true);
+    CHECK(p2->choose({}).why == PickFailure::NoneAvailable);
+    at(g2, 2).active = 0;
+    CHECK(picks(*p2, 2) == "cc");
+  }
+}
+
+TEST_CASE("panic: a lone server that failed once keeps getting requests; a success brings it back") {
+  ManualClock clock;
+  auto cfg = upstream({server("a")});
+  cfg.health.max_fails = 1;
+  cfg.health.fail_timeout = std::chrono::milliseconds(10000);
+  UpstreamGroup g(cfg, clock);
+  auto p = g.makePicker();
+  Server& a = at(g, 0);
+  CHECK(a.recordFailure(clock.now));
+  CHECK_FALSE(a.available(clock.now));
+  clock.now = 10;
+  PickResult r = p->choose({});
+  CHECK(r.server == &a);
+  CHECK(r.panic);
+  SUBCASE("the panic try succeeds: available again, no more panic") {
+    CHECK(a.recordSuccess(clock.now + 1));
+    CHECK(a.available(clock.now + 1));
+    r = p->choose({});
+    CHECK(r.server == &a);
+    CHECK_FALSE(r.panic);
+  }
+  SUBCASE("the panic try fails: held out again, still tried in panic") {
+    CHECK(a.recordFailure(clock.now + 1));
+    CHECK_FALSE(a.available(clock.now + 5000));
+    r = p->choose({});
+    CHECK(r.server == &a);
+    CHECK(r.panic);
+  }
 }
 
 TEST_CASE("a passively failed server gets one probe after fail_timeout") {

@@ -93,6 +93,9 @@ TEST_CASE("headerHasToken: case, spaces, parameters and empty list items") {
   CHECK(headerHasToken("Close", "close"));
   CHECK(headerHasToken("close", "CLOSE"));
   CHECK(headerHasToken("keep-alive, Upgrade", "upgrade"));
+  CHECK_FALSE(headerHasToken(", ,", ""));  // found by tests/fuzz/header_tokens
+  CHECK_FALSE(headerHasToken("", ""));
+  CHECK_FALSE(headerHasToken("a;q=1, ;x", ""));
   CHECK(headerHasToken("  keep-alive  ,\tUpgrade\t", "keep-alive"));
   CHECK(headerHasToken("  keep-alive  ,\tUpgrade\t", "upgrade"));
   CHECK(headerHasToken("gzip;q=1.0, chunked", "gzip"));

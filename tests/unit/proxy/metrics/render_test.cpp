@@ -26,6 +26,7 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"edged_upstream_connect_seconds", "histogram"},
     {"edged_upstream_failures_total", "counter"},
     {"edged_retries_total", "counter"},
+    {"edged_upstream_panic_total", "counter"},
     {"edged_upstream_server_up", "gauge"},
     {"edged_upstream_active_requests", "gauge"},
     {"edged_upstream_pool_idle_connections", "gauge"},
@@ -143,6 +144,7 @@ TEST_SUITE("metrics/render") {
     CHECK(e.family("edged_upstream_failures_total")->samples.size() == 3 * 6);
     CHECK(e.family("edged_upstream_connect_seconds")->samples.size() == 3 * 17);
     CHECK(e.family("edged_retries_total")->samples.size() == 2);
+    CHECK(e.family("edged_upstream_panic_total")->samples.size() == 2);
     CHECK(e.family("edged_connections_total")->samples.size() == 2);
     CHECK(e.family("edged_compression_bytes_in_total")->samples.size() == 3);
     CHECK(e.value("edged_upstream_failures_total", "edged_upstream_failures_total",
@@ -167,6 +169,9 @@ TEST_SUITE("metrics/render") {
     b.upstreamFailure(layout.serverSlot(0, 1), FailureReason::ConnectTimeout);
     a.retry(0);
     c.retry(0);
+    b.panic(0);
+    c.panic(0);
+    c.panic(1);
     a.connectionOpened(0);
     b.connectionOpened(0);
     b.connectionOpened(0);
@@ -205,6 +210,7 @@ TEST_SUITE("metrics/render") {
                   {{"upstream", "web"}, {"server", "10.0.0.2:80"}, {"reason", "connect_timeout"}}) ==
           2);
     CHECK(e.value("edged_retries_total", "edged_retries_total", {{"upstream", "web"}}) == 2);
+    CHECK(e.value("edged_upstream_panic_total", "edged_upstream_panic_total", {{"upstream", "web"}}) == 2);
     CHECK(e.value("edged_connections_total", "edged_connections_total",
                   {{"listener", "0.0.0.0:8080"}}) == 3);
     CHECK(e.value("edged_connections_active", "edged_connections_active",

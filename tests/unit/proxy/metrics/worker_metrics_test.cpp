@@ -111,6 +111,7 @@ TEST_SUITE("metrics/worker_metrics") {
     w.upstreamFailure(layout.serverSlot(0, 0), FailureReason::ReadTimeout);
     w.upstreamFailure(layout.serverSlot(0, 0), FailureReason::ReadTimeout);
     w.retry(1);
+    w.panic(0);
     w.poolIdle(layout.serverSlot(0, 1), +1);
     w.poolIdle(layout.serverSlot(0, 1), +1);
     w.poolIdle(layout.serverSlot(0, 1), -1);
@@ -126,6 +127,8 @@ TEST_SUITE("metrics/worker_metrics") {
     CHECK(w.upstreamFailures(layout.serverSlot(0, 0), FailureReason::ConnectFailed) == 0);
     CHECK(w.retries(1) == 1);
     CHECK(w.retries(0) == 0);
+    CHECK(w.panics(0) == 1);
+    CHECK(w.panics(1) == 0);
     CHECK(static_cast<int64_t>(w.poolIdleRaw(s01)) == 1);
   }
 
@@ -218,6 +221,7 @@ TEST_SUITE("metrics/reload") {
     w.request(first.routeSlot(2), Method::Get, 200, 1000, 10, 20);
     w.upstreamResponse(first.serverSlot(0, 1), 200, 5);
     w.retry(first.upstreamSlot(1));
+    w.panic(first.upstreamSlot(1));
     w.connectionOpened(first.listenerSlot(1));
     w.poolIdle(first.serverSlot(1, 0), +1);
     w.tunnelOpened();
@@ -240,6 +244,7 @@ TEST_SUITE("metrics/reload") {
     CHECK(w.upstreamRequests(first.serverSlot(0, 1), 1) == 1);
     CHECK(w.upstreamResponseSumNs(first.serverSlot(0, 1)) == 5);
     CHECK(w.retries(first.upstreamSlot(1)) == 1);
+    CHECK(w.panics(first.upstreamSlot(1)) == 1);
     CHECK(w.connectionsTotal(first.listenerSlot(1)) == 1);
     CHECK(static_cast<int64_t>(w.poolIdleRaw(first.serverSlot(1, 0))) == 1);
     CHECK(static_cast<int64_t>(w.tunnelsActiveRaw()) == 1);

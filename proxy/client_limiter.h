@@ -1,0 +1,65 @@
+// proxy/client_limiter.h — per-client limits shared by every worker: requests per second as a
+// leaky bucket with a burst (nginx limit_req ... nodelay) and connections in flight.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "proxy/cidr_set.h"
+
+namespace edged::proxy {
+
+struct ClientLimits {
+  uint32_t rate_per_second = 0;  // 0: no request rate limit
+  uint32_t burst = 0;            // requests above the rate let through at once, then refused
+  uint32_t connections = 0;      // 0: no connection limit
+  size_t max_clients = 65536;    // tracked addresses, all shards together (memory bound)
+};
+
+// Thread-safe: the table is split in shards by a hash of the address, each behind its own mutex,
+// so workers seldom contend. Times are milliseconds from any monotonic clock, passed in.
+class ClientLimiter {
+ public:
+  explicit ClientLimiter(const ClientLimits& limits);
+
+  // One request from `client` at `now_ms`: true to serve it, false to refuse it (429). The bucket
+  // drains at rate_per_second; a request adds one; more than `burst` waiting means refused, and a
+  // refused request adds nothing.
+  bool allowRequest(const IpAddress& client, uint64_t now_ms);
+  // A new connection from `client`: true if it may stay (then call releaseConnection() when it
+  // closes), false when the client already holds `connections`.
+  bool acquireConnection(const IpAddress& client);
+  void releaseConnection(const IpAddress& client);
+
+  size_t trackedClients() const;
+
+ private:
+  static constexpr size_t kShards = 64;
+  struct Entry {
+    int64_t excess_milli = 0;  // requests waiting in the bucket, in thousandths
+    uint64_t last_ms = 0;
+    uint32_t connections = 0;
+  };
+  struct Hash {
+    size_t operator()(const IpAddress& a) const;
+  };
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<IpAddress, Entry, Hash> entries;
+  };
+  Shard& shardOf(const IpAddress& a);
+  // Makes room in a full shard: drops entries whose bucket has drained and that hold no
+  // connection; if none, one that holds no connection.
+  void evict(Shard& s, uint64_t now_ms);
+  int64_t drained(const Entry& e, uint64_t now_ms) const;
+
+  const ClientLimits limits_;
+  const size_t per_shard_;
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace edged::proxy

@@ -1,0 +1,201 @@
+// proxy/request_checks.cpp — the grammar of RFC 3986 §3.2.2 (host), RFC 9112 §3.2 (request
+// target) and RFC 9110 §7.2 (Host), checked byte by byte without allocating.
+#include "proxy/request_checks.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace edged::proxy {
+namespace {
+
+bool isAlpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool isHex(unsigned char c) { return isDigit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+bool isUnreserved(unsigned char c) { return isAlpha(c) || isDigit(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+bool isSubDelim(unsigned char c) {
+  switch (c) {
+    case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',':
+    case ';': case '=':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool equalsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i)
+    if ((isAlpha(static_cast<unsigned char>(s[i])) ? (s[i] | 0x20) : s[i]) != lower[i]) return false;
+  return true;
+}
+
+// reg-name = *( unreserved / pct-encoded / sub-delims )
+bool validRegName(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (isUnreserved(c) || isSubDelim(c)) continue;
+    if (c == '%' && i + 2 < s.size() && isHex(static_cast<unsigned char>(s[i + 1])) &&
+        isHex(static_cast<unsigned char>(s[i + 2]))) {
+      i += 2;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+// IP-literal = "[" ( IPv6address / IPvFuture ) "]", brackets included.
+bool validIpLiteral(std::string_view s) {
+  if (s.size() < 3 || s.front() != '[' || s.back() != ']') return false;
+  const std::string_view in = s.substr(1, s.size() - 2);
+  if ((in[0] | 0x20) == 'v') {  // IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+    size_t i = 1;
+    while (i < in.size() && isHex(static_cast<unsigned char>(in[i]))) ++i;
+    if (i == 1 || i >= in.size() || in[i] != '.' || i + 1 == in.size()) return false;
+    for (++i; i < in.size(); ++i) {
+      const auto c = static_cast<unsigned char>(in[i]);
+      if (!isUnreserved(c) && !isSubDelim(c) && c != ':') return false;
+    }
+    return true;
+  }
+  char buf[INET6_ADDRSTRLEN];
+  if (in.size() >= sizeof buf) return false;
+  std::memcpy(buf, in.data(), in.size());
+  buf[in.size()] = '\0';
+  unsigned char addr[16];
+  return inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+bool validPort(std::string_view s) {
+  for (char c : s)
+    if (!isDigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+// host [ ":" port ]; `need_host`: an empty host is invalid (an http URI's authority).
+bool validAuthority(std::string_view a, bool need_host) {
+  std::string_view host = a, port;
+  if (!a.empty() && a.front() == '[') {
+    const size_t close = a.find(']');
+    if (close == std::string_view::npos) return false;
+    host = a.substr(0, close + 1);
+    const std::string_view rest = a.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+    return validIpLiteral(host) && validPort(port);
+  }
+  if (const size_t colon = a.rfind(':'); colon != std::string_view::npos) {
+    host = a.substr(0, colon);
+    port = a.substr(colon + 1);
+  }
+  if (need_host && host.empty()) return false;
+  return validRegName(host) && validPort(port);
+}
+
+}  // namespace
+
+bool validUriHost(std::string_view host) {
+  if (!host.empty() && host.front() == '[') return validIpLiteral(host);
+  return validRegName(host);
+}
+
+bool validHostField(std::string_view value) { return validAuthority(value, false); }
+
+TargetForm classifyTarget(std::string_view target, AbsoluteTarget& abs) {
+  for (char ch : target) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f || c == '#') return TargetForm::Invalid;
+  }
+  if (target.empty()) return TargetForm::Invalid;
+  if (target.front() == '/') return TargetForm::Origin;
+  if (target == "*") return TargetForm::Asterisk;
+  const size_t sep = target.find("://");
+  if (sep == std::string_view::npos) return TargetForm::Invalid;
+  const std::string_view scheme = target.substr(0, sep);
+  if (!equalsLower(scheme, "http") && !equalsLower(scheme, "https")) return TargetForm::Invalid;
+  const std::string_view rest = target.substr(sep + 3);
+  const size_t end = rest.find_first_of("/?");
+  const std::string_view authority = rest.substr(0, end);
+  // userinfo ("user@host") is an error for http(s) (RFC 9110 §4.2.4); validAuthority refuses '@'.
+  if (!validAuthority(authority, true)) return TargetForm::Invalid;
+  abs.scheme = scheme;
+  abs.authority = authority;
+  abs.path = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  return TargetForm::Absolute;
+}
+
+RequestLineVerdict checkRequestLine(std::string_view method, std::string_view target,
+                                    std::string_view host, int host_count, int http_major) {
+  RequestLineVerdict v;
+  v.route_host = host;
+  v.target = target;
+  if (http_major != 1) {
+    v.status = 505;
+    return v;
+  }
+  if (host_count == 1 && !validHostField(host)) {
+    v.status = 400;
+    return v;
+  }
+  AbsoluteTarget abs;
+  switch (classifyTarget(target, abs)) {
+    case TargetForm::Origin:
+      break;
+    case TargetForm::Absolute:
+      // RFC 9112 §3.2.2: the target's authority wins over Host, which the proxy regenerates.
+      v.route_host = abs.authority;
+      v.target = abs.path;
+      v.host_from_target = true;
+      break;
+    case TargetForm::Asterisk:
+      if (method != "OPTIONS") v.status = 400;
+      break;
+    case TargetForm::Invalid:
+      v.status = 400;
+      return v;
+  }
+  if (v.status == 0 && method == "TRACE") v.status = 405;
+  return v;
+}
+
+long parseMaxForwards(std::string_view value) {
+  if (value.empty()) return -1;
+  long n = 0;
+  for (char c : value) {
+    if (!isDigit(static_cast<unsigned char>(c))) return -1;
+    if (n < 0x7fffffff) n = n * 10 + (c - '0');
+    if (n > 0x7fffffff) n = 0x7fffffff;
+  }
+  return n;
+}
+
+bool finalCodingIsChunked(std::string_view te) {
+  // The last non-empty list element (empty elements are allowed, RFC 9110 §5.6.1).
+  while (true) {
+    const size_t comma = te.rfind(',');
+    std::string_view item = comma == std::string_view::npos ? te : te.substr(comma + 1);
+    item = item.substr(0, item.find(';'));
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) return equalsLower(item, "chunked");
+    if (comma == std::string_view::npos) return false;
+    te = te.substr(0, comma);
+  }
+}
+
+bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin) {
+  if (n == 0) return false;
+  const char* p = at;
+  while (p > buffer_begin && (p[-1] == ' ' || p[-1] == '\t')) --p;
+  return p > buffer_begin && p[-1] == '\n';
+}
+
+bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end) {
+  const char* end = at + n;
+  return end < buffer_end && (*end == '\r' || *end == '\n');
+}
+
+}  // namespace edged::proxy

@@ -1,0 +1,121 @@
+// tests/fuzz/request_stream.cpp — a client's byte stream through llhttp in request mode with the
+// client side's callbacks (ParsedHead with the head size limit, the HTTP/0.9 check on the URL
+// span, the obs-fold check on value spans, the request line / Host checks of
+// proxy/request_checks at headers complete, HPE_PAUSED after each message for pipelining), fed
+// in pieces whose size comes from the first byte.
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "proxy/parsed_head.h"
+#include "proxy/request_checks.h"
+
+namespace {
+
+using edged::proxy::HeaderId;
+
+constexpr size_t kMaxHead = 16 * 1024;
+
+struct State {
+  edged::proxy::ParsedHead head;
+  const char* buffer_begin = nullptr;
+  const char* buffer_end = nullptr;
+  int reject = 0;
+};
+
+int limit(State* s, size_t bytes, int status) {
+  if (bytes <= kMaxHead) return 0;
+  s->reject = status;
+  return -1;
+}
+int onMessageBegin(llhttp_t* p) {
+  auto* s = static_cast<State*>(p->data);
+  s->head.reset();
+  s->reject = 0;
+  return 0;
+}
+int onUrl(llhttp_t* p, const char* at, size_t n) {
+  auto* s = static_cast<State*>(p->data);
+  if (edged::proxy::urlEndsWithoutVersion(at, n, s->buffer_end)) {
+    s->reject = 400;
+    return -1;
+  }
+  return limit(s, s->head.addTarget(at, n), 414);
+}
+int onHeaderField(llhttp_t* p, const char* at, size_t n) {
+  auto* s = static_cast<State*>(p->data);
+  return limit(s, s->head.addField(at, n), 431);
+}
+int onHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  auto* s = static_cast<State*>(p->data);
+  if (edged::proxy::valueContinuesFoldedLine(at, n, s->buffer_begin)) {
+    s->reject = 400;
+    return -1;
+  }
+  return limit(s, s->head.addValue(at, n), 431);
+}
+int onHeaderValueComplete(llhttp_t* p) {
+  static_cast<State*>(p->data)->head.endValue();
+  return 0;
+}
+int onHeadersComplete(llhttp_t* p) {
+  auto* s = static_cast<State*>(p->data);
+  int host_count = 0;
+  const std::string_view host = s->head.find(HeaderId::Host, &host_count);
+  const auto method = static_cast<llhttp_method_t>(p->method);
+  const edged::proxy::RequestLineVerdict v =
+      edged::proxy::checkRequestLine(llhttp_method_name(method), s->head.target(), host, host_count, p->http_major);
+  if (v.status) {
+    s->reject = v.status;
+    return -1;
+  }
+  // What routing and forwarding rely on: the routed target is the head's target or a part of it.
+  const std::string_view t = s->head.target();
+  if (!v.target.empty() && (v.target.data() < t.data() || v.target.data() + v.target.size() > t.data() + t.size()))
+    __builtin_trap();
+  if (v.host_from_target && v.route_host.empty()) __builtin_trap();
+  return 0;
+}
+int onMessageComplete(llhttp_t*) { return HPE_PAUSED; }
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const size_t piece = 1 + (data[0] & 0x7f);
+  const char* p = reinterpret_cast<const char*>(data) + 1;
+  const char* end = reinterpret_cast<const char*>(data) + size;
+
+  llhttp_settings_t settings;
+  llhttp_settings_init(&settings);
+  settings.on_message_begin = onMessageBegin;
+  settings.on_url = onUrl;
+  settings.on_header_field = onHeaderField;
+  settings.on_header_value = onHeaderValue;
+  settings.on_header_value_complete = onHeaderValueComplete;
+  settings.on_headers_complete = onHeadersComplete;
+  settings.on_message_complete = onMessageComplete;
+  State state;
+  state.buffer_begin = p;
+  llhttp_t parser;
+  llhttp_init(&parser, HTTP_REQUEST, &settings);
+  parser.data = &state;
+
+  while (p < end) {
+    const size_t n = static_cast<size_t>(end - p) < piece ? static_cast<size_t>(end - p) : piece;
+    state.buffer_end = p + n;
+    const llhttp_errno_t err = llhttp_execute(&parser, p, n);
+    if (err == HPE_OK) {
+      p += n;
+    } else if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {  // pipelined: the next request
+      p = llhttp_get_error_pos(&parser);
+      if (err == HPE_PAUSED) llhttp_resume(&parser);
+      else llhttp_resume_after_upgrade(&parser);
+    } else {
+      return 0;  // the client side answers 4xx and closes
+    }
+  }
+  return 0;
+}

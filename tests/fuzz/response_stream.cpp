@@ -1,0 +1,101 @@
+// tests/fuzz/response_stream.cpp — an origin's byte stream through llhttp in response mode with
+// the callbacks the origin side uses (ParsedHead for the head, body spans, chunked decoding,
+// HPE_PAUSED at each message end as UpstreamConnection does), fed in pieces whose sizes come
+// from the first byte so that every split point of a field or chunk size is tried.
+#include <llhttp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "proxy/parsed_head.h"
+
+namespace {
+
+struct State {
+  edged::proxy::ParsedHead head;
+  uint64_t body_bytes = 0;
+  bool head_request = false;
+};
+
+int onMessageBegin(llhttp_t* p) {
+  static_cast<State*>(p->data)->head.reset();
+  return 0;
+}
+int onStatus(llhttp_t* p, const char* at, size_t n) {
+  static_cast<State*>(p->data)->head.addTarget(at, n);
+  return 0;
+}
+int onHeaderField(llhttp_t* p, const char* at, size_t n) {
+  static_cast<State*>(p->data)->head.addField(at, n);
+  return 0;
+}
+int onHeaderValue(llhttp_t* p, const char* at, size_t n) {
+  static_cast<State*>(p->data)->head.addValue(at, n);
+  return 0;
+}
+int onHeaderValueComplete(llhttp_t* p) {
+  static_cast<State*>(p->data)->head.endValue();
+  return 0;
+}
+int onHeadersComplete(llhttp_t* p) {
+  auto* s = static_cast<State*>(p->data);
+  // What the origin side reads of every head.
+  (void)s->head.find("keep-alive");
+  (void)s->head.find(edged::proxy::HeaderId::ContentLength);
+  (void)s->head.find(edged::proxy::HeaderId::TransferEncoding);
+  for (size_t i = 0; i < s->head.size(); ++i) (void)s->head.value(i);
+  const int status = llhttp_get_status_code(p);
+  if (status == 101) return 2;
+  return s->head_request && status >= 200 ? 1 : 0;
+}
+int onBody(llhttp_t* p, const char* at, size_t n) {
+  static_cast<State*>(p->data)->body_bytes += n;
+  return 0;
+}
+int onMessageComplete(llhttp_t* p) {
+  const int status = llhttp_get_status_code(p);
+  if (status < 200 && status != 101) return 0;
+  return HPE_PAUSED;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  const size_t piece = 1 + (data[0] & 0x3f);
+  const bool head_request = data[0] & 0x40;
+  const char* p = reinterpret_cast<const char*>(data) + 1;
+  const char* end = reinterpret_cast<const char*>(data) + size;
+
+  llhttp_settings_t settings;
+  llhttp_settings_init(&settings);
+  settings.on_message_begin = onMessageBegin;
+  settings.on_status = onStatus;
+  settings.on_header_field = onHeaderField;
+  settings.on_header_value = onHeaderValue;
+  settings.on_header_value_complete = onHeaderValueComplete;
+  settings.on_headers_complete = onHeadersComplete;
+  settings.on_body = onBody;
+  settings.on_message_complete = onMessageComplete;
+  State state;
+  state.head_request = head_request;
+  llhttp_t parser;
+  llhttp_init(&parser, HTTP_RESPONSE, &settings);
+  parser.data = &state;
+
+  while (p < end) {
+    const size_t n = static_cast<size_t>(end - p) < piece ? static_cast<size_t>(end - p) : piece;
+    const llhttp_errno_t err = llhttp_execute(&parser, p, n);
+    if (err == HPE_OK) {
+      p += n;
+    } else if (err == HPE_PAUSED) {  // one response done: the next one on a kept connection
+      p = llhttp_get_error_pos(&parser);
+      llhttp_resume(&parser);
+    } else {
+      return 0;  // the origin side closes the connection on any other error
+    }
+  }
+  llhttp_finish(&parser);
+  return 0;
+}

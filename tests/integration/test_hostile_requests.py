@@ -1,0 +1,219 @@
+"""Malformed and hostile requests on raw sockets (RFC 9112 / RFC 9110): each is answered with the
+right 4xx/5xx at once and the origin receives nothing; an absolute-form target's authority wins
+over Host, and the origin gets exactly one Host regenerated from it. Every case checks the bytes
+the origin received, or that it received nothing."""
+
+import socket
+import time
+
+import pytest
+
+import httpwire
+from harness import make_config
+
+ANSWER_WITHIN = 2.0   # seconds: "at once", far below client_header (5 s in make_config)
+
+
+def exchange(port, raw, timeout=6.0):
+    """Sends raw bytes; returns (status or None when closed without a response, elapsed s,
+    Response or None)."""
+    t0 = time.monotonic()
+    with httpwire.connect(port, timeout) as s:
+        s.sendall(raw)
+        bs = httpwire.BufferedSocket(s)
+        try:
+            r = httpwire.read_response(bs)
+        except (httpwire.PeerClosed, ConnectionResetError):
+            return None, time.monotonic() - t0, None
+        except socket.timeout:
+            return "timeout", time.monotonic() - t0, None
+        return r.status, time.monotonic() - t0, r
+
+
+@pytest.fixture
+def proxy(edged, origin):
+    o = origin("a")
+    e = edged(make_config({"app": [o.address]}))
+    return e, o
+
+
+H = b"Host: example.com\r\n"
+
+# (id, raw request, expected status; None = the connection closes without a response)
+REFUSED = [
+    # RFC 9110 §7.2 / RFC 9112 §3.2: Host is uri-host [":" port]
+    ("host-userinfo", b"GET / HTTP/1.1\r\nHost: user@example.com\r\n\r\n", 400),
+    ("host-userinfo-pw", b"GET / HTTP/1.1\r\nHost: u:p@example.com\r\n\r\n", 400),
+    ("host-space", b"GET / HTTP/1.1\r\nHost: exa mple.com\r\n\r\n", 400),
+    ("host-path", b"GET / HTTP/1.1\r\nHost: example.com/evil\r\n\r\n", 400),
+    ("host-port-letters", b"GET / HTTP/1.1\r\nHost: example.com:8o\r\n\r\n", 400),
+    ("host-two-ports", b"GET / HTTP/1.1\r\nHost: example.com:80:81\r\n\r\n", 400),
+    ("host-ipv6-unbracketed", b"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400),
+    ("host-missing-http11", b"GET / HTTP/1.1\r\n\r\n", 400),
+    ("host-twice", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    # RFC 9112 §3.2.2: absolute-form with an invalid authority or a scheme that is not http(s)
+    ("absolute-userinfo", b"GET http://u@example.com/ HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("absolute-empty-host", b"GET http:///x HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("absolute-ftp", b"GET ftp://example.com/ HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("absolute-bad-port", b"GET http://example.com:x/ HTTP/1.1\r\n" + H + b"\r\n", 400),
+    # RFC 9112 §3.2: no fragment, no control characters in the request target
+    ("target-fragment", b"GET /a#frag HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("target-ctl", b"GET /a\x01b HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("target-del", b"GET /a\x7fb HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("target-asterisk-get", b"GET * HTTP/1.1\r\n" + H + b"\r\n", 400),
+    ("target-authority-form-get", b"GET example.com:80 HTTP/1.1\r\n" + H + b"\r\n", 400),
+    # RFC 9110 §9.3.8: TRACE is not forwarded
+    ("trace", b"TRACE / HTTP/1.1\r\n" + H + b"\r\n", 405),
+    # RFC 9112 §5.2: obs-fold in a request is rejected
+    ("obs-fold", b"GET / HTTP/1.1\r\n" + H + b"X-A: one\r\n two\r\n\r\n", 400),
+    # RFC 9112 §5.1: no whitespace between field name and colon
+    ("space-before-colon", b"GET / HTTP/1.1\r\nHost : example.com\r\n\r\n", 400),
+    ("tab-before-colon", b"GET / HTTP/1.1\r\n" + H + b"X-A\t: 1\r\n\r\n", 400),
+    ("space-in-name", b"GET / HTTP/1.1\r\n" + H + b"X A: 1\r\n\r\n", 400),
+    # RFC 9110 §5.5: field values are VCHAR / obs-text / SP / HTAB
+    ("value-nul", b"GET / HTTP/1.1\r\n" + H + b"X-A: a\x00b\r\n\r\n", 400),
+    ("value-cr", b"GET / HTTP/1.1\r\n" + H + b"X-A: a\rb\r\n\r\n", 400),
+    ("value-ctl", b"GET / HTTP/1.1\r\n" + H + b"X-A: a\x01b\r\n\r\n", 400),
+    # RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of different values is an error
+    ("cl-letters", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1a\r\n\r\nx", 400),
+    ("cl-plus", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: +1\r\n\r\nx", 400),
+    ("cl-minus", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: -1\r\n\r\nx", 400),
+    ("cl-list", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1, 2\r\n\r\nxx", 400),
+    ("cl-twice", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400),
+    ("cl-huge", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 99999999999999999999999\r\n\r\n", 400),
+    ("cl-and-te", b"POST / HTTP/1.1\r\n" + H + b"Content-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    # RFC 9112 §6.3: a request whose final transfer coding is not chunked has no length
+    ("te-not-chunked", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip\r\n\r\nabc", 400),
+    ("te-chunked-then-gzip", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n"
+     b"Transfer-Encoding: gzip\r\n\r\n0\r\n\r\n", 400),
+    ("te-gzip-chunked", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+    # RFC 9112 §2.3: the version
+    ("version-2", b"GET / HTTP/2.0\r\n" + H + b"\r\n", 505),
+    ("version-garbage", b"GET / HTTP/x.y\r\n" + H + b"\r\n", 400),
+]
+
+# Bad chunked framing is found after the head went to the origin (bodies are streamed, not
+# buffered): the client still gets 400 and the origin's connection is dropped mid-body.
+BAD_CHUNKS = [
+    ("chunk-size-letters", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"),
+    ("chunk-size-overflow", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+     b"fffffffffffffffffff\r\n"),
+    ("chunk-no-crlf", b"POST / HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n"),
+]
+
+
+@pytest.mark.parametrize("name,raw", BAD_CHUNKS, ids=[c[0] for c in BAD_CHUNKS])
+def test_bad_chunked_body_is_400(proxy, name, raw):
+    e, o = proxy
+    status, took, r = exchange(e.port, raw)
+    assert status == 400, (name, status, r and r.raw_head)
+    assert took < ANSWER_WITHIN
+
+
+@pytest.mark.parametrize("name,raw,expected", REFUSED, ids=[c[0] for c in REFUSED])
+def test_refused_at_once_and_never_forwarded(proxy, name, raw, expected):
+    e, o = proxy
+    status, took, r = exchange(e.port, raw)
+    assert status == expected, (name, status, r and r.raw_head)
+    assert took < ANSWER_WITHIN, "%s answered after %.2f s" % (name, took)
+    time.sleep(0.05)
+    assert o.request_count() == 0, o.snapshot()
+
+
+def test_request_line_with_several_spaces_is_parsed_on_word_boundaries(proxy):
+    """RFC 9112 §3: a recipient MAY split the request line on whitespace; llhttp does, and the
+    origin gets a clean single-space line."""
+    e, o = proxy
+    status, _, r = exchange(e.port, b"GET  /x HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+    assert status == 200, r
+    assert o.snapshot()[0].raw_head.startswith(b"GET /x HTTP/1.1\r\n")
+
+
+def test_empty_field_values_are_not_folds(proxy):
+    e, o = proxy
+    status, _, r = exchange(e.port, b"GET / HTTP/1.1\r\n" + H + b"X-Empty:\r\nX-Blank: \r\n"
+                                    b"Connection: close\r\n\r\n")
+    assert status == 200, r
+    assert o.snapshot()[0].headers.get_all("x-empty") == [""]
+
+
+def test_trace_405_names_the_allowed_methods(proxy):
+    e, o = proxy
+    status, _, r = exchange(e.port, b"TRACE / HTTP/1.1\r\n" + H + b"\r\n")
+    assert status == 405
+    allow = [m.strip() for m in r.headers.get("allow").split(",")]
+    assert "GET" in allow and "TRACE" not in allow and "CONNECT" not in allow
+    assert o.request_count() == 0
+
+
+def test_http09_request_line_is_refused_at_once(proxy):
+    e, o = proxy
+    for raw in (b"GET /\r\n", b"GET /index.html\n"):
+        status, took, _ = exchange(e.port, raw)
+        assert status == 400, raw
+        assert took < ANSWER_WITHIN, "%r answered after %.2f s" % (raw, took)
+    assert o.request_count() == 0
+
+
+def test_http2_preface_on_http1_port(proxy):
+    e, o = proxy
+    status, took, _ = exchange(e.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert status in (None, 400, 505), status
+    assert took < ANSWER_WITHIN
+    assert o.request_count() == 0
+
+
+def test_absolute_form_authority_wins_over_host(proxy):
+    e, o = proxy
+    status, _, r = exchange(e.port, b"GET http://a.example:81/p?q=1 HTTP/1.1\r\nHost: b.example\r\n"
+                                    b"Connection: close\r\n\r\n")
+    assert status == 200, r
+    (req,) = o.snapshot()
+    assert req.raw_head.startswith(b"GET /p?q=1 HTTP/1.1\r\n"), req.raw_head
+    assert req.headers.get_all("host") == ["a.example:81"], req.raw_head
+    assert req.headers.get("x-forwarded-host") == "a.example:81"
+    assert b"b.example" not in req.raw_head
+
+
+def test_absolute_form_without_path_or_host_header(proxy):
+    e, o = proxy
+    status, _, r = exchange(e.port, b"GET HTTP://A.example?x HTTP/1.0\r\n\r\n")
+    assert status == 200, r
+    (req,) = o.snapshot()
+    assert req.raw_head.startswith(b"GET /?x HTTP/1.1\r\n"), req.raw_head
+    assert req.headers.get_all("host") == ["A.example"], req.raw_head
+
+
+def test_valid_hosts_still_pass(proxy):
+    e, o = proxy
+    for host in ("example.com", "example.com:8080", "[::1]:8080", "127.0.0.1", "xn--bcher-kva.example"):
+        status, _, r = exchange(e.port, b"GET / HTTP/1.1\r\nHost: " + host.encode() +
+                                b"\r\nConnection: close\r\n\r\n")
+        assert status == 200, (host, r)
+    assert [r.headers.get("host") for r in o.snapshot()] == [
+        "example.com", "example.com:8080", "[::1]:8080", "127.0.0.1", "xn--bcher-kva.example"]
+
+
+def test_options_max_forwards(proxy):
+    """RFC 9110 §7.6.2: Max-Forwards 0 -> answered by edged (200 + Allow), never forwarded;
+    N > 0 -> forwarded with N - 1; malformed -> 400."""
+    e, o = proxy
+    status, _, r = exchange(e.port, b"OPTIONS / HTTP/1.1\r\n" + H + b"Max-Forwards: 0\r\n\r\n")
+    assert status == 200, r
+    assert "GET" in r.headers.get("allow") and r.body == b""
+    status, _, r = exchange(e.port, b"OPTIONS * HTTP/1.1\r\n" + H + b"Max-Forwards: 0\r\n\r\n")
+    assert status == 200, r
+    status, _, r = exchange(e.port, b"OPTIONS / HTTP/1.1\r\n" + H + b"Max-Forwards: x1\r\n\r\n")
+    assert status == 400, r
+    assert o.request_count() == 0
+    status, _, r = exchange(e.port, b"OPTIONS / HTTP/1.1\r\n" + H + b"Max-Forwards: 5\r\n"
+                                    b"Connection: close\r\n\r\n")
+    assert status == 200, r
+    (req,) = o.snapshot()
+    assert req.method == "OPTIONS"
+    assert req.headers.get_all("max-forwards") == ["4"], req.raw_head
+    # Other methods: Max-Forwards means nothing and is passed on as it is.
+    status, _, r = exchange(e.port, b"GET / HTTP/1.1\r\n" + H + b"Max-Forwards: 0\r\n"
+                                    b"Connection: close\r\n\r\n")
+    assert status == 200, r
+    assert o.snapshot()[-1].headers.get("max-forwards") == "0"

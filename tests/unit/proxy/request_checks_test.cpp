@@ -1,0 +1,227 @@
+// tests/unit/proxy/request_checks_test.cpp — Host, request target and request line checks, as
+// tables of RFC 9112 / RFC 9110 / RFC 3986 cases.
+#include <doctest.h>
+
+#include <string>
+
+#include "proxy/request_checks.h"
+
+namespace edged::proxy {
+namespace {
+
+TEST_SUITE("proxy/request_checks") {
+
+TEST_CASE("Host: uri-host [':' port]") {
+  struct Case { std::string_view value; bool ok; };
+  const Case cases[] = {
+      {"example.com", true},
+      {"example.com:8080", true},
+      {"EXAMPLE.com:80", true},
+      {"127.0.0.1", true},
+      {"127.0.0.1:3000", true},
+      {"[::1]", true},
+      {"[::1]:8080", true},
+      {"[2001:db8::7]:443", true},
+      {"[v1.fe80::a+en1]", true},      // IPvFuture
+      {"xn--bcher-kva.example", true},
+      {"a%2Eb", true},                   // pct-encoded
+      {"sub_domain.example", true},
+      {"a!$&'()*+,;=b", true},           // sub-delims
+      {"", true},                         // empty: a target without authority
+      {"host:", true},                    // port = *DIGIT
+      {"user@example.com", false},        // userinfo
+      {"user:pw@example.com", false},
+      {"exa mple.com", false},
+      {"example.com/path", false},
+      {"example.com?q", false},
+      {"example.com#f", false},
+      {"example.com:80a", false},
+      {"example.com:-1", false},
+      {"example.com:80:81", false},
+      {"[::1", false},
+      {"::1", false},                    // IPv6 without brackets
+      {"[::1]x", false},
+      {"[::1]:", true},
+      {"[not:an:address]", false},
+      {"[]", false},
+      {"[v1.]", false},
+      {"a%2", false},
+      {"a%zz", false},
+      {"host\t", false},
+      {std::string_view("ho\0st", 5), false},
+      {"h\xc3\xa9.example", false},     // raw UTF-8: must be pct- or punycode-encoded
+      {"\"quoted\"", false},
+      {"a<b", false},
+      {"a\\b", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.value);
+    CHECK(validHostField(c.value) == c.ok);
+  }
+}
+
+TEST_CASE("uri-host alone: no port") {
+  CHECK(validUriHost("example.com"));
+  CHECK(validUriHost("[::1]"));
+  CHECK_FALSE(validUriHost("[::1]:80"));
+  CHECK_FALSE(validUriHost("example.com:80"));
+}
+
+TEST_CASE("request targets: origin, absolute, asterisk, invalid") {
+  struct Case {
+    std::string_view target;
+    TargetForm form;
+    std::string_view authority = {}, path = {};
+  };
+  const Case cases[] = {
+      {"/", TargetForm::Origin},
+      {"/a/b?c=d&e", TargetForm::Origin},
+      {"/%7Euser", TargetForm::Origin},
+      {"*", TargetForm::Asterisk},
+      {"http://example.com/x?y", TargetForm::Absolute, "example.com", "/x?y"},
+      {"HTTP://Example.com:8080/", TargetForm::Absolute, "Example.com:8080", "/"},
+      {"https://[::1]:8443/p", TargetForm::Absolute, "[::1]:8443", "/p"},
+      {"http://example.com", TargetForm::Absolute, "example.com", ""},
+      {"http://example.com?q=1", TargetForm::Absolute, "example.com", "?q=1"},
+      {"", TargetForm::Invalid},
+      {"ftp://example.com/", TargetForm::Invalid},
+      {"ws://example.com/", TargetForm::Invalid},
+      {"http:/example.com/", TargetForm::Invalid},
+      {"http:///path", TargetForm::Invalid},              // empty host (RFC 9110 §4.2.1)
+      {"http://user@example.com/", TargetForm::Invalid},  // userinfo (RFC 9110 §4.2.4)
+      {"http://user:pw@example.com/", TargetForm::Invalid},
+      {"http://exa%mple.com/", TargetForm::Invalid},
+      {"http://example.com:8o/", TargetForm::Invalid},
+      {"http://[::1/", TargetForm::Invalid},
+      {"example.com:443", TargetForm::Invalid},            // authority-form: CONNECT only
+      {"a/b", TargetForm::Invalid},
+      {"/a#frag", TargetForm::Invalid},                    // no fragment in a request target
+      {"/a b", TargetForm::Invalid},
+      {"/a\tb", TargetForm::Invalid},
+      {"/a\x7f", TargetForm::Invalid},
+      {std::string_view("/a\0b", 4), TargetForm::Invalid},
+      {"/a\rb", TargetForm::Invalid},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.target);
+    AbsoluteTarget abs;
+    const TargetForm form = classifyTarget(c.target, abs);
+    CHECK(form == c.form);
+    if (form == TargetForm::Absolute) {
+      CHECK(abs.authority == c.authority);
+      CHECK(abs.path == c.path);
+    }
+  }
+}
+
+TEST_CASE("the request line verdict") {
+  SUBCASE("origin form keeps Host") {
+    const auto v = checkRequestLine("GET", "/p", "example.com", 1);
+    CHECK(v.status == 0);
+    CHECK(v.route_host == "example.com");
+    CHECK(v.target == "/p");
+    CHECK_FALSE(v.host_from_target);
+  }
+  SUBCASE("absolute form: the target's authority wins over Host") {
+    const auto v = checkRequestLine("GET", "http://a.example:81/p?q", "b.example", 1);
+    CHECK(v.status == 0);
+    CHECK(v.route_host == "a.example:81");
+    CHECK(v.target == "/p?q");
+    CHECK(v.host_from_target);
+  }
+  SUBCASE("absolute form without Host (HTTP/1.0)") {
+    const auto v = checkRequestLine("GET", "http://a.example", "", 0);
+    CHECK(v.status == 0);
+    CHECK(v.route_host == "a.example");
+    CHECK(v.target == "");
+  }
+  SUBCASE("an invalid Host is 400, even with an absolute target") {
+    CHECK(checkRequestLine("GET", "/", "user@example.com", 1).status == 400);
+    CHECK(checkRequestLine("GET", "/", "a b", 1).status == 400);
+    CHECK(checkRequestLine("GET", "http://a.example/", "evil/x", 1).status == 400);
+  }
+  SUBCASE("absolute form with a bad authority or scheme is 400") {
+    CHECK(checkRequestLine("GET", "http://u@a.example/", "a.example", 1).status == 400);
+    CHECK(checkRequestLine("GET", "gopher://a.example/", "a.example", 1).status == 400);
+  }
+  SUBCASE("TRACE is 405 (after the syntax checks)") {
+    CHECK(checkRequestLine("TRACE", "/", "example.com", 1).status == 405);
+    CHECK(checkRequestLine("TRACE", "/#x", "example.com", 1).status == 400);
+  }
+  SUBCASE("asterisk form: OPTIONS only") {
+    CHECK(checkRequestLine("OPTIONS", "*", "example.com", 1).status == 0);
+    CHECK(checkRequestLine("GET", "*", "example.com", 1).status == 400);
+  }
+  SUBCASE("only HTTP/1.x: 505 otherwise, before anything else") {
+    CHECK(checkRequestLine("GET", "/", "a", 1, 2).status == 505);
+    CHECK(checkRequestLine("PRI", "*", "", 0, 2).status == 505);  // the HTTP/2 preface
+    CHECK(checkRequestLine("GET", "/", "a", 1, 1).status == 0);
+  }
+  SUBCASE("several Host headers are judged elsewhere: the value is not checked here") {
+    CHECK(checkRequestLine("GET", "/", "", 2).status == 0);
+  }
+}
+
+TEST_CASE("Max-Forwards = 1*DIGIT") {
+  CHECK(parseMaxForwards("0") == 0);
+  CHECK(parseMaxForwards("10") == 10);
+  CHECK(parseMaxForwards("007") == 7);
+  CHECK(parseMaxForwards("99999999999999999999") == 0x7fffffff);
+  CHECK(parseMaxForwards("") == -1);
+  CHECK(parseMaxForwards("-1") == -1);
+  CHECK(parseMaxForwards("1 ") == -1);
+  CHECK(parseMaxForwards("1,2") == -1);
+  CHECK(parseMaxForwards("0x10") == -1);
+}
+
+TEST_CASE("Transfer-Encoding: the final coding") {
+  CHECK(finalCodingIsChunked("chunked"));
+  CHECK(finalCodingIsChunked("Chunked"));
+  CHECK(finalCodingIsChunked("gzip, chunked"));
+  CHECK(finalCodingIsChunked("gzip,chunked , "));
+  CHECK(finalCodingIsChunked("chunked;x=1"));
+  CHECK_FALSE(finalCodingIsChunked("gzip"));
+  CHECK_FALSE(finalCodingIsChunked("chunked, gzip"));
+  CHECK_FALSE(finalCodingIsChunked(""));
+  CHECK_FALSE(finalCodingIsChunked(" , "));
+  CHECK_FALSE(finalCodingIsChunked("chunkedx"));
+}
+
+TEST_CASE("obs-fold: a value piece that starts a continuation line") {
+  const std::string fold = "X-A: one\r\n two\r\n";
+  const char* b = fold.data();
+  CHECK(valueContinuesFoldedLine(b + fold.find(" two"), 4, b));   // llhttp's span starts at the SP
+  CHECK(valueContinuesFoldedLine(b + fold.find("two"), 3, b));
+  const std::string tab = "X-A: one\r\n\t\ttwo\r\n";
+  CHECK(valueContinuesFoldedLine(tab.data() + tab.find("two"), 3, tab.data()));
+  const std::string plain = "X-A:  one\r\n";
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find("one"), 3, plain.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find(":") + 1, 5, plain.data()));
+  // A piece that continues a value cut by the read (not at a line start) is no fold.
+  const std::string cut = "X-A: on";
+  CHECK_FALSE(valueContinuesFoldedLine(cut.data() + cut.find("on") + 1, 1, cut.data()));
+  // Nothing before the buffer: unknown, so no.
+  const std::string first = " two";
+  CHECK_FALSE(valueContinuesFoldedLine(first.data(), 4, first.data()));
+  // An empty value: llhttp's 0-byte span sits at the start of the next line. Not a fold.
+  const std::string empty = "X-A:\r\nHost: a\r\n";
+  CHECK_FALSE(valueContinuesFoldedLine(empty.data() + empty.find("Host"), 0, empty.data()));
+}
+
+TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
+  const std::string line = "GET /index\r\n";
+  const char* begin = line.data() + 4;
+  const char* end = line.data() + line.size();
+  CHECK(urlEndsWithoutVersion(begin, 6, end));
+  const std::string lf = "GET /\n";
+  CHECK(urlEndsWithoutVersion(lf.data() + 4, 1, lf.data() + lf.size()));
+  const std::string ok = "GET /index HTTP/1.1\r\n";
+  CHECK_FALSE(urlEndsWithoutVersion(ok.data() + 4, 6, ok.data() + ok.size()));
+  // The read ended inside the URL: nothing known yet.
+  const std::string cut = "GET /ind";
+  CHECK_FALSE(urlEndsWithoutVersion(cut.data() + 4, 4, cut.data() + cut.size()));
+}
+
+}  // TEST_SUITE
+}  // namespace
+}  // namespace edged::proxy
