@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/proxy.h"
+#include "proxy/http/http.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

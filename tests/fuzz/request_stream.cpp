@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/parsed_head.h"
+#include "proxy/http/http.h"
 #include "proxy/request_checks.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/parsed_head.h"
+#include "proxy/http/http.h"
 
 namespace {
 
