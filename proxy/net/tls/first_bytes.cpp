@@ -15,7 +15,7 @@ const std::string_view kPlainHttpOnTlsPortResponse =
     "HTTP/1.1 400 Bad Request\r\n"
     "Server: edged\r\n"
     "Content-Type: text/html\r\n"
-    "Content-Length: 220\r\n"
+    "Content-Length: 248\r\n"
     "Connection: close\r\n"
     "\r\n"
     "<html>\r\n"

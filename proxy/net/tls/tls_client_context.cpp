@@ -60,7 +60,7 @@ std::shared_ptr<TlsClientContext> TlsClientContext::create(const TlsClientSettin
       std::fclose(f);
       if (SSL_CTX_load_verify_locations(ctx, settings.ca_file.c_str(), nullptr) != 1) {
         error = {TlsSettingKind::CaFile, -1,
-                 settings.ca_file + ": no PEM certificate found (" + takeOpenSslError("empty") + ")"};
+                 settings.ca_file + ": no PEM certificate found"};
         return nullptr;
       }
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
@@ -123,7 +123,9 @@ std::unique_ptr<TlsEngine> TlsClientContext::newEngine(std::string_view host, st
     SSL_set_tlsext_host_name(ssl, name.c_str());
     if (verify_) SSL_set1_host(ssl, name.c_str());
   }
-  engine->setSessionKey(std::string(server_key));
+  // A session belongs to a server and the name it was verified for: never offer one made for
+  // another name (a resumed handshake sends no certificate to check the new name against).
+  if (!server_key.empty()) engine->setSessionKey(std::string(server_key) + "|" + name);
   {
     std::lock_guard lock(mutex_);
     const auto it = sessions_.find(engine->sessionKey());

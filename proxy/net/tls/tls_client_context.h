@@ -26,7 +26,8 @@ class TlsClientContext : public std::enable_shared_from_this<TlsClientContext> {
   // A client engine toward `host` (a DNS name or an IP literal). The name sent as SNI and
   // verified against the certificate is settings.sni when set, else `host` (IP literals are
   // verified as addresses and send no SNI). `server_key` (e.g. "10.0.0.5:443") picks the session
-  // to resume: the last one that server gave us. Callable from any thread.
+  // to resume: the last one that server gave us for that name; empty = no resumption. Callable
+  // from any thread.
   std::unique_ptr<TlsEngine> newEngine(std::string_view host, std::string_view server_key);
 
   size_t cachedSessions() const;

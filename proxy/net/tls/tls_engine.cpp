@@ -84,7 +84,15 @@ TlsEngine::TlsEngine(SSL* ssl, bool server, std::shared_ptr<const void> context_
   }
 }
 
-TlsEngine::~TlsEngine() { SSL_free(ssl_); }
+TlsEngine::~TlsEngine() {
+  // OpenSSL makes the session of a connection freed without close_notify unresumable (and drops
+  // it from the server cache). That is right after a failure, but a connection we simply close
+  // (idle keep-alive, shutdown grace) must stay resumable, as nginx does on its quiet shutdowns.
+  if (handshake_done_ && state_ != State::Failed) {
+    SSL_set_shutdown(ssl_, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  SSL_free(ssl_);
+}
 
 int TlsEngine::bioRead(char* out, int size) {
   if (input_.empty()) return input_eof_ ? 0 : -1;

@@ -150,7 +150,7 @@ std::shared_ptr<TlsServerContext> TlsServerContext::create(const TlsServerSettin
     if (!names || SSL_CTX_load_verify_locations(ctx, settings.client_ca.c_str(), nullptr) != 1) {
       sk_X509_NAME_pop_free(names, X509_NAME_free);
       error = {TlsSettingKind::ClientCa, -1,
-               settings.client_ca + ": no PEM certificate found (" + takeOpenSslError("empty") + ")"};
+               settings.client_ca + ": no PEM certificate found"};
       return nullptr;
     }
     SSL_CTX_set_client_CA_list(ctx, names);

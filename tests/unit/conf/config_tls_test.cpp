@@ -51,7 +51,7 @@ TEST_CASE("config tls: the documented shape parses, with positions for each file
   CHECK(tls.certificates[0].position.column == 11);
   CHECK(tls.certificates[0].cert_position.line == 5);
   CHECK(tls.certificates[0].cert_position.column == 19);
-  CHECK(tls.certificates[0].key_position.column == 53);
+  CHECK(tls.certificates[0].key_position.column == 52);
   CHECK(tls.certificates[1].cert_position.line == 6);
   CHECK(tls.certificates[1].key_position.line == 7);
   CHECK(tls.certificates[1].key_position.key_path == "listen[0].tls.certificates[1].key");
@@ -127,7 +127,7 @@ TEST_CASE("config tls: errors point at the value") {
   CHECK(errorsOf(listen("      certificates:\n        - { cert: a.pem }\n")) ==
         Errors{"t.yaml:5:11: listen[0].tls.certificates[0]: missing required key 'key'"});
   CHECK(errorsOf(listen("      certificates:\n        - { cert: a.pem, key: a.key, chain: b }\n")) ==
-        Errors{"t.yaml:5:37: listen[0].tls.certificates[0].chain: unknown key"});
+        Errors{"t.yaml:5:38: listen[0].tls.certificates[0].chain: unknown key"});
   CHECK(errorsOf(listen("      certificates:\n        - { cert: a.pem, key: a.key }\n"
                         "      session_timeout: 8d\n")) ==
         Errors{"t.yaml:6:24: listen[0].tls.session_timeout: must be at most 7d (RFC 8446 ticket "
@@ -148,8 +148,8 @@ routes:
     upstream: api
 )") == Errors{"t.yaml:3:5: listen[0].redirect_https: a TLS listener cannot redirect to https; use it "
               "on a plain listener",
-              "t.yaml:9:21: upstreams.api.tls.verify: expected true or false, got 'maybe'",
-              "t.yaml:9:33: upstreams.api.tls.sni: must be a host name without a port, got 'a:443'"});
+              "t.yaml:9:20: upstreams.api.tls.verify: expected true or false, got 'maybe'",
+              "t.yaml:9:32: upstreams.api.tls.sni: must be a host name without a port, got 'a:443'"});
 }
 
 }  // namespace

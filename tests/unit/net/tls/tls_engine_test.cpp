@@ -138,6 +138,25 @@ TEST_CASE("tls engine: a session ticket resumes on another engine of the same co
   }
 }
 
+TEST_CASE("tls engine: a session survives a dropped connection, but not a truncated one") {
+  for (uint8_t protocols : {uint8_t{kTls13}, uint8_t{kTls12}}) {
+    CAPTURE(int{protocols});
+    TlsServerSettings settings = serverSettings();
+    settings.protocols = protocols;
+    auto server = serverContext(settings);
+    auto client = clientContext(clientSettings());
+    connect(*client, *server, "ec.example.com");  // destroyed at once, without close_notify
+    {
+      EnginePair second = connect(*client, *server, "ec.example.com");
+      CHECK(second.server->info().resumed);
+      CHECK(second.client->feedEof() == State::Failed);
+    }
+    EnginePair third = connect(*client, *server, "ec.example.com");
+    CHECK(third.server->state() == State::Open);
+    CHECK_FALSE(third.client->info().resumed);
+  }
+}
+
 TEST_CASE("tls engine: without tickets, TLSv1.2 resumes from the shared session cache") {
   TlsServerSettings settings = serverSettings();
   settings.protocols = kTls12;
