@@ -148,8 +148,7 @@ TlsEngine::State TlsEngine::pump(std::string& plaintext) {
     }
     const int code = SSL_get_error(ssl_, result);
     switch (code) {
-      case SSL_ERROR_WANT_READ:
-        if (input_eof_) return fail(Failure::Truncated, "peer closed the connection without close_notify");
+      case SSL_ERROR_WANT_READ:  // at EOF our BIO reports 0, which OpenSSL turns into an error
         return state_;
       case SSL_ERROR_ZERO_RETURN:
         close_notify_received_ = true;

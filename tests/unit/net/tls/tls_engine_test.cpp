@@ -72,6 +72,11 @@ TEST_CASE("tls engine: SNI picks the exact name, then the wildcard, then the fir
   CHECK(servedCommonName(*connect(*client, *server, "unknown.test").client) == "rsa.example.com");
   // Upper case SNI still matches.
   CHECK(servedCommonName(*connect(*client, *server, "EC.Example.COM").client) == "ec.example.com");
+  // An RSA certificate chosen over an ECDSA default is the one served, whatever the client's
+  // signature algorithm preference.
+  auto ec_first = serverContext(serverSettings({"ec", "rsa"}));
+  CHECK(servedCommonName(*connect(*client, *ec_first, "rsa.example.com").client) == "rsa.example.com");
+  CHECK(servedCommonName(*connect(*client, *ec_first, "other.test").client) == "ec.example.com");
   // And with verification on, the wildcard certificate passes the host name check.
   auto verifying = clientContext(clientSettings());
   EnginePair pair = connect(*verifying, *server, "x.wild.example.com");
