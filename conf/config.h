@@ -28,9 +28,43 @@ struct Address {
   bool operator==(const Address& o) const { return text == o.text; }
 };
 
+// Where a value sat in the file, for the checks done after loading by code that conf does not
+// link (the TLS library loads certificates and keys and reports at these positions).
+struct ConfigPosition {
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string key_path;
+};
+
+// TLS protocol versions as a bit mask; TLSv1.0/1.1 are refused by the loader.
+enum TlsProtocolMask : uint8_t { kTlsV12 = 1u << 0, kTlsV13 = 1u << 1 };
+
+struct TlsCertificateConfig {
+  std::string cert;  // PEM chain: leaf first, then intermediates
+  std::string key;   // PEM private key (RSA or ECDSA)
+  ConfigPosition position;  // the list entry
+  ConfigPosition cert_position;
+  ConfigPosition key_position;
+};
+
+// `listen[].tls`. Certificates are picked by SNI: exact name, then wildcard, then the first.
+struct ListenerTlsConfig {
+  std::vector<TlsCertificateConfig> certificates;  // at least one
+  uint8_t protocols = kTlsV12 | kTlsV13;
+  std::string ciphers;              // TLSv1.2 list; empty = the TLS library's ECDHE+AEAD default
+  bool session_tickets = true;
+  Duration session_timeout{300'000};  // nginx ssl_session_timeout
+  std::string client_ca;            // non-empty = clients must present a certificate it signed
+  ConfigPosition position;          // the `tls:` value
+  ConfigPosition ciphers_position;
+  ConfigPosition client_ca_position;
+};
+
 struct ListenerConfig {
   Address address;
   int backlog = 511;  // nginx's default
+  std::optional<ListenerTlsConfig> tls;
+  bool redirect_https = false;  // plain listener answering 308 to https://host/target
 };
 
 // Defaults are nginx's where it has one (proxy_*_timeout, client_*_timeout, keepalive_timeout).
@@ -91,6 +125,15 @@ struct HealthConfig {
   std::optional<HealthCheckConfig> check;
 };
 
+// `upstreams.NAME.tls`: https toward the servers (and their health checks).
+struct UpstreamTlsConfig {
+  bool verify = true;
+  std::string ca;   // PEM bundle; empty = the system trust store
+  std::string sni;  // sent and verified; empty = the server's host as written
+  ConfigPosition position;  // the `tls:` value
+  ConfigPosition ca_position;
+};
+
 struct UpstreamConfig {
   std::string name;
   BalanceAlgorithm balance = BalanceAlgorithm::RoundRobin;
@@ -101,6 +144,7 @@ struct UpstreamConfig {
   Duration retry_timeout{0};       // 0 = no limit (nginx proxy_next_upstream_timeout 0)
   std::vector<ServerConfig> servers;
   HealthConfig health;
+  std::optional<UpstreamTlsConfig> tls;
 };
 
 // `compression:`. Mirrors proxy/compress/compression_settings.h (which conf does not include);

@@ -219,6 +219,9 @@ class Loader {
 
   void loadWorkers(const Field& field, Config& config);
   void loadListeners(const Field& field, Config& config);
+  void loadListenerTls(const Field& field, ListenerTlsConfig& tls);
+  void loadTlsCertificates(const Field& field, ListenerTlsConfig& tls);
+  void loadUpstreamTls(const Field& field, UpstreamTlsConfig& tls);
   void loadTimeouts(const Field& field, Timeouts& timeouts);
   void loadLimits(const Field& field, Limits& limits);
   void loadUpstreams(const Field& field, Config& config);
@@ -569,10 +572,11 @@ void Loader::loadListeners(const Field& field, Config& config) {
   if (!items) return;
   std::vector<std::string> paths;  // of each pushed listener's address, for duplicate messages
   for (const Field& item : *items) {
-    const auto entries = mapEntries(item, {"address", "backlog"});
+    const auto entries = mapEntries(item, {"address", "backlog", "tls", "redirect_https"});
     if (!entries) continue;
     ListenerConfig listener;
     const Field* address_field = nullptr;
+    const MapEntry* redirect = nullptr;
     bool valid = true;
     for (const MapEntry& entry : *entries) {
       if (entry.key == "address") {
@@ -580,10 +584,20 @@ void Loader::loadListeners(const Field& field, Config& config) {
         valid = readAddress(entry.field, listener.address) && valid;
       } else if (entry.key == "backlog") {
         valid = readUint(entry.field, 1, 65535, listener.backlog) && valid;
+      } else if (entry.key == "tls") {
+        loadListenerTls(entry.field, listener.tls.emplace());
+      } else if (entry.key == "redirect_https") {
+        redirect = &entry;
+        valid = readBool(entry.field, listener.redirect_https) && valid;
       }
     }
     if (!address_field) {
       fail(item, "missing required key 'address'");
+      continue;
+    }
+    if (redirect && listener.redirect_https && listener.tls) {
+      fail(redirect->key_mark, redirect->field.path,
+           "a TLS listener cannot redirect to https; use it on a plain listener");
       continue;
     }
     if (!valid) continue;
@@ -598,6 +612,135 @@ void Loader::loadListeners(const Field& field, Config& config) {
     if (!valid) continue;
     paths.push_back(address_field->path);
     config.listeners.push_back(std::move(listener));
+  }
+}
+
+ConfigPosition positionOf(const Field& field) {
+  ConfigPosition position;
+  if (!field.mark.is_null()) {
+    position.line = field.mark.line + 1;
+    position.column = field.mark.column + 1;
+  }
+  position.key_path = field.path;
+  return position;
+}
+
+void Loader::loadListenerTls(const Field& field, ListenerTlsConfig& tls) {
+  tls.position = positionOf(field);
+  const auto entries = mapEntries(field, {"certificates", "protocols", "ciphers", "session_tickets",
+                                          "session_timeout", "client_ca"});
+  if (!entries) return;
+  bool has_certificates = false;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "certificates") {
+      has_certificates = true;
+      loadTlsCertificates(f, tls);
+    } else if (entry.key == "protocols") {
+      const auto items = listItems(f);
+      if (!items) continue;
+      if (items->empty()) {
+        fail(f, "must list TLSv1.2 and/or TLSv1.3");
+        continue;
+      }
+      uint8_t mask = 0;
+      bool valid = true;
+      for (const Field& item : *items) {
+        std::string text;
+        if (!scalar(item, "TLSv1.2 or TLSv1.3", text)) {
+          valid = false;
+          continue;
+        }
+        if (text == "TLSv1.2") {
+          mask |= kTlsV12;
+        } else if (text == "TLSv1.3") {
+          mask |= kTlsV13;
+        } else if (text == "TLSv1" || text == "TLSv1.0" || text == "TLSv1.1" || text == "SSLv3" ||
+                   text == "SSLv2") {
+          fail(item, text + " is refused: it is obsolete and insecure (RFC 8996); use TLSv1.2 or TLSv1.3");
+          valid = false;
+        } else {
+          static constexpr std::string_view kNames[] = {"TLSv1.2", "TLSv1.3"};
+          fail(item, "must be TLSv1.2 or TLSv1.3, got '" + text + "'" + suggestion(text, kNames));
+          valid = false;
+        }
+      }
+      if (valid) tls.protocols = mask;
+    } else if (entry.key == "ciphers") {
+      if (readString(f, tls.ciphers)) tls.ciphers_position = positionOf(f);
+    } else if (entry.key == "session_tickets") {
+      readBool(f, tls.session_tickets);
+    } else if (entry.key == "session_timeout") {
+      // RFC 8446 caps a ticket's lifetime at 7 days.
+      Duration timeout{};
+      if (!readDuration(f, false, timeout)) continue;
+      if (timeout > Duration(7LL * 24 * 3600 * 1000)) {
+        fail(f, "must be at most 7d (RFC 8446 ticket lifetime limit)");
+        continue;
+      }
+      tls.session_timeout = timeout;
+    } else if (entry.key == "client_ca") {
+      if (readString(f, tls.client_ca)) tls.client_ca_position = positionOf(f);
+    }
+  }
+  if (!has_certificates) fail(field, "missing required key 'certificates'");
+}
+
+void Loader::loadTlsCertificates(const Field& field, ListenerTlsConfig& tls) {
+  const auto items = listItems(field);
+  if (!items) return;
+  if (items->empty()) {
+    fail(field, "must list at least one certificate");
+    return;
+  }
+  for (const Field& item : *items) {
+    const auto entries = mapEntries(item, {"cert", "key"});
+    if (!entries) continue;
+    TlsCertificateConfig certificate;
+    certificate.position = positionOf(item);
+    bool has_cert = false, has_key = false, valid = true;
+    for (const MapEntry& entry : *entries) {
+      if (entry.key == "cert") {
+        has_cert = true;
+        valid = readString(entry.field, certificate.cert) && valid;
+        certificate.cert_position = positionOf(entry.field);
+      } else if (entry.key == "key") {
+        has_key = true;
+        valid = readString(entry.field, certificate.key) && valid;
+        certificate.key_position = positionOf(entry.field);
+      }
+    }
+    if (!has_cert) fail(item, "missing required key 'cert'");
+    if (!has_key) fail(item, "missing required key 'key'");
+    if (has_cert && has_key && valid) tls.certificates.push_back(std::move(certificate));
+  }
+}
+
+void Loader::loadUpstreamTls(const Field& field, UpstreamTlsConfig& tls) {
+  tls.position = positionOf(field);
+  // `tls: on` takes every default; a map overrides them.
+  if (field.node.IsScalar()) {
+    bool on = true;
+    if (readBool(field, on) && !on) fail(field, "to turn TLS off, remove the 'tls' key");
+    return;
+  }
+  const auto entries = mapEntries(field, {"verify", "ca", "sni"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "verify") {
+      readBool(f, tls.verify);
+    } else if (entry.key == "ca") {
+      if (readString(f, tls.ca)) tls.ca_position = positionOf(f);
+    } else if (entry.key == "sni") {
+      std::string text;
+      if (!readString(f, text)) continue;
+      if (text.find(':') != std::string::npos || hasSpaceOrControl(text)) {
+        fail(f, "must be a host name without a port, got '" + text + "'");
+        continue;
+      }
+      tls.sni = toLower(text);
+    }
   }
 }
 
@@ -661,7 +804,7 @@ void Loader::loadUpstreams(const Field& field, Config& config) {
 void Loader::loadUpstream(const MapEntry& upstream_entry, UpstreamConfig& upstream) {
   const auto entries =
       mapEntries(upstream_entry.field, {"balance", "hash_key", "keepalive", "retries", "retry_on",
-                                        "retry_timeout", "servers", "health"});
+                                        "retry_timeout", "servers", "health", "tls"});
   if (!entries) return;
   const MapEntry* servers = nullptr;
   const MapEntry* hash_key = nullptr;
@@ -715,6 +858,8 @@ void Loader::loadUpstream(const MapEntry& upstream_entry, UpstreamConfig& upstre
       loadServers(field, upstream);
     } else if (entry.key == "health") {
       loadHealth(field, upstream.health);
+    } else if (entry.key == "tls") {
+      loadUpstreamTls(field, upstream.tls.emplace());
     }
   }
   if (upstream.balance == BalanceAlgorithm::Hash) {

@@ -4,9 +4,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "conf/config.h"
 #include "proxy/compress/compression_filter.h"
+#include "proxy/net/tls/tls.h"
 #include "proxy/proxy.h"
 
 #ifndef EDGED_VERSION
@@ -108,6 +110,15 @@ int edgedMain(int argc, char** argv, const std::vector<FilterFactoryMaker>& extr
     return 2;
   }
   edged::conf::LoadResult r = edged::conf::loadConfigFile(config_path);
+  // Certificates, keys and CAs are loaded now, so that --check and start-up report them with
+  // their YAML position rather than failing at the first handshake.
+  if (r.ok()) {
+    auto tls_errors = edged::net::tls::validateTlsConfig(*r.config);
+    if (!tls_errors.empty()) {
+      r.errors = std::move(tls_errors);
+      r.config = nullptr;
+    }
+  }
   if (!r.ok()) {
     for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
     std::fprintf(stderr, "edged: configuration file %s test failed (%zu error%s)\n", config_path.c_str(),
