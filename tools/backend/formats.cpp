@@ -39,6 +39,20 @@ std::string formatLsn(uint64_t lsn) {
   return buf;
 }
 
+std::string fixedLsn(uint64_t lsn) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llX", static_cast<unsigned long long>(lsn));
+  return buf;
+}
+
+std::optional<uint64_t> parseFixedLsn(std::string_view text) {
+  if (text.size() != 16) return std::nullopt;
+  const auto hi = parseHex32(text.substr(0, 8));
+  const auto lo = parseHex32(text.substr(8));
+  if (!hi || !lo) return std::nullopt;
+  return (static_cast<uint64_t>(*hi) << 32) | *lo;
+}
+
 void appendCsvField(std::string& out, std::string_view field) {
   if (field.find_first_of(",\"\r\n") == std::string_view::npos) {
     out += field;

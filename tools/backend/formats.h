@@ -12,6 +12,10 @@ namespace edged::backend {
 // "16/B374D848" -> 0x16B374D848; nullopt when malformed.
 std::optional<uint64_t> parseLsn(std::string_view text);
 std::string formatLsn(uint64_t lsn);
+// The LSN as 16 upper-case hex digits: compares as a string in the same order as the number
+// (what the Redis scripts compare).
+std::string fixedLsn(uint64_t lsn);
+std::optional<uint64_t> parseFixedLsn(std::string_view text);
 
 // Appends one CSV field, quoted (with quotes doubled) when it holds a comma, quote, CR or LF.
 void appendCsvField(std::string& out, std::string_view field);

@@ -1,6 +1,7 @@
 // tools/backend/lru_cache.h — the in-process (L1) cache: string keys, a TTL, a bound on the
 // number of entries with least-recently-used eviction (a full cache evicts, it never fails), and
-// for each entry the commit LSN its data is known to include (read-your-writes checks it).
+// for each entry the commit LSN its data is known to include (read-your-writes checks it). An
+// entry with an empty value is an invalidation marker: "only data from this LSN on is valid".
 #pragma once
 
 #include <cstdint>
@@ -54,6 +55,15 @@ class LruCache {
     }
     order_.push_front(Entry{std::string(key), std::move(value), lsn, now_ms + ttl_ms_});
     index_.emplace(std::string_view(order_.front().key), order_.begin());
+  }
+
+  // As put(), unless the entry held already includes a later LSN (an older read must not
+  // replace a newer copy or an invalidation marker).
+  bool putIfNewer(std::string_view key, std::string value, uint64_t lsn, uint64_t now_ms) {
+    auto it = index_.find(key);
+    if (it != index_.end() && it->second->lsn > lsn && it->second->expires_ms > now_ms) return false;
+    put(key, std::move(value), lsn, now_ms);
+    return true;
   }
 
   bool erase(std::string_view key) {

@@ -19,6 +19,10 @@ SharedMetrics* SharedMetrics::create(size_t slots) {
   return m;
 }
 
+SharedMetrics::~SharedMetrics() {
+  if (slots_) munmap(slots_, sizeof(MetricsSlot) * count_);
+}
+
 namespace {
 template <typename F>
 uint64_t sum(const MetricsSlot* s, size_t n, F f) {

@@ -47,6 +47,7 @@ class SharedMetrics {
  public:
   // Maps `slots` zeroed slots shared with every process forked afterwards.
   static SharedMetrics* create(size_t slots);
+  ~SharedMetrics();
   MetricsSlot& slot(size_t i) { return slots_[i]; }
   size_t slots() const { return count_; }
   // The Prometheus text exposition of every slot, summed (gauges: summed; lag: the maximum).

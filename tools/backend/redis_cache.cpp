@@ -8,16 +8,28 @@
 #include <cstdio>
 #include <cstring>
 
+#include "tools/backend/formats.h"
+
 namespace edged::backend {
 
 namespace {
+// ARGV: channel, marker ("LSN\n"), ttl, payload. A marker replaces every copy, so a reader that
+// was already out with an older row cannot put it back (the fill script compares LSNs).
 constexpr const char* kInvalidateScript =
     "local members = redis.call('SMEMBERS', KEYS[1]) "
-    "for i = 1, #members do redis.call('DEL', members[i]) end "
+    "for i = 1, #members do redis.call('SET', members[i], ARGV[2], 'EX', ARGV[3]) end "
     "redis.call('DEL', KEYS[1]) "
-    "for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end "
-    "redis.call('PUBLISH', ARGV[1], ARGV[2]) "
+    "for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3]) end "
+    "redis.call('PUBLISH', ARGV[1], ARGV[4]) "
     "return #members";
+// KEYS: key, tag set. ARGV: value, ttl, tag ttl. The 16-digit LSN prefixes compare as strings.
+constexpr const char* kFillScript =
+    "local cur = redis.call('GET', KEYS[1]) "
+    "if cur and string.sub(cur, 1, 16) > string.sub(ARGV[1], 1, 16) then return 0 end "
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "redis.call('SADD', KEYS[2], KEYS[1]) "
+    "redis.call('EXPIRE', KEYS[2], ARGV[3]) "
+    "return 1";
 }  // namespace
 
 RedisCache::RedisCache(uv_loop_t* loop, RedisOptions options, MetricsSlot& metrics, OnInvalidate on_invalidate, OnSubscription on_subscription)
@@ -170,35 +182,32 @@ void RedisCache::get(const std::string& key, GetDone done) {
 
 void RedisCache::set(const std::string& key, const std::string& value, int64_t user_id) {
   const std::string full = options_.prefix + key;
-  const std::string ttl = std::to_string(options_.ttl_seconds);
-  const char* argv[] = {"SET", full.c_str(), value.c_str(), "EX", ttl.c_str()};
-  const size_t lens[] = {3, full.size(), value.size(), 2, ttl.size()};
-  if (!command(nullptr, 5, argv, lens) || user_id <= 0) return;
   // The tag set lives a little longer than what it lists, so it never misses a live key.
   const std::string tag = options_.prefix + "tag:user:" + std::to_string(user_id);
+  const std::string ttl = std::to_string(options_.ttl_seconds);
   const std::string tag_ttl = std::to_string(options_.ttl_seconds + 60);
-  const char* sadd[] = {"SADD", tag.c_str(), full.c_str()};
-  const size_t sadd_lens[] = {4, tag.size(), full.size()};
-  command(nullptr, 3, sadd, sadd_lens);
-  const char* expire[] = {"EXPIRE", tag.c_str(), tag_ttl.c_str()};
-  const size_t expire_lens[] = {6, tag.size(), tag_ttl.size()};
-  command(nullptr, 3, expire, expire_lens);
+  const char* argv[] = {"EVAL", kFillScript, "2", full.c_str(), tag.c_str(), value.c_str(), ttl.c_str(), tag_ttl.c_str()};
+  const size_t lens[] = {4, std::strlen(kFillScript), 1, full.size(), tag.size(), value.size(), ttl.size(), tag_ttl.size()};
+  command(nullptr, 8, argv, lens);
 }
 
-void RedisCache::invalidate(int64_t user_id, const std::vector<std::string>& keys, std::function<void(bool)> done) {
+void RedisCache::invalidate(int64_t user_id, uint64_t lsn, const std::vector<std::string>& keys, std::function<void(bool)> done) {
   std::vector<std::string> args;
-  args.reserve(keys.size() + 6);
+  args.reserve(keys.size() + 8);
   args.push_back("EVAL");
   args.push_back(kInvalidateScript);
   args.push_back(std::to_string(keys.size() + 1));
   args.push_back(options_.prefix + "tag:user:" + std::to_string(user_id));
-  std::string payload;
+  std::string payload = fixedLsn(lsn) + "\n";
+  const std::string marker = payload;
   for (const std::string& k : keys) {
     args.push_back(options_.prefix + k);
     payload += k;
     payload += '\n';
   }
   args.push_back(channel_);
+  args.push_back(marker);
+  args.push_back(std::to_string(options_.ttl_seconds));
   args.push_back(payload);
   std::vector<const char*> argv;
   std::vector<size_t> lens;

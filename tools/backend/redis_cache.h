@@ -1,7 +1,7 @@
 // tools/backend/redis_cache.h — the L2 cache and the invalidation bus in Redis, through hiredis
 // on the uv loop: GET/SET with a TTL under a key prefix, tag sets (`tag:user:ID` lists the keys
-// that hold user ID), invalidation (one Lua script: the tag's keys, the named keys, then PUBLISH
-// to every process), and a subscriber that applies other processes' invalidations to L1. A
+// that hold user ID), invalidation (one Lua script: the tag's keys and the named keys become
+// markers "nothing older than LSN", then PUBLISH to every process), and a subscriber that applies other processes' invalidations to L1. A
 // circuit breaker fails calls fast while Redis is down and probes it back.
 #pragma once
 
@@ -44,10 +44,13 @@ class RedisCache {
   ~RedisCache();
 
   void get(const std::string& key, GetDone done);
-  // SET key value EX ttl, and adds key to the tag set of `user_id` (0: no tag).
+  // Values are "<16 hex digit LSN>\n<data>"; empty data is an invalidation marker.
+  // Stores `value` under `key` with the TTL unless the key holds a later LSN (one Lua script),
+  // and adds the key to the tag set of `user_id`.
   void set(const std::string& key, const std::string& value, int64_t user_id);
-  // Deletes the keys tagged `user:ID` and `keys`, and tells every process; `done(ok)` after.
-  void invalidate(int64_t user_id, const std::vector<std::string>& keys, std::function<void(bool)> done);
+  // Marks the keys tagged `user:ID` and `keys` as invalid before `lsn`, and tells every process
+  // (payload: the LSN, then the keys, one per line); `done(ok)` after.
+  void invalidate(int64_t user_id, uint64_t lsn, const std::vector<std::string>& keys, std::function<void(bool)> done);
   // Frees both contexts (pending callbacks run with failures).
   void close();
 

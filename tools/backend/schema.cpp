@@ -39,6 +39,7 @@ PGconn* connectWithin(const std::string& dsn, uint64_t wait_ms, std::string& err
 bool migrate(const std::string& primary_dsn, uint64_t wait_ms, std::string& error) {
   PGconn* c = connectWithin(primary_dsn, wait_ms, error);
   if (!c) return false;
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
   PGresult* r = PQexec(c, kSchema);
   const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   if (!ok) error = PQresultErrorMessage(r);
@@ -104,7 +105,7 @@ int runSeed(int argc, char** argv) {
   if (!ok) std::fprintf(stderr, "seed: %s", PQresultErrorMessage(r));
   PQclear(r);
   while ((r = PQgetResult(c))) PQclear(r);
-  PQexec(c, "ANALYZE users");
+  PQclear(PQexec(c, "ANALYZE users"));
   PQfinish(c);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (ok) std::printf("seed: added %llu users in %.2f s\n", static_cast<unsigned long long>(add), secs);

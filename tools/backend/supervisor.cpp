@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "tools/backend/backend.h"
@@ -38,7 +40,7 @@ pid_t spawn(const BackendOptions& options, SharedMetrics& metrics, size_t slot, 
     code = worker.run(port);
   }
   std::fflush(stderr);
-  _exit(code);
+  std::exit(code);  // not _exit: the sanitizers' leak check runs at exit
 }
 
 }  // namespace
@@ -71,7 +73,7 @@ int runSupervisor(const BackendOptions& options) {
   unsigned processes = options.processes;
   if (processes == 0) processes = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));
   if (processes == 0) processes = 1;
-  SharedMetrics* metrics = SharedMetrics::create(processes);
+  std::unique_ptr<SharedMetrics> metrics(SharedMetrics::create(processes));
   if (!metrics) {
     std::perror("backend: [error] mmap");
     return 1;

@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 
@@ -105,15 +106,25 @@ void UsersApi::setL1Enabled(bool enabled) {
   ++invalidation_epoch_;
 }
 
-void UsersApi::invalidateLocal(std::string_view keys) {
+void UsersApi::invalidateLocal(std::string_view payload) {
   ++invalidation_epoch_;
-  size_t i = 0;
-  while (i < keys.size()) {
-    size_t end = keys.find('\n', i);
-    if (end == std::string_view::npos) end = keys.size();
-    if (end > i) l1_.erase(keys.substr(i, end - i));
+  // "LSN\nkey\nkey\n": each key becomes a marker that only data from LSN on may replace.
+  const size_t first = payload.find('\n');
+  if (first == std::string_view::npos) return;
+  const uint64_t lsn = parseFixedLsn(payload.substr(0, first)).value_or(0);
+  size_t i = first + 1;
+  const uint64_t now = uv_now(loop_);
+  while (i < payload.size()) {
+    size_t end = payload.find('\n', i);
+    if (end == std::string_view::npos) end = payload.size();
+    if (end > i) l1_.putIfNewer(payload.substr(i, end - i), std::string(), lsn, now);
     i = end + 1;
   }
+}
+
+void UsersApi::fillL1(const std::string& key, const std::string& json, uint64_t lsn) {
+  l1_.putIfNewer(key, json, lsn, uv_now(loop_));
+  metrics_.l1_evictions.store(l1_.evictions(), std::memory_order_relaxed);
 }
 
 uint64_t UsersApi::requiredLsn(const HttpConnectionPtr& c) const {
@@ -197,9 +208,13 @@ void UsersApi::lookup(const HttpConnectionPtr& c, std::shared_ptr<Lookup> l) {
   l->epoch = invalidation_epoch_;
   if (l1_enabled_) {
     const uint64_t now = uv_now(loop_);
-    if (const LruCache::Entry* e = l1_.get(l->key, now); e && e->lsn >= l->required_lsn) {
-      metrics_.l1_hits.fetch_add(1, std::memory_order_relaxed);
-      return answerUser(c, *l, e->value, "L1");
+    if (const LruCache::Entry* e = l1_.get(l->key, now)) {
+      if (e->value.empty())
+        l->required_lsn = std::max(l->required_lsn, e->lsn);  // invalidated: nothing older will do
+      else if (e->lsn >= l->required_lsn) {
+        metrics_.l1_hits.fetch_add(1, std::memory_order_relaxed);
+        return answerUser(c, *l, e->value, "L1");
+      }
     }
     metrics_.l1_misses.fetch_add(1, std::memory_order_relaxed);
   }
@@ -209,16 +224,18 @@ void UsersApi::lookup(const HttpConnectionPtr& c, std::shared_ptr<Lookup> l) {
   }
   redis_->get(l->key, [this, c, l](std::optional<std::string> v) {
     if (c->closed()) return;
-    // The stored value is "LSN\nJSON": the LSN says which writes it includes.
-    if (v) {
-      const size_t nl = v->find('\n');
-      const auto lsn = nl == std::string::npos ? std::nullopt : parseLsn(std::string_view(*v).substr(0, nl));
+    // The stored value is "LSN\nJSON": the LSN says which writes it includes; no JSON is an
+    // invalidation marker.
+    if (v && v->size() > 17 && (*v)[16] == '\n') {
+      const auto lsn = parseFixedLsn(std::string_view(*v).substr(0, 16));
       if (lsn && *lsn >= l->required_lsn) {
         metrics_.l2_hits.fetch_add(1, std::memory_order_relaxed);
-        std::string json = v->substr(nl + 1);
-        if (l1_enabled_ && l->epoch == invalidation_epoch_) l1_.put(l->key, json, *lsn, uv_now(loop_));
+        std::string json = v->substr(17);
+        if (l1_enabled_ && l->epoch == invalidation_epoch_) fillL1(l->key, json, *lsn);
         return answerUser(c, *l, json, "L2");
       }
+    } else if (v && v->size() == 17) {
+      l->required_lsn = std::max(l->required_lsn, parseFixedLsn(std::string_view(*v).substr(0, 16)).value_or(0));
     }
     metrics_.l2_misses.fetch_add(1, std::memory_order_relaxed);
     lookupDb(c, l);
@@ -240,12 +257,10 @@ void UsersApi::lookupDb(const HttpConnectionPtr& c, std::shared_ptr<Lookup> l) {
     if (l->epoch == invalidation_epoch_) {
       const int64_t id = std::stoll(PQgetvalue(r.get(), 0, 0));
       if (l1_enabled_) {
-        const size_t before = l1_.evictions();
-        l1_.put(l->key, json, info.asof_lsn, uv_now(loop_));
-        metrics_.l1_evictions.fetch_add(l1_.evictions() - before, std::memory_order_relaxed);
+        fillL1(l->key, json, info.asof_lsn);
       }
       if (redis_ && redis_->breakerState() != CircuitBreaker::State::Open)
-        redis_->set(l->key, formatLsn(info.asof_lsn) + "\n" + json, id);
+        redis_->set(l->key, fixedLsn(info.asof_lsn) + "\n" + json, id);
     }
     answerUser(c, *l, json, info.served_by);
   });
@@ -324,11 +339,12 @@ void UsersApi::respondWritten(const HttpConnectionPtr& c, int status, uint64_t l
 
 // L1 here at once; L2 and every other process's L1 through Redis (tags, named keys, PUBLISH).
 // The response waits for Redis so that no client sees the old copy after its write returned.
-void UsersApi::invalidate(int64_t id, std::vector<std::string> keys, std::function<void()> then) {
+void UsersApi::invalidate(int64_t id, uint64_t lsn, std::vector<std::string> keys, std::function<void()> then) {
   ++invalidation_epoch_;
-  for (const std::string& k : keys) l1_.erase(k);
+  const uint64_t now = uv_now(loop_);
+  for (const std::string& k : keys) l1_.put(k, std::string(), lsn, now);
   if (!redis_) return then();
-  redis_->invalidate(id, keys, [then = std::move(then)](bool) { then(); });
+  redis_->invalidate(id, lsn, keys, [then = std::move(then)](bool) { then(); });
 }
 
 void UsersApi::createUser(const HttpConnectionPtr& c) {
@@ -374,7 +390,7 @@ void UsersApi::updateUser(const HttpConnectionPtr& c, int64_t id) {
     const std::string old_email = PQgetvalue(r.get(), 0, 5);
     std::vector<std::string> keys = {userKey(id), emailKey(old_email)};
     if (old_email != in.email) keys.push_back(emailKey(in.email));
-    invalidate(id, std::move(keys), [this, c, lsn, body] { respondWritten(c, 200, lsn, {}, *body); });
+    invalidate(id, lsn, std::move(keys), [this, c, lsn, body] { respondWritten(c, 200, lsn, {}, *body); });
   });
 }
 
@@ -384,7 +400,7 @@ void UsersApi::deleteUser(const HttpConnectionPtr& c, int64_t id) {
     if (!pgOk(r.get())) return c->respondJsonError(500, "database error");
     if (PQntuples(r.get()) == 0) return c->respondJsonError(404, "no such user");
     std::vector<std::string> keys = {userKey(id), emailKey(PQgetvalue(r.get(), 0, 0))};
-    invalidate(id, std::move(keys), [this, c, lsn] { respondWritten(c, 204, lsn, {}, {}); });
+    invalidate(id, lsn, std::move(keys), [this, c, lsn] { respondWritten(c, 204, lsn, {}, {}); });
   });
 }
 

@@ -36,8 +36,8 @@ class UsersApi {
   UsersApi(uv_loop_t* loop, ApiOptions options, Database& db, RedisCache* redis, SharedMetrics& shared, MetricsSlot& metrics);
   void handle(const HttpConnectionPtr& c);
 
-  // Applies an invalidation published by any process (keys one per line).
-  void invalidateLocal(std::string_view keys);
+  // Applies an invalidation published by any process ("LSN\n" then keys, one per line).
+  void invalidateLocal(std::string_view payload);
   // L1 is trusted only while this process hears every invalidation (a live subscription).
   void setL1Enabled(bool enabled);
 
@@ -57,8 +57,9 @@ class UsersApi {
   void batchStep(std::shared_ptr<Batch> batch, PgResult r);
   void exportUsers(const HttpConnectionPtr& c, bool csv);
   void ready(const HttpConnectionPtr& c);
-  void invalidate(int64_t id, std::vector<std::string> keys, std::function<void()> then);
+  void invalidate(int64_t id, uint64_t lsn, std::vector<std::string> keys, std::function<void()> then);
   void respondWritten(const HttpConnectionPtr& c, int status, uint64_t lsn, std::string_view extra, const std::string& body);
+  void fillL1(const std::string& key, const std::string& json, uint64_t lsn);
   uint64_t requiredLsn(const HttpConnectionPtr& c) const;
   void unavailable(const HttpConnectionPtr& c);
 
