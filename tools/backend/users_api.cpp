@@ -218,10 +218,8 @@ void UsersApi::lookup(const HttpConnectionPtr& c, std::shared_ptr<Lookup> l) {
     }
     metrics_.l1_misses.fetch_add(1, std::memory_order_relaxed);
   }
-  if (!redis_ || redis_->breakerState() == CircuitBreaker::State::Open) {
-    if (redis_) metrics_.l2_misses.fetch_add(1, std::memory_order_relaxed);
-    return lookupDb(c, std::move(l));
-  }
+  if (!redis_) return lookupDb(c, std::move(l));
+  // While the breaker is open this fails at once (and lets the half-open probe through in time).
   redis_->get(l->key, [this, c, l](std::optional<std::string> v) {
     if (c->closed()) return;
     // The stored value is "LSN\nJSON": the LSN says which writes it includes; no JSON is an
@@ -259,8 +257,7 @@ void UsersApi::lookupDb(const HttpConnectionPtr& c, std::shared_ptr<Lookup> l) {
       if (l1_enabled_) {
         fillL1(l->key, json, info.asof_lsn);
       }
-      if (redis_ && redis_->breakerState() != CircuitBreaker::State::Open)
-        redis_->set(l->key, fixedLsn(info.asof_lsn) + "\n" + json, id);
+      if (redis_) redis_->set(l->key, fixedLsn(info.asof_lsn) + "\n" + json, id);
     }
     answerUser(c, *l, json, info.served_by);
   });
