@@ -1,0 +1,8 @@
+-- wrk: POST /users with a fresh address each time.
+local n = 0
+local tag = tostring(os.time()) .. tostring(math.random(1, 1000000))
+request = function()
+  n = n + 1
+  local body = string.format('{"email":"bench-%s-%d-%d@example.com","name":"Bench User"}', tag, math.random(1, 1000000000), n)
+  return wrk.format("POST", "/users", {["Content-Type"] = "application/json"}, body)
+end
