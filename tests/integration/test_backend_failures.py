@@ -105,3 +105,33 @@ def test_slow_query_log_has_the_plan(stack):
         log = b.stop()
     lines = [l for l in log.splitlines() if "slow query" in l]
     assert lines and re.search(r'plan: \[ *\{ *"Plan"', lines[0]), lines[:3]
+
+
+def test_pool_exhausted_answers_503_with_retry_after(stack):
+    """One primary connection, held by an export whose client stopped reading (backpressure keeps
+    the cursor's transaction open): other requests wait at most the acquire timeout, then get 503
+    with Retry-After; never an unbounded queue. Once the export ends, requests succeed again."""
+    import socket
+    import subprocess
+    from backend_harness import backend_bin
+    seeded = subprocess.run([backend_bin(), "seed", "--primary", stack.dsn(), "--count", "50000"],
+                            capture_output=True, text=True, timeout=120)
+    assert seeded.returncode == 0, seeded.stderr
+    b = Backend(stack, "--pool-max", "1", "--pool-min-idle", "1", "--acquire-timeout-ms", "100",
+                "--max-waiters", "4", replica=False, redis=False)
+    try:
+        s = socket.create_connection(("127.0.0.1", b.port), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.sendall(b"GET /export/users.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
+        time.sleep(0.5)  # the export now waits for the client, holding the connection
+        started = time.monotonic()
+        status, h, body = b.request("GET", "/users?after=0&limit=1")
+        assert status == 503, body
+        assert h["retry-after"] == "1" and time.monotonic() - started < 2
+        while s.recv(65536):
+            pass
+        s.close()
+        wait_for("the pool to serve again", lambda: b.request("GET", "/users?after=0&limit=1")[0] == 200)
+    finally:
+        b.stop()
