@@ -1,6 +1,7 @@
 -- wrk: POST /users with a fresh address each time.
 local n = 0
-local tag = tostring(os.time()) .. tostring(math.random(1, 1000000))
+-- Each wrk thread has its own Lua state (same random seed): its table address tells them apart.
+local tag = tostring(os.time()) .. tostring({}):gsub("[^%x]", "")
 request = function()
   n = n + 1
   local body = string.format('{"email":"bench-%s-%d-%d@example.com","name":"Bench User"}', tag, math.random(1, 1000000000), n)
