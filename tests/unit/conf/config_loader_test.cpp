@@ -208,15 +208,23 @@ TEST_CASE("loader: the shipped demo config conf/edged.yaml is valid") {
   CHECK(c.source_path == path);
   REQUIRE(c.listeners.size() == 1);
   CHECK(c.listeners[0].address.text == "127.0.0.1:8080");
-  REQUIRE(c.upstreams.size() == 1);
+  REQUIRE(c.upstreams.size() == 2);
   CHECK(c.upstreams[0].name == "demo");
   CHECK(c.upstreams[0].keepalive == 32);
   REQUIRE(c.upstreams[0].servers.size() == 2);
   CHECK(c.upstreams[0].servers[0].address.text == "127.0.0.1:3001");
   CHECK(c.upstreams[0].servers[1].address.text == "127.0.0.1:3002");
-  REQUIRE(c.routes.size() == 1);
-  CHECK(c.routes[0].prefix == "/");
-  CHECK(c.routes[0].upstream == "demo");
+  // The reference backend (tools/backend) that tools/run starts on 8090.
+  CHECK(c.upstreams[1].name == "backend");
+  REQUIRE(c.upstreams[1].servers.size() == 1);
+  CHECK(c.upstreams[1].servers[0].address.text == "127.0.0.1:8090");
+  REQUIRE(c.routes.size() == 3);
+  CHECK(c.routes[0].prefix == "/users");
+  CHECK(c.routes[0].upstream == "backend");
+  CHECK(c.routes[1].prefix == "/export/");
+  CHECK(c.routes[1].upstream == "backend");
+  CHECK(c.routes[2].prefix == "/");
+  CHECK(c.routes[2].upstream == "demo");
 }
 
 TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
