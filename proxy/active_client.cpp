@@ -29,7 +29,7 @@ const llhttp_settings_t* ActiveClient::settings() {
 ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWriteDone), session_(*this, worker) {
   llhttp_init(&parser_, HTTP_REQUEST, settings());
   parser_.data = this;
-  timer_.owner = this;
+  state.timer.owner = this;
   posted_flush_.owner = this;
   posted_flush_.fn = [](void* owner) { static_cast<ActiveClient*>(owner)->flushDeferredUpstream(); };
 }
@@ -47,40 +47,42 @@ void ActiveClient::flushDeferredUpstream() {
 
 void ActiveClient::recycle() {
   // Taken off every list first; libuv holds no write request of ours.
-  assert(!timer_.scheduled() && !quiet_prev_ && !quiet_next_ && !out_.writing());
+  assert(!state.timer.scheduled() && !quiet.prev && !quiet.next && !out_.writing());
   session_.recycle(kKeepBytes);
   out_.reset(kKeepBytes);
   request_.reset();
   request_.fields.releaseExcess(kKeepBytes);
   llhttp_reset(&parser_);
-  in_.reset();
-  in_start_ = in_end_ = 0;
-  conn_ = nullptr;
-  phase_ = ClientPhase::Idle;
+  state.in.reset();
+  state.in_start = state.in_end = 0;
+  state.conn = nullptr;
+  state.phase = ClientPhase::Idle;
   PostedFlushes::cancel(posted_flush_);
-  body_paused_ = eof_ = close_after_write_ = shutdown_sent_ = in_process_input_ = false;
-  in_full_read_ = upstream_flush_deferred_ = head_paused_ = false;
+  state.body_paused = state.eof = state.close_after_write = state.shutdown_sent = false;
+  state.in_process_input = state.in_full_read = state.head_paused = false;
+  upstream_flush_deferred_ = false;
   resp_framing_ = BodyFraming::None;
-  message_complete_ = true;
-  depth_ = 0;
-  reject_status_ = 0;
-  phase_start_ = head_start_ns_ = request_start_ = last_read_ = last_write_ = deadline_ = 0;
-  client_ip_[0] = '\0';
+  state.message_complete = true;
+  state.depth = 0;
+  state.reject_status = 0;
+  state.phase_start = state.request_start = state.last_read = state.last_write = state.deadline = 0;
+  head_start_ns_ = 0;
+  state.client_ip[0] = '\0';
   local_addr_[0] = '\0';
 }
 
 // ---- Downstream: the Session's view of its connection ---------------------------------------
 
-void ActiveClient::flush() { conn_->flush(); }
-void ActiveClient::pauseRequestBody() { conn_->pauseBodyReading(); }
-void ActiveClient::resumeRequestBody() { conn_->resumeBodyReading(); }
-void ActiveClient::exchangeDone(bool keep_alive) { conn_->sessionFinished(keep_alive); }
-void ActiveClient::closeAfterWrite() { conn_->closeAfterWrite(); }
-void ActiveClient::startTunnel() { conn_->startTunnel(); }
-void ActiveClient::resumeRequest() { conn_->resumeRequest(); }
-std::string_view ActiveClient::localAddress() { return conn_->localAddress(local_addr_, sizeof local_addr_); }
+void ActiveClient::flush() { state.conn->flush(); }
+void ActiveClient::pauseRequestBody() { state.conn->pauseBodyReading(); }
+void ActiveClient::resumeRequestBody() { state.conn->resumeBodyReading(); }
+void ActiveClient::exchangeDone(bool keep_alive) { state.conn->sessionFinished(keep_alive); }
+void ActiveClient::closeAfterWrite() { state.conn->closeAfterWrite(); }
+void ActiveClient::startTunnel() { state.conn->startTunnel(); }
+void ActiveClient::resumeRequest() { state.conn->resumeRequest(); }
+std::string_view ActiveClient::localAddress() { return state.conn->localAddress(local_addr_, sizeof local_addr_); }
 
-void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->conn_->onWriteDone(status); }
+void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->state.conn->onWriteDone(status); }
 
 void ActiveClient::sendInterim(int status, std::string_view reason, const std::vector<Header>& headers) {
   if (request_.http10()) return;  // HTTP/1.0 has no interim responses
@@ -131,10 +133,10 @@ void ActiveClient::endBody() {
 int ActiveClient::onMessageBegin(llhttp_t* p) {
   auto* self = static_cast<ActiveClient*>(p->data);
   self->request_.reset();
-  self->reject_status_ = 0;
-  self->message_complete_ = false;
-  self->phase_ = ClientPhase::Head;
-  self->phase_start_ = uv_now(self->worker_.loop());
+  self->state.reject_status = 0;
+  self->state.message_complete = false;
+  self->state.phase = ClientPhase::Head;
+  self->state.phase_start = uv_now(self->worker_.loop());
   self->head_start_ns_ = uv_hrtime();
   return 0;
 }
@@ -143,7 +145,7 @@ int ActiveClient::onMessageBegin(llhttp_t* p) {
 // `status` (414 for the target, 431 for the header lines) and parsing stops.
 int ActiveClient::limitHead(size_t bytes, int status) {
   if (bytes <= worker_.config().limits.max_header_bytes) return 0;
-  reject_status_ = status;
+  state.reject_status = status;
   return -1;
 }
 
@@ -169,8 +171,8 @@ int ActiveClient::onHeaderValueComplete(llhttp_t* p) {
 
 int ActiveClient::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  self->phase_ = ClientPhase::Body;
-  self->last_read_ = self->request_start_ = uv_now(self->worker_.loop());
+  self->state.phase = ClientPhase::Body;
+  self->state.last_read = self->state.request_start = uv_now(self->worker_.loop());
   RequestHead& r = self->request_;
   self->takeRequestLine();
   r.keep_alive = llhttp_should_keep_alive(p) != 0;
@@ -184,11 +186,11 @@ int ActiveClient::onHeadersComplete(llhttp_t* p) {
   r.complete = true;
   const int result = self->session_.onRequestHead();
   if (result == Session::kWaiting) {
-    self->head_paused_ = true;
+    self->state.head_paused = true;
     return HPE_PAUSED;  // parsing goes on when the exchange resumes (resumeRequest)
   }
   if (result > 0) {
-    self->reject_status_ = result;
+    self->state.reject_status = result;
     return -1;
   }
   return 0;
@@ -196,8 +198,8 @@ int ActiveClient::onHeadersComplete(llhttp_t* p) {
 
 int ActiveClient::onBody(llhttp_t* p, const char* at, size_t n) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  if (const int status = self->session_.onRequestBody(self->in_.get(), at, n); status != 0) {
-    self->reject_status_ = status;
+  if (const int status = self->session_.onRequestBody(self->state.in.get(), at, n); status != 0) {
+    self->state.reject_status = status;
     return -1;
   }
   return 0;
@@ -205,8 +207,8 @@ int ActiveClient::onBody(llhttp_t* p, const char* at, size_t n) {
 
 int ActiveClient::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<ActiveClient*>(p->data);
-  self->message_complete_ = true;
-  self->phase_ = self->session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
+  self->state.message_complete = true;
+  self->state.phase = self->session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
   if (self->session_.active()) self->session_.onRequestComplete();
   return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
 }

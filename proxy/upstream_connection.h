@@ -65,6 +65,8 @@ class UpstreamConnection final : public OriginStream {
   // Move to another generation's Server object for the same slot (a reload kept the server).
   void rebind(WorkerGen& gen, size_t upstream_index, upstream::Server& server);
   uint64_t idleDeadline() const { return idle_deadline_; }
+  // The origin's "Keep-Alive: timeout=N" in ms (0: none); the pool sizes the idle budget by it.
+  uint64_t keepaliveHintMs() const { return keepalive_hint_ms_; }
 
   // Pool-side.
   void becomeIdle(uint64_t deadline_ms);
@@ -129,7 +131,6 @@ class UpstreamConnection final : public OriginStream {
   uint64_t timer_due_ = 0;       // when the running timer fires, 0 = not running
   uint64_t idle_deadline_ = 0;
   uint64_t keepalive_hint_ms_ = 0;  // origin's "Keep-Alive: timeout=N"
-  friend class ConnectionPool;
 };
 
 }  // namespace edged::proxy
