@@ -9,25 +9,8 @@
 
 namespace edged::proxy {
 
-const llhttp_settings_t* ActiveClient::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t x;
-    llhttp_settings_init(&x);
-    x.on_message_begin = onMessageBegin;
-    x.on_url = onUrl;
-    x.on_header_field = onHeaderField;
-    x.on_header_value = onHeaderValue;
-    x.on_header_value_complete = onHeaderValueComplete;
-    x.on_headers_complete = onHeadersComplete;
-    x.on_body = onBody;
-    x.on_message_complete = onMessageComplete;
-    return x;
-  }();
-  return &s;
-}
-
 ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWriteDone), session_(*this, worker) {
-  llhttp_init(&parser_, HTTP_REQUEST, settings());
+  llhttp_init(&parser_, HTTP_REQUEST, http1::RequestParser<ActiveClient>::settings());
   parser_.data = this;
   state.timer.owner = this;
   posted_flush_.owner = this;
@@ -128,100 +111,48 @@ void ActiveClient::endBody() {
   resp_framing_ = BodyFraming::None;
 }
 
-// ---- llhttp callbacks ----------------------------------------------------------------------
+// ---- the request parser's calls ------------------------------------------------------------
 
-int ActiveClient::onMessageBegin(llhttp_t* p) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  self->request_.reset();
-  self->state.reject_status = 0;
-  self->state.message_complete = false;
-  self->state.phase = ClientPhase::Head;
-  self->state.phase_start = uv_now(self->worker_.loop());
-  self->head_start_ns_ = uv_hrtime();
-  return 0;
+void ActiveClient::onRequestBegin() {
+  state.reject_status = 0;
+  state.message_complete = false;
+  state.phase = ClientPhase::Head;
+  state.phase_start = uv_now(worker_.loop());
+  head_start_ns_ = uv_hrtime();
 }
 
-// The head has grown to `bytes`: past limits.max_header_bytes the request is refused with
-// `status` (414 for the target, 431 for the header lines) and parsing stops.
-int ActiveClient::limitHead(size_t bytes, int status) {
-  if (bytes <= worker_.config().limits.max_header_bytes) return 0;
-  state.reject_status = status;
-  return -1;
-}
+size_t ActiveClient::maxHeadBytes() { return worker_.config().limits.max_header_bytes; }
 
-int ActiveClient::onUrl(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->request_.fields.addTarget(at, n), 414);
-}
-
-int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->request_.fields.addField(at, n), 431);
-}
-
-int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->request_.fields.addValue(at, n), 431);
-}
-
-int ActiveClient::onHeaderValueComplete(llhttp_t* p) {
-  static_cast<ActiveClient*>(p->data)->request_.fields.endValue();
-  return 0;
-}
-
-int ActiveClient::onHeadersComplete(llhttp_t* p) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  self->state.phase = ClientPhase::Body;
-  self->state.last_read = self->state.request_start = uv_now(self->worker_.loop());
-  RequestHead& r = self->request_;
-  self->takeRequestLine();
-  r.keep_alive = llhttp_should_keep_alive(p) != 0;
-  r.upgrade = p->upgrade != 0;
-  if (p->flags & F_CHUNKED) {
-    r.framing = BodyFraming::Chunked;
-  } else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
-    r.framing = BodyFraming::ContentLength;
-    r.content_length = p->content_length;
-  }
-  r.complete = true;
-  const int result = self->session_.onRequestHead();
+int ActiveClient::onRequestHead() {
+  state.phase = ClientPhase::Body;
+  state.last_read = state.request_start = uv_now(worker_.loop());
+  const int result = session_.onRequestHead();
   if (result == Session::kWaiting) {
-    self->state.head_paused = true;
+    state.head_paused = true;
     return HPE_PAUSED;  // parsing goes on when the exchange resumes (resumeRequest)
   }
   if (result > 0) {
-    self->state.reject_status = result;
+    state.reject_status = result;
     return -1;
   }
   return 0;
 }
 
-int ActiveClient::onBody(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  if (const int status = self->session_.onRequestBody(self->state.in.get(), at, n); status != 0) {
-    self->state.reject_status = status;
+int ActiveClient::onRequestBodyData(const char* at, size_t n) {
+  if (const int status = session_.onRequestBody(state.in.get(), at, n); status != 0) {
+    state.reject_status = status;
     return -1;
   }
   return 0;
 }
 
-int ActiveClient::onMessageComplete(llhttp_t* p) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  self->state.message_complete = true;
-  self->state.phase = self->session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
-  if (self->session_.active()) self->session_.onRequestComplete();
+int ActiveClient::onRequestEnd() {
+  state.message_complete = true;
+  state.phase = session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
+  if (session_.active()) session_.onRequestComplete();
   return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
 }
 
-}  // namespace edged::proxy
+void ActiveClient::takeRequestLine() { http1::takeRequestLine(parser_, request_); }
 
-namespace edged::proxy {
-void ActiveClient::takeRequestLine() {
-  if (parser_.http_major == 0 || !request_.method.empty()) return;
-  const auto m = static_cast<llhttp_method_t>(parser_.method);
-  request_.method = llhttp_method_name(m);
-  request_.method_id = methodFromName(request_.method);
-  request_.version_major = parser_.http_major;
-  request_.version_minor = parser_.http_minor;
-}
 }  // namespace edged::proxy

@@ -15,6 +15,7 @@
 #include "proxy/client_timers.h"
 #include "proxy/downstream.h"
 #include "proxy/http/http.h"
+#include "proxy/http1/http1.h"
 #include "proxy/net_names.h"
 #include "proxy/session.h"
 
@@ -110,6 +111,15 @@ class ActiveClient final : public Downstream {
   // up to kKeepBytes).
   void recycle();
 
+  // The request parser's calls (http1::RequestParser<ActiveClient>, from inside llhttp_execute).
+  RequestHead& parsedRequest() { return request_; }
+  size_t maxHeadBytes();
+  void onRequestBegin();
+  void refuseHead(int status) { state.reject_status = status; }
+  int onRequestHead();
+  int onRequestBodyData(const char* at, size_t n);
+  int onRequestEnd();
+
   ClientState state;                     // the connection's, see ClientState
   ActiveClient* next_free = nullptr;     // ActiveClientPool's free list
   TimerFifoLink<ActiveClient> quiet;     // ClientTimers' quiet list
@@ -119,16 +129,6 @@ class ActiveClient final : public Downstream {
   static constexpr size_t kKeepBytes = 8 * 1024;
 
   static void onWriteDone(void* self, int status);
-  static int onMessageBegin(llhttp_t* p);
-  static int onUrl(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderField(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderValue(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderValueComplete(llhttp_t* p);
-  static int onHeadersComplete(llhttp_t* p);
-  static int onBody(llhttp_t* p, const char* at, size_t n);
-  static int onMessageComplete(llhttp_t* p);
-  static const llhttp_settings_t* settings();
-  int limitHead(size_t bytes, int status);
 
   Worker& worker_;
   bool upstream_flush_deferred_ = false;
