@@ -10,27 +10,10 @@
 
 namespace edged::proxy {
 
-const llhttp_settings_t* ActiveClient::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t x;
-    llhttp_settings_init(&x);
-    x.on_message_begin = onMessageBegin;
-    x.on_url = onUrl;
-    x.on_header_field = onHeaderField;
-    x.on_header_value = onHeaderValue;
-    x.on_header_value_complete = onHeaderValueComplete;
-    x.on_headers_complete = onHeadersComplete;
-    x.on_body = onBody;
-    x.on_message_complete = onMessageComplete;
-    return x;
-  }();
-  return &s;
-}
-
 ActiveClient::ActiveClient(Worker& worker) : worker_(worker), out_(this, onWriteDone), session_(*this, worker) {
-  llhttp_init(&parser_, HTTP_REQUEST, settings());
+  llhttp_init(&parser_, HTTP_REQUEST, http1::RequestParser<ActiveClient>::settings());
   parser_.data = this;
-  timer_.owner = this;
+  state.timer.owner = this;
   posted_flush_.owner = this;
   posted_flush_.fn = [](void* owner) { static_cast<ActiveClient*>(owner)->flushDeferredUpstream(); };
 }
@@ -48,40 +31,42 @@ void ActiveClient::flushDeferredUpstream() {
 
 void ActiveClient::recycle() {
   // Taken off every list first; libuv holds no write request of ours.
-  assert(!timer_.scheduled() && !quiet_prev_ && !quiet_next_ && !out_.writing());
+  assert(!state.timer.scheduled() && !quiet.prev && !quiet.next && !out_.writing());
   session_.recycle(kKeepBytes);
   out_.reset(kKeepBytes);
   request_.reset();
   request_.fields.releaseExcess(kKeepBytes);
   llhttp_reset(&parser_);
-  in_.reset();
-  in_start_ = in_end_ = 0;
-  conn_ = nullptr;
-  phase_ = ClientPhase::Idle;
+  state.in.reset();
+  state.in_start = state.in_end = 0;
+  state.conn = nullptr;
+  state.phase = ClientPhase::Idle;
   PostedFlushes::cancel(posted_flush_);
-  body_paused_ = eof_ = close_after_write_ = shutdown_sent_ = in_process_input_ = false;
-  in_full_read_ = upstream_flush_deferred_ = head_paused_ = false;
+  state.body_paused = state.eof = state.close_after_write = state.shutdown_sent = false;
+  state.in_process_input = state.in_full_read = state.head_paused = false;
+  upstream_flush_deferred_ = false;
   resp_framing_ = BodyFraming::None;
-  message_complete_ = true;
-  depth_ = 0;
-  reject_status_ = 0;
-  phase_start_ = head_start_ns_ = request_start_ = last_read_ = last_write_ = deadline_ = 0;
-  client_ip_[0] = '\0';
+  state.message_complete = true;
+  state.depth = 0;
+  state.reject_status = 0;
+  state.phase_start = state.request_start = state.last_read = state.last_write = state.deadline = 0;
+  head_start_ns_ = 0;
+  state.client_ip[0] = '\0';
   local_addr_[0] = '\0';
 }
 
 // ---- Downstream: the Session's view of its connection ---------------------------------------
 
-void ActiveClient::flush() { conn_->flush(); }
-void ActiveClient::pauseRequestBody() { conn_->pauseBodyReading(); }
-void ActiveClient::resumeRequestBody() { conn_->resumeBodyReading(); }
-void ActiveClient::exchangeDone(bool keep_alive) { conn_->sessionFinished(keep_alive); }
-void ActiveClient::closeAfterWrite() { conn_->closeAfterWrite(); }
-void ActiveClient::startTunnel() { conn_->startTunnel(); }
-void ActiveClient::resumeRequest() { conn_->resumeRequest(); }
-std::string_view ActiveClient::localAddress() { return conn_->localAddress(local_addr_, sizeof local_addr_); }
+void ActiveClient::flush() { state.conn->flush(); }
+void ActiveClient::pauseRequestBody() { state.conn->pauseBodyReading(); }
+void ActiveClient::resumeRequestBody() { state.conn->resumeBodyReading(); }
+void ActiveClient::exchangeDone(bool keep_alive) { state.conn->sessionFinished(keep_alive); }
+void ActiveClient::closeAfterWrite() { state.conn->closeAfterWrite(); }
+void ActiveClient::startTunnel() { state.conn->startTunnel(); }
+void ActiveClient::resumeRequest() { state.conn->resumeRequest(); }
+std::string_view ActiveClient::localAddress() { return state.conn->localAddress(local_addr_, sizeof local_addr_); }
 
-void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->conn_->onWriteDone(status); }
+void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->state.conn->onWriteDone(status); }
 
 void ActiveClient::sendInterim(int status, std::string_view reason, const std::vector<Header>& headers) {
   if (request_.http10()) return;  // HTTP/1.0 has no interim responses
@@ -127,109 +112,58 @@ void ActiveClient::endBody() {
   resp_framing_ = BodyFraming::None;
 }
 
-// ---- llhttp callbacks ----------------------------------------------------------------------
+// ---- the request parser's calls ------------------------------------------------------------
 
-int ActiveClient::onMessageBegin(llhttp_t* p) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  self->request_.reset();
-  self->reject_status_ = 0;
-  self->message_complete_ = false;
-  self->phase_ = ClientPhase::Head;
-  self->phase_start_ = uv_now(self->worker_.loop());
-  self->head_start_ns_ = uv_hrtime();
-  return 0;
+void ActiveClient::onRequestBegin() {
+  state.reject_status = 0;
+  state.message_complete = false;
+  state.phase = ClientPhase::Head;
+  state.phase_start = uv_now(worker_.loop());
+  head_start_ns_ = uv_hrtime();
 }
 
-// The head has grown to `bytes`: past limits.max_header_bytes the request is refused with
-// `status` (414 for the target, 431 for the header lines) and parsing stops.
-int ActiveClient::limitHead(size_t bytes, int status) {
-  if (bytes <= worker_.config().limits.max_header_bytes) return 0;
-  reject_status_ = status;
-  return -1;
+size_t ActiveClient::maxHeadBytes() { return worker_.config().limits.max_header_bytes; }
+
+// llhttp takes "GET /\r\n" for HTTP/0.9 and waits for the byte after the line: refuse at once.
+int ActiveClient::checkTarget(const char* at, size_t n) {
+  return urlEndsWithoutVersion(at, n, state.in->data() + state.in_end) ? 400 : 0;
 }
 
-int ActiveClient::onUrl(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  // llhttp takes "GET /\r\n" for HTTP/0.9 and waits for the byte after the line: refuse at once.
-  if (urlEndsWithoutVersion(at, n, self->in_->data() + self->in_end_)) {
-    self->reject_status_ = 400;
-    return -1;
-  }
-  return self->limitHead(self->request_.fields.addTarget(at, n), 414);
+// obs-fold: 400 (RFC 9112 §5.2).
+int ActiveClient::checkFieldValue(const char* at, size_t n) {
+  return valueContinuesFoldedLine(at, n, state.in->data()) ? 400 : 0;
 }
 
-int ActiveClient::onHeaderField(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  return self->limitHead(self->request_.fields.addField(at, n), 431);
-}
-
-int ActiveClient::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  if (valueContinuesFoldedLine(at, n, self->in_->data())) {  // obs-fold: 400, RFC 9112 §5.2
-    self->reject_status_ = 400;
-    return -1;
-  }
-  return self->limitHead(self->request_.fields.addValue(at, n), 431);
-}
-
-int ActiveClient::onHeaderValueComplete(llhttp_t* p) {
-  static_cast<ActiveClient*>(p->data)->request_.fields.endValue();
-  return 0;
-}
-
-int ActiveClient::onHeadersComplete(llhttp_t* p) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  self->phase_ = ClientPhase::Body;
-  self->last_read_ = self->request_start_ = uv_now(self->worker_.loop());
-  RequestHead& r = self->request_;
-  self->takeRequestLine();
-  r.keep_alive = llhttp_should_keep_alive(p) != 0;
-  r.upgrade = p->upgrade != 0;
-  if (p->flags & F_CHUNKED) {
-    r.framing = BodyFraming::Chunked;
-  } else if ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0) {
-    r.framing = BodyFraming::ContentLength;
-    r.content_length = p->content_length;
-  }
-  r.complete = true;
-  const int result = self->session_.onRequestHead();
+int ActiveClient::onRequestHead() {
+  state.phase = ClientPhase::Body;
+  state.last_read = state.request_start = uv_now(worker_.loop());
+  const int result = session_.onRequestHead();
   if (result == Session::kWaiting) {
-    self->head_paused_ = true;
+    state.head_paused = true;
     return HPE_PAUSED;  // parsing goes on when the exchange resumes (resumeRequest)
   }
   if (result > 0) {
-    self->reject_status_ = result;
+    state.reject_status = result;
     return -1;
   }
   return 0;
 }
 
-int ActiveClient::onBody(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  if (const int status = self->session_.onRequestBody(self->in_.get(), at, n); status != 0) {
-    self->reject_status_ = status;
+int ActiveClient::onRequestBodyData(const char* at, size_t n) {
+  if (const int status = session_.onRequestBody(state.in.get(), at, n); status != 0) {
+    state.reject_status = status;
     return -1;
   }
   return 0;
 }
 
-int ActiveClient::onMessageComplete(llhttp_t* p) {
-  auto* self = static_cast<ActiveClient*>(p->data);
-  self->message_complete_ = true;
-  self->phase_ = self->session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
-  if (self->session_.active()) self->session_.onRequestComplete();
+int ActiveClient::onRequestEnd() {
+  state.message_complete = true;
+  state.phase = session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
+  if (session_.active()) session_.onRequestComplete();
   return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
 }
 
-}  // namespace edged::proxy
+void ActiveClient::takeRequestLine() { http1::takeRequestLine(parser_, request_); }
 
-namespace edged::proxy {
-void ActiveClient::takeRequestLine() {
-  if (parser_.http_major == 0 || !request_.method.empty()) return;
-  const auto m = static_cast<llhttp_method_t>(parser_.method);
-  request_.method = llhttp_method_name(m);
-  request_.method_id = methodFromName(request_.method);
-  request_.version_major = parser_.http_major;
-  request_.version_minor = parser_.http_minor;
-}
 }  // namespace edged::proxy

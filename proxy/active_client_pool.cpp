@@ -7,15 +7,15 @@ namespace edged::proxy {
 
 ActiveClientPool::~ActiveClientPool() {
   while (ActiveClient* x = free_) {
-    free_ = x->next_free_;
+    free_ = x->next_free;
     delete x;
   }
 }
 
 ActiveClient* ActiveClientPool::acquire(Worker& worker) {
   if (ActiveClient* x = free_) {
-    free_ = x->next_free_;
-    x->next_free_ = nullptr;
+    free_ = x->next_free;
+    x->next_free = nullptr;
     --free_count_;
     return x;
   }
@@ -28,7 +28,7 @@ void ActiveClientPool::release(ActiveClient* x) {
     delete x;
     return;
   }
-  x->next_free_ = free_;
+  x->next_free = free_;
   free_ = x;
   ++free_count_;
 }

@@ -25,7 +25,7 @@ class ActiveClientPool {
   void release(ActiveClient* x);
 
  private:
-  ActiveClient* free_ = nullptr;  // through ActiveClient::next_free_
+  ActiveClient* free_ = nullptr;  // through ActiveClient::next_free
   size_t free_count_ = 0;
 };
 

@@ -81,7 +81,7 @@ bool ClientConnection::setUp() {
 }
 
 void ClientConnection::clientIpText(char* out, size_t len) const {
-  static_assert(sizeof peer_ <= sizeof ActiveClient::client_ip_);
+  static_assert(sizeof peer_ <= sizeof ClientState::client_ip);
   if (peer_family_ == AF_INET)
     std::memcpy(out, peer_, sizeof peer_);
   else if (peer_family_ != AF_INET6 || !inet_ntop(AF_INET6, peer_, out, static_cast<socklen_t>(len)))
@@ -104,8 +104,8 @@ void ClientConnection::close() {
   timers.removeIdle(this);
   if (ActiveClient* x = x_) {
     timers.removeQuiet(x);
-    timers.cancel(x->timer_);
-    if (x->session_.active()) x->session_.abort(Termination::ClientClosed, 499);
+    timers.cancel(x->state.timer);
+    if (x->session().active()) x->session().abort(Termination::ClientClosed, 499);
   }
   transport_.close(this);
 }
@@ -124,7 +124,7 @@ void ClientConnection::drain() {
   // Close keep-alive connections waiting for their next request; a connection that has not sent
   // its first one yet gets it answered (with Connection: close).
   if (closing_ || !served_) return;
-  if (!x_ || (!x_->session_.active() && x_->phase_ == Phase::Idle && x_->out_.idle())) close();
+  if (!x_ || (!x_->session().active() && x_->state.phase == Phase::Idle && x_->out().idle())) close();
 }
 
 // ---- busy and idle -------------------------------------------------------------------------
@@ -134,11 +134,11 @@ void ClientConnection::attach() {
   timers.removeIdle(this);
   ActiveClient* x = worker_.activeClients().acquire(worker_);
   x_ = x;
-  x->conn_ = this;
+  x->state.conn = this;
   // Until a request begins, the keep-alive timeout still runs from when the connection went idle.
-  x->phase_start_ = idle_since_;
-  x->last_read_ = x->last_write_ = uv_now(worker_.loop());
-  clientIpText(x->client_ip_, sizeof x->client_ip_);
+  x->state.phase_start = idle.since;
+  x->state.last_read = x->state.last_write = uv_now(worker_.loop());
+  clientIpText(x->state.client_ip, sizeof x->state.client_ip);
 }
 
 void ClientConnection::detach() {
@@ -146,15 +146,15 @@ void ClientConnection::detach() {
   x_ = nullptr;
   ClientTimers& timers = worker_.clientTimers();
   timers.removeQuiet(x);
-  timers.cancel(x->timer_);
+  timers.cancel(x->state.timer);
   worker_.activeClients().release(x);
 }
 
 bool ClientConnection::quiet() const {
   const ActiveClient* x = x_;
-  return x && !closing_ && x->depth_ == 0 && !x->in_process_input_ && x->phase_ == Phase::Idle &&
-         x->message_complete_ && !x->session_.active() && x->out_.idle() && !x->close_after_write_ &&
-         !x->shutdown_sent_ && !x->eof_ && !x->body_paused_ && x->in_start_ == x->in_end_;
+  return x && !closing_ && x->state.depth == 0 && !x->state.in_process_input && x->state.phase == Phase::Idle &&
+         x->state.message_complete && !x->session().active() && x->out().idle() && !x->state.close_after_write &&
+         !x->state.shutdown_sent && !x->state.eof && !x->state.body_paused && x->state.in_start == x->state.in_end;
 }
 
 void ClientConnection::settle() {
@@ -174,7 +174,7 @@ void ClientConnection::onQuietExpired() {
 // Gives the ActiveClient back: the connection waits for its next request on the keep-alive
 // list, its timeout still counted from when its last exchange ended.
 void ClientConnection::park() {
-  const uint64_t since = x_->phase_start_;
+  const uint64_t since = x_->state.phase_start;
   detach();
   worker_.clientTimers().addIdle(this, since, worker_.config().timeouts.keepalive.count());
 }
@@ -192,11 +192,11 @@ void ClientConnection::stopReading() { transport_.stopReading(); }
 // waits with its buffer full, not after EOF or once we decided to close.
 void ClientConnection::updateReading() {
   ActiveClient* x = x_;
-  if (closing_ || x->close_after_write_) return;
-  const bool parser_paused = llhttp_get_errno(&x->parser_) == HPE_PAUSED;
+  if (closing_ || x->state.close_after_write) return;
+  const bool parser_paused = llhttp_get_errno(&x->parser()) == HPE_PAUSED;
   const bool no_room =
-      parser_paused && x->in_ && x->in_start_ < x->in_end_ && x->in_end_ + 4096 > x->in_->capacity;
-  const bool want = !x->eof_ && !x->body_paused_ && !no_room;
+      parser_paused && x->state.in && x->state.in_start < x->state.in_end && x->state.in_end + 4096 > x->state.in->capacity;
+  const bool want = !x->state.eof && !x->state.body_paused && !no_room;
   if (want)
     startReading();
   else
@@ -204,15 +204,15 @@ void ClientConnection::updateReading() {
 }
 
 void ClientConnection::pauseBodyReading() {
-  x_->body_paused_ = true;
+  x_->state.body_paused = true;
   stopReading();
 }
 
 void ClientConnection::resumeBodyReading() {
   ActiveClient* x = x_;
-  if (!x->body_paused_) return;
-  x->body_paused_ = false;
-  x->last_read_ = uv_now(worker_.loop());
+  if (!x->state.body_paused) return;
+  x->state.body_paused = false;
+  x->state.last_read = uv_now(worker_.loop());
   updateReading();
   armTimer();
 }
@@ -222,16 +222,16 @@ void ClientConnection::onTransportAlloc(uv_buf_t* buf) {
   if (!x_) attach();
   else worker_.clientTimers().removeQuiet(x_);  // busy again within its grace
   ActiveClient* x = x_;
-  if (x->in_ && x->in_start_ < x->in_end_) {
+  if (x->state.in && x->state.in_start < x->state.in_end) {
     // Unparsed bytes wait (a pipelined request): append after them.
-    buf->base = x->in_->data() + x->in_end_;
-    buf->len = x->in_->capacity - x->in_end_;
+    buf->base = x->state.in->data() + x->state.in_end;
+    buf->len = x->state.in->capacity - x->state.in_end;
     return;
   }
-  if (!x->in_.unique()) x->in_ = BufRef(worker_.buffers().get());
-  x->in_start_ = x->in_end_ = 0;
-  buf->base = x->in_->data();
-  buf->len = x->in_->capacity;
+  if (!x->state.in.unique()) x->state.in = BufRef(worker_.buffers().get());
+  x->state.in_start = x->state.in_end = 0;
+  buf->base = x->state.in->data();
+  buf->len = x->state.in->capacity;
 }
 
 void ClientConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
@@ -250,16 +250,16 @@ void ClientConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
   {
     InUse in_use(x);
     const bool full = nread > 0 && static_cast<size_t>(nread) == buf->len;
-    x->in_full_read_ = full;
+    x->state.in_full_read = full;
     if (nread > 0) {
-      x->last_read_ = uv_now(worker_.loop());
-      if (x->close_after_write_) {
+      x->state.last_read = uv_now(worker_.loop());
+      if (x->state.close_after_write) {
         // Lingering close: the answer is out, the rest of the request is read and dropped.
-        x->in_start_ = x->in_end_ = 0;
+        x->state.in_start = x->state.in_end = 0;
         return;
       }
-      x->in_end_ += static_cast<size_t>(nread);
-      if (x->phase_ == Phase::Tunnel) {
+      x->state.in_end += static_cast<size_t>(nread);
+      if (x->state.phase == Phase::Tunnel) {
         forwardTunnelInput();
       } else {
         processInput();
@@ -267,14 +267,14 @@ void ClientConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
     } else if (nread < 0) {
       handleEof();
     }
-    x->in_full_read_ = false;
+    x->state.in_full_read = false;
     // A flush a full read left waiting goes out with the first read that is not full (or at the
     // end of this iteration's I/O, posted).
     if (!full && !closing_) x->flushDeferredUpstream();
     // A connection waiting for more holds no buffer (10,000 idle clients cost no 64 KiB each).
-    if (!closing_ && x->in_start_ == x->in_end_ && x->in_.unique()) {
-      x->in_.reset();
-      x->in_start_ = x->in_end_ = 0;
+    if (!closing_ && x->state.in_start == x->state.in_end && x->state.in.unique()) {
+      x->state.in.reset();
+      x->state.in_start = x->state.in_end = 0;
     }
   }
   settle();
@@ -282,12 +282,12 @@ void ClientConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
 
 void ClientConnection::startTunnel() {
   ActiveClient* x = x_;
-  x->phase_ = Phase::Tunnel;
-  x->phase_start_ = uv_now(worker_.loop());
+  x->state.phase = Phase::Tunnel;
+  x->state.phase_start = uv_now(worker_.loop());
   // Bytes the client sent after its upgrade request are the first tunnel bytes.
-  if (x->in_ && x->in_start_ < x->in_end_) forwardTunnelInput();
+  if (x->state.in && x->state.in_start < x->state.in_end) forwardTunnelInput();
   flush();
-  if (!closing_ && x->phase_ == Phase::Tunnel) {
+  if (!closing_ && x->state.phase == Phase::Tunnel) {
     updateReading();
     armTimer();
   }
@@ -295,53 +295,53 @@ void ClientConnection::startTunnel() {
 
 void ClientConnection::forwardTunnelInput() {
   ActiveClient* x = x_;
-  if (x->in_start_ < x->in_end_)
-    x->session_.onTunnelClientData(x->in_.get(), x->in_->data() + x->in_start_, x->in_end_ - x->in_start_);
-  x->in_start_ = x->in_end_;
-  if (x->phase_ == Phase::Tunnel) armTimer();
+  if (x->state.in_start < x->state.in_end)
+    x->session().onTunnelClientData(x->state.in.get(), x->state.in->data() + x->state.in_start, x->state.in_end - x->state.in_start);
+  x->state.in_start = x->state.in_end;
+  if (x->state.phase == Phase::Tunnel) armTimer();
 }
 
 void ClientConnection::processInput() {
   ActiveClient* x = x_;
-  if (x->in_process_input_) return;
-  x->in_process_input_ = true;
-  llhttp_t* parser = &x->parser_;
-  while (!closing_ && !x->close_after_write_ && x->in_ && x->in_start_ < x->in_end_) {
-    if (x->phase_ == Phase::Tunnel) break;
+  if (x->state.in_process_input) return;
+  x->state.in_process_input = true;
+  llhttp_t* parser = &x->parser();
+  while (!closing_ && !x->state.close_after_write && x->state.in && x->state.in_start < x->state.in_end) {
+    if (x->state.phase == Phase::Tunnel) break;
     const llhttp_errno_t state = llhttp_get_errno(parser);
     if (state == HPE_PAUSED || state == HPE_PAUSED_UPGRADE) {
-      if (x->session_.active()) break;  // the current exchange is not done: later requests wait
-      x->head_paused_ = false;
+      if (x->session().active()) break;  // the current exchange is not done: later requests wait
+      x->state.head_paused = false;
       if (state == HPE_PAUSED) llhttp_resume(parser);
       else llhttp_resume_after_upgrade(parser);
     }
-    const char* data = x->in_->data() + x->in_start_;
-    const size_t n = x->in_end_ - x->in_start_;
+    const char* data = x->state.in->data() + x->state.in_start;
+    const size_t n = x->state.in_end - x->state.in_start;
     const llhttp_errno_t err = llhttp_execute(parser, data, n);
     if (err == HPE_OK) {
-      x->in_start_ = x->in_end_;
+      x->state.in_start = x->state.in_end;
     } else if (err == HPE_PAUSED) {
-      x->in_start_ += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
-    } else if (err == HPE_PAUSED_UPGRADE && !x->session_.active()) {
+      x->state.in_start += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
+    } else if (err == HPE_PAUSED_UPGRADE && !x->session().active()) {
       // An upgrade the origin declined (or one edged does not tunnel): go on as HTTP.
-      x->in_start_ += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
+      x->state.in_start += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
       llhttp_resume_after_upgrade(parser);
     } else if (err == HPE_PAUSED_UPGRADE) {
-      x->in_start_ += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
+      x->state.in_start += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
       break;  // the exchange decides: tunnel or HTTP
     } else {
-      int status = x->reject_status_ ? x->reject_status_ : 400;
+      int status = x->state.reject_status ? x->state.reject_status : 400;
       if (status == 400)
-        LOG_INFO("client %s sent an invalid request: %s (%s)", x->client_ip_, llhttp_errno_name(err),
+        LOG_INFO("client %s sent an invalid request: %s (%s)", x->state.client_ip, llhttp_errno_name(err),
                  llhttp_get_error_reason(parser) ? llhttp_get_error_reason(parser) : "");
       rejectRequest(status);
       break;
     }
   }
-  x->in_process_input_ = false;
+  x->state.in_process_input = false;
   if (closing_) return;
-  if (x->session_.active()) x->session_.onRequestBodyReadBatchDone();
-  if (x->eof_ && !x->session_.active() && x->in_start_ == x->in_end_) closeAfterWrite();
+  if (x->session().active()) x->session().onRequestBodyReadBatchDone();
+  if (x->state.eof && !x->session().active() && x->state.in_start == x->state.in_end) closeAfterWrite();
   flush();
   updateReading();
   armTimer();
@@ -351,20 +351,20 @@ void ClientConnection::processInput() {
 // pipelined request, are parsed now.
 void ClientConnection::resumeRequest() {
   ActiveClient* x = x_;
-  if (closing_ || !x || !x->head_paused_) return;
-  x->head_paused_ = false;
-  if (llhttp_get_errno(&x->parser_) != HPE_PAUSED) return;
-  llhttp_resume(&x->parser_);
-  if (x->in_process_input_) return;  // the parse loop goes on by itself
+  if (closing_ || !x || !x->state.head_paused) return;
+  x->state.head_paused = false;
+  if (llhttp_get_errno(&x->parser()) != HPE_PAUSED) return;
+  llhttp_resume(&x->parser());
+  if (x->state.in_process_input) return;  // the parse loop goes on by itself
   {
     InUse in_use(x);
     // The pause came at the head's last byte: what llhttp does without more input (the end of a
     // body-less request) happens now, not at the next read.
-    if (!x->in_ || x->in_start_ == x->in_end_) {
+    if (!x->state.in || x->state.in_start == x->state.in_end) {
       static const char kNothing = 0;
-      const llhttp_errno_t err = llhttp_execute(&x->parser_, &kNothing, 0);
+      const llhttp_errno_t err = llhttp_execute(&x->parser(), &kNothing, 0);
       if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
-        rejectRequest(x->reject_status_ ? x->reject_status_ : 400);
+        rejectRequest(x->state.reject_status ? x->state.reject_status : 400);
         return;
       }
     }
@@ -375,19 +375,19 @@ void ClientConnection::resumeRequest() {
 
 void ClientConnection::handleEof() {
   ActiveClient* x = x_;
-  x->eof_ = true;
+  x->state.eof = true;
   stopReading();
-  if (x->close_after_write_) {
-    if (x->out_.idle()) close();
+  if (x->state.close_after_write) {
+    if (x->out().idle()) close();
     return;
   }
-  if (x->phase_ == Phase::Tunnel) {
-    x->session_.onTunnelClientEnd();
+  if (x->state.phase == Phase::Tunnel) {
+    x->session().onTunnelClientEnd();
     return;
   }
-  if (x->session_.active()) {
-    if (x->phase_ == Phase::Body || x->phase_ == Phase::Head) {
-      x->session_.abort(Termination::ClientClosed, 499);  // the request never arrived whole
+  if (x->session().active()) {
+    if (x->state.phase == Phase::Body || x->state.phase == Phase::Head) {
+      x->session().abort(Termination::ClientClosed, 499);  // the request never arrived whole
       close();
     }
     // Request complete: half-close is allowed, the response still goes out (HAProxy's default).
@@ -398,7 +398,7 @@ void ClientConnection::handleEof() {
 
 void ClientConnection::rejectRequest(int status, Termination why) {
   x_->takeRequestLine();
-  x_->session_.reject(status, why);
+  x_->session().reject(status, why);
   flush();
   closeAfterWrite();
 }
@@ -406,13 +406,13 @@ void ClientConnection::rejectRequest(int status, Termination why) {
 void ClientConnection::sessionFinished(bool keep_alive) {
   ActiveClient* x = x_;
   served_ = true;
-  x->phase_ = Phase::Idle;
-  x->phase_start_ = uv_now(worker_.loop());
+  x->state.phase = Phase::Idle;
+  x->state.phase_start = uv_now(worker_.loop());
   if (!keep_alive || draining_) {
     closeAfterWrite();
     return;
   }
-  if (x->in_process_input_) return;  // the parse loop goes on by itself
+  if (x->state.in_process_input) return;  // the parse loop goes on by itself
   {
     InUse in_use(x);
     processInput();
@@ -426,28 +426,28 @@ void ClientConnection::sessionFinished(bool keep_alive) {
 void ClientConnection::closeAfterWrite() {
   ActiveClient* x = x_;
   if (closing_) return;
-  x->close_after_write_ = true;
+  x->state.close_after_write = true;
   stopReading();
-  if (x->out_.idle() && !x->out_.writing() && !x->shutdown_sent_) {
+  if (x->out().idle() && !x->out().writing() && !x->state.shutdown_sent) {
     // The request was read whole and nothing else waits unread: close() sends a plain FIN after
     // the response (nginx lingers only in this same doubt). Unread bytes would turn it into a
     // reset that can destroy the response in flight: then linger.
-    const bool client_may_send = !x->message_complete_ || x->phase_ == Phase::Head ||
-                                 x->phase_ == Phase::Body || (x->in_ && x->in_start_ < x->in_end_);
-    if (x->eof_ || !client_may_send) {
+    const bool client_may_send = !x->state.message_complete || x->state.phase == Phase::Head ||
+                                 x->state.phase == Phase::Body || (x->state.in && x->state.in_start < x->state.in_end);
+    if (x->state.eof || !client_may_send) {
       close();
     } else {
       // Lingering close: FIN after the answer, then drain what the client still sends for a
       // moment, so a client mid-upload reads our 413 instead of a reset.
-      x->phase_start_ = uv_now(worker_.loop());
-      x->shutdown_sent_ = true;
+      x->state.phase_start = uv_now(worker_.loop());
+      x->state.shutdown_sent = true;
       if (transport_.shutdown() != 0) {
         close();
         return;
       }
-      if (!x->eof_) {
-        x->in_.reset();
-        x->in_start_ = x->in_end_ = 0;
+      if (!x->state.eof) {
+        x->state.in.reset();
+        x->state.in_start = x->state.in_end = 0;
         transport_.startReading(this);
       }
       armTimer();
@@ -462,23 +462,23 @@ void ClientConnection::flush() {
   ActiveClient* x = x_;
   // Nagle only hurts from a connection's second write on (a response in several writes, or the
   // next keep-alive response): most Connection: close exchanges never pay for the setsockopt.
-  if (!nodelay_ && x->out_.queuedBytes() > 0) {
+  if (!nodelay_ && x->out().queuedBytes() > 0) {
     if (flushed_) {
       transport_.setNoDelay(true);
       nodelay_ = true;
     }
     flushed_ = true;
   }
-  if (!x->out_.writing()) x->last_write_ = uv_now(worker_.loop());
-  int rc = x->out_.flush(transport_);
+  if (!x->out().writing()) x->state.last_write = uv_now(worker_.loop());
+  int rc = x->out().flush(transport_);
   if (rc != 0) {
-    LOG_INFO("write to client %s failed: %s", x->client_ip_, uv_strerror(rc));
+    LOG_INFO("write to client %s failed: %s", x->state.client_ip, uv_strerror(rc));
     close();
     return;
   }
   // A write left in flight may never call back (a client that stops reading): client_send
   // must be armed now.
-  if (!x->out_.idle()) armTimer();
+  if (!x->out().idle()) armTimer();
 }
 
 void ClientConnection::onWriteDone(int status) {
@@ -487,17 +487,17 @@ void ClientConnection::onWriteDone(int status) {
   {
     InUse in_use(x);
     if (status < 0) {
-      if (x->session_.active()) x->session_.abort(Termination::ClientClosed, 499);
+      if (x->session().active()) x->session().abort(Termination::ClientClosed, 499);
       close();
       return;
     }
-    x->last_write_ = uv_now(worker_.loop());
-    if (x->close_after_write_ && x->out_.idle()) {
+    x->state.last_write = uv_now(worker_.loop());
+    if (x->state.close_after_write && x->out().idle()) {
       closeAfterWrite();
       return;
     }
-    if (x->session_.active() && x->out_.queuedBytes() < kLowWater) x->session_.onClientDrained();
-    if (draining_ && !x->session_.active() && x->out_.idle()) {
+    if (x->session().active() && x->out().queuedBytes() < kLowWater) x->session().onClientDrained();
+    if (draining_ && !x->session().active() && x->out().idle()) {
       closeAfterWrite();
       return;
     }
@@ -512,29 +512,29 @@ void ClientConnection::onWriteDone(int status) {
 void ClientConnection::armTimer() {
   if (closing_) return;
   ActiveClient* x = x_;
-  const conf::Timeouts& t = x->session_.config().timeouts;
+  const conf::Timeouts& t = x->session().config().timeouts;
   uint64_t d = 0;
   auto consider = [&d](uint64_t v) {
     if (d == 0 || v < d) d = v;
   };
-  const bool out_idle = x->out_.idle();
-  const bool active = x->session_.active();
-  if (!out_idle) consider(x->last_write_ + t.client_send.count());
-  if (t.request.count() > 0 && active && x->phase_ != Phase::Tunnel)
-    consider(x->request_start_ + t.request.count());
-  if (x->close_after_write_) {
-    if (out_idle) consider(x->phase_start_ + kLingerMs);
+  const bool out_idle = x->out().idle();
+  const bool active = x->session().active();
+  if (!out_idle) consider(x->state.last_write + t.client_send.count());
+  if (t.request.count() > 0 && active && x->state.phase != Phase::Tunnel)
+    consider(x->state.request_start + t.request.count());
+  if (x->state.close_after_write) {
+    if (out_idle) consider(x->state.phase_start + kLingerMs);
   } else {
-    switch (x->phase_) {
-      case Phase::Idle: if (!active) consider(x->phase_start_ + t.keepalive.count()); break;
-      case Phase::Head: consider(x->phase_start_ + t.client_header.count()); break;
-      case Phase::Body: if (!x->body_paused_) consider(x->last_read_ + t.client_body.count()); break;
-      case Phase::Tunnel: consider(std::max(x->last_read_, x->last_write_) + t.tunnel_idle.count()); break;
+    switch (x->state.phase) {
+      case Phase::Idle: if (!active) consider(x->state.phase_start + t.keepalive.count()); break;
+      case Phase::Head: consider(x->state.phase_start + t.client_header.count()); break;
+      case Phase::Body: if (!x->state.body_paused) consider(x->state.last_read + t.client_body.count()); break;
+      case Phase::Tunnel: consider(std::max(x->state.last_read, x->state.last_write) + t.tunnel_idle.count()); break;
       case Phase::Waiting: break;
     }
   }
-  x->deadline_ = d;
-  if (d != 0) worker_.clientTimers().schedule(x->timer_, d);
+  x->state.deadline = d;
+  if (d != 0) worker_.clientTimers().schedule(x->state.timer, d);
 }
 
 void ClientConnection::onKeepaliveExpired() { close(); }  // nothing to say, nothing to log
@@ -544,49 +544,49 @@ void ClientConnection::onDeadline() {
   {
     InUse in_use(x);
     const uint64_t now = uv_now(worker_.loop());
-    if (x->deadline_ == 0 || now < x->deadline_) {
+    if (x->state.deadline == 0 || now < x->state.deadline) {
       armTimer();
       return;
     }
-    const conf::Timeouts& to = x->session_.config().timeouts;
-    if (!x->out_.idle() && now >= x->last_write_ + to.client_send.count()) {
-      LOG_INFO("client %s timed out reading the response (client_send)", x->client_ip_);
-      if (x->session_.active()) x->session_.abort(Termination::ClientTimeout, 504);
+    const conf::Timeouts& to = x->session().config().timeouts;
+    if (!x->out().idle() && now >= x->state.last_write + to.client_send.count()) {
+      LOG_INFO("client %s timed out reading the response (client_send)", x->state.client_ip);
+      if (x->session().active()) x->session().abort(Termination::ClientTimeout, 504);
       close();
       return;
     }
-    if (to.request.count() > 0 && x->session_.active() && x->phase_ != Phase::Tunnel &&
-        now >= x->request_start_ + to.request.count()) {
-      LOG_INFO("request from client %s exceeded the request timeout", x->client_ip_);
-      x->session_.timeout();  // 504 before the response head, a cut connection after it
+    if (to.request.count() > 0 && x->session().active() && x->state.phase != Phase::Tunnel &&
+        now >= x->state.request_start + to.request.count()) {
+      LOG_INFO("request from client %s exceeded the request timeout", x->state.client_ip);
+      x->session().timeout();  // 504 before the response head, a cut connection after it
       if (!closing_) {
         flush();
         armTimer();
       }
       return;
     }
-    if (x->close_after_write_) {
+    if (x->state.close_after_write) {
       close();
       return;
     }
-    switch (x->phase_) {
+    switch (x->state.phase) {
       case Phase::Idle: close(); return;  // keepalive timeout: nothing to say
       case Phase::Head:
-        LOG_INFO("client %s timed out sending the request head (client_header)", x->client_ip_);
+        LOG_INFO("client %s timed out sending the request head (client_header)", x->state.client_ip);
         rejectRequest(408, Termination::ClientTimeout);
         return;
       case Phase::Body:
-        LOG_INFO("client %s timed out sending the request body (client_body)", x->client_ip_);
-        if (x->session_.responseStarted()) {
-          x->session_.abort(Termination::ClientTimeout, 408);
+        LOG_INFO("client %s timed out sending the request body (client_body)", x->state.client_ip);
+        if (x->session().responseStarted()) {
+          x->session().abort(Termination::ClientTimeout, 408);
           close();
         } else {
           rejectRequest(408, Termination::ClientTimeout);
         }
         return;
       case Phase::Tunnel:
-        LOG_INFO("tunnel from client %s idle for tunnel_idle: closing", x->client_ip_);
-        x->session_.abort(Termination::ClientTimeout, 101);
+        LOG_INFO("tunnel from client %s idle for tunnel_idle: closing", x->state.client_ip);
+        x->session().abort(Termination::ClientTimeout, 101);
         close();
         return;
       case Phase::Waiting: break;

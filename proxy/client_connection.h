@@ -40,19 +40,35 @@ class ClientConnection {
   void onTransportRead(ssize_t nread, const uv_buf_t* buf);
   void onTransportClosed();
 
+  // Called by its ActiveClient: what the Session asks of the connection, passed on.
+  void flush();
+  void pauseBodyReading();
+  void resumeBodyReading();
+  void sessionFinished(bool keep_alive);
+  void resumeRequest();
+  void closeAfterWrite();
+  void startTunnel();
+  std::string_view localAddress(char* buf, size_t len);  // formatted once into `buf`
+  void onWriteDone(int status);
+
+  // Called by ClientTimers when the busy connection's deadline, its quiet grace or (idle) its
+  // keep-alive timeout expires.
+  void onDeadline();
+  void onQuietExpired();
+  void onKeepaliveExpired();
+
   ClientConnection* prev = nullptr;  // Worker's intrusive list
   ClientConnection* next = nullptr;
+  TimerFifoLink<ClientConnection> idle;  // ClientTimers' keep-alive list (since: idle or accepted)
 
  private:
   using Phase = ClientPhase;
-  friend class ActiveClient;
-  friend class ClientTimers;
 
   // Marks the ActiveClient as used by a frame of this class: settle() leaves it attached until
   // the outermost such frame ends, so no frame finds its object recycled under it.
   struct InUse {
-    explicit InUse(ActiveClient* a) : x(a) { ++x->depth_; }
-    ~InUse() { --x->depth_; }
+    explicit InUse(ActiveClient* a) : x(a) { ++x->state.depth; }
+    ~InUse() { --x->state.depth; }
     InUse(const InUse&) = delete;
     InUse& operator=(const InUse&) = delete;
     ActiveClient* x;
@@ -68,22 +84,6 @@ class ClientConnection {
   void settle();
   void park();
   bool quiet() const;  // busy, but nothing in progress (the condition settle() looks for)
-
-  // Called through the ActiveClient.
-  void flush();
-  void pauseBodyReading();
-  void resumeBodyReading();
-  void sessionFinished(bool keep_alive);
-  void resumeRequest();
-  void closeAfterWrite();
-  void startTunnel();
-  std::string_view localAddress(char* buf, size_t len);
-  void onWriteDone(int status);
-
-  // From ClientTimers.
-  void onDeadline();
-  void onQuietExpired();
-  void onKeepaliveExpired();
 
   void processInput();
   void forwardTunnelInput();
@@ -108,12 +108,12 @@ class ClientConnection {
   bool flushed_ : 1 = false;                // wrote once already (Nagle matters from the second write)
   Worker& worker_;
   ActiveClient* x_ = nullptr;               // the busy part; null while idle
-  ClientConnection* idle_prev_ = nullptr;   // ClientTimers' keep-alive list
-  ClientConnection* idle_next_ = nullptr;
-  uint64_t idle_since_ = 0;                 // uv_now when it went idle (or was accepted)
   // The client's address: IPv4 as text (at most 15 characters and a NUL), IPv6 in binary
   // (formatted into the ActiveClient when busy). A 48-byte string would cost every idle connection.
   char peer_[16] = {};
 };
+
+// An idle keep-alive connection costs this much (x86-64): keep it from growing unnoticed.
+static_assert(sizeof(void*) != 8 || sizeof(ClientConnection) == 328);
 
 }  // namespace edged::proxy

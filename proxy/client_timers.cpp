@@ -12,36 +12,36 @@
 namespace edged::proxy {
 
 namespace {
-// The FIFOs are threaded through their elements' own two pointers: O(1) append and removal
+// The FIFOs are threaded through their elements' own TimerFifoLink: O(1) append and removal
 // from anywhere, no allocation.
-template <class T, T* T::*Prev, T* T::*Next>
+template <class T, TimerFifoLink<T> T::*L>
 struct Fifo {
-  static bool contains(const T* head, const T* x) { return x->*Prev != nullptr || head == x; }
+  static bool contains(const T* head, const T* x) { return (x->*L).prev != nullptr || head == x; }
   static void pushBack(T*& head, T*& tail, T* x) {
-    x->*Prev = tail;
-    x->*Next = nullptr;
-    if (tail) tail->*Next = x;
+    (x->*L).prev = tail;
+    (x->*L).next = nullptr;
+    if (tail) (tail->*L).next = x;
     else head = x;
     tail = x;
   }
   static void remove(T*& head, T*& tail, T* x) {
-    if (x->*Prev) (x->*Prev)->*Next = x->*Next;
-    else head = x->*Next;
-    if (x->*Next) (x->*Next)->*Prev = x->*Prev;
-    else tail = x->*Prev;
-    x->*Prev = x->*Next = nullptr;
+    TimerFifoLink<T>& l = x->*L;
+    if (l.prev) (l.prev->*L).next = l.next;
+    else head = l.next;
+    if (l.next) (l.next->*L).prev = l.prev;
+    else tail = l.prev;
+    l.prev = l.next = nullptr;
   }
 };
 }  // namespace
 
-// Nested in ClientTimers, which may name the links (private members of its friends).
-struct ClientTimers::IdleFifo : Fifo<ClientConnection, &ClientConnection::idle_prev_, &ClientConnection::idle_next_> {};
-struct ClientTimers::QuietFifo : Fifo<ActiveClient, &ActiveClient::quiet_prev_, &ActiveClient::quiet_next_> {};
+struct ClientTimers::IdleFifo : Fifo<ClientConnection, &ClientConnection::idle> {};
+struct ClientTimers::QuietFifo : Fifo<ActiveClient, &ActiveClient::quiet> {};
 
 void ClientTimers::addIdle(ClientConnection* c, uint64_t since, uint64_t keepalive_ms) {
   assert(!IdleFifo::contains(idle_head_, c));
-  if (idle_tail_) since = std::max(since, idle_tail_->idle_since_);
-  c->idle_since_ = since;
+  if (idle_tail_) since = std::max(since, idle_tail_->idle.since);
+  c->idle.since = since;
   IdleFifo::pushBack(idle_head_, idle_tail_, c);
   keepalive_ms_ = keepalive_ms;
   if (idle_head_ == c) arm(since + keepalive_ms);
@@ -54,7 +54,7 @@ void ClientTimers::removeIdle(ClientConnection* c) {
 
 void ClientTimers::addQuiet(ActiveClient* x, uint64_t now) {
   if (QuietFifo::contains(quiet_head_, x)) return;
-  x->quiet_since_ = now;  // uv_now never goes back: the list stays in order
+  x->quiet.since = now;  // uv_now never goes back: the list stays in order
   QuietFifo::pushBack(quiet_head_, quiet_tail_, x);
   if (quiet_head_ == x) arm(now + kQuietMs);
 }
@@ -94,8 +94,8 @@ void ClientTimers::rearm(uint64_t now) {
     if (due == 0 || d < due) due = d;
   };
   if (const DeadlineNode* n = heap_.top()) consider(n->due);
-  if (quiet_head_) consider(quiet_head_->quiet_since_ + kQuietMs);
-  if (idle_head_) consider(idle_head_->idle_since_ + keepalive_ms_);
+  if (quiet_head_) consider(quiet_head_->quiet.since + kQuietMs);
+  if (idle_head_) consider(idle_head_->idle.since + keepalive_ms_);
   if (due == 0) return;  // nothing waits: the timer stays stopped
   arm(std::max(due, now + 1));
 }
@@ -109,13 +109,13 @@ void ClientTimers::onTimer(uv_timer_t* t) {
 void ClientTimers::run(uint64_t now) {
   running_ = true;
   run_now_ = now;
-  while (DeadlineNode* n = heap_.popExpired(now)) static_cast<ActiveClient*>(n->owner)->conn_->onDeadline();
-  while (quiet_head_ && quiet_head_->quiet_since_ + kQuietMs <= now) {
+  while (DeadlineNode* n = heap_.popExpired(now)) static_cast<ActiveClient*>(n->owner)->connection()->onDeadline();
+  while (quiet_head_ && quiet_head_->quiet.since + kQuietMs <= now) {
     ActiveClient* x = quiet_head_;
     removeQuiet(x);
-    x->conn_->onQuietExpired();
+    x->connection()->onQuietExpired();
   }
-  while (idle_head_ && idle_head_->idle_since_ + keepalive_ms_ <= now) {
+  while (idle_head_ && idle_head_->idle.since + keepalive_ms_ <= now) {
     ClientConnection* c = idle_head_;
     removeIdle(c);
     c->onKeepaliveExpired();

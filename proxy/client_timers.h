@@ -19,6 +19,15 @@ namespace edged::proxy {
 class ActiveClient;
 class ClientConnection;
 
+// A place in one of ClientTimers' FIFOs, embedded in the listed object (no allocation). Written
+// only by ClientTimers; prev == nullptr and not the head means "not listed".
+template <class T>
+struct TimerFifoLink {
+  T* prev = nullptr;
+  T* next = nullptr;
+  uint64_t since = 0;  // uv_now (ms) when it was listed
+};
+
 class ClientTimers {
  public:
   explicit ClientTimers(uv_loop_t* loop) : loop_(loop) {}
@@ -39,6 +48,9 @@ class ClientTimers {
   // when the earlier one fires and the owner re-arms (the connection's own deadline decides).
   void schedule(DeadlineNode& n, uint64_t due);
   void cancel(DeadlineNode& n);
+
+  // Expiries go to ClientConnection::onDeadline (a busy connection's node, found through
+  // ActiveClient::connection()), onQuietExpired and onKeepaliveExpired.
 
   // The worker is finishing (no connection left): closes the handle; nothing fires afterwards.
   void close();

@@ -58,7 +58,7 @@ void ConnectionPool::put(UpstreamConnection* c) {
     return;
   }
   const uint64_t now = uv_now(worker_.loop());
-  c->becomeIdle(now + idleBudget(c->keepalive_hint_ms_));
+  c->becomeIdle(now + idleBudget(c->keepaliveHintMs()));
   list.push_back(c);
   worker_.metrics().poolIdle(slot, +1);
 }

@@ -21,23 +21,6 @@ const char* failureName(UpstreamFailure f) {
   return "unknown";
 }
 
-const llhttp_settings_t* UpstreamConnection::settings() {
-  static const llhttp_settings_t s = [] {
-    llhttp_settings_t x;
-    llhttp_settings_init(&x);
-    x.on_message_begin = onMessageBegin;
-    x.on_status = onStatus;
-    x.on_header_field = onHeaderField;
-    x.on_header_value = onHeaderValue;
-    x.on_header_value_complete = onHeaderValueComplete;
-    x.on_headers_complete = onHeadersComplete;
-    x.on_body = onBody;
-    x.on_message_complete = onMessageComplete;
-    return x;
-  }();
-  return &s;
-}
-
 UpstreamConnection::UpstreamConnection(Worker& worker, WorkerGen& gen, size_t upstream_index,
                                        upstream::Server& server, size_t slot)
     : worker_(worker), gen_(&gen), upstream_index_(upstream_index), server_(&server), slot_(slot), out_(this, onWriteDone) {
@@ -64,7 +47,7 @@ void UpstreamConnection::rebind(WorkerGen& gen, size_t upstream_index, upstream:
 }
 
 void UpstreamConnection::resetParser() {
-  llhttp_init(&parser_, HTTP_RESPONSE, settings());
+  llhttp_init(&parser_, HTTP_RESPONSE, http1::ResponseParser<UpstreamConnection>::settings());
   parser_.data = this;
   head_.reset();
   response_started_ = false;
@@ -375,71 +358,33 @@ void UpstreamConnection::handleEof() {
   fail(UpstreamFailure::Closed);
 }
 
-// ---- llhttp callbacks ----------------------------------------------------------------------
+// ---- the response parser's calls -----------------------------------------------------------
 
-int UpstreamConnection::onMessageBegin(llhttp_t* p) {
-  auto* self = static_cast<UpstreamConnection*>(p->data);
-  self->head_.reset();
-  return 0;
-}
-
-int UpstreamConnection::onStatus(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<UpstreamConnection*>(p->data);
-  self->head_.fields.addTarget(at, n);
-  return 0;
-}
-
-int UpstreamConnection::onHeaderField(llhttp_t* p, const char* at, size_t n) {
-  static_cast<UpstreamConnection*>(p->data)->head_.fields.addField(at, n);
-  return 0;
-}
-
-int UpstreamConnection::onHeaderValue(llhttp_t* p, const char* at, size_t n) {
-  static_cast<UpstreamConnection*>(p->data)->head_.fields.addValue(at, n);
-  return 0;
-}
-
-int UpstreamConnection::onHeaderValueComplete(llhttp_t* p) {
-  static_cast<UpstreamConnection*>(p->data)->head_.fields.endValue();
-  return 0;
-}
-
-int UpstreamConnection::onHeadersComplete(llhttp_t* p) {
-  auto* self = static_cast<UpstreamConnection*>(p->data);
-  if (!self->handler_) return -1;
-  const int status = llhttp_get_status_code(p);
-  if (status >= 200 || status == 101) self->response_started_ = true;
+int UpstreamConnection::onResponseHead(llhttp_t*) {
+  if (!handler_) return -1;
+  const int status = head_.status;
+  if (status >= 200 || status == 101) response_started_ = true;
   // Node and others advertise how long they keep an idle connection: retire ours before that.
-  std::string_view ka = self->head_.fields.find("keep-alive");
+  std::string_view ka = head_.fields.find("keep-alive");
   if (auto pos = ka.find("timeout="); pos != std::string_view::npos)
-    self->keepalive_hint_ms_ = std::strtoull(ka.data() + pos + 8, nullptr, 10) * 1000;
-  ResponseHead& h = self->head_;
-  h.status = status;
-  h.version_major = p->http_major;
-  h.version_minor = p->http_minor;
-  h.content_length = p->content_length;
-  h.framing = (p->flags & F_CHUNKED)          ? BodyFraming::Chunked
-              : (p->flags & F_CONTENT_LENGTH) ? BodyFraming::ContentLength
-                                              : BodyFraming::UntilClose;
-  const bool no_body = self->handler_->onUpstreamHead(h);
-  if (!self->handler_ || self->state_ == State::Closing) return -1;
+    keepalive_hint_ms_ = std::strtoull(ka.data() + pos + 8, nullptr, 10) * 1000;
+  const bool no_body = handler_->onUpstreamHead(head_);
+  if (!handler_ || state_ == State::Closing) return -1;
   if (status == 101) return 2;
   return no_body && status >= 200 ? 1 : 0;
 }
 
-int UpstreamConnection::onBody(llhttp_t* p, const char* at, size_t n) {
-  auto* self = static_cast<UpstreamConnection*>(p->data);
-  if (!self->handler_) return -1;
-  self->handler_->onUpstreamBody(self->in_.get(), at, n);
-  return self->handler_ ? 0 : -1;
+int UpstreamConnection::onResponseBodyData(const char* at, size_t n) {
+  if (!handler_) return -1;
+  handler_->onUpstreamBody(in_.get(), at, n);
+  return handler_ ? 0 : -1;
 }
 
-int UpstreamConnection::onMessageComplete(llhttp_t* p) {
-  auto* self = static_cast<UpstreamConnection*>(p->data);
+int UpstreamConnection::onResponseEnd(llhttp_t* p) {
   const int status = llhttp_get_status_code(p);
-  if (self->tunnel_) return 0;  // a 101 opened a tunnel: no message ends here
+  if (tunnel_) return 0;  // a 101 opened a tunnel: no message ends here
   if (status < 200 && status != 101) return 0;  // interim response: the final one follows
-  self->response_complete_ = true;
+  response_complete_ = true;
   return HPE_PAUSED;
 }
 

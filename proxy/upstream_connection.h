@@ -1,6 +1,6 @@
 // proxy/upstream_connection.h — one connection (a Transport) to one origin server: connect, send the
-// request (WriteQueue), parse the response with llhttp, keep-alive bookkeeping. Leased to one
-// Session at a time, idle in the worker's ConnectionPool otherwise.
+// request (WriteQueue), parse the response (llhttp, through http1::ResponseParser), keep-alive
+// bookkeeping. Leased to one Session at a time, idle in the worker's ConnectionPool otherwise.
 //
 // libuv lifetime rules (they hold for every handle owner in proxy/):
 // 1. A uv_*_t lives inside its owner on the heap and is freed only in its close callback.
@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "proxy/http/http.h"
+#include "proxy/http1/http1.h"
 #include "proxy/net_names.h"
 #include "proxy/origin_stream.h"
 #include "upstream/upstream.h"
@@ -65,10 +66,18 @@ class UpstreamConnection final : public OriginStream {
   // Move to another generation's Server object for the same slot (a reload kept the server).
   void rebind(WorkerGen& gen, size_t upstream_index, upstream::Server& server);
   uint64_t idleDeadline() const { return idle_deadline_; }
+  // The origin's "Keep-Alive: timeout=N" in ms (0: none); the pool sizes the idle budget by it.
+  uint64_t keepaliveHintMs() const { return keepalive_hint_ms_; }
 
   // Pool-side.
   void becomeIdle(uint64_t deadline_ms);
   bool closing() const { return state_ == State::Closing; }
+
+  // The response parser's calls (http1::ResponseParser<UpstreamConnection>, inside llhttp).
+  ResponseHead& parsedResponse() { return head_; }
+  int onResponseHead(llhttp_t* p);
+  int onResponseBodyData(const char* at, size_t n);
+  int onResponseEnd(llhttp_t* p);
 
   // TransportHandler: called by transport_ only.
   void onTransportConnected(int status);
@@ -81,15 +90,6 @@ class UpstreamConnection final : public OriginStream {
   static void onTimer(uv_timer_t* t);
   static void onClose(uv_handle_t* h);
   static void onWriteDone(void* self, int status);
-  static int onHeadersComplete(llhttp_t* p);
-  static int onMessageComplete(llhttp_t* p);
-  static int onBody(llhttp_t* p, const char* at, size_t n);
-  static int onStatus(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderField(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderValue(llhttp_t* p, const char* at, size_t n);
-  static int onHeaderValueComplete(llhttp_t* p);
-  static int onMessageBegin(llhttp_t* p);
-  static const llhttp_settings_t* settings();
 
   void fail(UpstreamFailure f);
   void armTimer();
@@ -129,7 +129,6 @@ class UpstreamConnection final : public OriginStream {
   uint64_t timer_due_ = 0;       // when the running timer fires, 0 = not running
   uint64_t idle_deadline_ = 0;
   uint64_t keepalive_hint_ms_ = 0;  // origin's "Keep-Alive: timeout=N"
-  friend class ConnectionPool;
 };
 
 }  // namespace edged::proxy

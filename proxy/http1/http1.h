@@ -1,0 +1,7 @@
+// proxy/http1/http1.h — the face of proxy/http1: the HTTP/1.x wire glue. llhttp parser callbacks
+// that fill a RequestHead or a ResponseHead and hand the result to their owner through a handler
+// resolved at compile time (no virtual call on the parse path). Links edged_http and llhttp.
+#pragma once
+
+#include "proxy/http1/request_parser.h"
+#include "proxy/http1/response_parser.h"
