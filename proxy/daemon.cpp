@@ -128,6 +128,17 @@ AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
              r.errors.size() == 1 ? "" : "s", m.config_path.c_str(), static_cast<unsigned long long>(old->number));
     return out;
   }
+  // TLS: certificates, keys and CAs load now, or the running ones stay (issue 14).
+  if (std::vector<conf::ConfigError> tls_errors = net::tls::validateTlsConfig(*r.config); !tls_errors.empty()) {
+    for (const auto& e : tls_errors) {
+      out.errors.push_back(e.str());
+      LOG_WARN("reload: %s", out.errors.back().c_str());
+    }
+    ++m.reloads_failed;
+    LOG_WARN("reload failed (%s): %zu TLS error%s in %s; keeping generation %llu", trigger, tls_errors.size(),
+             tls_errors.size() == 1 ? "" : "s", m.config_path.c_str(), static_cast<unsigned long long>(old->number));
+    return out;
+  }
   const conf::Config& nc = *r.config;
   const conf::Config& oc = *old->config;
   auto gen = std::make_shared<Generation>(r.config, old.get());
@@ -184,7 +195,7 @@ AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
   {
     std::vector<upstream::UpstreamGroup*> groups;
     for (auto& g : gen->groups) groups.push_back(g.get());
-    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
+    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups), gen->upstream_tls);
     m.checker->start();
   }
   setLogLevel(nc.log_level);
@@ -280,7 +291,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   {
     std::vector<upstream::UpstreamGroup*> groups;
     for (auto& g : shared.current->groups) groups.push_back(g.get());
-    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
+    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups), shared.current->upstream_tls);
   }
   if (config->admin) {
     m.admin = std::make_unique<AdminServer>(&m.loop);
