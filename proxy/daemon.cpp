@@ -14,6 +14,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/health_checker.h"
 #include "proxy/log.h"
+#include "proxy/net/net.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 
@@ -95,6 +96,48 @@ void onReopenSignal(uv_signal_t* s, int) {
     LOG_INFO("SIGUSR1: the access log is off");
   } else if (!m->access_log->requestReopen()) {
     LOG_INFO("SIGUSR1: the access log is not a file; nothing to reopen");
+  }
+}
+
+// TLS (issue 14): handshakes by side and result, failures by reason, versions, and the seconds
+// each served certificate has left, so that an alert can fire before one expires.
+void appendTlsMetrics(const Generation& gen, std::string& out) {
+  using metrics::MetricType;
+  metrics::ExpositionWriter w(out);
+  net::TlsHandshakeCounters& c = net::tlsHandshakeCounters();
+  static constexpr std::string_view kSide[2] = {"server", "client"};
+  w.family("edged_tls_handshakes_total",
+           "Completed TLS handshakes; side server: with clients, client: with origins.", MetricType::Counter);
+  for (int s = 0; s < 2; ++s) {
+    w.sample("edged_tls_handshakes_total", {{"side", kSide[s]}, {"result", "full"}}, c.full[s].load());
+    w.sample("edged_tls_handshakes_total", {{"side", kSide[s]}, {"result", "resumed"}}, c.resumed[s].load());
+  }
+  w.family("edged_tls_handshake_failures_total",
+           "TLS handshakes that failed, by reason: plain_http (an HTTP request on a TLS port), "
+           "not_tls, handshake (protocol, version, cipher or certificate), closed (peer left).",
+           MetricType::Counter);
+  for (int s = 0; s < 2; ++s)
+    for (int r = 0; r < net::TlsHandshakeCounters::kFailureCount; ++r)
+      w.sample("edged_tls_handshake_failures_total", {{"side", kSide[s]}, {"reason", net::tlsFailureName(r)}},
+               c.failed[s][r].load());
+  static constexpr std::string_view kVersion[] = {"TLSv1.2", "TLSv1.3", "other"};
+  w.family("edged_tls_handshakes_by_version_total", "Completed TLS handshakes by protocol version.",
+           MetricType::Counter);
+  for (int s = 0; s < 2; ++s)
+    for (int v = 0; v < net::TlsHandshakeCounters::kVersionCount; ++v)
+      w.sample("edged_tls_handshakes_by_version_total", {{"side", kSide[s]}, {"version", kVersion[v]}},
+               c.version[s][v].load());
+  w.family("edged_tls_certificate_expiry_seconds",
+           "Seconds until a served certificate expires (negative once expired).", MetricType::Gauge);
+  const conf::Config& config = *gen.config;
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const conf::ListenerConfig& l = config.listeners[i];
+    const net::tls::TlsServerContext* ctx = gen.tlsFor(gen.metrics_layout->listenerSlot(i));
+    if (!l.tls || !ctx) continue;
+    for (size_t k = 0; k < ctx->certificates().size() && k < l.tls->certificates.size(); ++k)
+      w.sample("edged_tls_certificate_expiry_seconds",
+               {{"listener", l.address.text}, {"certificate", l.tls->certificates[k].cert}},
+               ctx->secondsUntilExpiry(k));
   }
 }
 
@@ -318,6 +361,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       ps.generation = gen.number;
       std::string out;
       metrics::render(*gen.metrics_layout, ws, gauges, ps, out);
+      appendTlsMetrics(gen, out);
       return out;
     };
     installAdminRoutes(*m.admin, std::move(sources));

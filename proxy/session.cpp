@@ -758,7 +758,9 @@ void Session::redirectToHttps(std::string_view host, std::string_view target) {
   if (const size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
     host = host.substr(0, colon);
   std::string& location = services_.textScratch();
-  location.assign("https://").append(host).append(target.empty() || target.front() != '/' ? "/" : "");
+  location.assign("https://");
+  for (char c : host) location.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);  // $host is lower case
+  location.append(target.empty() || target.front() != '/' ? "/" : "");
   location.append(target);
   const Header fields[] = {{"Server", "edged", HeaderId::Other}, {"Location", location, HeaderId::Other}};
   LocalResponse r;

@@ -10,23 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "proxy/net/tls_counters.h"
 #include "proxy/net/transport.h"
 #include "proxy/net/tls/tls_engine.h"
 
 namespace edged::net {
-
-// Handshakes of every Transport in the process, by side (0 server, 1 client). Relaxed atomics:
-// one increment per handshake, summed at scrape.
-struct TlsHandshakeCounters {
-  enum Failure : uint8_t { kPlainHttp, kNotTls, kHandshake, kClosed, kFailureCount };
-  enum Version : uint8_t { kTls12, kTls13, kOtherVersion, kVersionCount };
-  std::atomic<uint64_t> full[2]{};
-  std::atomic<uint64_t> resumed[2]{};
-  std::atomic<uint64_t> failed[2][kFailureCount]{};
-  std::atomic<uint64_t> version[2][kVersionCount]{};
-};
-TlsHandshakeCounters& tlsHandshakeCounters();
-const char* tlsFailureName(int failure);  // "plain_http", "not_tls", "handshake", "closed"
 
 class TlsLink {
  public:
