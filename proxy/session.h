@@ -109,6 +109,7 @@ class Session final : public UpstreamHandler, private Resumer {
   // Sends a complete response edged (or a filter) made, then end()s.
   void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);
   void answer(int status, Termination why, bool close);
+  void redirectToHttps(std::string_view host, std::string_view target);
   bool pickAndConnect();
   std::string_view hashKey() const;
   bool connectTo(upstream::Server& server, bool allow_pooled);
