@@ -5,13 +5,18 @@ each test sees exactly what reached it. Hits, Age and the stored Date, Vary, rev
 Range 206, HEAD from GET, request collapsing across workers, a lying origin, eviction."""
 
 import email.utils
+import json
+import re
+import socket
 import threading
 import time
+import urllib.request
 
 import pytest
 
 import httpwire
-from harness import Edged, make_config
+from harness import Edged, free_port, make_config
+from lbtools import admin_call, wait_admin
 from origin import Origin
 
 PAST_DATE = email.utils.formatdate(time.time() - 5, usegmt=True)
@@ -57,6 +62,21 @@ def handler(conn, req):
         h += [("Cache-Control", "max-age=60"), ("Content-Length", "100")]
         conn.respond(200, b"x" * 50, headers=h)
         return "close"
+    elif path.startswith("/gz/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = (b'{"items": [' + b",".join(b'{"id": %d, "name": "item"}' % i for i in range(200)) + b"]}")
+        h[0] = ("Content-Type", "application/json")
+    elif path.startswith("/sie/"):
+        if n > 1:
+            conn.respond(500, b"down\n", headers=[("Content-Type", "text/plain")])
+            return None
+        h += [("Cache-Control", "max-age=0, stale-if-error=60"), ("ETag", '"s"')]
+    elif path.startswith("/lt/"):
+        time.sleep(1.5)
+        h += [("Cache-Control", "max-age=60")]
+    elif path.startswith("/ns/"):
+        time.sleep(0.5)
+        h += [("Cache-Control", "no-store")]
     elif path.startswith("/big/"):
         h += [("Cache-Control", "max-age=60")]
         body = b"b" * (64 * 1024)
@@ -76,12 +96,56 @@ def origin():
 
 @pytest.fixture(scope="module")
 def edged(origin, tmp_path_factory):
-    routes = [{"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}]
+    routes = [{"match": {"prefix": "/gz/"}, "upstream": "api", "cache": "on", "compression": "on"},
+              {"match": {"prefix": "/lt/"}, "upstream": "api", "cache": {"lock_timeout": "300ms"}},
+              {"match": {"prefix": "/ns/"}, "upstream": "api", "cache": {"lock_timeout": "60s"}},
+              {"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}]
+    admin_port = free_port()
     cfg = make_config({"api": [origin.address]}, routes=routes, workers=2,
-                      cache={"memory": "1MiB", "max_object": "256KiB"})
+                      admin={"address": "127.0.0.1:%d" % admin_port},
+                      cache={"memory": "1MiB", "max_object": "256KiB", "purge_allow": ["127.0.0.1/32"]})
     e = Edged(cfg, tmp_path_factory.mktemp("edged")).start()
+    wait_admin(admin_port)
+    e.admin_port = admin_port
     yield e
     e.stop()
+
+
+def admin_post(e, path, obj):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (e.admin_port, path), method="POST",
+                                 data=json.dumps(obj).encode())
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def metric(e, name):
+    status, body = admin_call(e.admin_port, "GET", "/metrics")
+    assert status == 200
+    m = re.search(r"^%s (\d+)$" % re.escape(name), body.decode(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def concurrent(e, target, n, timeout=10.0):
+    results = []
+    lock = threading.Lock()
+
+    def client():
+        try:
+            with httpwire.connect(e.port, timeout) as s:
+                s.sendall(httpwire.build_request("GET", target))
+                r = httpwire.read_response(httpwire.BufferedSocket(s))
+            out = (r.status, r.body, r.headers.get("cache-status"))
+        except Exception as ex:  # noqa: BLE001 - recorded and asserted by the caller
+            out = (None, repr(ex), None)
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=client) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    return results
 
 
 def get(e, target, method="GET", headers=()):
@@ -185,26 +249,73 @@ def test_only_if_cached_miss_is_504(edged, origin):
 
 
 def test_collapsing_200_clients_across_workers_make_one_origin_request(edged, origin):
-    results = []
-    lock = threading.Lock()
-
-    def client():
-        try:
-            r = get(edged, "/slow/k")
-            out = (r.status, r.body)
-        except Exception as ex:  # noqa: BLE001 - recorded and asserted below
-            out = (None, repr(ex))
-        with lock:
-            results.append(out)
-
-    threads = [threading.Thread(target=client) for _ in range(200)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    collapsed_before = metric(edged, "edged_cache_collapsed_total")
+    results = concurrent(edged, "/slow/k", 200)
     assert len(results) == 200
-    assert all(s == 200 and b == b"GET /slow/k #1\n" for s, b in results), results[:3]
+    assert all(s == 200 and b == b"GET /slow/k #1\n" for s, b, _ in results), results[:3]
     assert origin.request_count("/slow/k") == 1
+    waiters = sum(1 for _, _, cs in results if "collapsed" in cs)
+    assert waiters > 0
+    assert metric(edged, "edged_cache_collapsed_total") - collapsed_before == waiters
+
+
+def test_waiters_go_to_the_origin_after_lock_timeout(edged, origin):
+    results = concurrent(edged, "/lt/k", 3)
+    assert [s for s, _, _ in results] == [200] * 3
+    assert origin.request_count("/lt/k") == 3   # the fill took 1.5 s, the lock 300 ms
+
+
+def test_an_uncacheable_fill_releases_its_waiters_at_once(edged, origin):
+    # lock_timeout is 60 s on /ns/, the clients give up after 10 s: only an immediate release passes.
+    results = concurrent(edged, "/ns/k", 5, timeout=10.0)
+    assert [s for s, _, _ in results] == [200] * 5, results
+    assert origin.request_count("/ns/k") == 5
+
+
+def test_stale_if_error_serves_the_stale_entry_on_a_5xx(edged, origin):
+    r1 = get(edged, "/sie/a")
+    r2 = get(edged, "/sie/a")
+    assert r1.status == 200
+    assert r2.status == 200 and r2.body == r1.body
+    assert origin.request_count("/sie/a") == 2
+
+
+def test_compressed_variant_is_stored_and_a_hit_never_compresses(edged, origin):
+    ae = [("Accept-Encoding", "gzip")]
+    r1 = get(edged, "/gz/a", headers=ae)
+    after_miss = metric(edged, 'edged_compression_bytes_in_total{algorithm="gzip"}')
+    r2 = get(edged, "/gz/a", headers=ae)
+    r3 = get(edged, "/gz/a", headers=[("Accept-Encoding", "gzip, deflate")])
+    assert r1.headers.get("content-encoding") == "gzip" and r2.headers.get("content-encoding") == "gzip"
+    assert r2.body == r1.body and r3.body == r1.body
+    assert r2.headers.get("cache-status").startswith("edged; hit")
+    assert after_miss > 0
+    assert metric(edged, 'edged_compression_bytes_in_total{algorithm="gzip"}') == after_miss
+    plain = get(edged, "/gz/a")
+    assert plain.headers.get("content-encoding") is None and plain.body.startswith(b'{"items"')
+    assert origin.request_count("/gz/a") == 2   # one fill per encoding served
+
+
+def test_purge_by_method_url_prefix_and_tag(edged, origin):
+    for p in ("/fresh/p1", "/fresh/p2", "/fresh/q/1", "/fresh/q/2", "/fresh/t"):
+        get(edged, p)
+    with socket.create_connection(("127.0.0.1", edged.port), source_address=("127.0.0.2", 0)) as s:
+        s.sendall(httpwire.build_request("PURGE", "/fresh/p1"))
+        denied = httpwire.read_response(httpwire.BufferedSocket(s))
+    assert denied.status == 403
+    r = get(edged, "/fresh/p1", method="PURGE")
+    assert r.status == 200 and json.loads(r.body) == {"purged": 1}
+    assert json.loads(get(edged, "/fresh/p1", method="PURGE").body) == {"purged": 0}
+    assert admin_post(edged, "/cache/purge", {"url": "http://localhost/fresh/p2"}) == {"purged": 1}
+    assert admin_post(edged, "/cache/purge", {"prefix": "http://localhost/fresh/q/"}) == {"purged": 2}
+    assert admin_post(edged, "/cache/purge", {"tag": "t-t"}) == {"purged": 1}
+    for p in ("/fresh/p1", "/fresh/p2", "/fresh/q/1", "/fresh/q/2", "/fresh/t"):
+        assert get(edged, p).headers.get("cache-status") == "edged; fwd=uri-miss; stored", p
+        assert origin.request_count(p) == 2
+    status, body = admin_call(edged.admin_port, "GET", "/cache")
+    c = json.loads(body)
+    assert status == 200 and c["enabled"] and c["entries"] > 0 and c["purges"] >= 5
+    assert metric(edged, "edged_cache_hits_total") > 0 and metric(edged, "edged_cache_bytes") > 0
 
 
 def test_a_lying_origin_is_never_stored(edged, origin):
@@ -224,3 +335,5 @@ def test_eviction_keeps_the_budget(edged, origin):
     get(edged, "/big/0")
     assert origin.request_count("/big/0") == 2
     assert origin.request_count("/big/39") == 1
+    assert metric(edged, "edged_cache_evictions_total") > 0
+    assert metric(edged, "edged_cache_bytes") <= 1.1 * (1 << 20)
