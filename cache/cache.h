@@ -1,11 +1,13 @@
-// cache/cache.h — the face of edged_cache: the RFC 9111 shared cache minus its filter (field
-// parsers, policy decisions, keys, the shared store with request collapsing). No libuv, nothing
-// from proxy/: callers hand in field values as string_views and plain structs.
+// cache/cache.h — the face of edged_cache: the RFC 9111 shared cache (field parsers, policy
+// decisions, keys, the shared store with request collapsing) and its exchange filter. The policy
+// and store take field values as string_views and plain structs; only the filter speaks the
+// filter API of proxy/http (and uses a libuv timer for lock_timeout).
 #pragma once
 
 #include "cache/body_buffer.h"
 #include "cache/cache_control.h"
 #include "cache/cache_entry.h"
+#include "cache/cache_filter.h"
 #include "cache/cache_key.h"
 #include "cache/cache_policy.h"
 #include "cache/cache_store.h"

@@ -168,6 +168,28 @@ struct CompressionConfig {
                                  "application/xml", "image/svg+xml"};
 };
 
+// `cache:` (the response cache). The route-level knobs; a route's `cache: on` is a copy of the
+// top level's defaults with `enabled` set, a map overrides them.
+struct RouteCacheConfig {
+  bool enabled = false;
+  // The primary key as a template: literal text and $scheme, $host, $request_uri, $uri, $args,
+  // $http_NAME, $cookie_NAME. Empty = the normalised URI (scheme://host[:port]/path?query).
+  std::string key;
+  std::vector<std::string> ignore_query;   // query parameter globs left out of the key ("utm_*")
+  Duration stale_while_revalidate{0};      // used when the response names none
+  Duration stale_if_error{0};
+  Duration lock_timeout{5'000};            // a collapsed waiter goes to the origin after this
+  Duration default_ttl{0};                 // freshness for responses that give none (0 = none)
+};
+
+struct CacheConfig {
+  uint64_t memory = 256ull << 20;          // one budget for all workers
+  uint64_t max_object = 8ull << 20;        // larger responses stream through uncached
+  std::vector<std::string> purge_allow;    // CIDRs allowed to send PURGE; empty = nobody
+  std::vector<std::string> tag_headers{"Surrogate-Key", "Cache-Tag"};
+  RouteCacheConfig defaults;               // what a route's `cache: on` starts from
+};
+
 struct RouteConfig {
   std::string prefix = "/";
   std::string host;                // empty = any host; matched case-insensitively, port ignored
@@ -179,6 +201,9 @@ struct RouteConfig {
   // copy with enabled=true, a map = the top level overridden by its keys, enabled=true unless
   // it says `enabled: false`.
   std::optional<CompressionConfig> compression;
+  // nullopt = no `cache:` key (not cached); otherwise resolved against Config::cache.defaults.
+  std::optional<RouteCacheConfig> cache;
+  bool cached() const { return cache && cache->enabled; }
 };
 
 struct AdminConfig {
@@ -206,6 +231,7 @@ struct Config {
   AccessLogConfig access_log;
   LogLevel log_level = LogLevel::Info;
   CompressionConfig compression;   // defaults for every route; enabled only if the section exists
+  CacheConfig cache;               // the store and route defaults; nothing cached unless a route says so
 
   const UpstreamConfig* findUpstream(std::string_view name) const;
   // The route's own settings, or the top level's when it has none.

@@ -1,4 +1,5 @@
 // conf/config_loader.cpp — YAML text to a validated Config, collecting every error in one pass.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -166,6 +167,63 @@ struct CompressionOverride {
   }
 };
 
+// What one `cache:` value sets of the route knobs; unset fields come from the top level.
+struct CacheOverride {
+  std::optional<bool> enabled;
+  std::optional<std::string> key;
+  std::optional<std::vector<std::string>> ignore_query;
+  std::optional<Duration> stale_while_revalidate, stale_if_error, lock_timeout, default_ttl;
+
+  RouteCacheConfig applyTo(RouteCacheConfig base) const {
+    if (enabled) base.enabled = *enabled;
+    if (key) base.key = *key;
+    if (ignore_query) base.ignore_query = *ignore_query;
+    if (stale_while_revalidate) base.stale_while_revalidate = *stale_while_revalidate;
+    if (stale_if_error) base.stale_if_error = *stale_if_error;
+    if (lock_timeout) base.lock_timeout = *lock_timeout;
+    if (default_ttl) base.default_ttl = *default_ttl;
+    return base;
+  }
+};
+
+// A cache key template: literal text and $scheme, $host, $request_uri, $uri, $args, $http_NAME,
+// $cookie_NAME. Returns the first bad variable ("" when all are known).
+std::string badCacheKeyVariable(std::string_view key) {
+  for (size_t i = 0; i < key.size(); ++i) {
+    if (key[i] != '$') continue;
+    size_t j = i + 1;
+    while (j < key.size() && (isAlnum(key[j]) || key[j] == '_' || key[j] == '-')) ++j;
+    const std::string_view name = key.substr(i + 1, j - i - 1);
+    bool ok = name == "scheme" || name == "host" || name == "request_uri" || name == "uri" || name == "args";
+    for (std::string_view prefix : {"http_", "cookie_"})
+      if (name.substr(0, prefix.size()) == prefix) ok = ok || validToken(name.substr(prefix.size()));
+    if (!ok) return "$" + std::string(name);
+    i = j - 1;
+  }
+  return {};
+}
+
+// "10.0.0.0/8", "2001:db8::/32" or a bare address.
+bool validCidr(std::string_view text) {
+  const size_t slash = text.find('/');
+  const std::string addr(text.substr(0, slash));
+  unsigned char buf[16];
+  int max_bits = 32;
+  if (inet_pton(AF_INET, addr.c_str(), buf) != 1) {
+    if (inet_pton(AF_INET6, addr.c_str(), buf) != 1) return false;
+    max_bits = 128;
+  }
+  if (slash == std::string_view::npos) return true;
+  const std::string_view bits = text.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3) return false;
+  int n = 0;
+  for (char c : bits) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+  }
+  return n <= max_bits;
+}
+
 // yaml-cpp's messages for tab indentation ("illegal block entry", ...) don't mention the tab.
 std::string tabHint(std::string_view text, const YAML::Mark& mark) {
   if (mark.is_null()) return {};
@@ -237,6 +295,11 @@ class Loader {
   void loadCompressionAlgorithms(const Field& field, CompressionOverride& out);
   void loadCompressionLevels(const Field& field, CompressionOverride& out);
   void loadCompressionTypes(const Field& field, CompressionOverride& out);
+  // Top-level `cache:` (the store and the route defaults) and a route's `cache:` (off / on / a map).
+  void loadCache(const Field& field, CacheConfig& cache, CacheOverride& defaults);
+  void loadRouteCache(const Field& field, CacheOverride& out);
+  // One route knob of `cache:` (either level); false when `key` is not one.
+  bool loadCacheKnob(const MapEntry& entry, CacheOverride& out);
   void resolveRoutes(Config& config);
   // Run after the whole file is read: `admin` may come before `listen`.
   void checkAdminAddress(const Config& config);
@@ -248,6 +311,8 @@ class Loader {
   // Each route's own `compression:`, parallel to Config::routes; applied once the top level's
   // is known, since `compression:` may come after `routes:`.
   std::vector<std::optional<CompressionOverride>> route_compression_;
+  // Each route's own `cache:`, resolved against the top level's once it is known.
+  std::vector<std::optional<CacheOverride>> route_cache_;
   Field admin_address_field_;
 };
 
@@ -489,7 +554,8 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
   const auto entries =
       mapEntries(Field{root, top, ""}, {"workers", "listen", "timeouts", "limits", "upstreams",
                                         "routes", "admin", "access_log", "log_level",
-                                        "compression"});
+                                        "compression", "cache"});
+  CacheOverride cache_defaults;
   const MapEntry* listen = nullptr;
   const MapEntry* routes = nullptr;
   for (const MapEntry& entry : *entries) {
@@ -523,6 +589,8 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
       CompressionOverride top;
       loadCompression(field, top);
       config->compression = top.applyTo(config->compression);
+    } else if (entry.key == "cache") {
+      loadCache(field, config->cache, cache_defaults);
     }
   }
   // A wrong type was already reported by the section itself; only a missing or empty section
@@ -544,6 +612,11 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
     if (route_compression_[i]) {
       config->routes[i].compression = route_compression_[i]->applyTo(config->compression);
     }
+  }
+  config->cache.defaults = cache_defaults.applyTo(config->cache.defaults);
+  config->cache.defaults.enabled = false;  // the top level alone caches nothing
+  for (size_t i = 0; i < config->routes.size(); ++i) {
+    if (route_cache_[i]) config->routes[i].cache = route_cache_[i]->applyTo(config->cache.defaults);
   }
   checkAdminAddress(*config);
   return config;
@@ -995,13 +1068,14 @@ void Loader::loadRoutes(const Field& field, Config& config) {
   };
   std::vector<Seen> seen;
   for (const Field& item : *items) {
-    const auto entries = mapEntries(item, {"match", "upstream", "websocket", "compression"});
+    const auto entries = mapEntries(item, {"match", "upstream", "websocket", "compression", "cache"});
     if (!entries) continue;
     RouteConfig route;
     const Field* upstream_field = nullptr;
     bool has_upstream = false;
     const MapEntry* match = nullptr;
     std::optional<CompressionOverride> compression;
+    std::optional<CacheOverride> cache;
     bool valid = true;
     for (const MapEntry& entry : *entries) {
       const Field& f = entry.field;
@@ -1051,6 +1125,8 @@ void Loader::loadRoutes(const Field& field, Config& config) {
         readBool(f, route.websocket);
       } else if (entry.key == "compression") {
         loadCompression(f, compression.emplace());
+      } else if (entry.key == "cache") {
+        loadRouteCache(f, cache.emplace());
       }
     }
     if (!match) {
@@ -1072,6 +1148,7 @@ void Loader::loadRoutes(const Field& field, Config& config) {
     seen.push_back(Seen{route.prefix, route.host, item.path});
     route_upstream_fields_.push_back(*upstream_field);
     route_compression_.push_back(std::move(compression));
+    route_cache_.push_back(std::move(cache));
     config.routes.push_back(std::move(route));
   }
 }
@@ -1166,6 +1243,123 @@ void Loader::loadCompression(const Field& field, CompressionOverride& out) {
       loadCompressionTypes(f, out);
     }
   }
+}
+
+void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& defaults) {
+  const auto entries = mapEntries(field, {"memory", "max_object", "purge_allow", "tag_headers", "key",
+                                          "ignore_query", "stale_while_revalidate", "stale_if_error",
+                                          "lock_timeout", "default_ttl"});
+  if (!entries) return;
+  const Field* max_object_field = nullptr;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "memory") {
+      readSize(f, 1ull << 20, 1ull << 40, "1MiB..1TiB", cache.memory);
+    } else if (entry.key == "max_object") {
+      if (readSize(f, 1, 1ull << 32, "1..4GiB", cache.max_object)) max_object_field = &f;
+    } else if (entry.key == "purge_allow") {
+      const auto items = listItems(f);
+      if (!items) continue;
+      cache.purge_allow.clear();
+      for (const Field& item : *items) {
+        std::string text;
+        if (!scalar(item, "an address or CIDR prefix", text)) continue;
+        if (!validCidr(text)) {
+          fail(item, "bad address or CIDR prefix '" + text + "' (use e.g. 127.0.0.1/32 or ::1/128)");
+          continue;
+        }
+        cache.purge_allow.push_back(text);
+      }
+    } else if (entry.key == "tag_headers") {
+      const auto items = listItems(f);
+      if (!items) continue;
+      cache.tag_headers.clear();
+      for (const Field& item : *items) {
+        std::string text;
+        if (!scalar(item, "a header name", text)) continue;
+        if (!validToken(text)) {
+          fail(item, "bad header name '" + text + "'");
+          continue;
+        }
+        cache.tag_headers.push_back(text);
+      }
+    } else {
+      loadCacheKnob(entry, defaults);
+    }
+  }
+  if (max_object_field && cache.max_object > cache.memory) {
+    fail(*max_object_field, "must not be larger than cache.memory");
+  }
+}
+
+void Loader::loadRouteCache(const Field& field, CacheOverride& out) {
+  if (field.node.IsScalar()) {
+    const std::string lower = toLower(field.node.Scalar());
+    if (lower == "true" || lower == "yes" || lower == "on") {
+      out.enabled = true;
+    } else if (lower == "false" || lower == "no" || lower == "off") {
+      out.enabled = false;
+    } else {
+      fail(field, "expected off, on or a map of settings, got " + describe(field.node));
+    }
+    return;
+  }
+  if (field.node.IsSequence()) {
+    fail(field, "expected off, on or a map of settings, got " + describe(field.node));
+    return;
+  }
+  const auto entries = mapEntries(field, {"enabled", "key", "ignore_query", "stale_while_revalidate",
+                                          "stale_if_error", "lock_timeout", "default_ttl"});
+  if (!entries) return;
+  out.enabled = true;  // a map turns the cache on unless it says `enabled: false`
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "enabled") {
+      bool enabled = true;
+      if (readBool(entry.field, enabled)) out.enabled = enabled;
+    } else {
+      loadCacheKnob(entry, out);
+    }
+  }
+}
+
+bool Loader::loadCacheKnob(const MapEntry& entry, CacheOverride& out) {
+  const Field& f = entry.field;
+  Duration d{0};
+  if (entry.key == "key") {
+    std::string text;
+    if (!readString(f, text)) return true;
+    if (const std::string bad = badCacheKeyVariable(text); !bad.empty()) {
+      fail(f, "unknown variable '" + bad +
+                  "' (use $scheme, $host, $request_uri, $uri, $args, $http_NAME, $cookie_NAME)");
+      return true;
+    }
+    out.key = text;
+  } else if (entry.key == "ignore_query") {
+    const auto items = listItems(f);
+    if (!items) return true;
+    std::vector<std::string> names;
+    for (const Field& item : *items) {
+      std::string text;
+      if (!readString(item, text)) continue;
+      if (hasSpaceOrControl(text) || text.find_first_of("&=") != std::string::npos) {
+        fail(item, "must be a query parameter name or glob (no spaces, '&' or '='), got '" + text + "'");
+        continue;
+      }
+      names.push_back(text);
+    }
+    out.ignore_query = std::move(names);
+  } else if (entry.key == "stale_while_revalidate") {
+    if (readDuration(f, true, d)) out.stale_while_revalidate = d;
+  } else if (entry.key == "stale_if_error") {
+    if (readDuration(f, true, d)) out.stale_if_error = d;
+  } else if (entry.key == "lock_timeout") {
+    if (readDuration(f, false, d)) out.lock_timeout = d;
+  } else if (entry.key == "default_ttl") {
+    if (readDuration(f, true, d)) out.default_ttl = d;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 void Loader::loadCompressionAlgorithms(const Field& field, CompressionOverride& out) {

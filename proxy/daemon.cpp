@@ -342,7 +342,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     sources.shared = &shared;
     sources.last_check = [&m](const upstream::Server& s) { return m.checker->lastResult(s); };
     sources.reload = [&m] { return reload(m, "POST /reload"); };
-    sources.metrics = [&shared, &workers, &m] {
+    sources.metrics = [&shared, &workers, &m, &options] {
       const Generation& gen = *shared.current;
       std::vector<const metrics::WorkerMetrics*> ws;
       for (const auto& w : workers) ws.push_back(&w->metrics());
@@ -362,9 +362,20 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       std::string out;
       metrics::render(*gen.metrics_layout, ws, gauges, ps, out);
       appendTlsMetrics(gen, out);
+      if (options.extra_metrics) options.extra_metrics(out);
       return out;
     };
     installAdminRoutes(*m.admin, std::move(sources));
+    for (const AdminEndpoint& e : options.admin_endpoints) {
+      m.admin->route(e.method, e.path, [h = e.handler](const AdminServer::Request& r) {
+        AdminServer::Response resp;
+        auto [status, body] = h(r.body);
+        resp.status = status;
+        resp.content_type = "application/json";
+        resp.body = std::move(body);
+        return resp;
+      });
+    }
     std::string err;
     if (!m.admin->listen(config->admin->address, err)) {
       LOG_ERROR("cannot listen on admin address %s: %s", config->admin->address.text.c_str(), err.c_str());

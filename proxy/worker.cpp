@@ -96,6 +96,7 @@ Worker::Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, 
   tick_timer_.data = this;
   uv_idle_init(&loop_, &posted_idle_);
   posted_idle_.data = this;
+  mailbox_.init(&loop_);
 }
 
 void Worker::post(PostedTask& t) {
@@ -341,6 +342,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&update_async_), nullptr);
+  mailbox_.close();
 }
 
 }  // namespace edged::proxy

@@ -17,6 +17,7 @@
 #include "proxy/active_client_pool.h"
 #include "proxy/client_timers.h"
 #include "proxy/connection_pool.h"
+#include "proxy/loop_mailbox.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/net_names.h"
 #include "proxy/proxy.h"
@@ -131,7 +132,8 @@ class Worker final : public SessionServices {
   std::vector<std::unique_ptr<WorkerGen>> gens_;
   WorkerGen* current_ = nullptr;
   metrics::WorkerMetrics metrics_;  // before pool_: the pool records into it until destroyed
-  FilterEnv filter_env_{metrics_, &loop_};
+  LoopMailbox mailbox_;  // cross-thread posts for filters (cache collapsing)
+  FilterEnv filter_env_{metrics_, &loop_, &mailbox_};
   BufferPool buffers_;
   ActiveClientPool active_clients_;
   ClientTimers client_timers_{&loop_};

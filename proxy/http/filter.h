@@ -41,6 +41,9 @@ class Resumer {
   // The exchange continues from its worker's posted queue, never inside this call, so a filler
   // waking 500 waiters does not recurse. Must be called on the exchange's own worker thread.
   virtual void resume(FilterAction action) = 0;
+  // The client's address as text ("192.0.2.1", "2001:db8::1"; after real_ip when configured),
+  // for a filter's access rules (the cache's PURGE). Valid until the filter's onFinish().
+  virtual std::string_view clientAddress() = 0;
 
  protected:
   ~Resumer() = default;

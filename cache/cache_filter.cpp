@@ -1,0 +1,659 @@
+// cache/cache_filter.cpp — glue between the exchange filter interface and the cache's policy
+// functions and store. Every decision is one of cache_policy.h's; this file moves bytes and state.
+#include "cache/cache_filter.h"
+
+#include <arpa/inet.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstdio>
+#include <ctime>
+#include <optional>
+
+#include "cache/entry_builder.h"
+#include "cache/http_date.h"
+#include "proxy/proxy.h"
+
+namespace edged::cache {
+
+namespace {
+
+int64_t nowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
+
+bool isTagHeader(const CacheSettings& s, std::string_view name) {
+  for (const std::string& t : s.tag_headers)
+    if (proxy::equalsIgnoreCase(t, name)) return true;
+  return false;
+}
+
+// Tags are separated by spaces or commas (Surrogate-Key uses spaces, Cache-Tag commas).
+template <typename F>
+void forEachTag(std::string_view value, F&& f) {
+  size_t i = 0;
+  while (i < value.size()) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == ',' || value[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < value.size() && value[j] != ' ' && value[j] != ',' && value[j] != '\t') ++j;
+    if (j > i) f(value.substr(i, j - i));
+    i = j;
+  }
+}
+
+// Framing and per-hop fields a stored head must not carry into a response the core frames.
+bool dropFromHit(std::string_view name) {
+  return proxy::equalsIgnoreCase(name, "content-length") || proxy::equalsIgnoreCase(name, "transfer-encoding") ||
+         proxy::equalsIgnoreCase(name, "age");
+}
+
+// RFC 9110 §15.4.5: what a 304 carries of the stored response.
+bool keptIn304(std::string_view name) {
+  for (std::string_view n : {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"})
+    if (proxy::equalsIgnoreCase(name, n)) return true;
+  return false;
+}
+
+std::optional<std::array<uint8_t, 16>> parseAddress16(std::string_view text) {
+  std::array<uint8_t, 16> out{};
+  const std::string s(text);
+  if (inet_pton(AF_INET, s.c_str(), out.data() + 12) == 1) {
+    out[10] = out[11] = 0xff;
+    return out;
+  }
+  if (inet_pton(AF_INET6, s.c_str(), out.data()) == 1) return out;
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool CacheSettings::allowPurgeFrom(std::string_view cidr) {
+  const size_t slash = cidr.find('/');
+  auto a = parseAddress16(cidr.substr(0, slash));
+  if (!a) return false;
+  const bool v4 = cidr.substr(0, slash).find(':') == std::string_view::npos;
+  int bits = 128;
+  if (slash != std::string_view::npos) {
+    bits = std::atoi(std::string(cidr.substr(slash + 1)).c_str());
+    if (v4) bits += 96;
+  }
+  purge_allow.push_back({*a, std::clamp(bits, 0, 128)});
+  return true;
+}
+
+bool CacheSettings::purgeAllowed(std::string_view address) const {
+  auto a = parseAddress16(address);
+  if (!a) return false;
+  for (const AllowPrefix& p : purge_allow) {
+    int bits = p.bits;
+    size_t i = 0;
+    for (; bits >= 8; bits -= 8, ++i)
+      if ((*a)[i] != p.bytes[i]) break;
+    if (bits >= 8) continue;
+    if (bits == 0 || (((*a)[i] ^ p.bytes[i]) & static_cast<uint8_t>(0xff << (8 - bits))) == 0) return true;
+  }
+  return false;
+}
+
+// One wait on another exchange's fill: the registered Waiter, its lock_timeout timer, and the
+// way back to the waiting filter. Outlives the filter when the exchange ends while a wake-up is
+// in flight (then it frees itself once delivered and its timer closed).
+struct WaitState final : Waiter {
+  WaitState(Waker& waker, CacheStore& s, proxy::WorkerMailbox* m) : Waiter(waker), store(s), mailbox(m) {}
+  CacheStore& store;
+  proxy::WorkerMailbox* mailbox;
+  CacheExchangeFilter* filter = nullptr;  // null once the filter stopped waiting
+  uv_timer_t timer{};
+  FillOutcome outcome = FillOutcome::Abandoned;
+  bool wake_pending = false;  // registered and not cancelled: a wake-up is due or in flight
+  bool timer_open = false;
+
+  void maybeDelete() {
+    if (!filter && !wake_pending && !timer_open) delete this;
+  }
+  void closeTimer() {
+    if (!timer_open) return;
+    uv_timer_stop(&timer);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), [](uv_handle_t* h) {
+      auto* ws = static_cast<WaitState*>(h->data);
+      ws->timer_open = false;
+      ws->maybeDelete();
+    });
+  }
+  // On the waiter's thread, from the mailbox.
+  void onFillOutcome(FillOutcome outcome) override;
+  static void deliver(void* arg) {
+    auto* ws = static_cast<WaitState*>(arg);
+    ws->onFillOutcome(ws->outcome);
+  }
+  static void onTimeout(uv_timer_t* t);
+};
+
+namespace {
+// Hands a wake-up to the waiter's worker; the one Waker of the process.
+class MailboxWaker final : public Waker {
+ public:
+  void wake(Waiter* w, FillOutcome outcome) override {
+    auto* ws = static_cast<WaitState*>(w);
+    ws->outcome = outcome;
+    if (ws->mailbox) ws->mailbox->postFromAnyThread(&WaitState::deliver, ws);
+  }
+};
+MailboxWaker g_waker;
+}  // namespace
+
+class CacheExchangeFilter final : public proxy::ExchangeFilter {
+ public:
+  explicit CacheExchangeFilter(CacheFilterFactory& f) : factory_(f) {}
+
+  void start(const proxy::RequestHead& request, const RouteCacheSettings& route) {
+    request_ = &request;
+    route_ = &route;
+  }
+
+  proxy::FilterAction onRequest(const proxy::RequestHead& req, proxy::LocalResponse& local,
+                                proxy::Resumer& resumer) override {
+    local_ = &local;
+    resumer_ = &resumer;
+    request_time_ = nowSeconds();
+    req.fields.headers(req_headers_);
+    req_fields_.clear();
+    for (const proxy::Header& h : req_headers_) req_fields_.push_back({h.name, h.value});
+    makeKey();
+    if (req.method == "PURGE") return purge(resumer.clientAddress());
+    const bool get = req.method_id == proxy::Method::Get, head = req.method_id == proxy::Method::Head;
+    if (!get && !head) {
+      state_ = CacheState::Bypass;
+      reason_ = BypassReason::Method;
+      invalidate_ = !isSafeMethod(req.method);
+      return proxy::FilterAction::Continue;
+    }
+    facts_ = requestFacts(req.method, req_fields_);
+    return lookup(true);
+  }
+
+  void onUpstreamRequest(proxy::UpstreamRequest& edit) override {
+    if (!permit_) return;
+    // A fill asks for the full response: the client's own validators would turn it into a 304
+    // that cannot be stored (the client's conditional is answered from the entry instead).
+    std::erase_if(edit.headers, [](const proxy::Header& h) {
+      return proxy::equalsIgnoreCase(h.name, "if-none-match") || proxy::equalsIgnoreCase(h.name, "if-modified-since");
+    });
+    if (revalidating_ && entry_) {
+      if (auto f = conditionalRequestField(entry_->head())) edit.headers.push_back({f->name, f->value});
+    }
+  }
+
+  proxy::FilterAction onResponseHead(proxy::ResponseEdit& e, proxy::LocalResponse& local) override {
+    const CacheSettings& s = *factory_.settings_;
+    const int64_t now = nowSeconds();
+    resp_fields_.clear();
+    tags_.clear();
+    for (const proxy::Header& h : e.headers) {
+      if (isTagHeader(s, h.name)) {
+        forEachTag(h.value, [&](std::string_view t) { tags_.emplace_back(t); });
+        continue;
+      }
+      resp_fields_.push_back({h.name, h.value});
+    }
+    // Tags are for edged only: never sent on.
+    if (resp_fields_.size() != e.headers.size())
+      std::erase_if(e.headers, [&](const proxy::Header& h) { return isTagHeader(s, h.name); });
+
+    if (invalidate_) {
+      if (invalidatesStored(request_->method, e.status)) invalidate();
+      return proxy::FilterAction::Continue;
+    }
+    if (revalidating_ && entry_ && e.status == 304) return answerRevalidated(now, local);
+    if (entry_ && stale_if_error_ && e.status >= 500) {
+      permit_.abandon();
+      state_ = CacheState::Stale;
+      return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
+    }
+    if (permit_) {
+      const ResponseFacts rf = responseFacts(e.status, resp_fields_, now);
+      StoreDecision d = decideStore(facts_, rf);
+      StoredFacts sf = storedFacts(rf, request_time_, now, route_->policy);
+      const bool explicit_freshness = rf.cc.directives.max_age || rf.cc.directives.s_maxage || rf.expires_present;
+      if (route_->default_ttl > 0 && !explicit_freshness && isHeuristicallyCacheable(e.status) &&
+          (d.store || d.reason == BypassReason::NotCacheable)) {
+        d = {true, BypassReason::None};
+        sf.freshness_lifetime = route_->default_ttl;
+      }
+      if (d.store) {
+        CacheEntry::Parts parts;
+        parts.head = makeStoredHead(e.status, resp_fields_);
+        parts.facts = sf;
+        std::vector<std::string_view> vary_lines;
+        for (const FieldView& f : resp_fields_)
+          if (proxy::equalsIgnoreCase(f.name, "vary")) vary_lines.push_back(f.value);
+        parts.vary = parseVary(vary_lines);
+        parts.vary_key = secondaryKey(parts.vary, req_fields_, route_->key);
+        parts.tags = tags_;
+        builder_.emplace(std::move(parts), s.max_object);
+        stored_ = true;
+        if (!e.has_body) commitFill();
+        else e.filter_body = true;
+      } else {
+        permit_.abandon();
+        reason_ = d.reason;
+        factory_.counters_.not_stored.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (revalidating_) {
+      state_ = CacheState::Revalidated;
+      factory_.counters_.refetched.fetch_add(1, std::memory_order_relaxed);
+    }
+    status_text_ = formatCacheStatus("edged", state_, reason_, std::nullopt, stored_);
+    if (revalidating_) status_text_ = std::string("edged; fwd=stale; fwd-status=") + std::to_string(e.status) + (stored_ ? "; stored" : "");
+    e.headers.push_back({"Cache-Status", status_text_});
+    return proxy::FilterAction::Continue;
+  }
+
+  bool onResponseBody(std::string_view in, bool end, proxy::FilterSink& out) override {
+    if (!in.empty()) out.append(in);
+    if (builder_) {
+      builder_->append(in);
+      if (end) {
+        builder_->finish();
+        commitFill();
+      }
+    }
+    return true;
+  }
+
+  void onFinish(proxy::Termination) override {
+    if (wait_) stopWaiting();
+    builder_.reset();
+    permit_.abandon();
+  }
+
+  void release() override {
+    entry_.reset();
+    request_ = nullptr;
+    route_ = nullptr;
+    local_ = nullptr;
+    resumer_ = nullptr;
+    revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
+    state_ = CacheState::Miss;
+    reason_ = BypassReason::None;
+    factory_.recycle(this);
+  }
+
+  ~CacheExchangeFilter() override { delete spare_; }
+
+  // The wait ended (the fill's outcome arrived, or lock_timeout): look again, without waiting.
+  void onWaitOver(FillOutcome outcome, bool timed_out) {
+    wait_ = nullptr;
+    waited_ = true;
+    (void)outcome;
+    (void)timed_out;
+    const proxy::FilterAction a = lookup(false);
+    resumer_->resume(a == proxy::FilterAction::Wait ? proxy::FilterAction::Continue : a);
+  }
+
+ private:
+  void makeKey() {
+    const proxy::ParsedHead& h = request_->fields;
+    const std::string_view host = h.find(proxy::HeaderId::Host);
+    if (route_->key_template.empty()) {
+      key_ = primaryKey("http", host, request_->target(), route_->key);
+      return;
+    }
+    key_.clear();
+    const std::string_view t = route_->key_template, target = request_->target();
+    const size_t q = target.find('?');
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t[i] != '$') {
+        key_ += t[i];
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '_' || t[j] == '-')) ++j;
+      const std::string_view var = t.substr(i + 1, j - i - 1);
+      i = j - 1;
+      if (var == "scheme") key_ += "http";
+      else if (var == "host") for (char c : host) key_ += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      else if (var == "request_uri") key_ += target;
+      else if (var == "uri") key_ += target.substr(0, q);
+      else if (var == "args") key_ += q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+      else if (var.starts_with("http_")) {
+        std::string name(var.substr(5));
+        std::replace(name.begin(), name.end(), '_', '-');
+        key_ += h.find(std::string_view(name));
+      } else if (var.starts_with("cookie_")) {
+        const std::string_view want = var.substr(7);
+        std::string_view cookies = h.find(proxy::HeaderId::Cookie);
+        while (!cookies.empty()) {
+          size_t semi = cookies.find(';');
+          std::string_view pair = proxy::fields::trim(cookies.substr(0, semi));
+          if (pair.substr(0, pair.find('=')) == want && pair.find('=') != std::string_view::npos) {
+            key_ += pair.substr(pair.find('=') + 1);
+            break;
+          }
+          if (semi == std::string_view::npos) break;
+          cookies.remove_prefix(semi + 1);
+        }
+      }
+    }
+  }
+
+  bool hasRange() const { return !request_->fields.find(proxy::HeaderId::Range).empty(); }
+
+  // Looks the key up: a hit is answered (Respond), a miss either fills (Continue with the permit),
+  // waits on another exchange's fill (Wait) or goes to the origin without storing.
+  proxy::FilterAction lookup(bool may_wait) {
+    CacheStore& store = factory_.store_;
+    const bool head = request_->method_id == proxy::Method::Head;
+    // HEAD and Range misses go to the origin as they are: their answers cannot fill a GET entry.
+    const bool may_fill = !head && !hasRange() && !facts_.cc.no_store;
+    Waiter* w = may_fill && may_wait ? spareWaiter() : nullptr;
+    CacheStore::Begin b;
+    if (may_fill) {
+      b = store.lookupOrFill(key_, req_fields_, route_->key, w);
+    } else {
+      b.entry = store.lookup(key_, req_fields_, route_->key);
+      b.kind = b.entry ? CacheStore::Begin::Kind::Hit : CacheStore::Begin::Kind::Busy;
+    }
+    switch (b.kind) {
+      case CacheStore::Begin::Kind::Hit:
+        entry_ = std::move(b.entry);
+        return reuse();
+      case CacheStore::Begin::Kind::Fill:
+        permit_ = std::move(b.permit);
+        if (facts_.cc.only_if_cached) return gatewayTimeout();
+        state_ = CacheState::Miss;
+        factory_.counters_.misses.fetch_add(1, std::memory_order_relaxed);
+        return proxy::FilterAction::Continue;
+      case CacheStore::Begin::Kind::Wait:
+        startWaiting();
+        return proxy::FilterAction::Wait;
+      case CacheStore::Begin::Kind::Busy:
+        if (facts_.cc.only_if_cached) return gatewayTimeout();
+        state_ = CacheState::Miss;
+        factory_.counters_.misses.fetch_add(1, std::memory_order_relaxed);
+        return proxy::FilterAction::Continue;
+    }
+    return proxy::FilterAction::Continue;
+  }
+
+  proxy::FilterAction reuse() {
+    const int64_t now = nowSeconds();
+    reuse_ = decideReuse(facts_.cc, entry_->facts(), now);
+    switch (reuse_.action) {
+      case ReuseAction::ServeFresh:
+        state_ = waited_ ? CacheState::Collapsed : CacheState::Hit;
+        (waited_ ? factory_.counters_.collapsed : factory_.counters_.hits).fetch_add(1, std::memory_order_relaxed);
+        return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
+      case ReuseAction::ServeStale:
+        state_ = CacheState::Stale;
+        factory_.counters_.stale.fetch_add(1, std::memory_order_relaxed);
+        return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
+      case ReuseAction::GatewayTimeout:
+        return gatewayTimeout();
+      case ReuseAction::ServeStaleRevalidate:  // TODO: background refresh; revalidated in line for now
+      case ReuseAction::Revalidate:
+        break;
+    }
+    if (facts_.cc.only_if_cached) return gatewayTimeout();
+    stale_if_error_ = reuse_.stale_if_error;
+    if (request_->method_id != proxy::Method::Get || hasRange()) {
+      state_ = CacheState::Miss;
+      return proxy::FilterAction::Continue;  // forwarded as it is, nothing stored
+    }
+    CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
+    if (b.kind == CacheStore::Begin::Kind::Fill) {
+      permit_ = std::move(b.permit);
+      revalidating_ = true;
+    }
+    state_ = CacheState::Miss;
+    return proxy::FilterAction::Continue;
+  }
+
+  // The stored response (or `head` merged from a 304) as the local answer: 304 to a matching
+  // client conditional, 206/416 to a Range, else the whole response with Age.
+  proxy::FilterAction serve(const CacheEntry& entry, const StoredHead& head, uint64_t length, Seconds age,
+                            Seconds ttl, proxy::LocalResponse& local) {
+    std::vector<std::string_view>& inm = scratch_a_;
+    std::vector<std::string_view>& ims = scratch_b_;
+    inm.clear();
+    ims.clear();
+    std::string_view range, if_range;
+    for (const FieldView& f : req_fields_) {
+      if (proxy::equalsIgnoreCase(f.name, "if-none-match")) inm.push_back(f.value);
+      else if (proxy::equalsIgnoreCase(f.name, "if-modified-since")) ims.push_back(f.value);
+      else if (proxy::equalsIgnoreCase(f.name, "range")) range = f.value;
+      else if (proxy::equalsIgnoreCase(f.name, "if-range")) if_range = f.value;
+    }
+    out_headers_.clear();
+    local = {};
+    const bool not_modified = (!inm.empty() || !ims.empty()) && answerNotModified(request_->method, inm, ims, head);
+    RangeAnswer ra;
+    if (!not_modified && head.status() == 200 && !range.empty())
+      ra = answerRange(request_->method, range, if_range, head, length);
+    head.forEach([&](FieldView f) {
+      if (dropFromHit(f.name)) return;
+      if (not_modified && !keptIn304(f.name)) return;
+      out_headers_.push_back({f.name, f.value});
+    });
+    age_text_ = std::to_string(std::max<Seconds>(age, 0));
+    out_headers_.push_back({"Age", age_text_});
+    status_text_ = formatCacheStatus("edged", state_, reason_, ttl, false);
+    if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
+    out_headers_.push_back({"Cache-Status", status_text_});
+    local.status = head.status();
+    if (not_modified) {
+      local.status = 304;
+      local.has_body = false;
+      local.headers = out_headers_;
+      return proxy::FilterAction::Respond;
+    }
+    // The body as one view: a one-chunk body directly, a larger one gathered once per hit.
+    std::span<const BufferRef> chunks = entry.body();
+    std::string_view body;
+    if (chunks.size() == 1) {
+      body = chunks[0].view();
+    } else {
+      body_scratch_.clear();
+      for (const BufferRef& c : chunks) body_scratch_.append(c.view());
+      body = body_scratch_;
+    }
+    if (ra.kind == RangeAnswer::Kind::Partial) {
+      local.status = 206;
+      range_text_ = contentRange(ra, length);
+      out_headers_.push_back({"Content-Range", range_text_});
+      body = body.substr(ra.span.first, ra.span.size());
+    } else if (ra.kind == RangeAnswer::Kind::Unsatisfiable) {
+      local.status = 416;
+      range_text_ = contentRange(ra, length);
+      out_headers_.push_back({"Content-Range", range_text_});
+      body = {};
+    }
+    local.headers = out_headers_;
+    local.body = body;
+    local.has_body = !(local.status == 204 || local.status == 304);
+    return proxy::FilterAction::Respond;
+  }
+
+  proxy::FilterAction answerRevalidated(int64_t now, proxy::LocalResponse& local) {
+    merged_ = merge304(entry_->head(), resp_fields_);
+    std::vector<FieldView>& mf = merged_fields_;
+    mf.clear();
+    merged_.forEach([&](FieldView f) { mf.push_back(f); });
+    const ResponseFacts rf = responseFacts(merged_.status(), mf, now);
+    CacheEntry::Parts parts;
+    parts.head = merged_;
+    for (const BufferRef& b : entry_->body()) parts.body.push_back(b);
+    parts.facts = storedFacts(rf, request_time_, now, route_->policy);
+    if (route_->default_ttl > 0 && !rf.cc.directives.max_age && !rf.cc.directives.s_maxage && !rf.expires_present)
+      parts.facts.freshness_lifetime = route_->default_ttl;
+    parts.vary = entry_->vary();
+    parts.vary_key = std::string(entry_->varyKey());
+    parts.tags.assign(entry_->tags().begin(), entry_->tags().end());
+    for (const std::string& t : tags_)
+      if (std::find(parts.tags.begin(), parts.tags.end(), t) == parts.tags.end()) parts.tags.push_back(t);
+    EntryBuilder b(std::move(parts), UINT64_MAX);
+    b.finish();
+    const Seconds age = initialAge(rf, request_time_, now);
+    const Seconds ttl = (route_->default_ttl > 0 ? route_->default_ttl : freshnessLifetime(rf, now, route_->policy)) - age;
+    stored_ = permit_.commit(std::move(b)) == BypassReason::None;
+    state_ = CacheState::Revalidated;
+    factory_.counters_.revalidated.fetch_add(1, std::memory_order_relaxed);
+    return serve(*entry_, merged_, entry_->bodySize(), age, ttl, local);
+  }
+
+  void commitFill() {
+    if (!builder_ || !permit_) return;
+    const BypassReason r = permit_.commit(std::move(*builder_));
+    builder_.reset();
+    (r == BypassReason::None ? factory_.counters_.stored : factory_.counters_.not_stored)
+        .fetch_add(1, std::memory_order_relaxed);
+  }
+
+  proxy::FilterAction gatewayTimeout() {
+    permit_.abandon();
+    state_ = CacheState::Bypass;
+    reason_ = BypassReason::OnlyIfCached;
+    out_headers_.clear();
+    status_text_ = formatCacheStatus("edged", CacheState::Miss, BypassReason::None, std::nullopt, false);
+    out_headers_.push_back({"Cache-Status", status_text_});
+    *local_ = {};
+    local_->status = 504;
+    local_->headers = out_headers_;
+    local_->has_body = true;
+    return proxy::FilterAction::Respond;
+  }
+
+  // PURGE /path from an allowed address: every variant of the key, answered with the count.
+  proxy::FilterAction purge(std::string_view client) {
+    out_headers_.clear();
+    out_headers_.push_back({"Content-Type", "application/json"});
+    *local_ = {};
+    if (!factory_.settings_->purgeAllowed(client)) {
+      local_->status = 403;
+      body_scratch_ = "{\"error\": \"PURGE is not allowed from this address\"}\n";
+    } else {
+      const size_t n = factory_.store_.purgeKey(key_);
+      factory_.counters_.purges.fetch_add(n, std::memory_order_relaxed);
+      local_->status = 200;
+      body_scratch_ = "{\"purged\": " + std::to_string(n) + "}\n";
+    }
+    local_->headers = out_headers_;
+    local_->body = body_scratch_;
+    state_ = CacheState::Bypass;
+    return proxy::FilterAction::Respond;
+  }
+
+  // RFC 9111 §4.4: the target and same-origin Location / Content-Location.
+  void invalidate() {
+    CacheStore& store = factory_.store_;
+    size_t n = store.purgeKey(key_);
+    const std::string_view host = request_->fields.find(proxy::HeaderId::Host);
+    for (const FieldView& f : resp_fields_) {
+      if (!proxy::equalsIgnoreCase(f.name, "location") && !proxy::equalsIgnoreCase(f.name, "content-location")) continue;
+      const std::string k = sameOriginKey("http", host, request_->target(), f.value, route_->key);
+      if (!k.empty()) n += store.purgeKey(k);
+    }
+    factory_.counters_.invalidations.fetch_add(n, std::memory_order_relaxed);
+  }
+
+  Waiter* spareWaiter() {
+    if (!spare_) spare_ = new WaitState(g_waker, factory_.store_, factory_.mailbox_);
+    return spare_;
+  }
+
+  void startWaiting() {
+    wait_ = spare_;
+    spare_ = nullptr;
+    wait_->filter = this;
+    wait_->wake_pending = true;
+    uv_timer_init(factory_.loop_, &wait_->timer);
+    wait_->timer.data = wait_;
+    wait_->timer_open = true;
+    uv_timer_start(&wait_->timer, &WaitState::onTimeout, route_->lock_timeout_ms, 0);
+  }
+
+  // The exchange ended while waiting.
+  void stopWaiting() {
+    WaitState* ws = wait_;
+    wait_ = nullptr;
+    if (factory_.store_.cancelWait(ws)) ws->wake_pending = false;
+    ws->filter = nullptr;
+    ws->closeTimer();
+    ws->maybeDelete();
+  }
+
+  CacheFilterFactory& factory_;
+  const proxy::RequestHead* request_ = nullptr;
+  const RouteCacheSettings* route_ = nullptr;
+  proxy::LocalResponse* local_ = nullptr;
+  proxy::Resumer* resumer_ = nullptr;
+  int64_t request_time_ = 0;
+  RequestFacts facts_;
+  std::string key_;
+  EntryRef entry_;
+  ReuseDecision reuse_;
+  FillPermit permit_;
+  std::optional<EntryBuilder> builder_;
+  WaitState* wait_ = nullptr;
+  WaitState* spare_ = nullptr;
+  CacheState state_ = CacheState::Miss;
+  BypassReason reason_ = BypassReason::None;
+  bool revalidating_ = false;
+  bool invalidate_ = false;
+  bool stored_ = false;
+  bool waited_ = false;
+  bool stale_if_error_ = false;
+  StoredHead merged_;
+  std::vector<proxy::Header> req_headers_;
+  std::vector<FieldView> req_fields_, resp_fields_, merged_fields_;
+  std::vector<std::string> tags_;
+  std::vector<std::string_view> scratch_a_, scratch_b_;
+  std::vector<proxy::Header> out_headers_;
+  std::string age_text_, status_text_, range_text_, body_scratch_;
+};
+
+void WaitState::onFillOutcome(FillOutcome o) {
+  wake_pending = false;
+  if (CacheExchangeFilter* f = filter) {
+    filter = nullptr;
+    closeTimer();
+    f->onWaitOver(o, false);
+  }
+  maybeDelete();
+}
+
+void WaitState::onTimeout(uv_timer_t* t) {
+  auto* ws = static_cast<WaitState*>(t->data);
+  if (!ws->filter || !ws->store.cancelWait(ws)) return;  // the wake-up is on its way
+  ws->wake_pending = false;
+  CacheExchangeFilter* f = ws->filter;
+  ws->filter = nullptr;
+  ws->closeTimer();
+  f->onWaitOver(FillOutcome::Abandoned, true);
+}
+
+CacheFilterFactory::CacheFilterFactory(std::shared_ptr<const CacheSettings> settings, CacheStore& store,
+                                       CacheCounters& counters, uv_loop_s* loop, proxy::WorkerMailbox* mailbox)
+    : settings_(std::move(settings)), store_(store), counters_(counters), loop_(loop), mailbox_(mailbox) {}
+
+CacheFilterFactory::~CacheFilterFactory() = default;
+
+proxy::ExchangeFilter* CacheFilterFactory::attach(const proxy::RequestHead& request, size_t route) {
+  const auto& per_route = settings_->per_route;
+  if (per_route.empty()) return nullptr;
+  const RouteCacheSettings& r = per_route[std::min(route, per_route.size() - 1)];
+  if (!r.enabled) return nullptr;
+  CacheExchangeFilter* f;
+  if (!free_.empty()) {
+    f = free_.back();
+    free_.pop_back();
+  } else {
+    filters_.push_back(std::make_unique<CacheExchangeFilter>(*this));
+    f = filters_.back().get();
+  }
+  f->start(request, r);
+  return f;
+}
+
+}  // namespace edged::cache

@@ -1,0 +1,83 @@
+// cache/cache_filter.h — the response cache as an exchange filter: lookup and hits (Age, 304 to
+// client conditionals, 206 ranges), fills teed from the origin's body, revalidation with the 304
+// merge, request collapsing across workers (waiters woken through their worker's mailbox, bounded
+// by lock_timeout), invalidation by unsafe methods, PURGE, tags, Cache-Status (RFC 9211).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/cache_key.h"
+#include "cache/cache_policy.h"
+#include "cache/cache_store.h"
+#include "proxy/http/http.h"
+
+struct uv_loop_s;
+
+namespace edged::proxy {
+class WorkerMailbox;
+}
+
+namespace edged::cache {
+
+struct RouteCacheSettings {
+  bool enabled = false;
+  std::string key_template;     // empty: primaryKey() of the request
+  KeyOptions key;               // ignore_query, and the encodings compression may produce
+  PolicyConfig policy;
+  Seconds default_ttl = 0;      // freshness for responses that give none (0: not stored)
+  uint64_t lock_timeout_ms = 5000;
+};
+
+// One configuration generation's cache settings, shared by every worker's factory.
+struct CacheSettings {
+  std::vector<RouteCacheSettings> per_route;  // Config::routes, plus one (disabled) for no route
+  std::vector<std::string> tag_headers;       // response fields holding purge tags (not sent on)
+  uint64_t max_object = 8ull << 20;
+  // Who may send PURGE: address prefixes, IPv4 kept as IPv4-mapped IPv6.
+  struct AllowPrefix {
+    std::array<uint8_t, 16> bytes{};
+    int bits = 0;
+  };
+  std::vector<AllowPrefix> purge_allow;
+  bool allowPurgeFrom(std::string_view cidr);  // "10.0.0.0/8", "::1/128", a bare address; false if malformed
+  bool purgeAllowed(std::string_view address) const;
+};
+
+// Counters of the cache, shared by all workers (atomic); the store counts entries and bytes.
+struct CacheCounters {
+  std::atomic<uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, refetched{0}, collapsed{0},
+      stored{0}, not_stored{0}, invalidations{0}, purges{0};
+};
+
+class CacheExchangeFilter;
+
+// One per worker and configuration generation (not thread-safe); the store and counters are shared.
+class CacheFilterFactory final : public proxy::FilterFactory {
+ public:
+  CacheFilterFactory(std::shared_ptr<const CacheSettings> settings, CacheStore& store, CacheCounters& counters,
+                     uv_loop_s* loop, proxy::WorkerMailbox* mailbox);
+  ~CacheFilterFactory() override;
+
+  // Null for routes without a cache; otherwise a pooled filter.
+  proxy::ExchangeFilter* attach(const proxy::RequestHead& request, size_t route) override;
+
+ private:
+  friend class CacheExchangeFilter;
+  void recycle(CacheExchangeFilter* f) { free_.push_back(f); }
+
+  std::shared_ptr<const CacheSettings> settings_;
+  CacheStore& store_;
+  CacheCounters& counters_;
+  uv_loop_s* loop_;
+  proxy::WorkerMailbox* mailbox_;
+  std::vector<std::unique_ptr<CacheExchangeFilter>> filters_;
+  std::vector<CacheExchangeFilter*> free_;
+};
+
+}  // namespace edged::cache

@@ -1,0 +1,351 @@
+"""The response cache end to end: one edged (2 workers, a small memory budget) and one fake origin
+for the module; the origin's behaviour is chosen by the path, and it counts requests per path, so
+each test sees exactly what reached it. Hits, Age and the stored Date, Vary, revalidation with a
+304 header update, invalidation by unsafe methods and Location, Authorization, no-store/private,
+Range 206, HEAD from GET, request collapsing across workers, a lying origin, eviction."""
+
+import email.utils
+import json
+import re
+import socket
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import httpwire
+from harness import Edged, free_port, make_config
+from lbtools import admin_call, wait_admin
+from origin import Origin
+
+PAST_DATE = email.utils.formatdate(time.time() - 5, usegmt=True)
+GZ_BODY = b'{"items": [' + b",".join(b'{"id": %d, "name": "item"}' % i for i in range(200)) + b"]}"
+GZIP_IN = 'edged_compression_bytes_in_total{algorithm="gzip"}'
+
+
+def handler(conn, req):
+    path = req.target.split("?")[0]
+    n = conn.origin.request_count(req.target)   # this request included
+    body = ("%s %s #%d\n" % (req.method, req.target, n)).encode()
+    h = [("Content-Type", "text/plain"), ("Date", PAST_DATE)]
+    if path.startswith("/fresh/"):
+        h += [("Cache-Control", "max-age=60"), ("ETag", '"e%d"' % n), ("Surrogate-Key", "all t-%s" % path[7:])]
+    elif path.startswith("/aged/"):
+        h += [("Cache-Control", "max-age=60"), ("Age", "10")]
+    elif path.startswith("/vary/"):
+        h += [("Cache-Control", "max-age=60"), ("Vary", "X-Lang")]
+        body = ("lang=%s #%d\n" % (req.headers.get("x-lang"), n)).encode()
+    elif path.startswith("/reval/"):
+        if req.headers.get("if-none-match") == '"v1"':
+            conn.respond(304, b"", headers=[("ETag", '"v1"'), ("Cache-Control", "max-age=60"),
+                                           ("X-Rev", "updated"), ("Date", PAST_DATE)], length=False)
+            return None
+        h += [("Cache-Control", "max-age=0"), ("ETag", '"v1"'), ("X-Rev", "first")]
+    elif path.startswith("/unsafe/"):
+        h += [("Cache-Control", "max-age=60")]
+        if req.method == "POST":
+            h += [("Location", "/unsafe/other")]
+    elif path.startswith("/auth/"):
+        h += [("Cache-Control", "max-age=60")]
+    elif path.startswith("/authpublic/"):
+        h += [("Cache-Control", "public, max-age=60")]
+    elif path.startswith("/nostore/"):
+        h += [("Cache-Control", "no-store")]
+    elif path.startswith("/private/"):
+        h += [("Cache-Control", "private, max-age=60")]
+    elif path.startswith("/range/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = bytes(range(100))
+    elif path.startswith("/slow/"):
+        time.sleep(1.0)
+        h += [("Cache-Control", "max-age=60")]
+    elif path.startswith("/lie/"):
+        h += [("Cache-Control", "max-age=60"), ("Content-Length", "100")]
+        conn.respond(200, b"x" * 50, headers=h)
+        return "close"
+    elif path.startswith("/gz/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = GZ_BODY
+        h[0] = ("Content-Type", "application/json")
+    elif path.startswith("/sie/"):
+        if n > 1:
+            conn.respond(500, b"down\n", headers=[("Content-Type", "text/plain")])
+            return None
+        h += [("Cache-Control", "max-age=0, stale-if-error=60"), ("ETag", '"s"')]
+    elif path.startswith("/lt/"):
+        time.sleep(1.5)
+        h += [("Cache-Control", "max-age=60")]
+    elif path.startswith("/ns/"):
+        time.sleep(0.5)
+        h += [("Cache-Control", "no-store")]
+    elif path.startswith("/big/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = b"b" * (64 * 1024)
+    if req.method == "HEAD":
+        conn.respond(200, b"", headers=h + [("Content-Length", str(len(body)))])
+    else:
+        conn.respond(200, body, headers=h)
+    return None
+
+
+@pytest.fixture(scope="module")
+def origin():
+    o = Origin("o", handler, backlog=512)
+    yield o
+    o.stop()
+
+
+@pytest.fixture(scope="module")
+def edged(origin, tmp_path_factory):
+    routes = [{"match": {"prefix": "/gz/"}, "upstream": "api", "cache": "on", "compression": "on"},
+              {"match": {"prefix": "/lt/"}, "upstream": "api", "cache": {"lock_timeout": "300ms"}},
+              {"match": {"prefix": "/ns/"}, "upstream": "api", "cache": {"lock_timeout": "60s"}},
+              {"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}]
+    admin_port = free_port()
+    cfg = make_config({"api": [origin.address]}, routes=routes, workers=2,
+                      admin={"address": "127.0.0.1:%d" % admin_port},
+                      cache={"memory": "1MiB", "max_object": "256KiB", "purge_allow": ["127.0.0.1/32"]})
+    e = Edged(cfg, tmp_path_factory.mktemp("edged")).start()
+    wait_admin(admin_port)
+    e.admin_port = admin_port
+    yield e
+    e.stop()
+
+
+def admin_post(e, path, obj):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (e.admin_port, path), method="POST",
+                                 data=json.dumps(obj).encode())
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def metric(e, name):
+    status, body = admin_call(e.admin_port, "GET", "/metrics")
+    assert status == 200
+    m = re.search(r"^%s (\d+)$" % re.escape(name), body.decode(), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def concurrent(e, target, n, timeout=10.0):
+    results = []
+    lock = threading.Lock()
+
+    def client():
+        try:
+            with httpwire.connect(e.port, timeout) as s:
+                s.sendall(httpwire.build_request("GET", target))
+                r = httpwire.read_response(httpwire.BufferedSocket(s))
+            out = (r.status, r.body, r.headers.get("cache-status"))
+        except Exception as ex:  # noqa: BLE001 - recorded and asserted by the caller
+            out = (None, repr(ex), None)
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=client) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    return results
+
+
+def get(e, target, method="GET", headers=()):
+    return httpwire.request(e.port, method, target, headers=list(headers))
+
+
+def test_miss_then_hit_with_age_and_the_stored_date(edged, origin):
+    r1 = get(edged, "/fresh/a")
+    r2 = get(edged, "/fresh/a")
+    assert r1.status == 200 and r2.status == 200
+    assert r1.headers.get("cache-status") == "edged; fwd=uri-miss; stored"
+    assert r2.headers.get("cache-status").startswith("edged; hit; ttl=")
+    assert r2.body == r1.body == b"GET /fresh/a #1\n"
+    assert r2.headers.get("date") == PAST_DATE
+    assert int(r2.headers.get("age")) >= 5          # Date was 5 s before the origin answered
+    assert r2.headers.get("surrogate-key") is None and r1.headers.get("surrogate-key") is None
+    assert origin.request_count("/fresh/a") == 1
+    r3 = get(edged, "/aged/a")
+    r4 = get(edged, "/aged/a")
+    assert int(r4.headers.get("age")) >= 10 and r3.body == r4.body
+    assert origin.request_count("/aged/a") == 1
+
+
+def test_head_is_answered_from_a_stored_get(edged, origin):
+    r1 = get(edged, "/fresh/h")
+    r2 = get(edged, "/fresh/h", method="HEAD")
+    assert r2.status == 200 and r2.body == b""
+    assert r2.headers.get("content-length") == str(len(r1.body))
+    assert origin.request_count("/fresh/h") == 1
+
+
+def test_client_conditional_is_answered_304_from_the_cache(edged, origin):
+    r1 = get(edged, "/fresh/c")
+    r2 = get(edged, "/fresh/c", headers=[("If-None-Match", r1.headers.get("etag"))])
+    assert r2.status == 304 and r2.headers.get("etag") == r1.headers.get("etag")
+    assert origin.request_count("/fresh/c") == 1
+
+
+def test_vary_keeps_one_variant_per_request_value(edged, origin):
+    en1 = get(edged, "/vary/x", headers=[("X-Lang", "en")])
+    fr1 = get(edged, "/vary/x", headers=[("X-Lang", "fr")])
+    en2 = get(edged, "/vary/x", headers=[("X-Lang", " EN ")])
+    fr2 = get(edged, "/vary/x", headers=[("X-Lang", "fr")])
+    assert en1.body.startswith(b"lang=en") and fr1.body.startswith(b"lang=fr")
+    assert fr2.body == fr1.body
+    assert origin.request_count("/vary/x") in (2, 3)   # " EN " normalises whitespace, not case
+    assert en2.headers.get("cache-status").startswith("edged; hit") or en2.body.startswith(b"lang=")
+
+
+def test_revalidation_304_updates_the_stored_headers(edged, origin):
+    r1 = get(edged, "/reval/a")
+    r2 = get(edged, "/reval/a")
+    r3 = get(edged, "/reval/a")
+    assert r1.headers.get("x-rev") == "first"
+    assert r2.status == 200 and r2.body == r1.body and r2.headers.get("x-rev") == "updated"
+    assert r2.headers.get("cache-status") == "edged; fwd=stale; fwd-status=304; stored"
+    assert r3.headers.get("x-rev") == "updated" and r3.headers.get("cache-status").startswith("edged; hit")
+    reqs = [q for q in origin.snapshot() if q.target == "/reval/a"]
+    assert len(reqs) == 2 and reqs[1].headers.get("if-none-match") == '"v1"'
+
+
+def test_unsafe_methods_invalidate_the_target_and_location(edged, origin):
+    get(edged, "/unsafe/a")
+    get(edged, "/unsafe/other")
+    assert get(edged, "/unsafe/a").headers.get("cache-status").startswith("edged; hit")
+    r = get(edged, "/unsafe/a", method="POST")
+    assert r.status == 200
+    assert get(edged, "/unsafe/a").headers.get("cache-status") == "edged; fwd=uri-miss; stored"
+    assert get(edged, "/unsafe/other").headers.get("cache-status") == "edged; fwd=uri-miss; stored"
+    get(edged, "/unsafe/a", method="DELETE")
+    get(edged, "/unsafe/a")
+    assert origin.request_count("/unsafe/a") == 5
+    assert origin.request_count("/unsafe/other") == 2
+
+
+def test_authorization_no_store_and_private_are_not_stored(edged, origin):
+    for _ in range(2):
+        get(edged, "/auth/a", headers=[("Authorization", "Basic dTpw")])
+        get(edged, "/authpublic/a", headers=[("Authorization", "Basic dTpw")])
+        get(edged, "/nostore/a")
+        get(edged, "/private/a")
+    assert origin.request_count("/auth/a") == 2
+    assert origin.request_count("/authpublic/a") == 1
+    assert origin.request_count("/nostore/a") == 2
+    assert origin.request_count("/private/a") == 2
+
+
+def test_range_on_a_stored_200_is_206(edged, origin):
+    full = get(edged, "/range/a")
+    r = get(edged, "/range/a", headers=[("Range", "bytes=10-19")])
+    assert r.status == 206 and r.body == bytes(range(10, 20))
+    assert r.headers.get("content-range") == "bytes 10-19/100"
+    assert full.body == bytes(range(100))
+    assert origin.request_count("/range/a") == 1
+
+
+def test_only_if_cached_miss_is_504(edged, origin):
+    r = get(edged, "/fresh/never", headers=[("Cache-Control", "only-if-cached")])
+    assert r.status == 504
+    assert origin.request_count("/fresh/never") == 0
+
+
+def test_collapsing_200_clients_across_workers_make_one_origin_request(edged, origin):
+    collapsed_before = metric(edged, "edged_cache_collapsed_total")
+    results = concurrent(edged, "/slow/k", 200)
+    assert len(results) == 200
+    assert all(s == 200 and b == b"GET /slow/k #1\n" for s, b, _ in results), results[:3]
+    assert origin.request_count("/slow/k") == 1
+    waiters = sum(1 for _, _, cs in results if "collapsed" in cs)
+    assert waiters > 0
+    assert metric(edged, "edged_cache_collapsed_total") - collapsed_before == waiters
+
+
+def test_waiters_go_to_the_origin_after_lock_timeout(edged, origin):
+    results = concurrent(edged, "/lt/k", 3)
+    assert [s for s, _, _ in results] == [200] * 3
+    assert origin.request_count("/lt/k") == 3   # the fill took 1.5 s, the lock 300 ms
+
+
+def test_an_uncacheable_fill_releases_its_waiters_at_once(edged, origin):
+    # lock_timeout is 60 s on /ns/, the clients give up after 10 s: only an immediate release passes.
+    results = concurrent(edged, "/ns/k", 5, timeout=10.0)
+    assert [s for s, _, _ in results] == [200] * 5, results
+    assert origin.request_count("/ns/k") == 5
+
+
+def test_stale_if_error_serves_the_stale_entry_on_a_5xx(edged, origin):
+    r1 = get(edged, "/sie/a")
+    r2 = get(edged, "/sie/a")
+    assert r1.status == 200
+    assert r2.status == 200 and r2.body == r1.body
+    assert origin.request_count("/sie/a") == 2
+
+
+def wait_metric_at_least(e, name, value, timeout=5.0):
+    # A filter counts in its onFinish, just after the client got the last byte.
+    deadline = time.monotonic() + timeout
+    while metric(e, name) < value and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return metric(e, name)
+
+
+def test_compressed_variant_is_stored_and_a_hit_never_compresses(edged, origin):
+    ae = [("Accept-Encoding", "gzip")]
+    base = metric(edged, GZIP_IN)
+    r1 = get(edged, "/gz/a", headers=ae)
+    assert wait_metric_at_least(edged, GZIP_IN, base + len(GZ_BODY)) == base + len(GZ_BODY)
+    r2 = get(edged, "/gz/a", headers=ae)
+    r3 = get(edged, "/gz/a", headers=[("Accept-Encoding", "gzip, deflate")])
+    assert r1.headers.get("content-encoding") == "gzip" and r2.headers.get("content-encoding") == "gzip"
+    assert r2.body == r1.body and r3.body == r1.body
+    assert r2.headers.get("cache-status").startswith("edged; hit")
+    # One more miss on another key: the counter then shows exactly two compressor runs.
+    get(edged, "/gz/b", headers=ae)
+    assert wait_metric_at_least(edged, GZIP_IN, base + 2 * len(GZ_BODY)) == base + 2 * len(GZ_BODY)
+    plain = get(edged, "/gz/a")
+    assert plain.headers.get("content-encoding") is None and plain.body.startswith(b'{"items"')
+    assert origin.request_count("/gz/a") == 2   # one fill per encoding served
+
+
+def test_purge_by_method_url_prefix_and_tag(edged, origin):
+    for p in ("/fresh/p1", "/fresh/p2", "/fresh/q/1", "/fresh/q/2", "/fresh/t"):
+        get(edged, p)
+    with socket.create_connection(("127.0.0.1", edged.port), source_address=("127.0.0.2", 0)) as s:
+        s.sendall(httpwire.build_request("PURGE", "/fresh/p1"))
+        denied = httpwire.read_response(httpwire.BufferedSocket(s))
+    assert denied.status == 403
+    r = get(edged, "/fresh/p1", method="PURGE")
+    assert r.status == 200 and json.loads(r.body) == {"purged": 1}
+    assert json.loads(get(edged, "/fresh/p1", method="PURGE").body) == {"purged": 0}
+    assert admin_post(edged, "/cache/purge", {"url": "http://localhost/fresh/p2"}) == {"purged": 1}
+    assert admin_post(edged, "/cache/purge", {"prefix": "http://localhost/fresh/q/"}) == {"purged": 2}
+    assert admin_post(edged, "/cache/purge", {"tag": "t-t"}) == {"purged": 1}
+    for p in ("/fresh/p1", "/fresh/p2", "/fresh/q/1", "/fresh/q/2", "/fresh/t"):
+        assert get(edged, p).headers.get("cache-status") == "edged; fwd=uri-miss; stored", p
+        assert origin.request_count(p) == 2
+    status, body = admin_call(edged.admin_port, "GET", "/cache")
+    c = json.loads(body)
+    assert status == 200 and c["enabled"] and c["entries"] > 0 and c["purges"] >= 5
+    assert metric(edged, "edged_cache_hits_total") > 0 and metric(edged, "edged_cache_bytes") > 0
+
+
+def test_a_lying_origin_is_never_stored(edged, origin):
+    for _ in range(2):
+        try:
+            get(edged, "/lie/a")
+        except Exception:  # noqa: BLE001 - the truncated response may fail to parse
+            pass
+    assert origin.request_count("/lie/a") == 2
+
+
+def test_eviction_keeps_the_budget(edged, origin):
+    # 40 x 64 KiB = 2.5 MiB of distinct keys through a 1 MiB budget.
+    for i in range(40):
+        assert get(edged, "/big/%d" % i).status == 200
+    assert get(edged, "/big/39").headers.get("cache-status").startswith("edged; hit")
+    get(edged, "/big/0")
+    assert origin.request_count("/big/0") == 2
+    assert origin.request_count("/big/39") == 1
+    assert metric(edged, "edged_cache_evictions_total") > 0
+    assert metric(edged, "edged_cache_bytes") <= 1.1 * (1 << 20)
