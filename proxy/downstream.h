@@ -46,6 +46,12 @@ class Downstream {
   virtual uint64_t requestStartNs() const = 0;
   // The request head is still being received (for the access log's phase).
   virtual bool receivingHead() const = 0;
+  // When `real_ip` is on: the X-Forwarded-For value to send, the verified part of the list then
+  // the peer (the client's own claims beyond trusted hops dropped). Empty: edged's default
+  // (the client's list, then clientIp()).
+  virtual std::string_view forwardedFor() { return {}; }
+  // The connection is over limits.per_client.connections: every request gets 429.
+  virtual bool overConnectionLimit() const { return false; }
 
   // ---- the response ----
   // An interim (1xx) response, passed on only where the protocol allows it.

@@ -109,6 +109,8 @@ class Session final : public UpstreamHandler, private Resumer {
   // Sends a complete response edged (or a filter) made, then end()s.
   void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);
   void answer(int status, Termination why, bool close);
+  // The route's allow/deny rules and limits.per_client: false after answering 403 or 429.
+  bool admitted(size_t route);
   bool pickAndConnect();
   std::string_view hashKey() const;
   bool connectTo(upstream::Server& server, bool allow_pooled);

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/access_rules.h"
+#include "proxy/cidr_set.h"
 #include "proxy/http/http.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -31,6 +33,10 @@ struct Generation {
     upstream::Server* server = nullptr;  // null: no server has this slot in this generation
   };
   std::vector<ServerRef> by_slot;  // indexed by metrics server slot
+  // Client addresses: the trusted proxies of `real_ip` (empty: none) and each route's allow/deny
+  // rules (parallel to config->routes).
+  CidrSet real_ip_from;
+  std::vector<AccessRules> route_access;
 
   // `previous`: the generation this one replaces (null at start-up).
   Generation(std::shared_ptr<const conf::Config> config, const Generation* previous);
