@@ -248,3 +248,33 @@ def test_per_client_rate(limited):
     assert get(e.port, "/r3", [("X-Key", "k1")]).status == 200      # drained: served again
     assert [q.target for q in wait_requests(o, 3)] == ["/r1", "/other", "/r3"]
     assert metric(admin, "rate") == 1
+
+
+def test_out_of_fds_pauses_accept(edged, origin):
+    """EMFILE: accept stops for a moment and the connections completed meanwhile wait in the
+    kernel's queue (served once descriptors are free), instead of being reset or spun on."""
+    import subprocess
+    o = origin("a")
+    e = edged(make_config({"app": [o.address]}))
+    fds = len(__import__("os").listdir("/proc/%d/fd" % e.proc.pid))
+    limit = fds + 10
+    subprocess.run(["prlimit", "--pid", str(e.proc.pid), "--nofile=%d:%d" % (limit, limit)], check=True)
+    conns = []
+    try:
+        for _ in range(30):   # 10 fit, the rest wait in the accept queue
+            conns.append(httpwire.connect(e.port))
+        deadline = time.monotonic() + 5
+        while "accept failed" not in e.error_log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "accept failed: too many open files" in e.error_log()
+        last = conns[-1]
+        for s in conns[:-1]:
+            s.close()
+        # The last connection was completed while edged had no descriptor: still served.
+        assert send(last, b"GET /late HTTP/1.1\r\nHost: t\r\n\r\n").status == 200
+        assert [q.target for q in wait_requests(o, 1)] == ["/late"]
+        # Paused, not spinning: a handful of warnings, not one per loop turn.
+        assert e.error_log().count("accept failed") < 100
+    finally:
+        for s in conns:
+            s.close()
