@@ -334,11 +334,11 @@ void Worker::add(ClientConnection* c) {
 }
 
 void Worker::remove(ClientConnection* c) {
-  connectionGone(c->listenerSlot());
   if (c->prev) c->prev->next = c->next;
   else clients_ = c->next;
   if (c->next) c->next->prev = c->prev;
   --client_count_;
+  connectionGone(c->listenerSlot());  // may accept a connection that waited for this place
   if (draining_) maybeFinish();
 }
 
