@@ -65,6 +65,7 @@ struct ListenerConfig {
   int backlog = 511;  // nginx's default
   std::optional<ListenerTlsConfig> tls;
   bool redirect_https = false;  // plain listener answering 308 to https://host/target
+  bool proxy_protocol = false;  // every connection starts with a PROXY v1/v2 header (else closed)
 };
 
 // Defaults are nginx's where it has one (proxy_*_timeout, client_*_timeout, keepalive_timeout).
@@ -81,9 +82,27 @@ struct Timeouts {
   Duration shutdown_grace{10'000};
 };
 
+// `limits.per_client`: nginx limit_conn / limit_req (nodelay), over the real client address.
+struct PerClientLimits {
+  uint32_t connections = 0;      // concurrent connections per client address; 0 = off
+  uint32_t rate_per_minute = 0;  // requests per key, leaky bucket ("100/s" = 6000); 0 = off
+  uint32_t burst = 0;            // requests above the rate let through at once
+  std::string key_header;        // empty: the client address; else this request header's value
+};
+
 struct Limits {
   uint64_t max_header_bytes = 16 * 1024;       // request line + headers -> 431
   uint64_t max_body_bytes = 1024 * 1024;       // nginx client_max_body_size; 0 = unlimited -> 413
+  uint32_t max_connections = 0;                // per listener, all workers; 0 = unlimited
+  uint32_t max_headers = 100;                  // header fields in a request -> 431
+  PerClientLimits per_client;
+};
+
+// `real_ip`: the client address behind trusted proxies (nginx realip, recursive).
+struct RealIpConfig {
+  std::vector<std::string> from;  // CIDRs, validated ("10.0.0.0/8", "::1/128", "127.0.0.1")
+  std::string header = "X-Forwarded-For";
+  bool recursive = true;          // false: the header's last item, whatever it is (nginx default off)
 };
 
 enum class BalanceAlgorithm { RoundRobin, LeastConn, Hash, RandomTwo };
@@ -204,10 +223,20 @@ struct RouteConfig {
   // nullopt = no `cache:` key (not cached); otherwise resolved against Config::cache.defaults.
   std::optional<RouteCacheConfig> cache;
   bool cached() const { return cache && cache->enabled; }
+  // Access by client address (nginx allow/deny): the first matching rule wins, in file order
+  // (`allow` and `deny` entries keep their order); no match: allowed when there is no `allow`
+  // rule, else 403. Empty: everyone.
+  struct AccessRule {
+    bool allow = true;
+    std::string cidr;
+  };
+  std::vector<AccessRule> access;
 };
 
 struct AdminConfig {
   Address address;
+  std::string token_file;  // empty: no token
+  std::string token;       // the file's content less surrounding whitespace, read at load
 };
 
 enum class AccessLogFormat { Combined, Json };
@@ -232,6 +261,7 @@ struct Config {
   LogLevel log_level = LogLevel::Info;
   CompressionConfig compression;   // defaults for every route; enabled only if the section exists
   CacheConfig cache;               // the store and route defaults; nothing cached unless a route says so
+  std::optional<RealIpConfig> real_ip;
 
   const UpstreamConfig* findUpstream(std::string_view name) const;
   // The route's own settings, or the top level's when it has none.

@@ -16,6 +16,8 @@
 #include "conf/config.h"
 #include "conf/units.h"
 
+#include <arpa/inet.h>
+
 namespace edged::conf {
 
 namespace {
@@ -126,6 +128,29 @@ bool validHashKey(std::string_view key) {
     if (key.substr(0, prefix.size()) == prefix) return validToken(key.substr(prefix.size()));
   }
   return false;
+}
+
+// "10.0.0.0/8", "2001:db8::/32" or a bare address, as proxy/cidr_set accepts it: an empty string
+// when valid, else why not.
+std::string cidrProblem(std::string_view text) {
+  const size_t slash = text.find('/');
+  const std::string base(text.substr(0, slash));
+  unsigned char bytes[16] = {};
+  const bool v6 = base.find(':') != std::string::npos;
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, base.c_str(), bytes) != 1) return "not an IP address";
+  const unsigned max_bits = v6 ? 128 : 32;
+  unsigned bits = max_bits;
+  if (slash != std::string_view::npos) {
+    const std::string_view len = text.substr(slash + 1);
+    if (len.empty() || len.size() > 3 ||
+        !std::all_of(len.begin(), len.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return "bad prefix length";
+    bits = static_cast<unsigned>(std::stoi(std::string(len)));
+    if (bits > max_bits) return "prefix length must be 0.." + std::to_string(max_bits);
+  }
+  for (unsigned i = bits; i < max_bits; ++i)
+    if (bytes[i / 8] & (0x80 >> (i % 8))) return "address has bits set past the prefix length";
+  return {};
 }
 
 // Paths end up verbatim in request lines, so whitespace and control bytes would corrupt them.
@@ -282,6 +307,12 @@ class Loader {
   void loadUpstreamTls(const Field& field, UpstreamTlsConfig& tls);
   void loadTimeouts(const Field& field, Timeouts& timeouts);
   void loadLimits(const Field& field, Limits& limits);
+  void loadPerClient(const Field& field, PerClientLimits& per_client);
+  void loadRealIp(const Field& field, RealIpConfig& real_ip);
+  // A list of CIDRs; each valid one is appended to `out` (with `allow` for route rules).
+  bool loadCidrList(const Field& field, std::vector<std::string>& out);
+  void loadAccessRules(const Field& field, bool allow, RouteConfig& route);
+  void loadAdminToken(const Field& field, AdminConfig& admin);
   void loadUpstreams(const Field& field, Config& config);
   void loadUpstream(const MapEntry& entry, UpstreamConfig& upstream);
   void loadServers(const Field& field, UpstreamConfig& upstream);
@@ -554,7 +585,7 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
   const auto entries =
       mapEntries(Field{root, top, ""}, {"workers", "listen", "timeouts", "limits", "upstreams",
                                         "routes", "admin", "access_log", "log_level",
-                                        "compression", "cache"});
+                                        "compression", "cache", "real_ip"});
   CacheOverride cache_defaults;
   const MapEntry* listen = nullptr;
   const MapEntry* routes = nullptr;
@@ -585,6 +616,8 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
                 {"warn", LogLevel::Warn},
                 {"error", LogLevel::Error}},
                config->log_level);
+    } else if (entry.key == "real_ip") {
+      loadRealIp(field, config->real_ip.emplace());
     } else if (entry.key == "compression") {
       CompressionOverride top;
       loadCompression(field, top);
@@ -645,11 +678,12 @@ void Loader::loadListeners(const Field& field, Config& config) {
   if (!items) return;
   std::vector<std::string> paths;  // of each pushed listener's address, for duplicate messages
   for (const Field& item : *items) {
-    const auto entries = mapEntries(item, {"address", "backlog", "tls", "redirect_https"});
+    const auto entries = mapEntries(item, {"address", "backlog", "tls", "redirect_https", "proxy_protocol"});
     if (!entries) continue;
     ListenerConfig listener;
     const Field* address_field = nullptr;
     const MapEntry* redirect = nullptr;
+    const MapEntry* proxy_protocol = nullptr;
     bool valid = true;
     for (const MapEntry& entry : *entries) {
       if (entry.key == "address") {
@@ -662,6 +696,9 @@ void Loader::loadListeners(const Field& field, Config& config) {
       } else if (entry.key == "redirect_https") {
         redirect = &entry;
         valid = readBool(entry.field, listener.redirect_https) && valid;
+      } else if (entry.key == "proxy_protocol") {
+        proxy_protocol = &entry;
+        valid = readBool(entry.field, listener.proxy_protocol) && valid;
       }
     }
     if (!address_field) {
@@ -671,6 +708,13 @@ void Loader::loadListeners(const Field& field, Config& config) {
     if (redirect && listener.redirect_https && listener.tls) {
       fail(redirect->key_mark, redirect->field.path,
            "a TLS listener cannot redirect to https; use it on a plain listener");
+      continue;
+    }
+    // The PROXY header comes before the ClientHello, and the TLS engine sees a connection's
+    // first bytes: the two together are not built yet.
+    if (proxy_protocol && listener.proxy_protocol && listener.tls) {
+      fail(proxy_protocol->key_mark, proxy_protocol->field.path,
+           "proxy_protocol on a TLS listener is not supported yet");
       continue;
     }
     if (!valid) continue;
@@ -847,15 +891,111 @@ void Loader::loadTimeouts(const Field& field, Timeouts& timeouts) {
 }
 
 void Loader::loadLimits(const Field& field, Limits& limits) {
-  const auto entries = mapEntries(field, {"max_header_bytes", "max_body_bytes"});
+  const auto entries = mapEntries(field, {"max_header_bytes", "max_body_bytes", "max_connections",
+                                          "max_headers", "per_client"});
   if (!entries) return;
   for (const MapEntry& entry : *entries) {
     if (entry.key == "max_header_bytes") {
       readSize(entry.field, 1024, 1024 * 1024, "1KiB..1MiB", limits.max_header_bytes);
     } else if (entry.key == "max_body_bytes") {
       readSize(entry.field, 0, std::numeric_limits<uint64_t>::max(), "", limits.max_body_bytes);
+    } else if (entry.key == "max_connections") {
+      readUint(entry.field, 0, 10'000'000, limits.max_connections);
+    } else if (entry.key == "max_headers") {
+      readUint(entry.field, 1, 10'000, limits.max_headers);
+    } else if (entry.key == "per_client") {
+      loadPerClient(entry.field, limits.per_client);
     }
   }
+}
+
+void Loader::loadPerClient(const Field& field, PerClientLimits& per_client) {
+  const auto entries = mapEntries(field, {"connections", "rate", "burst", "key"});
+  if (!entries) return;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "connections") {
+      readUint(f, 0, 1'000'000, per_client.connections);
+    } else if (entry.key == "burst") {
+      readUint(f, 0, 1'000'000, per_client.burst);
+    } else if (entry.key == "rate") {
+      std::string text;
+      if (!scalar(f, "a rate N/s or N/m", text)) continue;
+      const size_t slash = text.find('/');
+      const std::string_view count = std::string_view(text).substr(0, slash);
+      const std::string_view unit = slash == std::string::npos ? "" : std::string_view(text).substr(slash + 1);
+      const bool digits = !count.empty() && count.size() <= 7 &&
+                          std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; });
+      if (!digits || (unit != "s" && unit != "m")) {
+        fail(f, "bad rate '" + text + "' (use e.g. 100/s or 30/m)");
+        continue;
+      }
+      const uint64_t n = std::stoull(std::string(count));
+      if (n == 0 || n > 1'000'000) {
+        fail(f, "must be 1..1000000 per second or minute, got " + text);
+        continue;
+      }
+      per_client.rate_per_minute = static_cast<uint32_t>(unit == "s" ? n * 60 : n);
+    } else if (entry.key == "key") {
+      std::string text;
+      if (!readString(f, text)) continue;
+      if (text == "remote_addr") {
+        per_client.key_header.clear();
+      } else if (!validToken(text)) {
+        fail(f, "must be remote_addr or a header name, got '" + text + "'");
+      } else {
+        per_client.key_header = toLower(text);
+      }
+    }
+  }
+}
+
+bool Loader::loadCidrList(const Field& field, std::vector<std::string>& out) {
+  const auto items = listItems(field);
+  if (!items) return false;
+  bool valid = true;
+  for (const Field& item : *items) {
+    std::string text;
+    if (!scalar(item, "a CIDR such as 10.0.0.0/8", text)) {
+      valid = false;
+      continue;
+    }
+    if (const std::string why = cidrProblem(text); !why.empty()) {
+      fail(item, "bad CIDR '" + text + "': " + why);
+      valid = false;
+      continue;
+    }
+    out.push_back(text);
+  }
+  return valid;
+}
+
+void Loader::loadRealIp(const Field& field, RealIpConfig& real_ip) {
+  const auto entries = mapEntries(field, {"from", "header", "recursive"});
+  if (!entries) return;
+  bool has_from = false;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "from") {
+      has_from = true;
+      loadCidrList(entry.field, real_ip.from);
+      if (entry.field.node.IsNull() || (entry.field.node.IsSequence() && entry.field.node.size() == 0))
+        fail(entry.field, "at least one trusted address is required");
+    } else if (entry.key == "header") {
+      std::string text;
+      if (!readString(entry.field, text)) continue;
+      if (!validToken(text)) fail(entry.field, "must be a header name, got '" + text + "'");
+      else real_ip.header = text;
+    } else if (entry.key == "recursive") {
+      readBool(entry.field, real_ip.recursive);
+    }
+  }
+  if (!has_from) fail(field, "missing required key 'from'");
+}
+
+void Loader::loadAccessRules(const Field& field, bool allow, RouteConfig& route) {
+  std::vector<std::string> cidrs;
+  loadCidrList(field, cidrs);
+  for (std::string& c : cidrs) route.access.push_back({allow, std::move(c)});
 }
 
 void Loader::loadUpstreams(const Field& field, Config& config) {
@@ -1068,7 +1208,7 @@ void Loader::loadRoutes(const Field& field, Config& config) {
   };
   std::vector<Seen> seen;
   for (const Field& item : *items) {
-    const auto entries = mapEntries(item, {"match", "upstream", "websocket", "compression", "cache"});
+    const auto entries = mapEntries(item, {"match", "upstream", "websocket", "compression", "cache", "allow", "deny"});
     if (!entries) continue;
     RouteConfig route;
     const Field* upstream_field = nullptr;
@@ -1127,6 +1267,8 @@ void Loader::loadRoutes(const Field& field, Config& config) {
         loadCompression(f, compression.emplace());
       } else if (entry.key == "cache") {
         loadRouteCache(f, cache.emplace());
+      } else if (entry.key == "allow" || entry.key == "deny") {
+        loadAccessRules(f, entry.key == "allow", route);
       }
     }
     if (!match) {
@@ -1169,16 +1311,54 @@ void Loader::resolveRoutes(Config& config) {
 }
 
 void Loader::loadAdmin(const Field& field, Config& config) {
-  const auto entries = mapEntries(field, {"address"});
+  const auto entries = mapEntries(field, {"address", "token_file"});
   if (!entries) return;
-  if (entries->empty()) {
+  const MapEntry* address = nullptr;
+  AdminConfig admin;
+  bool valid = true;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "address") {
+      address = &entry;
+    } else if (entry.key == "token_file") {
+      loadAdminToken(entry.field, admin);
+      valid = !admin.token.empty() && valid;
+    }
+  }
+  if (!address) {
     fail(field, "missing required key 'address'");
     return;
   }
-  AdminConfig admin;
-  if (!readAddress(entries->front().field, admin.address)) return;
-  admin_address_field_ = entries->front().field;
+  if (!readAddress(address->field, admin.address) || !valid) return;
+  admin_address_field_ = address->field;
   config.admin = std::move(admin);
+}
+
+// Read at load (and at each reload), so a missing or empty file is a config error, not an admin
+// API that silently accepts any token.
+void Loader::loadAdminToken(const Field& field, AdminConfig& admin) {
+  if (!readString(field, admin.token_file)) return;
+  const int fd = ::open(admin.token_file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail(field, "cannot read '" + admin.token_file + "': " + std::strerror(errno));
+    return;
+  }
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while (text.size() <= 4096 && (n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  const size_t b = text.find_first_not_of(" \t\r\n");
+  const size_t e = text.find_last_not_of(" \t\r\n");
+  std::string token = b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
+  if (token.empty()) {
+    fail(field, "'" + admin.token_file + "' holds no token");
+    return;
+  }
+  if (token.size() > 4096 || hasSpaceOrControl(token)) {
+    fail(field, "'" + admin.token_file + "': the token must be one line of at most 4096 visible characters");
+    return;
+  }
+  admin.token = std::move(token);
 }
 
 void Loader::checkAdminAddress(const Config& config) {

@@ -2,9 +2,13 @@
 // connection, passed on to the ClientConnection being served.
 #include "proxy/active_client.h"
 
+#include <algorithm>
 #include <cassert>
+#include <cstring>
 
 #include "proxy/client_connection.h"
+#include "proxy/log.h"
+#include "proxy/real_ip.h"
 #include "proxy/request_checks.h"
 #include "proxy/worker.h"
 
@@ -52,6 +56,8 @@ void ActiveClient::recycle() {
   state.phase_start = state.request_start = state.last_read = state.last_write = state.deadline = 0;
   head_start_ns_ = 0;
   state.client_ip[0] = '\0';
+  state.peer_ip[0] = '\0';
+  forwarded_for_.clear();
   local_addr_[0] = '\0';
 }
 
@@ -139,6 +145,13 @@ int ActiveClient::checkFieldValue(const char* at, size_t n) {
 int ActiveClient::onRequestHead() {
   state.phase = ClientPhase::Body;
   state.last_read = state.request_start = uv_now(worker_.loop());
+  if (request_.fields.size() > worker_.config().limits.max_headers) {
+    LOG_INFO("client %s sent %zu header fields (limits.max_headers %u)", state.peer_ip, request_.fields.size(),
+             worker_.config().limits.max_headers);
+    state.reject_status = 431;
+    return -1;
+  }
+  resolveClientAddress();
   const int result = session_.onRequestHead();
   if (result == Session::kWaiting) {
     state.head_paused = true;
@@ -164,6 +177,48 @@ int ActiveClient::onRequestEnd() {
   state.phase = session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;
   if (session_.active()) session_.onRequestComplete();
   return HPE_PAUSED;  // one exchange at a time: pipelined requests are parsed when it ends
+}
+
+bool ActiveClient::overConnectionLimit() const { return state.conn->overConnectionLimit(); }
+
+void ActiveClient::resolveClientAddress() {
+  forwarded_for_.clear();
+  std::memcpy(state.client_ip, state.peer_ip, sizeof state.client_ip);
+  const Generation& g = worker_.gen().generation();
+  if (!g.config->real_ip) return;
+  const conf::RealIpConfig& cfg = *g.config->real_ip;
+  // The header's lines, the last kMaxLines of them (the walk starts at the right).
+  constexpr size_t kMaxLines = 16;
+  std::string_view lines[kMaxLines];
+  size_t n = 0;
+  const ParsedHead& head = request_.fields;
+  for (size_t i = 0; i < head.size(); ++i) {
+    if (!equalsIgnoreCase(head.name(i), cfg.header)) continue;
+    if (n == kMaxLines) {
+      std::copy(lines + 1, lines + kMaxLines, lines);
+      --n;
+    }
+    lines[n++] = head.value(i);
+  }
+  const std::string_view peer = state.peer_ip;
+  const std::string_view client = realClientIp(peer, {lines, n}, g.real_ip_from, cfg.recursive);
+  if (client.data() != peer.data()) {
+    // The verified part: from the client's item to the end of the list.
+    for (size_t i = 0; i < n; ++i) {
+      const char* b = lines[i].data();
+      const char* e = b + lines[i].size();
+      if (!forwarded_for_.empty()) {
+        if (!lines[i].empty()) forwarded_for_.append(", ").append(lines[i]);
+      } else if (client.data() >= b && client.data() < e) {
+        forwarded_for_.append(client.data(), static_cast<size_t>(e - client.data()));
+      }
+    }
+    forwarded_for_.append(", ");
+    const size_t len = std::min(client.size(), sizeof state.client_ip - 1);
+    std::memcpy(state.client_ip, client.data(), len);
+    state.client_ip[len] = '\0';
+  }
+  forwarded_for_.append(peer);
 }
 
 void ActiveClient::takeRequestLine() { http1::takeRequestLine(parser_, request_); }

@@ -56,7 +56,8 @@ struct ClientState {
   uint64_t last_write = 0;
   uint64_t deadline = 0;          // the earliest timeout now, 0: none
   DeadlineNode timer;             // in the worker's ClientTimers (owner: the ActiveClient)
-  char client_ip[48] = {};
+  char client_ip[48] = {};         // the real client (real_ip): logs, limits, hashing, X-Real-IP
+  char peer_ip[48] = {};           // the connection's peer (or its PROXY header's source)
 };
 
 class ActiveClient final : public Downstream {
@@ -77,6 +78,8 @@ class ActiveClient final : public Downstream {
   // Downstream: what the Session uses of its connection.
   const RequestHead& request() const override { return request_; }
   std::string_view clientIp() override { return state.client_ip; }
+  std::string_view forwardedFor() override { return forwarded_for_; }
+  bool overConnectionLimit() const override;
   std::string_view localAddress() override;
   uint64_t requestStartNs() const override { return head_start_ns_; }
   bool receivingHead() const override { return state.phase == ClientPhase::Head; }
@@ -145,6 +148,9 @@ class ActiveClient final : public Downstream {
   RequestHead request_;
   Session session_;
   char local_addr_[56] = {};
+  // real_ip: client_ip from peer_ip and the request's header; the X-Forwarded-For to send.
+  void resolveClientAddress();
+  std::string forwarded_for_;
 };
 
 }  // namespace edged::proxy

@@ -2,7 +2,11 @@
 // over the data path's zero-copy machinery.
 #include "proxy/admin_server.h"
 
+#include <arpa/inet.h>
 #include <llhttp.h>
+#include <strings.h>
+
+#include <cstdio>
 
 #include "proxy/log.h"
 #include "proxy/http/http.h"
@@ -11,7 +15,20 @@ namespace edged::proxy {
 
 namespace {
 constexpr size_t kMaxRequest = 64 * 1024;
+
+// "Bearer <token>" (scheme case-insensitive, RFC 9110 §11.1), compared in time independent of
+// where the first difference is.
+bool bearerMatches(std::string_view value, std::string_view token) {
+  if (value.size() < 7 || strncasecmp(value.data(), "bearer ", 7) != 0) return false;
+  value.remove_prefix(7);
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
+  unsigned char diff = value.size() == token.size() ? 0 : 1;
+  for (size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(token[i] ^ (i < value.size() ? value[i] : 0));
+  return diff == 0;
 }
+}  // namespace
 
 struct AdminServer::Connection {
   AdminServer* server;
@@ -19,6 +36,8 @@ struct AdminServer::Connection {
   uv_write_t write_req{};
   llhttp_t parser{};
   std::string url, body, out;
+  std::string field, authorization;  // the field being parsed; the Authorization value
+  bool in_authorization = false;
   size_t received = 0;
   bool done = false;
   Connection* prev = nullptr;
@@ -30,6 +49,22 @@ struct AdminServer::Connection {
       llhttp_settings_init(&x);
       x.on_url = [](llhttp_t* p, const char* at, size_t n) {
         static_cast<Connection*>(p->data)->url.append(at, n);
+        return 0;
+      };
+      x.on_header_field = [](llhttp_t* p, const char* at, size_t n) {
+        auto* c = static_cast<Connection*>(p->data);
+        c->field.append(at, n);
+        return 0;
+      };
+      x.on_header_field_complete = [](llhttp_t* p) {
+        auto* c = static_cast<Connection*>(p->data);
+        c->in_authorization = c->field.size() == 13 && strncasecmp(c->field.data(), "authorization", 13) == 0;
+        c->field.clear();
+        return 0;
+      };
+      x.on_header_value = [](llhttp_t* p, const char* at, size_t n) {
+        auto* c = static_cast<Connection*>(p->data);
+        if (c->in_authorization) c->authorization.append(at, n);
         return 0;
       };
       x.on_body = [](llhttp_t* p, const char* at, size_t n) {
@@ -50,7 +85,9 @@ struct AdminServer::Connection {
     out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reasonPhrase(r.status));
     out.append("\r\nContent-Type: ").append(r.content_type);
     out.append("\r\nContent-Length: ").append(std::to_string(r.body.size()));
-    out.append("\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n").append(r.body);
+    out.append("\r\n");
+    if (r.status == 401) out.append("WWW-Authenticate: Bearer realm=\"edged-admin\"\r\n");
+    out.append("Connection: close\r\nCache-Control: no-store\r\n\r\n").append(r.body);
     transport.stopReading();
     uv_buf_t b = uv_buf_init(out.data(), static_cast<unsigned>(out.size()));
     if (transport.write(&write_req, &b, 1, [](uv_write_t* w, int) {
@@ -103,6 +140,18 @@ struct AdminServer::Connection {
     r.path = u.substr(0, q);
     if (q != std::string_view::npos) r.query = u.substr(q + 1);
     r.body = body;
+    r.authorization = authorization;
+    char peer[64] = "-";
+    sockaddr_storage ss{};
+    if (transport.peerAddress(ss) == 0) {
+      char ip[48] = "";
+      if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, ip, sizeof ip);
+      else
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, ip, sizeof ip);
+      snprintf(peer, sizeof peer, "%s", ip);
+    }
+    r.peer = peer;
     respond(server->dispatch(r));
   }
 };
@@ -123,7 +172,16 @@ AdminServer::Response AdminServer::dispatch(const Request& r) const {
     const bool match = rt.prefix ? r.path.substr(0, rt.path.size()) == rt.path : r.path == rt.path;
     if (!match) continue;
     path_known = true;
-    if (rt.method == r.method) return rt.handler(r);
+    if (rt.method != r.method) continue;
+    if (rt.method != "GET" && token_) {
+      if (const std::string token = token_(); !token.empty() && !bearerMatches(r.authorization, token)) {
+        LOG_WARN("admin: %.*s %.*s from %.*s refused: %s bearer token", static_cast<int>(r.method.size()),
+                 r.method.data(), static_cast<int>(r.path.size()), r.path.data(), static_cast<int>(r.peer.size()),
+                 r.peer.data(), r.authorization.empty() ? "no" : "wrong");
+        return {401, "text/plain; charset=utf-8", "unauthorized\n"};
+      }
+    }
+    return rt.handler(r);
   }
   if (path_known) return {405, "text/plain; charset=utf-8", "method not allowed\n"};
   return {404, "text/plain; charset=utf-8", "not found\n"};

@@ -23,6 +23,8 @@ class AdminServer {
     std::string_view path;   // without the query string
     std::string_view query;
     std::string_view body;
+    std::string_view authorization;  // the Authorization field's value (empty: none)
+    std::string_view peer;           // "ip:port" of the client, for logs
   };
   struct Response {
     int status = 200;
@@ -38,6 +40,10 @@ class AdminServer {
 
   // `path` is matched exactly, or as a prefix when it ends with '*'.
   void route(std::string method, std::string path, Handler h);
+  // `admin.token_file`: what `token` returns (empty: no token) is then required as
+  // "Authorization: Bearer <token>" by every route whose method is not GET (the state-changing
+  // ones: reload, drain, weights, purge); else 401, logged. Read per request: a reload may change it.
+  void requireToken(std::function<std::string()> token) { token_ = std::move(token); }
   // Binds and listens; false with `err` set on failure.
   bool listen(const conf::Address& address, std::string& err);
   // Closes the listener and every open admin connection.
@@ -58,6 +64,7 @@ class AdminServer {
   net::Listener listener_;
   bool listening_ = false;
   std::vector<Route> routes_;
+  std::function<std::string()> token_;
   Connection* connections_ = nullptr;
 };
 

@@ -7,6 +7,7 @@
 
 #include "proxy/log.h"
 #include "proxy/net/tls/tls.h"
+#include "proxy/proxy_protocol.h"
 #include "proxy/worker.h"
 
 namespace edged::proxy {
@@ -79,6 +80,7 @@ bool ClientConnection::setUp() {
       peer_family_ = AF_INET6;
     }
   }
+  if (!proxy_pending_) acquireClientSlot();
   startReading();
   // Until its first request the connection waits like an idle keep-alive one; a TLS handshake
   // is bounded by client_header (nginx: client_header_timeout covers the handshake).
@@ -111,6 +113,58 @@ Downstream::TlsFacts ClientConnection::tlsFacts() const {
 }
 
 bool ClientConnection::redirectHttps() { return !transport_.secure() && worker_.gen().generation().redirectHttps(listener_); }
+
+bool ClientConnection::peerAddress(IpAddress& out) const {
+  if (peer_family_ == AF_INET6) {
+    std::memcpy(out.bytes.data(), peer_, 16);
+    return true;
+  }
+  if (peer_family_ != AF_INET) return false;
+  const auto a = parseIpAddress(peer_);
+  if (a) out = *a;
+  return a.has_value();
+}
+
+void ClientConnection::acquireClientSlot() {
+  ClientLimiter* limiter = worker_.clientLimiter();
+  IpAddress a;
+  if (!limiter || !limiter->limitsConnections() || !peerAddress(a) || worker_.gen().generation().real_ip_from.contains(a)) return;
+  if (limiter->acquireConnection(a))
+    client_slot_ = true;
+  else
+    over_limit_ = true;
+}
+
+bool ClientConnection::takeProxyHeader() {
+  ActiveClient* x = x_;
+  ProxyHeader h;
+  const std::string_view bytes(x->state.in->data() + x->state.in_start, x->state.in_end - x->state.in_start);
+  switch (parseProxyHeader(bytes, h)) {
+    case ProxyHeaderResult::NeedMore:
+      armTimer();
+      return false;
+    case ProxyHeaderResult::Invalid:
+      LOG_INFO("client %s: no valid PROXY protocol header: closing", x->state.peer_ip);
+      close();
+      return false;
+    case ProxyHeaderResult::Done: break;
+  }
+  proxy_pending_ = false;
+  x->state.in_start += h.length;
+  if (h.has_addresses) {
+    if (h.source.isV4()) {
+      formatIpv4(h.source.bytes.data() + 12, peer_);
+      peer_family_ = AF_INET;
+    } else {
+      std::memcpy(peer_, h.source.bytes.data(), 16);
+      peer_family_ = AF_INET6;
+    }
+    clientIpText(x->state.peer_ip, sizeof x->state.peer_ip);
+    std::memcpy(x->state.client_ip, x->state.peer_ip, sizeof x->state.client_ip);
+  }
+  acquireClientSlot();
+  return true;
+}
 
 void ClientConnection::clientIpText(char* out, size_t len) const {
   static_assert(sizeof peer_ <= sizeof ClientState::client_ip);
@@ -146,6 +200,10 @@ void ClientConnection::close() {
 // queue holds nothing libuv uses any more, so it goes back to the pool here.
 void ClientConnection::onTransportClosed() {
   if (x_) detach();
+  if (client_slot_) {
+    IpAddress a;
+    if (ClientLimiter* limiter = worker_.clientLimiter(); limiter && peerAddress(a)) limiter->releaseConnection(a);
+  }
   if (counted_) worker_.metrics().connectionClosed(listener_);
   worker_.remove(this);
   delete this;
@@ -170,7 +228,8 @@ void ClientConnection::attach() {
   // Until a request begins, the keep-alive timeout still runs from when the connection went idle.
   x->state.phase_start = idle.since;
   x->state.last_read = x->state.last_write = uv_now(worker_.loop());
-  clientIpText(x->state.client_ip, sizeof x->state.client_ip);
+  clientIpText(x->state.peer_ip, sizeof x->state.peer_ip);
+  std::memcpy(x->state.client_ip, x->state.peer_ip, sizeof x->state.client_ip);
 }
 
 void ClientConnection::detach() {
@@ -291,7 +350,9 @@ void ClientConnection::onTransportRead(ssize_t nread, const uv_buf_t* buf) {
         return;
       }
       x->state.in_end += static_cast<size_t>(nread);
-      if (x->state.phase == Phase::Tunnel) {
+      if (proxy_pending_ && !takeProxyHeader()) {
+        // Waiting for the rest of the PROXY header, or closed.
+      } else if (x->state.phase == Phase::Tunnel) {
         forwardTunnelInput();
       } else {
         processInput();
@@ -408,6 +469,10 @@ void ClientConnection::resumeRequest() {
 void ClientConnection::handleEof() {
   ActiveClient* x = x_;
   x->state.eof = true;
+  if (proxy_pending_) {  // nothing to answer: the HTTP part never began
+    close();
+    return;
+  }
   stopReading();
   if (x->state.close_after_write) {
     if (x->out().idle()) close();

@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "proxy/active_client.h"
+#include "proxy/cidr_set.h"
 
 namespace edged::proxy {
 
@@ -34,6 +35,11 @@ class ClientConnection {
   void drain();
 
   Worker& worker() { return worker_; }
+  size_t listenerSlot() const { return listener_; }
+  // Before accept(): the connection must begin with a PROXY v1/v2 header (listen.proxy_protocol);
+  // its source address becomes the client's. A connection that sends anything else is closed.
+  void expectProxyHeader() { proxy_pending_ = true; }
+  bool overConnectionLimit() const { return over_limit_; }
 
   // TransportHandler: called by transport_ only.
   void onTransportAlloc(uv_buf_t* buf);
@@ -97,6 +103,13 @@ class ClientConnection {
   void stopReading();
   void updateReading();
   void clientIpText(char* out, size_t len) const;  // what clientIp() shows, into the ActiveClient
+  // limits.per_client.connections, by the connection's address (not for trusted proxies, whose
+  // clients are known per request).
+  void acquireClientSlot();
+  bool peerAddress(IpAddress& out) const;
+  // The PROXY header at the start of the input: false while it is incomplete, or when it was
+  // invalid (the connection is closed then).
+  bool takeProxyHeader();
 
   // The small fields fill the padding after the Transport: an idle connection costs no more than
   // with a bare socket handle.
@@ -109,6 +122,9 @@ class ClientConnection {
   bool served_ : 1 = false;                 // finished at least one exchange
   bool nodelay_ : 1 = false;
   bool flushed_ : 1 = false;                // wrote once already (Nagle matters from the second write)
+  bool proxy_pending_ : 1 = false;          // a PROXY header is still to be read
+  bool client_slot_ : 1 = false;            // holds a place in the ClientLimiter
+  bool over_limit_ : 1 = false;             // refused a place: every request gets 429
   Worker& worker_;
   ActiveClient* x_ = nullptr;               // the busy part; null while idle
   // The client's address: IPv4 as text (at most 15 characters and a NUL), IPv6 in binary

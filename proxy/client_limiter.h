@@ -5,7 +5,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <memory>
+#include <string_view>
 #include <mutex>
 #include <unordered_map>
 
@@ -14,7 +16,8 @@
 namespace edged::proxy {
 
 struct ClientLimits {
-  uint32_t rate_per_second = 0;  // 0: no request rate limit
+  uint32_t rate_per_second = 0;  // 0: no request rate limit (or rate_per_minute)
+  uint32_t rate_per_minute = 0;  // used when rate_per_second is 0 ("30/m")
   uint32_t burst = 0;            // requests above the rate let through at once, then refused
   uint32_t connections = 0;      // 0: no connection limit
   size_t max_clients = 65536;    // tracked addresses, all shards together (memory bound)
@@ -26,6 +29,15 @@ class ClientLimiter {
  public:
   explicit ClientLimiter(const ClientLimits& limits);
 
+  // A reload changed the rate, burst or connection limit (max_clients stays): what is counted
+  // is kept, as nginx keeps its zones across reloads. Any thread.
+  void update(const ClientLimits& limits);
+  // Seconds a refused client should wait before one more request fits (Retry-After), at least 1.
+  uint32_t retryAfterSeconds() const;
+  // A key for a request header's value (limits.per_client.key), in the same table as addresses:
+  // 128 bits of hash, so two values collide about never.
+  static IpAddress keyOf(std::string_view value);
+
   // One request from `client` at `now_ms`: true to serve it, false to refuse it (429). The bucket
   // drains at rate_per_second; a request adds one; more than `burst` waiting means refused, and a
   // refused request adds nothing.
@@ -36,6 +48,8 @@ class ClientLimiter {
   void releaseConnection(const IpAddress& client);
 
   size_t trackedClients() const;
+  bool limitsRequests() const { return rate_per_minute_.load(std::memory_order_relaxed) != 0; }
+  bool limitsConnections() const { return connections_.load(std::memory_order_relaxed) != 0; }
 
  private:
   static constexpr size_t kShards = 64;
@@ -57,7 +71,9 @@ class ClientLimiter {
   void evict(Shard& s, uint64_t now_ms);
   int64_t drained(const Entry& e, uint64_t now_ms) const;
 
-  const ClientLimits limits_;
+  std::atomic<uint64_t> rate_per_minute_;
+  std::atomic<uint32_t> burst_;
+  std::atomic<uint32_t> connections_;
   const size_t per_shard_;
   std::array<Shard, kShards> shards_;
 };

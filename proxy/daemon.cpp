@@ -151,6 +151,14 @@ void closeAll(std::vector<std::vector<std::pair<size_t, int>>>& fds) {
 // generation goes to every worker (new requests use it; what is in flight keeps its own), new
 // listener addresses get sockets, removed ones close, the health checker restarts on the new
 // groups (servers that stay keep their verdicts). What cannot change without a restart is said.
+ClientLimits clientLimits(const conf::Config& c) {
+  ClientLimits l;
+  l.rate_per_minute = c.limits.per_client.rate_per_minute;
+  l.burst = c.limits.per_client.burst;
+  l.connections = c.limits.per_client.connections;
+  return l;
+}
+
 AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
   AdminSources::ReloadOutcome out;
   const std::shared_ptr<const Generation> old = m.shared->current;
@@ -232,6 +240,7 @@ AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
   if (nc.access_log.path != oc.access_log.path || nc.access_log.format != oc.access_log.format)
     LOG_WARN("reload: access_log changed: that needs a restart; still writing %s", oc.access_log.path.c_str());
 
+  m.shared->client_limiter->update(clientLimits(nc));
   for (size_t w = 0; w < n; ++w) (*m.workers)[w]->update({gen, std::move(add[w]), removed});
   m.shared->current = gen;
   if (m.checker) m.checker->stop();  // its handles close on this loop; it touches no Server after stop()
@@ -264,6 +273,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   SharedState shared;
   shared.current = std::make_shared<Generation>(config, nullptr);
   shared.filter_makers = options.filters;
+  shared.client_limiter = std::make_unique<ClientLimiter>(clientLimits(*config));
   const std::string& log_path = config->access_log.path;
   if (log_path == "off") {
     shared.access_log_fd = -1;
@@ -376,6 +386,10 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
         return resp;
       });
     }
+    m.admin->requireToken([&shared] {
+      const conf::Config& c = *shared.current->config;
+      return c.admin ? c.admin->token : std::string();
+    });
     std::string err;
     if (!m.admin->listen(config->admin->address, err)) {
       LOG_ERROR("cannot listen on admin address %s: %s", config->admin->address.text.c_str(), err.c_str());

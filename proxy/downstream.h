@@ -56,6 +56,12 @@ class Downstream {
   virtual TlsFacts tls() = 0;
   // The connection arrived on a `redirect_https` listener: every request gets a 308 to https.
   virtual bool redirectHttps() = 0;
+  // When `real_ip` is on: the X-Forwarded-For value to send, the verified part of the list then
+  // the peer (the client's own claims beyond trusted hops dropped). Empty: edged's default
+  // (the client's list, then clientIp()).
+  virtual std::string_view forwardedFor() { return {}; }
+  // The connection is over limits.per_client.connections: every request gets 429.
+  virtual bool overConnectionLimit() const { return false; }
 
   // ---- the response ----
   // An interim (1xx) response, passed on only where the protocol allows it.

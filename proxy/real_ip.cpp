@@ -34,4 +34,18 @@ std::string_view realClientIp(std::string_view peer, std::span<const std::string
   return current;
 }
 
+std::string_view realClientIp(std::string_view peer, std::span<const std::string_view> header_values,
+                              const CidrSet& trusted, bool recursive) {
+  if (recursive) return realClientIp(peer, header_values, trusted);
+  if (!trusted.contains(peer)) return peer;
+  for (size_t line = header_values.size(); line-- > 0;) {
+    const std::string_view v = header_values[line];
+    const size_t comma = v.rfind(',');
+    const std::string_view item = trimOws(comma == std::string_view::npos ? v : v.substr(comma + 1));
+    if (item.empty()) continue;
+    return parseIpAddress(item) ? item : peer;
+  }
+  return peer;
+}
+
 }  // namespace edged::proxy

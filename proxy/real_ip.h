@@ -19,4 +19,9 @@ namespace edged::proxy {
 std::string_view realClientIp(std::string_view peer, std::span<const std::string_view> header_values,
                               const CidrSet& trusted);
 
+// The same with nginx's real_ip_recursive as a choice: when off, the client is the list's last
+// item (if the peer is trusted and the item is an address), trusted or not.
+std::string_view realClientIp(std::string_view peer, std::span<const std::string_view> header_values,
+                              const CidrSet& trusted, bool recursive);
+
 }  // namespace edged::proxy

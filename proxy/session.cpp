@@ -4,8 +4,10 @@
 #include <uv.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "proxy/access_log.h"
+#include "proxy/client_limiter.h"
 #include "proxy/log.h"
 #include "proxy/request_checks.h"
 #include "proxy/metrics/metrics.h"
@@ -181,6 +183,7 @@ int Session::onRequestHead() {
   }
   route_ = &cfg.routes[*route];
   picker_ = &gen_->picker(route_->upstream_index);
+  if (!admitted(*route)) return 0;
 
   if (std::string_view id = head.find(HeaderId::XRequestId); validRequestId(id)) {
     request_id_ = id;
@@ -263,6 +266,7 @@ void Session::buildRequestHead() {
   o.request_id = request_id_;
   o.client_ip = client_.clientIp();
   if (!client_.tls().version.empty()) o.scheme = "https";
+  o.forwarded_for = client_.forwardedFor();
   // getsockname(2) only when used
   if (default_host_) o.default_host = host_from_target_ ? route_host_ : client_.localAddress();
   o.body = req.framing;
@@ -767,6 +771,48 @@ void Session::redirectToHttps(std::string_view host, std::string_view target) {
   r.status = 308;
   r.headers = fields;
   respond(r, Termination::None, client_.request().framing != BodyFraming::None, ClientNext::Done);
+bool Session::admitted(size_t route) {
+  const Generation& g = gen_->generation();
+  const std::string_view ip = client_.clientIp();
+  const bool unread_body = client_.request().framing != BodyFraming::None;
+  if (route < g.route_access.size() && !g.route_access[route].allows(ip)) {
+    answer(403, Termination::None, unread_body);
+    return false;
+  }
+  ClientLimiter* limiter = services_.clientLimiter();
+  if (!limiter) return true;
+  using Reason = metrics::WorkerMetrics::LimitReason;
+  Reason reason = Reason::Connections;
+  bool refused = client_.overConnectionLimit();
+  if (!refused && limiter->limitsRequests()) {
+    const std::string& key_header = g.config->limits.per_client.key_header;
+    std::optional<IpAddress> key;
+    if (!key_header.empty()) {
+      // A request without the header is counted by its address: leaving it out is no way around.
+      if (const std::string_view v = client_.request().fields.find(key_header); !v.empty())
+        key = ClientLimiter::keyOf(v);
+    }
+    if (!key) key = parseIpAddress(ip);
+    refused = key && !limiter->allowRequest(*key, services_.nowNs() / 1'000'000);
+    reason = Reason::Rate;
+  }
+  if (!refused) return true;
+  services_.metrics().limited(reason);
+  char seconds[12];
+  const int n = std::snprintf(seconds, sizeof seconds, "%u", limiter->retryAfterSeconds());
+  const Header fields[] = {{"Server", "edged", HeaderId::Other},
+                           {"Content-Type", "text/html", HeaderId::ContentType},
+                           {"Retry-After", {seconds, static_cast<size_t>(n)}, HeaderId::Other}};
+  std::string& text = services_.textScratch();
+  text.clear();
+  errorPageBody(429, text);
+  LocalResponse r;
+  r.status = 429;
+  r.headers = fields;
+  r.body = text;
+  // Over the connection limit: this connection goes, so that the client's count drops.
+  respond(r, Termination::None, unread_body || reason == Reason::Connections, ClientNext::Done);
+  return false;
 }
 
 void Session::reject(int status, Termination why) {

@@ -111,6 +111,8 @@ class Session final : public UpstreamHandler, private Resumer {
   void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);
   void answer(int status, Termination why, bool close);
   void redirectToHttps(std::string_view host, std::string_view target);
+  // The route's allow/deny rules and limits.per_client: false after answering 403 or 429.
+  bool admitted(size_t route);
   bool pickAndConnect();
   std::string_view hashKey() const;
   bool connectTo(upstream::Server& server, bool allow_pooled);

@@ -19,6 +19,7 @@ class WorkerMetrics;
 namespace edged::proxy {
 
 class AccessLog;
+class ClientLimiter;
 class WorkerGen;
 
 // Work run once, soon, from the worker's loop (never inside the call that posts it).
@@ -67,6 +68,9 @@ class SessionServices {
   virtual std::vector<Header>& headerScratch() = 0;
   virtual std::vector<Header>& requestHeaderScratch() = 0;
   virtual std::string& textScratch() = 0;
+
+  // limits.per_client, shared by every worker; null when off.
+  virtual ClientLimiter* clientLimiter() { return nullptr; }
 
  protected:
   ~SessionServices() = default;

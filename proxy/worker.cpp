@@ -27,6 +27,9 @@ Generation::Generation(std::shared_ptr<const conf::Config> cfg, const Generation
     groups.push_back(std::make_unique<upstream::UpstreamGroup>(u, upstream::steadyClock(), before));
   }
   metrics_layout = std::make_unique<metrics::Layout>(*config, previous ? previous->metrics_layout.get() : nullptr);
+  if (config->real_ip)
+    for (const std::string& cidr : config->real_ip->from) real_ip_from.add(cidr);
+  for (const auto& r : config->routes) route_access.emplace_back(r.access);
   by_slot.resize(metrics_layout->serverCapacity());
   for (size_t u = 0; u < groups.size(); ++u) {
     for (const auto& server : groups[u]->servers()) {
@@ -94,6 +97,8 @@ Worker::Worker(int id, const SharedState& shared, std::vector<std::pair<size_t, 
   grace_timer_.data = this;
   uv_timer_init(&loop_, &tick_timer_);
   tick_timer_.data = this;
+  uv_timer_init(&loop_, &resume_timer_);
+  resume_timer_.data = this;
   uv_idle_init(&loop_, &posted_idle_);
   posted_idle_.data = this;
   mailbox_.init(&loop_);
@@ -171,7 +176,7 @@ void Worker::openListener(size_t slot, int fd) {
   auto l = std::make_unique<ClientListener>();
   l->worker = this;
   l->slot = slot;
-  if (int rc = l->listener.open(&loop_, fd); rc != 0) {
+  if (int rc = l->listener.openManual(&loop_, fd); rc != 0) {
     LOG_ERROR("worker %d: cannot use listening socket: %s", id_, uv_strerror(rc));
   } else if (int rc2 = l->listener.listen(511, onConnection, l.get()); rc2 != 0) {
     LOG_ERROR("worker %d: listen failed: %s", id_, uv_strerror(rc2));
@@ -209,12 +214,63 @@ void Worker::onConnection(void* owner, Listener& listener, int status) {
   auto* l = static_cast<ClientListener*>(owner);
   Worker* w = l->worker;
   if (status < 0) {
-    LOG_WARN("accept failed: %s", uv_strerror(status));
+    if (status == UV_EMFILE || status == UV_ENFILE)
+      LOG_WARN("accept failed: %s: not accepting for %llu ms", uv_strerror(status),
+               static_cast<unsigned long long>(Listener::kOutOfFdsPauseMs));
+    else
+      LOG_WARN("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  if (!w->admitConnection(*l)) {
+    // Left in the listener: taken when a place frees up (resumeListeners).
+    listener.pause();
+    if (w->paused_listeners_++ == 0)
+      uv_timer_start(&w->resume_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->resumeListeners(); }, 20, 20);
     return;
   }
   auto* c = new ClientConnection(*w, l->slot);
   w->add(c);
+  if (w->proxyProtocol(l->slot)) c->expectProxyHeader();
   c->accept(listener);  // on failure it closes itself and leaves the list in its close callback
+}
+
+uint32_t Worker::maxConnections(size_t slot) const {
+  return slot < SharedState::kCountedListeners ? config().limits.max_connections : 0;
+}
+
+bool Worker::proxyProtocol(size_t slot) {
+  const conf::Config& c = config();
+  for (size_t i = 0; i < c.listeners.size(); ++i)
+    if (current_->layout().listenerSlot(i) == slot) return c.listeners[i].proxy_protocol;
+  return false;
+}
+
+// Counted before the connection exists, so that workers racing for the last place cannot both
+// take it.
+bool Worker::admitConnection(ClientListener& l) {
+  if (l.slot >= SharedState::kCountedListeners) return true;
+  auto& count = const_cast<SharedState&>(shared_).listener_connections[l.slot];
+  const uint32_t max = maxConnections(l.slot);
+  uint32_t n = count.load(std::memory_order_relaxed);
+  do {
+    if (max != 0 && n >= max) return false;
+  } while (!count.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  return true;
+}
+
+void Worker::connectionGone(size_t slot) {
+  if (slot >= SharedState::kCountedListeners) return;
+  const_cast<SharedState&>(shared_).listener_connections[slot].fetch_sub(1, std::memory_order_relaxed);
+  if (paused_listeners_ > 0) resumeListeners();
+}
+
+void Worker::resumeListeners() {
+  for (auto& l : listeners_) {
+    if (!l->listener.paused() || l->listener.closing()) continue;
+    --paused_listeners_;
+    l->listener.resume();  // offers the held connection again: paused again if still full
+  }
+  if (paused_listeners_ == 0) uv_timer_stop(&resume_timer_);
 }
 
 void Worker::releaseGen(WorkerGen* g) {
@@ -263,10 +319,17 @@ void Worker::closeListener(ClientListener& l) {
   if (l.listener.closing()) return;
   // Connections the kernel already completed wait in the accept queue: closing the listener
   // would reset them. Take them first.
+  if (l.listener.paused()) {
+    --paused_listeners_;
+    if (paused_listeners_ == 0) uv_timer_stop(&resume_timer_);
+  }
   for (int n = 0; n < 4096; ++n) {
     const int c = l.listener.acceptFd();
     if (c < 0) break;
+    if (l.slot < SharedState::kCountedListeners)
+      const_cast<SharedState&>(shared_).listener_connections[l.slot].fetch_add(1, std::memory_order_relaxed);
     auto* conn = new ClientConnection(*this, l.slot);
+    if (proxyProtocol(l.slot)) conn->expectProxyHeader();
     add(conn);
     conn->adopt(c);
   }
@@ -302,6 +365,7 @@ void Worker::remove(ClientConnection* c) {
   else clients_ = c->next;
   if (c->next) c->next->prev = c->prev;
   --client_count_;
+  connectionGone(c->listenerSlot());  // may accept a connection that waited for this place
   if (draining_) maybeFinish();
 }
 
@@ -340,6 +404,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&posted_idle_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&tick_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&update_async_), nullptr);
   mailbox_.close();

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "conf/config.h"
 #include "proxy/access_log.h"
 #include "proxy/active_client_pool.h"
+#include "proxy/client_limiter.h"
 #include "proxy/client_timers.h"
 #include "proxy/connection_pool.h"
 #include "proxy/loop_mailbox.h"
@@ -39,6 +41,12 @@ struct SharedState {
   // The process's access log writer thread (null: off); outlives the workers.
   std::unique_ptr<AccessLogSink> access_log;
   std::vector<FilterFactoryMaker> filter_makers;
+  // limits.per_client, kept across reloads (update() takes the new numbers); null when off at start.
+  std::unique_ptr<ClientLimiter> client_limiter;
+  // Open client connections per listener slot, all workers (limits.max_connections). A slot past
+  // the end is not limited.
+  static constexpr size_t kCountedListeners = 256;
+  std::array<std::atomic<uint32_t>, kCountedListeners> listener_connections{};
 };
 
 // A new generation for a worker, and its listener changes (by metrics listener slot).
@@ -94,6 +102,7 @@ class Worker final : public SessionServices {
   std::vector<Header>& headerScratch() override { return header_scratch_; }
   std::vector<Header>& requestHeaderScratch() override { return request_header_scratch_; }
   std::string& textScratch() override { return text_scratch_; }
+  ClientLimiter* clientLimiter() override { return shared_.client_limiter.get(); }
 
   void add(ClientConnection* c);
   void remove(ClientConnection* c);  // from the connection's close callback
@@ -104,6 +113,12 @@ class Worker final : public SessionServices {
     Worker* worker;
     size_t slot;  // metrics listener slot: stable across reloads for one address
   };
+  // limits.max_connections: whether a new connection on `l` may be taken now; counts it if so.
+  bool admitConnection(ClientListener& l);
+  void connectionGone(size_t slot);
+  void resumeListeners();
+  uint32_t maxConnections(size_t slot) const;
+  bool proxyProtocol(size_t slot);  // the listener in `slot` expects a PROXY header
   void run();
   void openListener(size_t slot, int fd);
   void closeListener(ClientListener& l);  // takes what waits in its accept queue first
@@ -127,6 +142,10 @@ class Worker final : public SessionServices {
   std::vector<WorkerUpdate> updates_;  // guarded by update_mu_
   uv_timer_t grace_timer_{};
   uv_timer_t tick_timer_{};
+  // Retries listeners paused at limits.max_connections: a connection closing on another worker
+  // frees a place that this worker hears of no other way.
+  uv_timer_t resume_timer_{};
+  size_t paused_listeners_ = 0;
   std::vector<std::unique_ptr<ClientListener>> listeners_;
   // Every generation still referenced, the current one last.
   std::vector<std::unique_ptr<WorkerGen>> gens_;

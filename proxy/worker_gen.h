@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "conf/config.h"
+#include "proxy/access_rules.h"
+#include "proxy/cidr_set.h"
 #include "proxy/http/http.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/net/tls/tls.h"
@@ -32,6 +34,10 @@ struct Generation {
     upstream::Server* server = nullptr;  // null: no server has this slot in this generation
   };
   std::vector<ServerRef> by_slot;  // indexed by metrics server slot
+  // Client addresses: the trusted proxies of `real_ip` (empty: none) and each route's allow/deny
+  // rules (parallel to config->routes).
+  CidrSet real_ip_from;
+  std::vector<AccessRules> route_access;
 
   // TLS. Per metrics listener slot: the server context (null: plain) and whether the listener
   // answers 308 to https; per upstream (parallel to groups) the client context (null: plain).

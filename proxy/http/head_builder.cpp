@@ -159,7 +159,8 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
     host = o.default_host;
     size += lineSize("Host", host);
   }
-  size += 17 + xff_items + o.client_ip.size() + 2;  // "X-Forwarded-For: " items client CRLF
+  if (!o.forwarded_for.empty()) xff_items = 0;
+  size += 17 + xff_items + (o.forwarded_for.empty() ? o.client_ip.size() : o.forwarded_for.size()) + 2;
   size += lineSize("X-Real-IP", o.client_ip);
   if (!o.request_id.empty()) size += lineSize("X-Request-Id", o.request_id);
   size += lineSize("X-Forwarded-Proto", o.scheme) + lineSize("X-Forwarded-Host", host);
@@ -190,7 +191,7 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
       if (std::string_view v = trim(h.value); !v.empty()) w.put(v).put(", ");
     }
   }
-  w.put(o.client_ip).crlf();
+  w.put(o.forwarded_for.empty() ? o.client_ip : o.forwarded_for).crlf();
   w.line("X-Real-IP", o.client_ip);
   if (!o.request_id.empty()) w.line("X-Request-Id", o.request_id);
   w.line("X-Forwarded-Proto", o.scheme);

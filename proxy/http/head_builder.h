@@ -15,6 +15,7 @@ namespace edged::proxy {
 
 struct UpstreamRequestOptions {
   std::string_view client_ip;      // appended to X-Forwarded-For, set as X-Real-IP
+  std::string_view forwarded_for;  // non-empty: the whole X-Forwarded-For value (real_ip)
   std::string_view scheme = "http";
   std::string_view default_host;   // used only when the request has no Host (HTTP/1.0)
   BodyFraming body = BodyFraming::None;

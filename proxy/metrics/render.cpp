@@ -1,6 +1,7 @@
 #include <array>
 #include <cassert>
 #include <vector>
+#include <utility>
 
 #include "proxy/metrics/exposition_writer.h"
 #include "proxy/metrics/metrics.h"
@@ -214,6 +215,15 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
   for (size_t l = 0; l < layout.listenerCount(); ++l) {
     w.sample("edged_connections_total", {{"listener", layout.listenerLabel(l)}},
              sum(workers, [&](const WorkerMetrics& x) { return x.connectionsTotal(layout.listenerSlot(l)); }));
+  }
+
+  w.family("edged_client_limited_total",
+           "Requests refused with 429 by the per-client limits, by limit (rate, connections).",
+           MetricType::Counter);
+  for (const auto& [reason, label] : {std::pair{WorkerMetrics::LimitReason::Rate, "rate"},
+                                      std::pair{WorkerMetrics::LimitReason::Connections, "connections"}}) {
+    w.sample("edged_client_limited_total", {{"limit", label}},
+             sum(workers, [&](const WorkerMetrics& x) { return x.limitedCount(reason); }));
   }
 
   w.family("edged_websocket_tunnels_active", "Upgraded (WebSocket) tunnels currently open.",

@@ -33,6 +33,7 @@ WorkerMetrics::Offsets WorkerMetrics::offsetsFor(size_t routes, size_t upstreams
   o.compression_in = take(kAlgorithmCount);
   o.compression_out = take(kAlgorithmCount);
   o.panics = take(upstreams);
+  o.limited = take(kLimitReasonCount);
   o.end = n;
   return o;
 }
@@ -77,6 +78,7 @@ void WorkerMetrics::adopt(const Layout& layout) {
   copy(off_.compression_in, o.compression_in, kAlgorithmCount);
   copy(off_.compression_out, o.compression_out, kAlgorithmCount);
   copy(off_.panics, o.panics, upstreams_);
+  copy(off_.limited, o.limited, kLimitReasonCount);
   std::lock_guard<std::mutex> lock(mu_);
   route_slots_ = routes;
   upstreams_ = upstreams;

@@ -105,6 +105,12 @@ class WorkerMetrics {
     add(off_.connections_active + listener_slot, static_cast<uint64_t>(-1));
   }
 
+  // A request refused with 429 by the per-client limits (limits.per_client).
+  enum class LimitReason : uint8_t { Rate, Connections };
+  static constexpr size_t kLimitReasonCount = 2;
+  void limited(LimitReason r) { add(off_.limited + static_cast<size_t>(r) % kLimitReasonCount, 1); }
+  uint64_t limitedCount(LimitReason r) const { return get(off_.limited + static_cast<size_t>(r) % kLimitReasonCount); }
+
   void tunnelOpened() { add(off_.tunnels_active, 1); }
   void tunnelClosed() { add(off_.tunnels_active, static_cast<uint64_t>(-1)); }
 
@@ -189,6 +195,7 @@ class WorkerMetrics {
     size_t retries, pool_idle, connections_active, connections_total, tunnels_active;
     size_t compression_in, compression_out;
     size_t panics;
+    size_t limited;
     size_t end;
   };
   static Offsets offsetsFor(size_t routes, size_t upstreams, size_t servers, size_t listeners);

@@ -7,7 +7,12 @@
 
 namespace edged::net {
 
-int Transport::accept(Listener& listener) { return uv_accept(listener.stream(), stream()); }
+int Transport::accept(Listener& listener) {
+  if (!listener.manual()) return uv_accept(listener.stream(), stream());
+  const int fd = listener.takeAccepted();
+  if (fd < 0) return UV_EAGAIN;
+  return adopt(fd);
+}
 
 int Transport::adopt(int fd) {
   const int rc = uv_tcp_open(&tcp_, fd);

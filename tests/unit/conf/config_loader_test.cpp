@@ -234,12 +234,20 @@ TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
   REQUIRE(result.ok());
   const Config& c = *result.config;
   CHECK(c.workers == 4);
-  REQUIRE(c.listeners.size() == 2);
+  REQUIRE(c.listeners.size() == 3);
   CHECK(c.listeners[0].backlog == 1024);
   CHECK(c.listeners[1].address.text == "[::1]:8080");
+  CHECK(c.listeners[2].proxy_protocol);
   CHECK(c.timeouts.request == 2min);
   CHECK(c.timeouts.shutdown_grace == 15s);
   CHECK(c.limits.max_header_bytes == 32 * 1024);
+  CHECK(c.limits.max_connections == 20000);
+  CHECK(c.limits.max_headers == 100);
+  CHECK(c.limits.per_client.connections == 256);
+  CHECK(c.limits.per_client.rate_per_minute == 6000);
+  CHECK(c.limits.per_client.burst == 200);
+  REQUIRE(c.real_ip);
+  CHECK(c.real_ip->from.size() == 2);
 
   REQUIRE(c.upstreams.size() == 3);
   const UpstreamConfig& api = c.upstreams[0];
@@ -264,9 +272,11 @@ TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
   CHECK(c.upstreams[1].hash_key == "$cookie_session");
   CHECK(c.upstreams[2].balance == BalanceAlgorithm::RandomTwo);
 
-  REQUIRE(c.routes.size() == 3);
+  REQUIRE(c.routes.size() == 4);
   CHECK(c.routes[1].host == "app.example.com");
-  CHECK_FALSE(c.routes[2].websocket);
+  REQUIRE(c.routes[2].access.size() == 2);
+  CHECK_FALSE(c.routes[2].access[0].allow);
+  CHECK_FALSE(c.routes[3].websocket);
 
   CHECK(c.compression.enabled);
   CHECK(c.compression.algorithms == std::vector<CompressionAlgorithm>{
@@ -285,8 +295,8 @@ TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
   CHECK(c.routes[0].compression->min_length == 2048);
   CHECK(c.routes[0].compression->zstd_level == 6);
   CHECK_FALSE(c.routes[1].compression.has_value());
-  REQUIRE(c.routes[2].compression.has_value());
-  CHECK_FALSE(c.routes[2].compression->enabled);
+  REQUIRE(c.routes[3].compression.has_value());
+  CHECK_FALSE(c.routes[3].compression->enabled);
   REQUIRE(c.admin.has_value());
   CHECK(c.admin->address.text == "127.0.0.1:9901");
   CHECK(c.access_log.format == AccessLogFormat::Json);

@@ -35,6 +35,43 @@ TEST_CASE("rate 10/s, burst 5: 1 + 5 at once, then one per 100 ms") {
   CHECK(lim.allowRequest(ip("192.0.2.2"), 1100));
 }
 
+TEST_CASE("rate 30/m: one per 2 s; Retry-After; a reload's new limits apply at once") {
+  ClientLimits l;
+  l.rate_per_minute = 30;
+  ClientLimiter lim(l);
+  const IpAddress a = ip("192.0.2.1");
+  CHECK(lim.allowRequest(a, 1000));
+  CHECK_FALSE(lim.allowRequest(a, 2000));
+  CHECK(lim.allowRequest(a, 3000));
+  CHECK(lim.retryAfterSeconds() == 2);
+  l.rate_per_minute = 0;
+  l.rate_per_second = 100;
+  l.burst = 3;
+  lim.update(l);
+  CHECK(lim.retryAfterSeconds() == 1);
+  int ok = 0;
+  for (int i = 0; i < 10; ++i) ok += lim.allowRequest(a, 3000);
+  CHECK(ok == 3);  // the bucket was empty at 3000 ms: burst 3 lets 3 through at one instant
+  // Connections: counted while the limit is on, released after a reload turned it off.
+  l.connections = 1;
+  lim.update(l);
+  CHECK(lim.acquireConnection(a));
+  l.connections = 0;
+  lim.update(l);
+  lim.releaseConnection(a);
+  l.connections = 1;
+  lim.update(l);
+  CHECK(lim.acquireConnection(a));
+}
+
+TEST_CASE("keyOf: header values as keys, apart from every IPv4 client") {
+  const IpAddress k1 = ClientLimiter::keyOf("api-key-1");
+  CHECK(k1 == ClientLimiter::keyOf("api-key-1"));
+  CHECK_FALSE(k1 == ClientLimiter::keyOf("api-key-2"));
+  CHECK_FALSE(k1.isV4());
+  CHECK_FALSE(ClientLimiter::keyOf("").isV4());
+}
+
 TEST_CASE("burst 0: exactly the rate") {
   ClientLimits l;
   l.rate_per_second = 2;

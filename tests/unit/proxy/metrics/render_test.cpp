@@ -32,6 +32,7 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"edged_upstream_pool_idle_connections", "gauge"},
     {"edged_connections_active", "gauge"},
     {"edged_connections_total", "counter"},
+    {"edged_client_limited_total", "counter"},
     {"edged_websocket_tunnels_active", "gauge"},
     {"edged_compression_bytes_in_total", "counter"},
     {"edged_compression_bytes_out_total", "counter"},
