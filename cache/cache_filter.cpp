@@ -251,6 +251,15 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     return proxy::FilterAction::Continue;
   }
 
+  // stale-if-error when the origin could not answer at all.
+  proxy::FilterAction onUpstreamError(int, proxy::LocalResponse& local) override {
+    if (!entry_ || !stale_if_error_) return proxy::FilterAction::Continue;
+    permit_.abandon();
+    state_ = CacheState::Stale;
+    route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
+    return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
+  }
+
   bool onResponseBody(std::string_view in, bool end, proxy::FilterSink& out) override {
     if (!in.empty()) out.append(in);
     if (builder_) {

@@ -110,6 +110,8 @@ class Session final : public UpstreamHandler, private Resumer {
   // Sends a complete response edged (or a filter) made, then end()s.
   void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);
   void answer(int status, Termination why, bool close);
+  // An origin failure's answer: a filter's (onUpstreamError), else answer().
+  void answerUpstreamError(int status, Termination why, bool close);
   bool pickAndConnect();
   std::string_view hashKey() const;
   bool connectTo(upstream::Server& server, bool allow_pooled);

@@ -73,6 +73,8 @@ def handler(conn, req):
             conn.respond(500, b"down\n", headers=[("Content-Type", "text/plain")])
             return None
         h += [("Cache-Control", "max-age=0, stale-if-error=60"), ("ETag", '"s"')]
+    elif path.startswith("/sied/"):
+        h += [("Cache-Control", "max-age=0, stale-if-error=60"), ("ETag", '"s"')]
     elif path.startswith("/lt/"):
         time.sleep(1.5)
         h += [("Cache-Control", "max-age=60")]
@@ -97,13 +99,21 @@ def origin():
 
 
 @pytest.fixture(scope="module")
-def edged(origin, tmp_path_factory):
-    routes = [{"match": {"prefix": "/gz/"}, "upstream": "api", "cache": "on", "compression": "on"},
+def flaky():
+    o = Origin("flaky", handler)
+    yield o
+    o.stop()
+
+
+@pytest.fixture(scope="module")
+def edged(origin, flaky, tmp_path_factory):
+    routes = [{"match": {"prefix": "/sied/"}, "upstream": "flaky", "cache": "on"},
+              {"match": {"prefix": "/gz/"}, "upstream": "api", "cache": "on", "compression": "on"},
               {"match": {"prefix": "/lt/"}, "upstream": "api", "cache": {"lock_timeout": "300ms"}},
               {"match": {"prefix": "/ns/"}, "upstream": "api", "cache": {"lock_timeout": "60s"}},
               {"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}]
     admin_port = free_port()
-    cfg = make_config({"api": [origin.address]}, routes=routes, workers=2,
+    cfg = make_config({"api": [origin.address], "flaky": [flaky.address]}, routes=routes, workers=2,
                       admin={"address": "127.0.0.1:%d" % admin_port},
                       cache={"memory": "1MiB", "max_object": "256KiB", "purge_allow": ["127.0.0.1/32"]})
     e = Edged(cfg, tmp_path_factory.mktemp("edged")).start()
@@ -288,6 +298,16 @@ def wait_metric_at_least(e, name, value, timeout=5.0):
     while metric(e, name) < value and time.monotonic() < deadline:
         time.sleep(0.02)
     return metric(e, name)
+
+
+def test_stale_if_error_serves_the_stale_entry_when_the_origin_is_down(edged, flaky):
+    r1 = get(edged, "/sied/a")
+    assert r1.status == 200 and flaky.request_count("/sied/a") == 1
+    flaky.stop()                      # connections are refused from now on
+    r2 = get(edged, "/sied/a")
+    assert r2.status == 200 and r2.body == r1.body
+    assert r2.headers.get("cache-status").startswith("edged; hit; ttl=")
+    assert get(edged, "/sied/b").status == 502    # nothing stored: the core's answer
 
 
 def test_compressed_variant_is_stored_and_a_hit_never_compresses(edged, origin):
