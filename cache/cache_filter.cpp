@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
@@ -221,6 +222,14 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
         d = {true, BypassReason::None};
         sf.freshness_lifetime = route_->default_ttl;
       }
+      // A body announced larger than max_object streams through: waiters are released now.
+      for (const FieldView& f : resp_fields_) {
+        if (!d.store || !proxy::equalsIgnoreCase(f.name, "content-length")) continue;
+        uint64_t n = 0;
+        const auto [end, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), n);
+        if (ec == std::errc() && end == f.value.data() + f.value.size() && n > s.max_object)
+          d = {false, BypassReason::TooLarge};
+      }
       if (d.store) {
         CacheEntry::Parts parts;
         parts.head = makeStoredHead(e.status, resp_fields_);
@@ -264,7 +273,10 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     if (!in.empty()) out.append(in);
     if (builder_) {
       builder_->append(in);
-      if (end) {
+      if (builder_->tooLarge()) {
+        commitFill();  // refused at once: the waiters go to the origin without waiting for the end
+        stored_ = false;
+      } else if (end) {
         builder_->finish();
         commitFill();
       }

@@ -81,6 +81,12 @@ def handler(conn, req):
     elif path.startswith("/ns/"):
         time.sleep(0.5)
         h += [("Cache-Control", "no-store")]
+    elif path.startswith("/huge"):
+        h += [("Cache-Control", "max-age=60")]
+        body = bytes(range(256)) * 1200          # 300 KiB, over max_object (256 KiB)
+        if path.startswith("/hugec/"):
+            conn.respond(200, body, headers=h, chunked=True, chunk_sizes=(16384,))
+            return None
     elif path.startswith("/big/"):
         h += [("Cache-Control", "max-age=60")]
         body = b"b" * (64 * 1024)
@@ -359,6 +365,14 @@ def test_a_lying_origin_is_never_stored(edged, origin):
         except Exception:  # noqa: BLE001 - the truncated response may fail to parse
             pass
     assert origin.request_count("/lie/a") == 2
+
+
+def test_a_body_over_max_object_streams_through_unstored(edged, origin):
+    for p in ("/huge/a", "/hugec/a"):     # announced by Content-Length / found out while chunked
+        for _ in range(2):
+            r = get(edged, p)
+            assert r.status == 200 and r.body == bytes(range(256)) * 1200
+        assert origin.request_count(p) == 2
 
 
 def test_eviction_keeps_the_budget(edged, origin):
