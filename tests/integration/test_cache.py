@@ -394,3 +394,15 @@ def test_entries_survive_a_reload(edged, origin):
     r = get(edged, "/fresh/reload")
     assert r.headers.get("cache-status").startswith("edged; hit")
     assert origin.request_count("/fresh/reload") == 1
+
+
+def test_request_directives_no_cache_max_stale_min_fresh(edged, origin):
+    get(edged, "/fresh/nc")
+    r = get(edged, "/fresh/nc", headers=[("Cache-Control", "no-cache")])
+    assert origin.request_count("/fresh/nc") == 2 and r.body == b"GET /fresh/nc #2\n"
+    assert origin.snapshot()[-1].headers.get("if-none-match") == '"e1"'   # revalidated, not refetched blind
+    assert get(edged, "/fresh/nc", headers=[("Cache-Control", "min-fresh=3600")]).body == b"GET /fresh/nc #3\n"
+    get(edged, "/reval/ms")                                     # max-age=0: stale at once
+    r = get(edged, "/reval/ms", headers=[("Cache-Control", "max-stale")])
+    assert r.status == 200 and r.headers.get("x-rev") == "first"
+    assert origin.request_count("/reval/ms") == 1
