@@ -201,8 +201,10 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     if (resp_fields_.size() != e.headers.size())
       std::erase_if(e.headers, [&](const proxy::Header& h) { return isTagHeader(s, h.name); });
 
-    if (invalidate_) {
-      if (invalidatesStored(request_->method, e.status)) invalidate();
+    if (invalidate_ || reason_ == BypassReason::Method) {
+      if (invalidate_ && invalidatesStored(request_->method, e.status)) invalidate();
+      status_text_ = formatCacheStatus("edged", CacheState::Bypass, BypassReason::Method, std::nullopt, false);
+      e.headers.push_back({"Cache-Status", status_text_});
       return proxy::FilterAction::Continue;
     }
     if (revalidating_ && entry_ && e.status == 304) return answerRevalidated(now, local);

@@ -230,7 +230,7 @@ def test_unsafe_methods_invalidate_the_target_and_location(edged, origin):
     get(edged, "/unsafe/other")
     assert get(edged, "/unsafe/a").headers.get("cache-status").startswith("edged; hit")
     r = get(edged, "/unsafe/a", method="POST")
-    assert r.status == 200
+    assert r.status == 200 and r.headers.get("cache-status").startswith("edged; fwd=method")
     assert get(edged, "/unsafe/a").headers.get("cache-status") == "edged; fwd=uri-miss; stored"
     assert get(edged, "/unsafe/other").headers.get("cache-status") == "edged; fwd=uri-miss; stored"
     get(edged, "/unsafe/a", method="DELETE")
