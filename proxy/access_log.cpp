@@ -314,6 +314,10 @@ void AccessLog::formatCombined(const AccessRecord& r, const timespec&, std::stri
   out.append(" request_time=");
   appendSeconds(out, r.request_seconds, 3);
   if (!r.termination.empty()) out.append(" termination=").append(r.termination);
+  if (!r.tls_version.empty()) {
+    out.append(" tls=").append(r.tls_version).append(" cipher=").append(r.tls_cipher).append(" sni=");
+    appendQuoted(out, r.tls_server_name);
+  }
   out.push_back('\n');
 }
 
@@ -361,6 +365,14 @@ void AccessLog::formatJson(const AccessRecord& r, const timespec& now, std::stri
   appendJsonOrNull(out, r.referer);
   out.append(",\"user_agent\":");
   appendJsonOrNull(out, r.user_agent);
+  if (!r.tls_version.empty()) {  // TLS connections only: plain lines keep their keys
+    out.append(",\"tls_version\":");
+    appendJsonString(out, r.tls_version);
+    out.append(",\"tls_cipher\":");
+    appendJsonString(out, r.tls_cipher);
+    out.append(",\"sni\":");
+    appendJsonOrNull(out, r.tls_server_name);
+  }
   out.append("}\n");
 }
 

@@ -33,6 +33,10 @@ struct AccessRecord {
   std::string_view termination;    // cause when the exchange did not end normally, else empty
   std::string_view request_id;     // empty: unknown (json: null; not in the combined format)
   std::string_view phase;          // phase the exchange ended in when abnormal, else empty
+  // TLS toward the client (all empty for plain HTTP): version, cipher, SNI name.
+  std::string_view tls_version;
+  std::string_view tls_cipher;
+  std::string_view tls_server_name;
 };
 
 // The process's access log output: the fd, and one writer thread that drains a bounded queue

@@ -65,6 +65,8 @@ void ActiveClient::closeAfterWrite() { state.conn->closeAfterWrite(); }
 void ActiveClient::startTunnel() { state.conn->startTunnel(); }
 void ActiveClient::resumeRequest() { state.conn->resumeRequest(); }
 std::string_view ActiveClient::localAddress() { return state.conn->localAddress(local_addr_, sizeof local_addr_); }
+Downstream::TlsFacts ActiveClient::tls() { return state.conn->tlsFacts(); }
+bool ActiveClient::redirectHttps() { return state.conn->redirectHttps(); }
 
 void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->state.conn->onWriteDone(status); }
 

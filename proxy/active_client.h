@@ -80,6 +80,8 @@ class ActiveClient final : public Downstream {
   std::string_view localAddress() override;
   uint64_t requestStartNs() const override { return head_start_ns_; }
   bool receivingHead() const override { return state.phase == ClientPhase::Head; }
+  TlsFacts tls() override;
+  bool redirectHttps() override;
   void sendInterim(int status, std::string_view reason, const std::vector<Header>& headers) override;
   bool sendHead(int status, std::string_view reason, const std::vector<Header>& headers,
                 const ResponseMeta& meta) override;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "proxy/log.h"
+#include "proxy/net/tls/tls.h"
 #include "proxy/worker.h"
 
 namespace edged::proxy {
@@ -64,6 +65,10 @@ bool ClientConnection::adopt(int fd) {
 bool ClientConnection::setUp() {
   worker_.metrics().connectionOpened(listener_);
   counted_ = true;
+  // TLS listener: the current generation's context (a reload changes it for new connections
+  // only; this engine keeps its context alive).
+  const bool tls = setUpTls();
+  if (tls && closing_) return false;
   sockaddr_storage ss{};
   if (transport_.peerAddress(ss) == 0) {
     if (ss.ss_family == AF_INET) {
@@ -75,10 +80,37 @@ bool ClientConnection::setUp() {
     }
   }
   startReading();
-  // Until its first request the connection waits like an idle keep-alive one.
-  worker_.clientTimers().addIdle(this, uv_now(worker_.loop()), worker_.config().timeouts.keepalive.count());
+  // Until its first request the connection waits like an idle keep-alive one; a TLS handshake
+  // is bounded by client_header (nginx: client_header_timeout covers the handshake).
+  const conf::Timeouts& t = worker_.config().timeouts;
+  worker_.clientTimers().addIdle(this, uv_now(worker_.loop()), (tls ? t.client_header : t.keepalive).count());
   return true;
 }
+
+bool ClientConnection::setUpTls() {
+  net::tls::TlsServerContext* context = worker_.gen().generation().tlsFor(listener_);
+  if (!context) return false;
+  std::unique_ptr<net::tls::TlsEngine> engine = context->newEngine();
+  if (!engine) {
+    close();
+    return true;
+  }
+  transport_.useTls(std::move(engine), this);
+  return true;
+}
+
+Downstream::TlsFacts ClientConnection::tlsFacts() const {
+  Downstream::TlsFacts facts;
+  const net::tls::TlsEngine* engine = transport_.tlsEngine();
+  if (!engine || !engine->handshakeDone()) return facts;
+  SSL* ssl = engine->ssl();
+  facts.version = SSL_get_version(ssl);
+  if (const char* cipher = SSL_get_cipher_name(ssl)) facts.cipher = cipher;
+  if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) facts.server_name = name;
+  return facts;
+}
+
+bool ClientConnection::redirectHttps() { return !transport_.secure() && worker_.gen().generation().redirectHttps(listener_); }
 
 void ClientConnection::clientIpText(char* out, size_t len) const {
   static_assert(sizeof peer_ <= sizeof ClientState::client_ip);

@@ -49,6 +49,8 @@ class ClientConnection {
   void closeAfterWrite();
   void startTunnel();
   std::string_view localAddress(char* buf, size_t len);  // formatted once into `buf`
+  Downstream::TlsFacts tlsFacts() const;
+  bool redirectHttps();
   void onWriteDone(int status);
 
   // Called by ClientTimers when the busy connection's deadline, its quiet grace or (idle) its
@@ -75,6 +77,7 @@ class ClientConnection {
   };
 
   bool setUp();
+  bool setUpTls();  // true: a TLS listener (closing_ set if no engine could be made)
   // Borrow an ActiveClient (a request's first bytes are coming) / give it back.
   void attach();
   void detach();

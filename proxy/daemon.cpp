@@ -14,6 +14,7 @@
 #include "proxy/admin_server.h"
 #include "proxy/health_checker.h"
 #include "proxy/log.h"
+#include "proxy/net/net.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
 
@@ -98,6 +99,48 @@ void onReopenSignal(uv_signal_t* s, int) {
   }
 }
 
+// TLS (issue 14): handshakes by side and result, failures by reason, versions, and the seconds
+// each served certificate has left, so that an alert can fire before one expires.
+void appendTlsMetrics(const Generation& gen, std::string& out) {
+  using metrics::MetricType;
+  metrics::ExpositionWriter w(out);
+  net::TlsHandshakeCounters& c = net::tlsHandshakeCounters();
+  static constexpr std::string_view kSide[2] = {"server", "client"};
+  w.family("edged_tls_handshakes_total",
+           "Completed TLS handshakes; side server: with clients, client: with origins.", MetricType::Counter);
+  for (int s = 0; s < 2; ++s) {
+    w.sample("edged_tls_handshakes_total", {{"side", kSide[s]}, {"result", "full"}}, c.full[s].load());
+    w.sample("edged_tls_handshakes_total", {{"side", kSide[s]}, {"result", "resumed"}}, c.resumed[s].load());
+  }
+  w.family("edged_tls_handshake_failures_total",
+           "TLS handshakes that failed, by reason: plain_http (an HTTP request on a TLS port), "
+           "not_tls, handshake (protocol, version, cipher or certificate), closed (peer left).",
+           MetricType::Counter);
+  for (int s = 0; s < 2; ++s)
+    for (int r = 0; r < net::TlsHandshakeCounters::kFailureCount; ++r)
+      w.sample("edged_tls_handshake_failures_total", {{"side", kSide[s]}, {"reason", net::tlsFailureName(r)}},
+               c.failed[s][r].load());
+  static constexpr std::string_view kVersion[] = {"TLSv1.2", "TLSv1.3", "other"};
+  w.family("edged_tls_handshakes_by_version_total", "Completed TLS handshakes by protocol version.",
+           MetricType::Counter);
+  for (int s = 0; s < 2; ++s)
+    for (int v = 0; v < net::TlsHandshakeCounters::kVersionCount; ++v)
+      w.sample("edged_tls_handshakes_by_version_total", {{"side", kSide[s]}, {"version", kVersion[v]}},
+               c.version[s][v].load());
+  w.family("edged_tls_certificate_expiry_seconds",
+           "Seconds until a served certificate expires (negative once expired).", MetricType::Gauge);
+  const conf::Config& config = *gen.config;
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const conf::ListenerConfig& l = config.listeners[i];
+    const net::tls::TlsServerContext* ctx = gen.tlsFor(gen.metrics_layout->listenerSlot(i));
+    if (!l.tls || !ctx) continue;
+    for (size_t k = 0; k < ctx->certificates().size() && k < l.tls->certificates.size(); ++k)
+      w.sample("edged_tls_certificate_expiry_seconds",
+               {{"listener", l.address.text}, {"certificate", l.tls->certificates[k].cert}},
+               ctx->secondsUntilExpiry(k));
+  }
+}
+
 void closeAll(std::vector<std::vector<std::pair<size_t, int>>>& fds) {
   for (auto& v : fds)
     for (auto [slot, fd] : v) ::close(fd);
@@ -126,6 +169,17 @@ AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
     ++m.reloads_failed;
     LOG_WARN("reload failed (%s): %zu error%s in %s; keeping generation %llu", trigger, r.errors.size(),
              r.errors.size() == 1 ? "" : "s", m.config_path.c_str(), static_cast<unsigned long long>(old->number));
+    return out;
+  }
+  // TLS: certificates, keys and CAs load now, or the running ones stay (issue 14).
+  if (std::vector<conf::ConfigError> tls_errors = net::tls::validateTlsConfig(*r.config); !tls_errors.empty()) {
+    for (const auto& e : tls_errors) {
+      out.errors.push_back(e.str());
+      LOG_WARN("reload: %s", out.errors.back().c_str());
+    }
+    ++m.reloads_failed;
+    LOG_WARN("reload failed (%s): %zu TLS error%s in %s; keeping generation %llu", trigger, tls_errors.size(),
+             tls_errors.size() == 1 ? "" : "s", m.config_path.c_str(), static_cast<unsigned long long>(old->number));
     return out;
   }
   const conf::Config& nc = *r.config;
@@ -184,7 +238,7 @@ AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
   {
     std::vector<upstream::UpstreamGroup*> groups;
     for (auto& g : gen->groups) groups.push_back(g.get());
-    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
+    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups), gen->upstream_tls);
     m.checker->start();
   }
   setLogLevel(nc.log_level);
@@ -280,7 +334,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
   {
     std::vector<upstream::UpstreamGroup*> groups;
     for (auto& g : shared.current->groups) groups.push_back(g.get());
-    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups));
+    m.checker = std::make_unique<HealthChecker>(&m.loop, std::move(groups), shared.current->upstream_tls);
   }
   if (config->admin) {
     m.admin = std::make_unique<AdminServer>(&m.loop);
@@ -307,6 +361,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       ps.generation = gen.number;
       std::string out;
       metrics::render(*gen.metrics_layout, ws, gauges, ps, out);
+      appendTlsMetrics(gen, out);
       if (options.extra_metrics) options.extra_metrics(out);
       return out;
     };

@@ -46,6 +46,16 @@ class Downstream {
   virtual uint64_t requestStartNs() const = 0;
   // The request head is still being received (for the access log's phase).
   virtual bool receivingHead() const = 0;
+  // TLS toward the client: what the handshake agreed on (all empty for plain HTTP), static
+  // strings from the TLS library, valid for the exchange.
+  struct TlsFacts {
+    std::string_view version;  // "TLSv1.3"; empty: plain
+    std::string_view cipher;
+    std::string_view server_name;  // SNI, empty when none was sent
+  };
+  virtual TlsFacts tls() = 0;
+  // The connection arrived on a `redirect_https` listener: every request gets a 308 to https.
+  virtual bool redirectHttps() = 0;
 
   // ---- the response ----
   // An interim (1xx) response, passed on only where the protocol allows it.

@@ -8,6 +8,8 @@
 
 #include "proxy/log.h"
 #include "proxy/net/net.h"
+#include "proxy/net/tls/tls.h"
+#include "proxy/upstream_connection.h"
 
 namespace edged::proxy {
 
@@ -65,6 +67,7 @@ struct HealthChecker::Target {
   uv_timer_t interval{};
   uv_timer_t timeout{};
   Probe* probe = nullptr;  // the check in flight, if any
+  net::tls::TlsClientContext* tls = nullptr;  // https upstream: checks speak TLS (kept by the checker)
   bool due = false;        // the interval elapsed while a check was still running
   int open = 0;            // open handles: both timers and every probe not yet closed
   std::string last;
@@ -124,7 +127,8 @@ struct HealthChecker::Probe {
   void onTransportConnected(int status) {
     if (done) return;
     if (status < 0) {
-      target->finish(false, describeError(status));
+      const std::string tls_error = transport.tlsError();
+      target->finish(false, tls_error.empty() ? describeError(status) : "tls: " + tls_error);
       return;
     }
     transport.setNoDelay(true);
@@ -188,6 +192,14 @@ void HealthChecker::Target::begin() {
   }
   ++open;
   probe = p;
+  if (tls) {
+    std::unique_ptr<net::tls::TlsEngine> engine = tls->newEngine(upstreamHost(server.name()), server.name());
+    if (!engine) {
+      finish(false, "tls engine");
+      return;
+    }
+    p->transport.useTls(std::move(engine), p);
+  }
   const uint64_t timeout_ms = std::max<uint64_t>(1, static_cast<uint64_t>(check.timeout.count()));
   uv_timer_start(&timeout, onTimeout, timeout_ms, 0);
   const int rc = p->transport.connect(&p->connect_req, server.config.address.sa(), p);
@@ -252,14 +264,17 @@ void HealthChecker::Target::released() {
   if (--open == 0 && !checker) delete this;
 }
 
-HealthChecker::HealthChecker(uv_loop_t* loop, std::vector<upstream::UpstreamGroup*> groups)
-    : loop_(loop), groups_(std::move(groups)), rng_(std::random_device{}()) {
-  for (upstream::UpstreamGroup* g : groups_) {
+HealthChecker::HealthChecker(uv_loop_t* loop, std::vector<upstream::UpstreamGroup*> groups,
+                             std::vector<std::shared_ptr<net::tls::TlsClientContext>> tls)
+    : loop_(loop), groups_(std::move(groups)), tls_(std::move(tls)), rng_(std::random_device{}()) {
+  for (size_t gi = 0; gi < groups_.size(); ++gi) {
+    upstream::UpstreamGroup* g = groups_[gi];
     const auto& check = g->config().health.check;
     if (!check) continue;
     for (const auto& s : g->servers()) {
       if (s->config.down) continue;
       auto* t = new Target(this, *g, *s, *check);
+      if (gi < tls_.size()) t->tls = tls_[gi].get();
       targets_.push_back(t);
       by_server_[s.get()] = t;
     }

@@ -19,6 +19,10 @@
 
 #include "upstream/upstream.h"
 
+namespace edged::net::tls {
+class TlsClientContext;
+}
+
 namespace edged::proxy {
 
 // Runs on the main thread's uv loop. One instance for the process; checks every server of every
@@ -29,7 +33,10 @@ class HealthChecker {
  public:
   // `groups` must outlive the checker's handles (i.e. until the loop ran stop()'s close
   // callbacks).
-  HealthChecker(uv_loop_t* loop, std::vector<upstream::UpstreamGroup*> groups);
+  // `tls`: parallel to `groups` (may be shorter): the client TLS context of an https upstream,
+  // whose checks then run over TLS with its verification and SNI.
+  HealthChecker(uv_loop_t* loop, std::vector<upstream::UpstreamGroup*> groups,
+                std::vector<std::shared_ptr<net::tls::TlsClientContext>> tls = {});
   // Calls stop() if it was not called. The per-server records free themselves in their close
   // callbacks, so destroying the checker before the loop ran them is safe.
   ~HealthChecker();
@@ -61,6 +68,7 @@ class HealthChecker {
 
   uv_loop_t* loop_;
   std::vector<upstream::UpstreamGroup*> groups_;
+  std::vector<std::shared_ptr<net::tls::TlsClientContext>> tls_;
   std::vector<Target*> targets_;  // each frees itself once stopped and closed
   std::unordered_map<const upstream::Server*, Target*> by_server_;
   std::mt19937_64 rng_;

@@ -146,6 +146,10 @@ int Session::onRequestHead() {
   // forwards its path (RFC 9112 §3.2.2).
   const RequestLineVerdict line = checkRequestLine(req.method, head.target(), host, host_count, req.version_major);
   if (line.status) return line.status;
+  if (client_.redirectHttps()) {
+    redirectToHttps(line.route_host, line.target);
+    return 0;
+  }
   // RFC 9110 §7.6.2: an OPTIONS with Max-Forwards 0 is answered here; otherwise it goes on with
   // the value decremented.
   max_forwards_ = -1;
@@ -258,6 +262,7 @@ void Session::buildRequestHead() {
   UpstreamRequestOptions o;
   o.request_id = request_id_;
   o.client_ip = client_.clientIp();
+  if (!client_.tls().version.empty()) o.scheme = "https";
   // getsockname(2) only when used
   if (default_host_) o.default_host = host_from_target_ ? route_host_ : client_.localAddress();
   o.body = req.framing;
@@ -755,6 +760,27 @@ void Session::answerUpstreamError(int status, Termination why, bool close) {
   answer(status, why, close);
 }
 
+// `redirect_https: true` (nginx `return 308 https://$host$request_uri`): the path and query stay.
+void Session::redirectToHttps(std::string_view host, std::string_view target) {
+  if (host.empty()) {
+    answer(400, Termination::None, true);
+    return;
+  }
+  // $host: without the port (the https port is the default one).
+  if (const size_t colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
+    host = host.substr(0, colon);
+  std::string& location = services_.textScratch();
+  location.assign("https://");
+  for (char c : host) location.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c);  // $host is lower case
+  location.append(target.empty() || target.front() != '/' ? "/" : "");
+  location.append(target);
+  const Header fields[] = {{"Server", "edged", HeaderId::Other}, {"Location", location, HeaderId::Other}};
+  LocalResponse r;
+  r.status = 308;
+  r.headers = fields;
+  respond(r, Termination::None, client_.request().framing != BodyFraming::None, ClientNext::Done);
+}
+
 void Session::reject(int status, Termination why) {
   if (active_ && response_head_sent_) {  // too late for an error page: the connection just closes
     abort(why, status_);
@@ -864,6 +890,10 @@ void Session::logAccess(Termination why) {
   r.request_seconds = (end_ns - start_ns_) / 1e9;
   r.termination = terminationName(why);
   r.request_id = request_id_;
+  const Downstream::TlsFacts tls = client_.tls();
+  r.tls_version = tls.version;
+  r.tls_cipher = tls.cipher;
+  r.tls_server_name = tls.server_name;
   // Where the exchange stood when it ended other than normally (HAProxy's second letter).
   if (why != Termination::None) {
     if (tunnel_ || status_ == 101) r.phase = "tunnel";

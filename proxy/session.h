@@ -112,6 +112,7 @@ class Session final : public UpstreamHandler, private Resumer {
   void answer(int status, Termination why, bool close);
   // An origin failure's answer: a filter's (onUpstreamError), else answer().
   void answerUpstreamError(int status, Termination why, bool close);
+  void redirectToHttps(std::string_view host, std::string_view target);
   bool pickAndConnect();
   std::string_view hashKey() const;
   bool connectTo(upstream::Server& server, bool allow_pooled);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "proxy/log.h"
+#include "proxy/net/tls/tls.h"
 #include "proxy/worker.h"
 
 namespace edged::proxy {
@@ -19,6 +20,15 @@ const char* failureName(UpstreamFailure f) {
     case UpstreamFailure::BadResponse: return "bad_response";
   }
   return "unknown";
+}
+
+// "host" of "host:port" or "[v6]:port": what TLS verifies (and sends as SNI when it is a name).
+std::string upstreamHost(std::string_view address) {
+  if (!address.empty() && address.front() == '[') {
+    const size_t close = address.find(']');
+    return std::string(address.substr(1, close == std::string_view::npos ? address.size() - 1 : close - 1));
+  }
+  return std::string(address.substr(0, address.rfind(':')));
 }
 
 UpstreamConnection::UpstreamConnection(Worker& worker, WorkerGen& gen, size_t upstream_index,
@@ -60,6 +70,18 @@ int UpstreamConnection::connect(UpstreamHandler* h) {
   handler_ = h;
   state_ = State::Connecting;
   last_activity_ = uv_now(worker_.loop());
+  // https origin: TLS with the upstream's verification and SNI; the session toward the same
+  // server is resumed when the context still has it. The connect timeout covers the handshake.
+  const auto& upstream_tls = gen_->generation().upstream_tls;
+  if (upstream_index_ < upstream_tls.size() && upstream_tls[upstream_index_]) {
+    const std::string& address = server_->name();
+    std::unique_ptr<net::tls::TlsEngine> engine = upstream_tls[upstream_index_]->newEngine(upstreamHost(address), address);
+    if (!engine) {
+      handler_ = nullptr;
+      return UV_ENOMEM;
+    }
+    transport_.useTls(std::move(engine), this);
+  }
   int rc = transport_.connect(&connect_req_, server_->config.address.sa(), this);
   if (rc != 0) {
     handler_ = nullptr;
@@ -72,7 +94,10 @@ int UpstreamConnection::connect(UpstreamHandler* h) {
 void UpstreamConnection::onTransportConnected(int status) {
   if (state_ == State::Closing) return;
   if (status < 0) {
-    LOG_WARN("connect() to %s failed: %s", server_->name().c_str(), uv_strerror(status));
+    if (const std::string tls_error = transport_.tlsError(); !tls_error.empty())
+      LOG_WARN("TLS handshake with %s failed: %s", server_->name().c_str(), tls_error.c_str());
+    else
+      LOG_WARN("connect() to %s failed: %s", server_->name().c_str(), uv_strerror(status));
     fail(UpstreamFailure::ConnectFailed);
     return;
   }

@@ -29,6 +29,9 @@ namespace edged::proxy {
 class Worker;
 class WorkerGen;
 
+// "host" of "host:port" or "[v6]:port": the name TLS verifies (and sends as SNI when it is one).
+std::string upstreamHost(std::string_view address);
+
 class UpstreamConnection final : public OriginStream {
  public:
   // Holds a reference to `gen` (whose Server `server` is) until closed; `slot` is the server's

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <bit>
+#include <ctime>
 #include <random>
 
 #include "proxy/client_connection.h"
@@ -31,6 +32,31 @@ Generation::Generation(std::shared_ptr<const conf::Config> cfg, const Generation
     for (const auto& server : groups[u]->servers()) {
       by_slot[metrics_layout->serverSlot(u, server->index)] = {u, server.get()};
     }
+  }
+  buildTls(previous);
+}
+
+void Generation::buildTls(const Generation* previous) {
+  tls_by_listener.resize(metrics_layout->listenerCapacity());
+  redirect_https_by_listener.resize(metrics_layout->listenerCapacity());
+  for (size_t i = 0; i < config->listeners.size(); ++i) {
+    const conf::ListenerConfig& l = config->listeners[i];
+    const size_t slot = metrics_layout->listenerSlot(i);
+    redirect_https_by_listener[slot] = l.redirect_https;
+    if (!l.tls) continue;
+    std::shared_ptr<net::tls::TicketKeyRing> keys;
+    if (net::tls::TlsServerContext* before = previous ? previous->tlsFor(slot) : nullptr) keys = before->sharedTicketKeys();
+    net::tls::TlsLoadError error;
+    tls_by_listener[slot] =
+        net::tls::TlsServerContext::create(net::tls::serverSettingsFrom(*l.tls), error, std::time(nullptr), keys);
+    if (!tls_by_listener[slot]) tls_errors.push_back("listen " + l.address.text + ": " + error.message);
+  }
+  for (const conf::UpstreamConfig& u : config->upstreams) {
+    upstream_tls.emplace_back();
+    if (!u.tls) continue;
+    net::tls::TlsLoadError error;
+    upstream_tls.back() = net::tls::TlsClientContext::create(net::tls::clientSettingsFrom(*u.tls), error);
+    if (!upstream_tls.back()) tls_errors.push_back("upstream " + u.name + ": " + error.message);
   }
 }
 

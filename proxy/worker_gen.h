@@ -10,6 +10,7 @@
 #include "conf/config.h"
 #include "proxy/http/http.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/net/tls/tls.h"
 #include "proxy/proxy.h"
 #include "proxy/router.h"
 #include "upstream/upstream.h"
@@ -32,8 +33,24 @@ struct Generation {
   };
   std::vector<ServerRef> by_slot;  // indexed by metrics server slot
 
+  // TLS. Per metrics listener slot: the server context (null: plain) and whether the listener
+  // answers 308 to https; per upstream (parallel to groups) the client context (null: plain).
+  // Contexts are shared by every worker; a connection's engine keeps its context alive, so a
+  // reload swaps certificates for new handshakes only. Ticket keys carry over per listener slot.
+  std::vector<std::shared_ptr<net::tls::TlsServerContext>> tls_by_listener;
+  std::vector<uint8_t> redirect_https_by_listener;
+  std::vector<std::shared_ptr<net::tls::TlsClientContext>> upstream_tls;
+  std::vector<std::string> tls_errors;  // contexts that failed to load (validated before: rare)
+  net::tls::TlsServerContext* tlsFor(size_t listener_slot) const {
+    return listener_slot < tls_by_listener.size() ? tls_by_listener[listener_slot].get() : nullptr;
+  }
+  bool redirectHttps(size_t listener_slot) const {
+    return listener_slot < redirect_https_by_listener.size() && redirect_https_by_listener[listener_slot];
+  }
+
   // `previous`: the generation this one replaces (null at start-up).
   Generation(std::shared_ptr<const conf::Config> config, const Generation* previous);
+  void buildTls(const Generation* previous);
   const ServerRef* serverAt(size_t slot) const {
     return slot < by_slot.size() && by_slot[slot].server ? &by_slot[slot] : nullptr;
   }

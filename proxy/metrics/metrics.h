@@ -12,6 +12,7 @@
 
 #include "proxy/metrics/labels.h"
 #include "proxy/metrics/layout.h"
+#include "proxy/metrics/exposition_writer.h"
 #include "proxy/metrics/worker_metrics.h"
 
 namespace edged::metrics {

@@ -9,5 +9,6 @@
 #include "proxy/net/io_buffer.h"
 #include "proxy/net/listener.h"
 #include "proxy/net/posted_flushes.h"
+#include "proxy/net/tls_counters.h"
 #include "proxy/net/transport.h"
 #include "proxy/net/write_queue.h"

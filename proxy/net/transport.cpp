@@ -15,14 +15,8 @@ int Transport::adopt(int fd) {
   return rc;
 }
 
-// Lingering closes are rare (an answer sent while the request may still be arriving), so the
-// request is allocated for each rather than carried by every connection.
-int Transport::shutdown() {
-  auto* req = new uv_shutdown_t;
-  const int rc = uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) { delete r; });
-  if (rc != 0) delete req;
-  return rc;
-}
+// Transport::shutdown() is in tls_link.cpp (TLS queues close_notify first). Lingering closes are
+// rare, so its request is allocated for each rather than carried by every connection.
 
 int Transport::peerAddress(sockaddr_storage& out) const {
   int len = sizeof out;

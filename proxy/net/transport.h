@@ -10,10 +10,11 @@
 // padding after it and an idle keep-alive client connection is no larger than with a bare
 // uv_tcp_t.
 //
-// How TLS plugs in (the memory-BIO engine, proxy/net only; not built yet):
-// - The mode is chosen before the first byte: `useTls(engine)` after open() and before
-//   accept()/adopt()/connect(). It sets kTls in the flags and points the handle's `data` at the
-//   engine, which holds the owner pointer instead. TCP connections pay nothing for it.
+// How TLS plugs in (the memory-BIO engine of proxy/net/tls; the mode lives in tls_link.cpp):
+// - The mode is chosen before the first byte: `useTls(engine, owner)` after open() and before
+//   connect() or the first startReading(). It sets kTls in the flags and points the handle's
+//   `data` at a TlsLink (the engine, the owner pointer and its callbacks as a small table of
+//   function pointers): TCP connections pay nothing for it but a test of the flag on write.
 // - Handshake: connect() reports onTransportConnected(0) only after the handshake completed
 //   (a handshake failure reports its error there). On an accepted socket the handshake runs on
 //   the first reads: the owner sees no onTransportRead until it is done, then plaintext only
@@ -23,15 +24,17 @@
 //   sees plaintext in onTransportRead (nread 0 when a record is not complete yet). A read that
 //   wants a write (renegotiation is off, but a TLS 1.3 key update or a session ticket needs one)
 //   is written by the transport itself; the owner never sees it.
-// - Writes: tryWrite() and write() keep their contract in plaintext: tryWrite's count is plaintext
-//   taken (SSL_write into the engine; ciphertext the socket did not take is kept by the engine
-//   and written before anything later), and write()'s callback runs once the ciphertext of those
-//   bytes left. A write that wants a read (the handshake is not done) waits inside the engine.
-//   WriteQueue keeps one write in flight, so the engine holds at most one batch's ciphertext.
-// - shutdown(): close_notify (SSL_shutdown) after the pending writes, then the FIN. close() frees
-//   the engine in the close callback, before onTransportClosed().
-// - Connection info: peerAddress()/localAddress() as now; tlsVersion(), cipher() and sni() return
-//   "" for TCP and the negotiated values in TLS mode.
+// - Writes: tryWrite() answers UV_EAGAIN in TLS mode (ciphertext the socket would only partly
+//   take could not be handed back as plaintext), so every write goes through write(): the
+//   pieces are encrypted in records of up to 16 KiB and written as one buffer, and write()'s
+//   callback runs once that ciphertext left. Before the handshake ends write() fails
+//   (UV_ENOTCONN): owners write only after onTransportConnected or a first read.
+// - Plaintext the owner did not take because it stopped reading waits in the link and is handed
+//   over after the next startReading(), from an idle callback (never from inside startReading).
+// - shutdown(): close_notify (SSL_shutdown) after the pending writes, then the FIN. close() of a
+//   healthy TLS connection with nothing pending sends close_notify first (best effort, no wait),
+//   and frees the engine in the close callback, before onTransportClosed().
+// - Connection info: peerAddress()/localAddress() as now; tlsEngine() is null for TCP.
 #pragma once
 
 #include <sys/socket.h>
@@ -40,10 +43,16 @@
 
 #include <cassert>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 namespace edged::net {
 
+namespace tls {
+class TlsEngine;
+}
 class Listener;
+class TlsLink;
 
 // What a Transport's owner implements. The Transport calls these only on the loop's thread, and
 // never again after onTransportClosed().
@@ -67,6 +76,28 @@ concept ConnectingTransportHandler = TransportHandler<H> && requires(H& h, int s
   h.onTransportConnected(status);
 };
 
+// The owner's callbacks as plain function pointers, for the TLS mode (which is not a template).
+struct TransportCalls {
+  void (*alloc)(void* owner, uv_buf_t* room);
+  void (*read)(void* owner, ssize_t nread, const uv_buf_t* got);
+  void (*connected)(void* owner, int status);  // null for an owner that never connects
+  void (*closed)(void* owner);
+};
+
+template <class H>
+inline constexpr TransportCalls kTransportCalls = {
+    [](void* o, uv_buf_t* room) { static_cast<H*>(o)->onTransportAlloc(room); },
+    [](void* o, ssize_t nread, const uv_buf_t* got) { static_cast<H*>(o)->onTransportRead(nread, got); },
+    [] {
+      if constexpr (ConnectingTransportHandler<H>) {
+        return +[](void* o, int status) { static_cast<H*>(o)->onTransportConnected(status); };
+      } else {
+        return static_cast<void (*)(void*, int)>(nullptr);
+      }
+    }(),
+    [](void* o) { static_cast<H*>(o)->onTransportClosed(); },
+};
+
 class Transport {
  public:
   Transport() = default;
@@ -81,6 +112,19 @@ class Transport {
     tcp_.data = owner;
     return rc;
   }
+  // TLS from the first byte (see the top of this file): after open(), before connect() or the
+  // first startReading(). The Transport owns the engine from then on.
+  template <TransportHandler H>
+  void useTls(std::unique_ptr<tls::TlsEngine> engine, H* owner) {
+    assert(tcp_.data == owner);
+    enableTls(engine.release(), &kTransportCalls<H>, owner);
+  }
+  bool secure() const { return flags_ & kTls; }
+  // The TLS connection (negotiated version, cipher, SNI), or null for TCP.
+  const tls::TlsEngine* tlsEngine() const;
+  // Why the handshake failed (a connect or read reported UV_EPROTO), "" if it did not.
+  std::string tlsError() const;
+
   // One of these, once, after open(): take a connection from `listener`'s accept queue; take an
   // already accepted socket (the fd is the Transport's from then on, also on failure); connect
   // to `to` (the owner hears onTransportConnected; `req` must live until then).
@@ -88,35 +132,46 @@ class Transport {
   int adopt(int fd);
   template <ConnectingTransportHandler H>
   int connect(uv_connect_t* req, const sockaddr* to, H* owner) {
-    assert(tcp_.data == owner);
+    assert(ownerPointer() == owner);
     (void)owner;
+    if (flags_ & kTls) return uv_tcp_connect(req, &tcp_, to, &tlsConnectCb);
     return uv_tcp_connect(req, &tcp_, to, &onConnectCb<H>);
   }
 
   // Reading into the owner's buffers; both are no-ops when already in that state.
   template <TransportHandler H>
   int startReading(H* owner) {
-    assert(tcp_.data == owner);
+    assert(ownerPointer() == owner);
     (void)owner;
     if (flags_ & kReading) return 0;
+    if (flags_ & kTls) return tlsStartReading();
     const int rc = uv_read_start(stream(), &onAllocCb<H>, &onReadCb<H>);
     if (rc == 0) flags_ |= kReading;
     return rc;
   }
   void stopReading() {
     if (!(flags_ & kReading)) return;
-    uv_read_stop(stream());
     flags_ &= static_cast<uint8_t>(~kReading);
+    if (flags_ & kTls) {
+      tlsStopReading();
+      return;
+    }
+    uv_read_stop(stream());
   }
   bool reading() const { return flags_ & kReading; }
 
   // Writes as much of iov[0..n) as the socket takes now, without waiting: the bytes taken (> 0),
   // UV_EAGAIN when none (always while a write() is pending), or another libuv error.
-  int tryWrite(const uv_buf_t* iov, unsigned n) { return uv_try_write(stream(), iov, n); }
+  // TLS: always UV_EAGAIN (see the top of this file).
+  int tryWrite(const uv_buf_t* iov, unsigned n) {
+    if (flags_ & kTls) return UV_EAGAIN;
+    return uv_try_write(stream(), iov, n);
+  }
   // Writes all of iov[0..n) after what is pending; `done(req, status)` runs when they left
   // (status 0) or failed, UV_ECANCELED after close(). `req` and the bytes must live until then.
   // 0, or a libuv error (then `done` is not called).
   int write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done) {
+    if (flags_ & kTls) return tlsWrite(req, iov, n, done);
     return uv_write(req, stream(), iov, n, done);
   }
   // Graceful close of the sending side once every pending write went out: a FIN (TLS: close_notify
@@ -129,9 +184,13 @@ class Transport {
   // then the owner hears onTransportClosed(). Not again once closing().
   template <TransportHandler H>
   void close(H* owner) {
-    assert(tcp_.data == owner);
+    assert(ownerPointer() == owner);
     (void)owner;
     flags_ &= static_cast<uint8_t>(~kReading);
+    if (flags_ & kTls) {
+      tlsClose();
+      return;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &onCloseCb<H>);
   }
   bool closing() const { return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&tcp_)) != 0; }
@@ -141,10 +200,21 @@ class Transport {
   int localAddress(sockaddr_storage& out) const;
 
  private:
+  friend class TlsLink;
   static constexpr uint8_t kReading = 1;
-  // kTls = 2 joins here (see the top of this file).
+  static constexpr uint8_t kTls = 2;
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  TlsLink* link() const { return static_cast<TlsLink*>(tcp_.data); }
+  void* ownerPointer() const;
+
+  // The TLS mode (tls_link.cpp).
+  void enableTls(tls::TlsEngine* engine, const TransportCalls* calls, void* owner);
+  int tlsStartReading();
+  void tlsStopReading();
+  int tlsWrite(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done);
+  void tlsClose();
+  static void tlsConnectCb(uv_connect_t* req, int status);
 
   template <class H>
   static void onAllocCb(uv_handle_t* h, size_t, uv_buf_t* room) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tools/backend/database.h"
+#include "tools/backend/edged_purge.h"
 #include "tools/backend/redis_cache.h"
 #include "tools/backend/users_api.h"
 
@@ -21,6 +22,7 @@ struct BackendOptions {
   uint64_t shutdown_grace_ms = 10000;
   DatabaseOptions db;
   RedisOptions redis;
+  PurgeOptions edged_purge;     // --edged-admin: tag purges to edged's cache on update / delete
   ApiOptions api;
   HttpLimits http;
 };

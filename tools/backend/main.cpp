@@ -13,6 +13,7 @@ const char* kUsage =
     "         [--pool-max N] [--pool-min-idle N] [--pool-idle-timeout-ms MS] [--acquire-timeout-ms MS]\n"
     "         [--max-waiters N] [--max-lag-bytes N] [--slow-query-ms MS] [--l1-max-entries N]\n"
     "         [--l1-ttl-ms MS] [--max-age S] [--export-batch N] [--max-body BYTES] [--shutdown-grace-ms MS]\n"
+    "         [--edged-admin HOST:PORT [--edged-admin-token-file F]]   (tag purges to edged's cache)\n"
     "       edged_backend seed --primary DSN --count N\n";
 }
 

@@ -80,6 +80,10 @@ std::string SharedMetrics::render(int replicas) const {
   head(out, "backend_redis_breaker_open", "gauge", "processes whose Redis breaker is not closed");
   line(out, "backend_redis_breaker_open", "", static_cast<double>(sum(s, n, [](const MetricsSlot& x) { return x.pid.load() != 0 && x.breaker_state.load() != 0 ? 1 : 0; })));
 
+  head(out, "backend_edged_purges_total", "counter", "tag purges sent to edged's admin API, by result");
+  line(out, "backend_edged_purges_total", "{result=\"ok\"}", SUM(edged_purges));
+  line(out, "backend_edged_purges_total", "{result=\"failed\"}", SUM(edged_purge_failures));
+
   head(out, "backend_reads_total", "counter", "database reads by target");
   line(out, "backend_reads_total", "{target=\"replica\"}", SUM(reads_replica));
   line(out, "backend_reads_total", "{target=\"primary\"}", SUM(reads_primary));

@@ -27,6 +27,7 @@ struct MetricsSlot {
   std::atomic<int64_t> breaker_state{0};  // 0 closed, 1 open, 2 half-open
   std::atomic<uint64_t> reads_replica{0}, reads_primary{0}, reads_primary_for_lsn{0}, replica_fallbacks{0};
   std::atomic<uint64_t> slow_queries{0};
+  std::atomic<uint64_t> edged_purges{0}, edged_purge_failures{0};
   std::atomic<uint64_t> query_buckets[kLatencyBuckets]{};
   std::atomic<uint64_t> query_count{0}, query_us{0};
   std::atomic<int64_t> replica_lag_bytes[kMaxReplicas]{};

@@ -1,4 +1,5 @@
 // tools/backend/options.cpp — the command line; every value is checked and a bad one is named.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -69,6 +70,22 @@ bool parseOptions(int argc, char** argv, BackendOptions& o, std::string& error) 
       ++i;
     } else if (name == "--no-redis") {
       o.redis_enabled = false;
+    } else if (name == "--edged-admin") {
+      if (!need()) return false;
+      if (!EdgedPurger::parseAddress(value, o.edged_purge)) return error = "--edged-admin wants HOST:PORT (an IP address)", false;
+      ++i;
+    } else if (name == "--edged-admin-token-file") {
+      if (!need()) return false;
+      FILE* f = std::fopen(value, "r");
+      if (!f) return error = std::string("--edged-admin-token-file: cannot read ") + value, false;
+      char line[512] = {0};
+      const bool got = std::fgets(line, sizeof line, f) != nullptr;
+      std::fclose(f);
+      std::string token = got ? line : "";
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+      if (token.empty()) return error = std::string("--edged-admin-token-file: ") + value + " is empty", false;
+      o.edged_purge.token = token;
+      ++i;
     } else if (name == "--redis-prefix") {
       if (!need()) return false;
       o.redis.prefix = argv[++i];

@@ -94,8 +94,9 @@ struct UsersApi::Lookup {
   uint64_t epoch = 0;         // invalidation epoch when the lookup started
 };
 
-UsersApi::UsersApi(uv_loop_t* loop, ApiOptions options, Database& db, RedisCache* redis, SharedMetrics& shared, MetricsSlot& metrics)
-    : loop_(loop), options_(options), db_(db), redis_(redis), shared_(shared), metrics_(metrics),
+UsersApi::UsersApi(uv_loop_t* loop, ApiOptions options, Database& db, RedisCache* redis, SharedMetrics& shared, MetricsSlot& metrics,
+                   EdgedPurger* purger)
+    : loop_(loop), options_(options), db_(db), redis_(redis), purger_(purger), shared_(shared), metrics_(metrics),
       l1_(options.l1_max_entries, options.l1_ttl_ms) {
   pid_header_ = "X-Backend-Pid: " + std::to_string(getpid()) + "\r\n";
 }
@@ -340,8 +341,13 @@ void UsersApi::invalidate(int64_t id, uint64_t lsn, std::vector<std::string> key
   ++invalidation_epoch_;
   const uint64_t now = uv_now(loop_);
   for (const std::string& k : keys) l1_.put(k, std::string(), lsn, now);
-  if (!redis_) return then();
-  redis_->invalidate(id, lsn, keys, [then = std::move(then)](bool) { then(); });
+  // edged's cache last: its purge must not race a refill from a process that has not heard yet.
+  auto tell_edged = [this, id, then = std::move(then)]() mutable {
+    if (!purger_ || !purger_->enabled()) return then();
+    purger_->purgeTag("user:" + std::to_string(id), [then = std::move(then)](bool) { then(); });
+  };
+  if (!redis_) return tell_edged();
+  redis_->invalidate(id, lsn, keys, [tell_edged = std::move(tell_edged)](bool) mutable { tell_edged(); });
 }
 
 void UsersApi::createUser(const HttpConnectionPtr& c) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tools/backend/database.h"
+#include "tools/backend/edged_purge.h"
 #include "tools/backend/http_connection.h"
 #include "tools/backend/lru_cache.h"
 #include "tools/backend/metrics.h"
@@ -33,7 +34,8 @@ struct ApiOptions {
 
 class UsersApi {
  public:
-  UsersApi(uv_loop_t* loop, ApiOptions options, Database& db, RedisCache* redis, SharedMetrics& shared, MetricsSlot& metrics);
+  UsersApi(uv_loop_t* loop, ApiOptions options, Database& db, RedisCache* redis, SharedMetrics& shared, MetricsSlot& metrics,
+           EdgedPurger* purger = nullptr);
   void handle(const HttpConnectionPtr& c);
 
   // Applies an invalidation published by any process ("LSN\n" then keys, one per line).
@@ -67,6 +69,7 @@ class UsersApi {
   ApiOptions options_;
   Database& db_;
   RedisCache* redis_;
+  EdgedPurger* purger_;  // null or off: edged is not told
   SharedMetrics& shared_;
   MetricsSlot& metrics_;
   LruCache l1_;

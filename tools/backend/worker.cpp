@@ -20,6 +20,7 @@ Worker::Worker(const BackendOptions& options, SharedMetrics& metrics, size_t slo
 
 Worker::~Worker() {
   api_.reset();
+  purger_.reset();
   redis_.reset();
   db_.reset();
   uv_run(&loop_, UV_RUN_DEFAULT);  // close callbacks of what the resets closed
@@ -38,7 +39,8 @@ int Worker::run(int port) {
   }
   ApiOptions api_options = options_.api;
   api_options.replicas = static_cast<int>(options_.db.replica_dsns.size());
-  api_ = std::make_unique<UsersApi>(&loop_, api_options, *db_, redis_.get(), shared_, metrics_);
+  if (!options_.edged_purge.host.empty()) purger_ = std::make_unique<EdgedPurger>(&loop_, options_.edged_purge, metrics_);
+  api_ = std::make_unique<UsersApi>(&loop_, api_options, *db_, redis_.get(), shared_, metrics_, purger_.get());
   api_raw = api_.get();
   if (!options_.redis_enabled) api_->setL1Enabled(true);  // no other process to hear from... but
   // with more than one process and no Redis nobody hears invalidations: L1 stays off then.
@@ -120,6 +122,7 @@ void Worker::finishShutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   if (redis_) redis_->close();
+  if (purger_) purger_->closeAll();
   db_->close();
   metrics_.pid.store(0);
 }

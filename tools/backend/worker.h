@@ -41,6 +41,7 @@ class Worker {
   HttpServerContext http_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<RedisCache> redis_;
+  std::unique_ptr<EdgedPurger> purger_;
   std::unique_ptr<UsersApi> api_;
   bool shutting_down_ = false;
   bool finished_ = false;

@@ -43,6 +43,8 @@ class TlsServerContext : public std::enable_shared_from_this<TlsServerContext> {
   int64_t secondsUntilExpiry(size_t index, std::time_t now = std::time(nullptr)) const;
 
   TicketKeyRing& ticketKeys() { return *ticket_keys_; }
+  // The ring itself (null with session_tickets off), for the next generation's context.
+  std::shared_ptr<TicketKeyRing> sharedTicketKeys() const { return ticket_keys_; }
   SSL_CTX* sslContext() const { return ctx_; }
 
  private:

@@ -48,6 +48,8 @@ struct FakeDownstream final : Downstream {
   std::string_view localAddress() override { return "127.0.0.1:8080"; }
   uint64_t requestStartNs() const override { return 1; }
   bool receivingHead() const override { return false; }
+  TlsFacts tls() override { return {}; }
+  bool redirectHttps() override { return false; }
   void sendInterim(int status, std::string_view, const std::vector<Header>&) override { heads.push_back(status); }
   bool sendHead(int status, std::string_view, const std::vector<Header>& headers, const ResponseMeta& meta) override {
     heads.push_back(status);

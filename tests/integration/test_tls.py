@@ -1,0 +1,432 @@
+"""TLS end to end (issue 14), with certificates made here by tlstools.py (openssl CLI): HTTPS
+listeners (SNI picks the certificate, ALPN http/1.1, session resumption, TLSv1.1 refused, plain
+HTTP answered 400, garbage closed), redirect_https 308, X-Forwarded-Proto and the access log's
+TLS fields, TLS to origins (verify on and off, a wrong name is a 502, pooled TLS connections,
+health checks over TLS), WebSocket over TLS both ways, metrics, a reload swapping the served
+certificate under an open keep-alive connection, and close_notify at shutdown.
+
+Real clients: curl, openssl s_client, Python ssl / http.client, the Debian `websockets` package.
+The TLS origin and the wss origin are written here (Python ssl), in this process's threads."""
+
+import asyncio
+import hashlib
+import http.client
+import http.server
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+import websockets
+
+from harness import Edged, free_port, to_yaml
+from tlstools import Pki
+
+TIMEOUT = 20
+
+
+# -- origins --------------------------------------------------------------------------------
+
+class TlsOrigin:
+    """HTTPS origin: echoes the request line and X-Forwarded-Proto; /big?n=N sends N bytes;
+    POST answers the body's SHA-256. Counts TCP connections and health-check requests."""
+
+    def __init__(self, cert):
+        origin = self
+        self.connections = 0
+        self.health_checks = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with origin.lock:
+                    origin.connections += 1
+
+            def _send(self, body, status=200):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.headers.get("User-Agent") == "edged-health-check":
+                    with origin.lock:
+                        origin.health_checks += 1
+                if self.path.startswith("/v/big") or self.path.startswith("/nv/big"):
+                    n = int(self.path.split("n=")[1])
+                    self._send(bytes(i % 251 for i in range(n)))
+                    return
+                self._send(("path=%s xfp=%s\n" % (self.path, self.headers.get("X-Forwarded-Proto"))).encode())
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                self._send(hashlib.sha256(body).hexdigest().encode())
+
+            def log_message(self, *args):
+                pass
+
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert.cert, cert.key)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WssOrigin:
+    """WebSocket echo origin over TLS, on its own asyncio loop in a thread."""
+
+    def __init__(self, cert):
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert.cert, cert.key)
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def echo(ws, path):
+            async for message in ws:
+                await ws.send(message)
+
+        async def main():
+            self.server = await websockets.serve(echo, "127.0.0.1", 0, ssl=ctx, max_size=None)
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+
+        self.thread = threading.Thread(target=lambda: (self.loop.run_until_complete(main()), self.loop.run_forever()),
+                                       daemon=True)
+        self.thread.start()
+        assert ready.wait(TIMEOUT)
+
+    def stop(self):
+        async def close():
+            self.server.close()
+            await self.server.wait_closed()
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(TIMEOUT)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(TIMEOUT)
+
+
+# -- the module's edged -----------------------------------------------------------------------
+
+def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port):
+    ca = pki.ca.cert
+    return {
+        "workers": 2,
+        "listen": [
+            {"address": "127.0.0.1:%d" % tls_port,
+             "tls": {"certificates": [{"cert": c.cert, "key": c.key} for c in certs],
+                     "session_timeout": "10m"}},
+            {"address": "127.0.0.1:%d" % redirect_port, "redirect_https": True},
+        ],
+        "timeouts": {"connect": "2s", "read": "5s", "send": "5s", "client_header": "2s",
+                     "client_body": "5s", "keepalive": "10s", "shutdown_grace": "2s"},
+        "access_log": {"path": "stdout"},
+        "limits": {"max_body_bytes": "16MiB"},
+        "admin": {"address": "127.0.0.1:%d" % admin_port},
+        "upstreams": {
+            "verified": {"tls": {"verify": True, "ca": ca, "sni": "origin.test"},
+                         "servers": [{"address": "127.0.0.1:%d" % origin_port}],
+                         "health": {"check": {"path": "/healthz", "interval": "300ms", "timeout": "1s"}}},
+            "unverified": {"tls": {"verify": False},
+                           "servers": [{"address": "127.0.0.1:%d" % origin_port}]},
+            "wrongname": {"tls": {"verify": True, "ca": ca, "sni": "wrong.test"}, "retries": 0,
+                          "servers": [{"address": "127.0.0.1:%d" % origin_port}]},
+            "wss": {"tls": {"verify": True, "ca": ca, "sni": "origin.test"},
+                    "servers": [{"address": "127.0.0.1:%d" % wss_port}]},
+        },
+        "routes": [
+            {"match": {"prefix": "/v/"}, "upstream": "verified"},
+            {"match": {"prefix": "/nv/"}, "upstream": "unverified"},
+            {"match": {"prefix": "/wrong/"}, "upstream": "wrongname"},
+            {"match": {"prefix": "/ws"}, "upstream": "wss"},
+        ],
+    }
+
+
+class Env:
+    pass
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    base = tmp_path_factory.mktemp("tls")
+    e = Env()
+    e.pki = Pki(base / "pki")
+    e.example = e.pki.leaf("example.com", dns=["example.com", "*.example.com"])       # ECDSA P-256
+    e.api = e.pki.leaf("api.example.net", key="rsa")
+    e.origin_cert = e.pki.leaf("origin.test")
+    e.origin = TlsOrigin(e.origin_cert)
+    e.wss = WssOrigin(e.origin_cert)
+    e.port, e.redirect_port, e.admin_port = free_port(), free_port(), free_port()
+    cfg = tls_config(e.pki, [e.example, e.api], e.origin.port, e.wss.port, e.port, e.redirect_port, e.admin_port)
+    e.edged = Edged(to_yaml(cfg) + "\n", base / "edged")
+    e.edged.start()
+    yield e
+    try:
+        e.edged.stop()
+    finally:
+        e.origin.stop()
+        e.wss.stop()
+
+
+def client_context(pki):
+    ctx = ssl.create_default_context(cafile=pki.ca.cert)
+    return ctx
+
+
+def curl(env, url, *extra):
+    host = re.match(r"https://([^:/]+)", url).group(1)
+    p = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", env.pki.ca.cert,
+                        "--resolve", "%s:%d:127.0.0.1" % (host, env.port), "-w", "\n%{http_code}",
+                        *extra, url], capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    body, _, code = p.stdout.rpartition(b"\n")
+    return p.returncode, int(code or 0), body, p.stderr.decode(errors="replace")
+
+
+def s_client(env, *args, stdin=b""):
+    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % env.port, *args],
+                       input=stdin, capture_output=True, timeout=TIMEOUT)
+    return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+
+
+def subject_cn(out):
+    m = re.search(r"subject=.*?CN\s*=\s*([^,\n/]+)", out)
+    return m.group(1).strip() if m else None
+
+
+GET = b"GET /v/x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
+
+
+# -- tests ----------------------------------------------------------------------------------
+
+def test_sni_picks_the_certificate_and_origin_sees_https(env):
+    for name in ("example.com", "api.example.net", "www.example.com"):   # exact, exact, wildcard
+        rc, code, body, err = curl(env, "https://%s:%d/v/a?b=1" % (name, env.port))
+        assert rc == 0 and code == 200, err
+        assert body == b"path=/v/a?b=1 xfp=https\n"
+    # Unknown name and no SNI at all: the first certificate.
+    for args in (["-servername", "other.test"], ["-noservername"]):
+        rc, out = s_client(env, *args, stdin=GET)
+        assert subject_cn(out) == "example.com", out
+    rc, out = s_client(env, "-servername", "api.example.net", stdin=GET)
+    assert subject_cn(out) == "api.example.net", out
+    lines = env.edged.wait_access_lines(1)
+    assert any('tls=TLSv1.3 cipher=TLS_' in l and 'sni="api.example.net"' in l for l in lines), lines
+
+
+def test_alpn_offers_http11_and_h2_only_client_gets_a_clean_alert(env):
+    rc, out = s_client(env, "-servername", "example.com", "-alpn", "http/1.1", stdin=GET)
+    assert "ALPN protocol: http/1.1" in out, out
+    # Offering only h2: a clean "no_application_protocol" alert (RFC 7301 §3.2), not a hang
+    # (s_client returned within its timeout).
+    rc, out = s_client(env, "-servername", "example.com", "-alpn", "h2", "-ign_eof", stdin=GET)
+    assert "alert no application protocol" in out or "HTTP/1.1 200" in out, out
+
+
+def test_tls11_is_refused(env):
+    rc, out = s_client(env, "-servername", "example.com", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0",
+                       stdin=GET)
+    assert rc != 0, out
+    assert "alert protocol version" in out and "Cipher is (NONE)" in out and "HTTP/1.1 200" not in out, out
+
+
+@pytest.mark.parametrize("version", ["-tls1_3", "-tls1_2"])
+def test_resumption_with_sess_out_and_sess_in(env, tmp_path, version):
+    sess = str(tmp_path / "session.pem")
+    rc, out = s_client(env, "-servername", "example.com", version, "-ign_eof", "-sess_out", sess, stdin=GET)
+    assert "HTTP/1.1 200" in out and "\nNew, " in out, out
+    rc, out = s_client(env, "-servername", "example.com", version, "-ign_eof", "-sess_in", sess, stdin=GET)
+    assert "HTTP/1.1 200" in out and "\nReused, " in out, out
+
+
+def test_python_ssl_keepalive_connection(env):
+    conn = http.client.HTTPSConnection("127.0.0.1", env.port, timeout=TIMEOUT,
+                                       context=client_context(env.pki))
+    conn._tunnel_host = None
+    conn.sock = socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT)
+    conn.sock = client_context(env.pki).wrap_socket(conn.sock, server_hostname="example.com")
+    peer = conn.sock.getsockname()
+    for i in range(5):
+        conn.request("GET", "/v/keep%d" % i, headers={"Host": "example.com"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == ("path=/v/keep%d xfp=https\n" % i).encode()
+        assert conn.sock.getsockname() == peer   # one connection for all five
+    # Bodies larger than a record and than a read buffer, both ways, through TLS on both sides.
+    data = os.urandom(3 << 20)
+    conn.request("POST", "/v/upload", body=data, headers={"Host": "example.com"})
+    r = conn.getresponse()
+    assert r.status == 200 and r.read().decode() == hashlib.sha256(data).hexdigest()
+    n = 5 * (1 << 20) + 17
+    conn.request("GET", "/v/big?n=%d" % n, headers={"Host": "example.com"})
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == bytes(i % 251 for i in range(n))
+    conn.close()
+
+
+def test_upstream_tls_verify_on_off_wrong_name_pool_and_health(env):
+    before = env.origin.connections
+    for i in range(6):
+        rc, code, body, err = curl(env, "https://example.com:%d/v/p%d" % (env.port, i))
+        assert code == 200 and body == ("path=/v/p%d xfp=https\n" % i).encode(), err
+    rc, code, body, err = curl(env, "https://example.com:%d/nv/x" % env.port)
+    assert code == 200 and body == b"path=/nv/x xfp=https\n", err
+    # Six requests through two workers' pools: pooled TLS connections, not one each (health
+    # checks open their own, at most a few in this time).
+    assert env.origin.connections - before < 6 + 4
+    rc, code, body, err = curl(env, "https://example.com:%d/wrong/x" % env.port)
+    assert code == 502, (code, body)
+    deadline = time.monotonic() + 5
+    while env.origin.health_checks < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert env.origin.health_checks >= 2   # the origin speaks only TLS: the checks did too
+    assert re.search(r"TLS handshake with 127\.0\.0\.1:\d+ failed: certificate verify failed",
+                     env.edged.error_log()), env.edged.error_log()[-2000:]
+
+
+def test_websocket_over_tls_both_ways(env):
+    ctx = client_context(env.pki)
+
+    async def run():
+        async with websockets.connect("wss://example.com:%d/ws/echo" % env.port, ssl=ctx,
+                                      host="127.0.0.1", port=env.port, server_hostname="example.com",
+                                      max_size=None,
+                                      open_timeout=TIMEOUT) as ws:
+            await ws.send("hello")
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "hello"
+            big = os.urandom(2 << 20)
+            await ws.send(big)
+            assert await asyncio.wait_for(ws.recv(), TIMEOUT) == big
+
+    asyncio.run(run())
+
+
+def test_plain_http_on_tls_port_gets_400_and_garbage_is_closed(env):
+    with socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    assert got.startswith(b"HTTP/1.1 400 ") and b"plain HTTP request was sent to HTTPS port" in got
+    with socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT) as s:
+        s.sendall(b"\x00\x01garbage that is no ClientHello\r\n\r\n")
+        assert s.recv(4096) == b""
+
+
+def test_redirect_https_answers_308_keeping_path_and_query(env):
+    with socket.create_connection(("127.0.0.1", env.redirect_port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET /p/q?x=1&y=2 HTTP/1.1\r\nHost: Example.com:8080\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    head = got.split(b"\r\n\r\n")[0].decode()
+    assert head.startswith("HTTP/1.1 308 Permanent Redirect"), head
+    assert re.search(r"(?im)^Location: https://example\.com/p/q\?x=1&y=2\r?$", head), head
+
+
+def test_metrics_count_handshakes_and_certificate_expiry(env):
+    s_client(env, "-servername", "example.com", stdin=GET)
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % env.admin_port, timeout=TIMEOUT).read().decode()
+
+    def value(pattern):
+        m = re.search(r"(?m)^" + pattern + r" (\S+)$", text)
+        assert m, (pattern, text[-3000:])
+        return float(m.group(1))
+
+    assert value(r'edged_tls_handshakes_total\{side="server",result="full"\}') >= 1
+    assert value(r'edged_tls_handshakes_total\{side="client",result="full"\}') >= 1
+    assert value(r'edged_tls_handshakes_by_version_total\{side="server",version="TLSv1.3"\}') >= 1
+    assert value(r'edged_tls_handshake_failures_total\{side="client",reason="handshake"\}') >= 1
+    expiry = value(r'edged_tls_certificate_expiry_seconds\{listener="127.0.0.1:%d",certificate="%s"\}'
+                   % (env.port, re.escape(env.example.cert)))
+    assert 20 * 86400 < expiry <= 31 * 86400
+
+
+# -- reload and shutdown (an edged of their own) -----------------------------------------------
+
+def test_reload_swaps_certificate_open_connection_keeps_working_and_close_notify(tmp_path):
+    pki = Pki(tmp_path / "pki")
+    first = pki.leaf("example.com")
+    second = pki.leaf("example.com")
+    origin = TlsOrigin(pki.leaf("origin.test"))
+    port = free_port()
+    cfg = {
+        "workers": 1,
+        "listen": [{"address": "127.0.0.1:%d" % port,
+                    "tls": {"certificates": [{"cert": first.cert, "key": first.key}]}}],
+        "timeouts": {"keepalive": "30s", "shutdown_grace": "3s"},
+        "access_log": {"path": "off"},
+        "upstreams": {"o": {"tls": {"verify": True, "ca": pki.ca.cert, "sni": "origin.test"},
+                            "servers": [{"address": "127.0.0.1:%d" % origin.port}]}},
+        "routes": [{"match": {"prefix": "/"}, "upstream": "o"}],
+    }
+    e = Edged(to_yaml(cfg) + "\n", tmp_path / "edged")
+    e.start()
+    ctx = client_context(pki)
+
+    def fingerprint(sock):
+        return hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
+
+    def pem_fingerprint(path):
+        der = ssl.PEM_cert_to_DER_cert(open(path).read())
+        return hashlib.sha256(der).hexdigest()
+
+    def request(sock, path):
+        sock.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path).encode())
+        got = b""
+        while True:
+            if b"\r\n\r\n" in got:
+                head, body = got.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                if len(body) >= length:
+                    return got
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+
+    try:
+        kept = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT),
+                               server_hostname="example.com")
+        assert fingerprint(kept) == pem_fingerprint(first.cert)
+        assert b"xfp=https" in request(kept, "/before")
+        cfg["listen"][0]["tls"]["certificates"] = [{"cert": second.cert, "key": second.key}]
+        e.reload(to_yaml(cfg) + "\n")
+        deadline = time.monotonic() + 10
+        while True:
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT),
+                                 server_hostname="example.com") as fresh:
+                if fingerprint(fresh) == pem_fingerprint(second.cert):
+                    break
+            assert time.monotonic() < deadline, "the reload did not swap the certificate"
+            time.sleep(0.1)
+        # The connection opened before the reload: same certificate, still serving.
+        assert fingerprint(kept) == pem_fingerprint(first.cert)
+        assert b"path=/after xfp=https" in request(kept, "/after")
+        # Graceful shutdown: the idle keep-alive connection gets close_notify (a clean TLS end,
+        # which Python reports as b"" rather than an SSLEOFError).
+        e.signal(signal.SIGTERM)
+        kept.settimeout(TIMEOUT)
+        assert kept.recv(4096) == b""
+        kept.close()
+    finally:
+        e.stop()
+        origin.stop()
