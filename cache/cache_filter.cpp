@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <cstdio>
 #include <ctime>
@@ -200,14 +201,17 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     if (resp_fields_.size() != e.headers.size())
       std::erase_if(e.headers, [&](const proxy::Header& h) { return isTagHeader(s, h.name); });
 
-    if (invalidate_) {
-      if (invalidatesStored(request_->method, e.status)) invalidate();
+    if (invalidate_ || reason_ == BypassReason::Method) {
+      if (invalidate_ && invalidatesStored(request_->method, e.status)) invalidate();
+      status_text_ = formatCacheStatus("edged", CacheState::Bypass, BypassReason::Method, std::nullopt, false);
+      e.headers.push_back({"Cache-Status", status_text_});
       return proxy::FilterAction::Continue;
     }
     if (revalidating_ && entry_ && e.status == 304) return answerRevalidated(now, local);
     if (entry_ && stale_if_error_ && e.status >= 500) {
       permit_.abandon();
       state_ = CacheState::Stale;
+      route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
       return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
     }
     if (permit_) {
@@ -219,6 +223,14 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
           (d.store || d.reason == BypassReason::NotCacheable)) {
         d = {true, BypassReason::None};
         sf.freshness_lifetime = route_->default_ttl;
+      }
+      // A body announced larger than max_object streams through: waiters are released now.
+      for (const FieldView& f : resp_fields_) {
+        if (!d.store || !proxy::equalsIgnoreCase(f.name, "content-length")) continue;
+        uint64_t n = 0;
+        const auto [end, ec] = std::from_chars(f.value.data(), f.value.data() + f.value.size(), n);
+        if (ec == std::errc() && end == f.value.data() + f.value.size() && n > s.max_object)
+          d = {false, BypassReason::TooLarge};
       }
       if (d.store) {
         CacheEntry::Parts parts;
@@ -237,12 +249,12 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       } else {
         permit_.abandon();
         reason_ = d.reason;
-        factory_.counters_.not_stored.fetch_add(1, std::memory_order_relaxed);
+        route_->counters->not_stored.fetch_add(1, std::memory_order_relaxed);
       }
     }
     if (revalidating_) {
       state_ = CacheState::Revalidated;
-      factory_.counters_.refetched.fetch_add(1, std::memory_order_relaxed);
+      route_->counters->refetched.fetch_add(1, std::memory_order_relaxed);
     }
     status_text_ = formatCacheStatus("edged", state_, reason_, std::nullopt, stored_);
     if (revalidating_) status_text_ = std::string("edged; fwd=stale; fwd-status=") + std::to_string(e.status) + (stored_ ? "; stored" : "");
@@ -250,11 +262,23 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     return proxy::FilterAction::Continue;
   }
 
+  // stale-if-error when the origin could not answer at all.
+  proxy::FilterAction onUpstreamError(int, proxy::LocalResponse& local) override {
+    if (!entry_ || !stale_if_error_) return proxy::FilterAction::Continue;
+    permit_.abandon();
+    state_ = CacheState::Stale;
+    route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
+    return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
+  }
+
   bool onResponseBody(std::string_view in, bool end, proxy::FilterSink& out) override {
     if (!in.empty()) out.append(in);
     if (builder_) {
       builder_->append(in);
-      if (end) {
+      if (builder_->tooLarge()) {
+        commitFill();  // refused at once: the waiters go to the origin without waiting for the end
+        stored_ = false;
+      } else if (end) {
         builder_->finish();
         commitFill();
       }
@@ -363,7 +387,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
         permit_ = std::move(b.permit);
         if (facts_.cc.only_if_cached) return gatewayTimeout();
         state_ = CacheState::Miss;
-        factory_.counters_.misses.fetch_add(1, std::memory_order_relaxed);
+        route_->counters->misses.fetch_add(1, std::memory_order_relaxed);
         return proxy::FilterAction::Continue;
       case CacheStore::Begin::Kind::Wait:
         startWaiting();
@@ -371,7 +395,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       case CacheStore::Begin::Kind::Busy:
         if (facts_.cc.only_if_cached) return gatewayTimeout();
         state_ = CacheState::Miss;
-        factory_.counters_.misses.fetch_add(1, std::memory_order_relaxed);
+        route_->counters->misses.fetch_add(1, std::memory_order_relaxed);
         return proxy::FilterAction::Continue;
     }
     return proxy::FilterAction::Continue;
@@ -383,11 +407,11 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     switch (reuse_.action) {
       case ReuseAction::ServeFresh:
         state_ = waited_ ? CacheState::Collapsed : CacheState::Hit;
-        (waited_ ? factory_.counters_.collapsed : factory_.counters_.hits).fetch_add(1, std::memory_order_relaxed);
+        (waited_ ? route_->counters->collapsed : route_->counters->hits).fetch_add(1, std::memory_order_relaxed);
         return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
       case ReuseAction::ServeStale:
         state_ = CacheState::Stale;
-        factory_.counters_.stale.fetch_add(1, std::memory_order_relaxed);
+        route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
         return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
       case ReuseAction::GatewayTimeout:
         return gatewayTimeout();
@@ -498,7 +522,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const Seconds ttl = (route_->default_ttl > 0 ? route_->default_ttl : freshnessLifetime(rf, now, route_->policy)) - age;
     stored_ = permit_.commit(std::move(b)) == BypassReason::None;
     state_ = CacheState::Revalidated;
-    factory_.counters_.revalidated.fetch_add(1, std::memory_order_relaxed);
+    route_->counters->revalidated.fetch_add(1, std::memory_order_relaxed);
     return serve(*entry_, merged_, entry_->bodySize(), age, ttl, local);
   }
 
@@ -506,7 +530,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     if (!builder_ || !permit_) return;
     const BypassReason r = permit_.commit(std::move(*builder_));
     builder_.reset();
-    (r == BypassReason::None ? factory_.counters_.stored : factory_.counters_.not_stored)
+    (r == BypassReason::None ? route_->counters->stored : route_->counters->not_stored)
         .fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -534,7 +558,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       body_scratch_ = "{\"error\": \"PURGE is not allowed from this address\"}\n";
     } else {
       const size_t n = factory_.store_.purgeKey(key_);
-      factory_.counters_.purges.fetch_add(n, std::memory_order_relaxed);
+      route_->counters->purges.fetch_add(n, std::memory_order_relaxed);
       local_->status = 200;
       body_scratch_ = "{\"purged\": " + std::to_string(n) + "}\n";
     }
@@ -554,7 +578,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       const std::string k = sameOriginKey("http", host, request_->target(), f.value, route_->key);
       if (!k.empty()) n += store.purgeKey(k);
     }
-    factory_.counters_.invalidations.fetch_add(n, std::memory_order_relaxed);
+    route_->counters->invalidations.fetch_add(n, std::memory_order_relaxed);
   }
 
   Waiter* spareWaiter() {
@@ -634,8 +658,8 @@ void WaitState::onTimeout(uv_timer_t* t) {
 }
 
 CacheFilterFactory::CacheFilterFactory(std::shared_ptr<const CacheSettings> settings, CacheStore& store,
-                                       CacheCounters& counters, uv_loop_s* loop, proxy::WorkerMailbox* mailbox)
-    : settings_(std::move(settings)), store_(store), counters_(counters), loop_(loop), mailbox_(mailbox) {}
+                                       uv_loop_s* loop, proxy::WorkerMailbox* mailbox)
+    : settings_(std::move(settings)), store_(store), loop_(loop), mailbox_(mailbox) {}
 
 CacheFilterFactory::~CacheFilterFactory() = default;
 

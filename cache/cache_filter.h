@@ -25,6 +25,12 @@ class WorkerMailbox;
 
 namespace edged::cache {
 
+// One route's counters, shared by all workers (atomic); the store counts entries and bytes.
+struct CacheCounters {
+  std::atomic<uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, refetched{0}, collapsed{0},
+      stored{0}, not_stored{0}, invalidations{0}, purges{0};
+};
+
 struct RouteCacheSettings {
   bool enabled = false;
   std::string key_template;     // empty: primaryKey() of the request
@@ -32,6 +38,7 @@ struct RouteCacheSettings {
   PolicyConfig policy;
   Seconds default_ttl = 0;      // freshness for responses that give none (0: not stored)
   uint64_t lock_timeout_ms = 5000;
+  CacheCounters* counters = nullptr;  // this route's (kept by the caller across reloads)
 };
 
 // One configuration generation's cache settings, shared by every worker's factory.
@@ -49,19 +56,13 @@ struct CacheSettings {
   bool purgeAllowed(std::string_view address) const;
 };
 
-// Counters of the cache, shared by all workers (atomic); the store counts entries and bytes.
-struct CacheCounters {
-  std::atomic<uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, refetched{0}, collapsed{0},
-      stored{0}, not_stored{0}, invalidations{0}, purges{0};
-};
-
 class CacheExchangeFilter;
 
 // One per worker and configuration generation (not thread-safe); the store and counters are shared.
 class CacheFilterFactory final : public proxy::FilterFactory {
  public:
-  CacheFilterFactory(std::shared_ptr<const CacheSettings> settings, CacheStore& store, CacheCounters& counters,
-                     uv_loop_s* loop, proxy::WorkerMailbox* mailbox);
+  CacheFilterFactory(std::shared_ptr<const CacheSettings> settings, CacheStore& store, uv_loop_s* loop,
+                     proxy::WorkerMailbox* mailbox);
   ~CacheFilterFactory() override;
 
   // Null for routes without a cache; otherwise a pooled filter.
@@ -73,7 +74,6 @@ class CacheFilterFactory final : public proxy::FilterFactory {
 
   std::shared_ptr<const CacheSettings> settings_;
   CacheStore& store_;
-  CacheCounters& counters_;
   uv_loop_s* loop_;
   proxy::WorkerMailbox* mailbox_;
   std::vector<std::unique_ptr<CacheExchangeFilter>> filters_;

@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <iterator>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -61,13 +64,16 @@ std::unique_ptr<edged::proxy::FilterFactory> makeCompression(const edged::conf::
 struct CacheProcessState {
   std::mutex mutex;
   std::unique_ptr<edged::cache::CacheStore> store;
-  edged::cache::CacheCounters counters;
+  // Per route label (host + prefix, as the request metrics name routes); kept across reloads.
+  std::map<std::string, std::unique_ptr<edged::cache::CacheCounters>> routes;
+  std::atomic<uint64_t> admin_purges{0};
 };
 CacheProcessState& cacheState() {
   static CacheProcessState* state = new CacheProcessState;  // lives until exit: workers may outlive main's scope
   return *state;
 }
 
+// Called with cacheState().mutex held.
 std::shared_ptr<const edged::cache::CacheSettings> cacheSettings(const edged::conf::Config& config) {
   auto s = std::make_shared<edged::cache::CacheSettings>();
   s->tag_headers = config.cache.tag_headers;
@@ -95,6 +101,9 @@ std::shared_ptr<const edged::cache::CacheSettings> cacheSettings(const edged::co
       rs.policy.default_stale_if_error = seconds(c.stale_if_error);
       rs.default_ttl = seconds(c.default_ttl);
       rs.lock_timeout_ms = static_cast<uint64_t>(c.lock_timeout.count());
+      auto& counters = cacheState().routes[r.host + r.prefix];
+      if (!counters) counters = std::make_unique<edged::cache::CacheCounters>();
+      rs.counters = counters.get();
     }
     s->per_route.push_back(std::move(rs));
   }
@@ -117,8 +126,7 @@ std::unique_ptr<edged::proxy::FilterFactory> makeCache(const edged::conf::Config
     st.store = std::make_unique<edged::cache::CacheStore>(sc);
   }
   st.store->setBudget(config.cache.memory);
-  return std::make_unique<edged::cache::CacheFilterFactory>(cacheSettings(config), *st.store, st.counters, env.loop,
-                                                           env.mailbox);
+  return std::make_unique<edged::cache::CacheFilterFactory>(cacheSettings(config), *st.store, env.loop, env.mailbox);
 }
 
 // The value of `"name": "..."` in a small flat JSON object (no escapes needed for URLs and tags).
@@ -165,57 +173,103 @@ std::pair<int, std::string> cachePurgeEndpoint(std::string_view body) {
   } else {
     return {400, "{\"error\": \"expected {\\\"url\\\": ...}, {\\\"prefix\\\": ...} or {\\\"tag\\\": ...}\"}\n"};
   }
-  st.counters.purges.fetch_add(n, std::memory_order_relaxed);
+  st.admin_purges.fetch_add(n, std::memory_order_relaxed);
   return {200, "{\"purged\": " + std::to_string(n) + "}\n"};
 }
 
-// The cache's numbers as (name, help, value, is_gauge).
-struct CacheFigure {
+// The cache's numbers: per-route counters, and the store's gauges.
+struct CacheCounterFamily {
   const char* name;
   const char* help;
-  uint64_t value;
-  bool gauge;
+  std::atomic<uint64_t> edged::cache::CacheCounters::*member;
 };
-std::vector<CacheFigure> cacheFigures() {
+constexpr CacheCounterFamily kCacheCounters[] = {
+    {"hits", "Requests answered fresh from the cache.", &edged::cache::CacheCounters::hits},
+    {"misses", "Requests that went to the origin for want of a usable entry.", &edged::cache::CacheCounters::misses},
+    {"stale", "Stale entries served (max-stale, stale-if-error).", &edged::cache::CacheCounters::stale},
+    {"revalidated", "Stale entries revalidated by a 304.", &edged::cache::CacheCounters::revalidated},
+    {"refetched", "Stale entries replaced by a full response on revalidation.", &edged::cache::CacheCounters::refetched},
+    {"collapsed", "Collapsed waiters answered from another exchange's fill.", &edged::cache::CacheCounters::collapsed},
+    {"stored", "Responses stored.", &edged::cache::CacheCounters::stored},
+    {"not_stored", "Responses not stored (policy, size, truncated body).", &edged::cache::CacheCounters::not_stored},
+    {"invalidations", "Entries invalidated by unsafe methods.", &edged::cache::CacheCounters::invalidations},
+    {"purges", "Entries removed by PURGE.", &edged::cache::CacheCounters::purges},
+};
+
+struct CacheSnapshot {
+  bool enabled = false;
+  edged::cache::StoreStats store;
+  uint64_t admin_purges = 0;
+  std::vector<std::pair<std::string, std::vector<uint64_t>>> routes;  // label -> kCacheCounters values
+};
+CacheSnapshot cacheSnapshot() {
   CacheProcessState& st = cacheState();
   std::lock_guard lock(st.mutex);
-  if (!st.store) return {};
-  const edged::cache::StoreStats s = st.store->stats();
-  const edged::cache::CacheCounters& c = st.counters;
-  auto v = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return {
-      {"hits", "Requests answered fresh from the cache.", v(c.hits), false},
-      {"misses", "Requests that went to the origin for want of a usable entry.", v(c.misses), false},
-      {"stale", "Stale entries served (max-stale, stale-if-error).", v(c.stale), false},
-      {"revalidated", "Stale entries revalidated by a 304.", v(c.revalidated), false},
-      {"refetched", "Stale entries replaced by a full response on revalidation.", v(c.refetched), false},
-      {"collapsed", "Collapsed waiters answered from another exchange's fill.", v(c.collapsed), false},
-      {"stored", "Responses stored.", v(c.stored), false},
-      {"not_stored", "Responses not stored (policy, size, truncated body).", v(c.not_stored), false},
-      {"invalidations", "Entries invalidated by unsafe methods.", v(c.invalidations), false},
-      {"purges", "Entries removed by PURGE and the admin purge.", v(c.purges), false},
-      {"evictions", "Keys evicted to stay within the memory budget.", s.evictions, false},
-      {"bytes", "Bytes the cache holds (keys, heads, bodies, index).", s.used_bytes, true},
-      {"budget_bytes", "The cache's memory budget.", s.budget_bytes, true},
-      {"entries", "Stored responses (Vary variants counted apart).", s.entries, true},
-      {"keys", "Stored primary keys.", s.keys, true},
-  };
+  CacheSnapshot snap;
+  if (!st.store) return snap;
+  snap.enabled = true;
+  snap.store = st.store->stats();
+  snap.admin_purges = st.admin_purges.load(std::memory_order_relaxed);
+  for (const auto& [label, c] : st.routes) {
+    std::vector<uint64_t> values;
+    for (const CacheCounterFamily& f : kCacheCounters) values.push_back(((*c).*(f.member)).load(std::memory_order_relaxed));
+    snap.routes.emplace_back(label, std::move(values));
+  }
+  return snap;
+}
+
+std::string escapeLabel(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out;
 }
 
 void cacheMetrics(std::string& out) {
-  for (const CacheFigure& f : cacheFigures()) {
-    const std::string name = std::string("edged_cache_") + f.name + (f.gauge ? "" : "_total");
-    out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + (f.gauge ? " gauge\n" : " counter\n");
-    out += name + " " + std::to_string(f.value) + "\n";
+  const CacheSnapshot snap = cacheSnapshot();
+  if (!snap.enabled) return;
+  for (size_t i = 0; i < std::size(kCacheCounters); ++i) {
+    const std::string name = std::string("edged_cache_") + kCacheCounters[i].name + "_total";
+    out += "# HELP " + name + " " + kCacheCounters[i].help + "\n# TYPE " + name + " counter\n";
+    for (const auto& [label, values] : snap.routes)
+      out += name + "{route=\"" + escapeLabel(label) + "\"} " + std::to_string(values[i]) + "\n";
   }
+  auto one = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
+           std::to_string(v) + "\n";
+  };
+  one("edged_cache_admin_purges_total", "counter", "Entries removed by the admin POST /cache/purge.", snap.admin_purges);
+  one("edged_cache_evictions_total", "counter", "Keys evicted to stay within the memory budget.", snap.store.evictions);
+  one("edged_cache_bytes", "gauge", "Bytes the cache holds (keys, heads, bodies, index).", snap.store.used_bytes);
+  one("edged_cache_budget_bytes", "gauge", "The cache's memory budget.", snap.store.budget_bytes);
+  one("edged_cache_entries", "gauge", "Stored responses (Vary variants counted apart).", snap.store.entries);
+  one("edged_cache_keys", "gauge", "Stored primary keys.", snap.store.keys);
 }
 
 std::pair<int, std::string> cacheStatusEndpoint(std::string_view) {
-  const std::vector<CacheFigure> figures = cacheFigures();
-  if (figures.empty()) return {200, "{\"enabled\": false}\n"};
+  const CacheSnapshot snap = cacheSnapshot();
+  if (!snap.enabled) return {200, "{\"enabled\": false}\n"};
   std::string out = "{\"enabled\": true";
-  for (const CacheFigure& f : figures) out += ", \"" + std::string(f.name) + "\": " + std::to_string(f.value);
-  out += "}\n";
+  const edged::cache::StoreStats& s = snap.store;
+  for (auto [name, v] : {std::pair<const char*, uint64_t>{"bytes", s.used_bytes}, {"budget_bytes", s.budget_bytes},
+                         {"entries", s.entries}, {"keys", s.keys}, {"evictions", s.evictions},
+                         {"admin_purges", snap.admin_purges}})
+    out += ", \"" + std::string(name) + "\": " + std::to_string(v);
+  std::vector<uint64_t> total(std::size(kCacheCounters));
+  std::string routes;
+  for (const auto& [label, values] : snap.routes) {
+    routes += (routes.empty() ? "\"" : ", \"") + escapeLabel(label) + "\": {";
+    for (size_t i = 0; i < values.size(); ++i) {
+      total[i] += values[i];
+      routes += (i ? ", \"" : "\"") + std::string(kCacheCounters[i].name) + "\": " + std::to_string(values[i]);
+    }
+    routes += "}";
+  }
+  for (size_t i = 0; i < total.size(); ++i)
+    out += ", \"" + std::string(kCacheCounters[i].name) + "\": " + std::to_string(total[i]);
+  out += ", \"routes\": {" + routes + "}}\n";
   return {200, out};
 }
 

@@ -300,7 +300,7 @@ bool Session::pickAndConnect() {
   if (!r.server) {
     LOG_WARN("no server available in upstream \"%s\" (%s)", picker_->group().name().c_str(),
              r.why == upstream::PickFailure::AllTried ? "all tried" : "none usable");
-    answer(upstream::statusFor(r.why), Termination::NoServer, !req_complete_);
+    answerUpstreamError(upstream::statusFor(r.why), Termination::NoServer, !req_complete_);
     return false;
   }
   if (r.panic) notePanic(*r.server);
@@ -471,7 +471,7 @@ void Session::onUpstreamFailure(UpstreamFailure f) {
   switch (d.action) {
     case upstream::RetryAction::Retry:   // no server left to retry on
     case upstream::RetryAction::Answer:
-      answer(d.status, why, !req_complete_);
+      answerUpstreamError(d.status, why, !req_complete_);
       return;
     case upstream::RetryAction::Abort:
     case upstream::RetryAction::PassThrough:  // not reached for transport failures
@@ -750,6 +750,18 @@ void Session::answer(int status, Termination why, bool close) {
     r.body = text;
   }
   respond(r, why, close, ClientNext::Done);
+}
+
+void Session::answerUpstreamError(int status, Termination why, bool close) {
+  if (!response_head_sent_) {
+    for (size_t i = filter_count_; i-- > 0;) {
+      if (filters_[i]->onUpstreamError(status, local_) == FilterAction::Respond) {
+        respond(local_, why, close, ClientNext::Done);
+        return;
+      }
+    }
+  }
+  answer(status, why, close);
 }
 
 // `redirect_https: true` (nginx `return 308 https://$host$request_uri`): the path and query stay.

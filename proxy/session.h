@@ -110,6 +110,8 @@ class Session final : public UpstreamHandler, private Resumer {
   // Sends a complete response edged (or a filter) made, then end()s.
   void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);
   void answer(int status, Termination why, bool close);
+  // An origin failure's answer: a filter's (onUpstreamError), else answer().
+  void answerUpstreamError(int status, Termination why, bool close);
   void redirectToHttps(std::string_view host, std::string_view target);
   // The route's allow/deny rules and limits.per_client: false after answering 403 or 429.
   bool admitted(size_t route);

@@ -85,6 +85,10 @@ class ExchangeFilter {
   // Continue, or Respond with `local` to replace the origin's response entirely (304 -> stored
   // 200). Local responses from a filter do not pass this phase for the filter that made them.
   virtual FilterAction onResponseHead(ResponseEdit&, LocalResponse&) { return FilterAction::Continue; }
+  // The origin failed before a response head (no server, connect error, timeout, closed): the
+  // core would answer `status` (502/503/504). Respond with `local` to answer instead (a cache's
+  // stale-if-error); Continue lets the next filter (in response order) or the core answer.
+  virtual FilterAction onUpstreamError(int /*status*/, LocalResponse&) { return FilterAction::Continue; }
   // Body bytes in; `end` on the last call (then `in` may be empty). Returns false on a failure
   // (the client connection is then closed: the response cannot be completed).
   virtual bool onResponseBody(std::string_view in, bool end, FilterSink& out) {

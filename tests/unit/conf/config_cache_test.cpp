@@ -84,7 +84,7 @@ TEST_CASE("cache: every bad value is reported at its position") {
   CHECK(errorsOf(withRoute("maybe")) ==
         Errors{"t.yaml:12:12: routes[1].cache: expected off, on or a map of settings, got 'maybe'"});
   CHECK(errorsOf(withRoute("{ lock_timeout: 0s }")) ==
-        Errors{"t.yaml:12:27: routes[1].cache.lock_timeout: must be greater than 0"});
+        Errors{"t.yaml:12:28: routes[1].cache.lock_timeout: must be greater than 0"});
   CHECK(errorsOf(withRoute("{ ttl: 5s }")) ==
         Errors{"t.yaml:12:14: routes[1].cache.ttl: unknown key"});
   CHECK(errorsOf(withRoute("on", "cache:\n  key: \"$host$path\"\n")) ==

@@ -288,6 +288,14 @@ TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
   CHECK(c.compression.zstd_level == 6);
   CHECK(c.compression.types.size() == 6);
   CHECK(c.compression.types.back() == "application/wasm");
+  CHECK(c.cache.memory == 512ull << 20);
+  CHECK(c.cache.max_object == 16ull << 20);
+  CHECK(c.cache.purge_allow.size() == 2);
+  REQUIRE(c.routes[0].cached());
+  CHECK(c.routes[0].cache->ignore_query.size() == 2);
+  CHECK(c.routes[0].cache->stale_if_error == Duration(60000));
+  CHECK_FALSE(c.routes[1].cached());
+  CHECK(c.routes[2].cached());
   REQUIRE(c.routes[0].compression.has_value());
   CHECK(c.routes[0].compression->enabled);
   CHECK(c.routes[0].compression->algorithms ==
