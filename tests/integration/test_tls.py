@@ -372,7 +372,10 @@ def test_metrics_count_handshakes_and_certificate_expiry(env):
     assert value(r'edged_tls_handshakes_total\{side="server",result="full"\}') >= 1
     assert value(r'edged_tls_handshakes_total\{side="client",result="full"\}') >= 1
     assert value(r'edged_tls_handshakes_by_version_total\{side="server",version="TLSv1.3"\}') >= 1
-    assert value(r'edged_tls_handshake_failures_total\{side="client",reason="handshake"\}') >= 1
+    assert value(r'edged_tls_handshake_failures_total\{side="client",reason="handshake"\}') >= 1   # wrong name
+    assert value(r'edged_tls_handshakes_total\{side="server",result="resumed"\}') >= 2
+    for reason in ("plain_http", "not_tls", "handshake", "closed"):   # 400, garbage, TLSv1.1, silent
+        assert value(r'edged_tls_handshake_failures_total\{side="server",reason="%s"\}' % reason) >= 1
     expiry = value(r'edged_tls_certificate_expiry_seconds\{listener="127.0.0.1:%d",certificate="%s"\}'
                    % (env.port, re.escape(env.example.cert)))
     assert 20 * 86400 < expiry <= 31 * 86400
