@@ -47,6 +47,7 @@ class TlsOrigin:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True   # head and body are two writes
 
             def setup(self):
                 super().setup()
@@ -126,9 +127,61 @@ class WssOrigin:
         self.thread.join(TIMEOUT)
 
 
+class SlowReadingOrigin:
+    """Plain HTTP origin that reads request bodies slowly (so that edged's side toward the
+    client is paused and resumed many times) and answers the body's SHA-256."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(TIMEOUT)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            digest = hashlib.sha256(body)
+            got = len(body)
+            time.sleep(0.3)
+            while got < length:
+                chunk = conn.recv(min(65536, length - got))
+                if not chunk:
+                    return
+                digest.update(chunk)
+                got += len(chunk)
+                time.sleep(0.001)
+            answer = digest.hexdigest().encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(answer) + answer)
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
 # -- the module's edged -----------------------------------------------------------------------
 
-def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port):
+def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port, slow_port):
     ca = pki.ca.cert
     return {
         "workers": 2,
@@ -153,12 +206,14 @@ def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin
                           "servers": [{"address": "127.0.0.1:%d" % origin_port}]},
             "wss": {"tls": {"verify": True, "ca": ca, "sni": "origin.test"},
                     "servers": [{"address": "127.0.0.1:%d" % wss_port}]},
+            "slow": {"servers": [{"address": "127.0.0.1:%d" % slow_port}]},
         },
         "routes": [
             {"match": {"prefix": "/v/"}, "upstream": "verified"},
             {"match": {"prefix": "/nv/"}, "upstream": "unverified"},
             {"match": {"prefix": "/wrong/"}, "upstream": "wrongname"},
             {"match": {"prefix": "/ws"}, "upstream": "wss"},
+            {"match": {"prefix": "/slow/"}, "upstream": "slow"},
         ],
     }
 
@@ -177,8 +232,10 @@ def env(tmp_path_factory):
     e.origin_cert = e.pki.leaf("origin.test")
     e.origin = TlsOrigin(e.origin_cert)
     e.wss = WssOrigin(e.origin_cert)
+    e.slow = SlowReadingOrigin()
     e.port, e.redirect_port, e.admin_port = free_port(), free_port(), free_port()
-    cfg = tls_config(e.pki, [e.example, e.api], e.origin.port, e.wss.port, e.port, e.redirect_port, e.admin_port)
+    cfg = tls_config(e.pki, [e.example, e.api], e.origin.port, e.wss.port, e.port, e.redirect_port, e.admin_port,
+                     e.slow.port)
     e.edged = Edged(to_yaml(cfg) + "\n", base / "edged")
     e.edged.start()
     yield e
@@ -187,6 +244,7 @@ def env(tmp_path_factory):
     finally:
         e.origin.stop()
         e.wss.stop()
+        e.slow.stop()
 
 
 def client_context(pki):
@@ -281,6 +339,38 @@ def test_python_ssl_keepalive_connection(env):
     r = conn.getresponse()
     assert r.status == 200 and r.read() == bytes(i % 251 for i in range(n))
     conn.close()
+
+
+def test_upload_to_a_slow_origin_pauses_and_resumes_tls_reading_without_losing_bytes(env):
+    # The origin reads slowly: edged stops reading the TLS client many times; plaintext it had
+    # already decrypted when it stopped must wait for the next start, in order.
+    conn = http.client.HTTPSConnection("example.com", env.port, timeout=TIMEOUT, context=client_context(env.pki))
+    conn.sock = client_context(env.pki).wrap_socket(socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT),
+                                                    server_hostname="example.com")
+    data = os.urandom(12 << 20)
+    conn.request("POST", "/slow/up", body=data)
+    r = conn.getresponse()
+    assert r.status == 200 and r.read().decode() == hashlib.sha256(data).hexdigest()
+    conn.close()
+
+
+def test_pipelined_requests_over_tls(env):
+    sock = client_context(env.pki).wrap_socket(socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT),
+                                               server_hostname="example.com")
+    n = 100
+    filler = "x" * 3000   # long heads: the pipelined bytes outgrow what one read leaves room for
+    sock.sendall(b"".join(("GET /v/pipe%d HTTP/1.1\r\nHost: example.com\r\nX-Filler: %s\r\n\r\n"
+                           % (i, filler)).encode() for i in range(n)))
+    got = b""
+    deadline = time.monotonic() + TIMEOUT
+    while got.count(b"xfp=https\n") < n and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    sock.close()
+    bodies = re.findall(rb"path=(/v/pipe\d+) xfp=https\n", got)
+    assert bodies == [("/v/pipe%d" % i).encode() for i in range(n)]
 
 
 def test_upstream_tls_verify_on_off_wrong_name_pool_and_health(env):
