@@ -145,6 +145,7 @@ class ActiveClient final : public Downstream {
   RequestHead request_;
   Session session_;
   char local_addr_[56] = {};
+  std::string tls_subject_;  // mutual TLS: the client certificate's subject, once per busy spell
 };
 
 }  // namespace edged::proxy

@@ -181,7 +181,7 @@ class SlowReadingOrigin:
 
 # -- the module's edged -----------------------------------------------------------------------
 
-def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port, slow_port):
+def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port, slow_port, mtls_port):
     ca = pki.ca.cert
     return {
         "workers": 2,
@@ -190,6 +190,8 @@ def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin
              "tls": {"certificates": [{"cert": c.cert, "key": c.key} for c in certs],
                      "session_timeout": "10m"}},
             {"address": "127.0.0.1:%d" % redirect_port, "redirect_https": True},
+            {"address": "127.0.0.1:%d" % mtls_port,
+             "tls": {"certificates": [{"cert": certs[0].cert, "key": certs[0].key}], "client_ca": ca}},
         ],
         "timeouts": {"connect": "2s", "read": "5s", "send": "5s", "client_header": "2s",
                      "client_body": "5s", "keepalive": "10s", "shutdown_grace": "2s"},
@@ -233,9 +235,10 @@ def env(tmp_path_factory):
     e.origin = TlsOrigin(e.origin_cert)
     e.wss = WssOrigin(e.origin_cert)
     e.slow = SlowReadingOrigin()
-    e.port, e.redirect_port, e.admin_port = free_port(), free_port(), free_port()
+    e.client = e.pki.leaf("client one", dns=[], client=True)
+    e.port, e.redirect_port, e.admin_port, e.mtls_port = free_port(), free_port(), free_port(), free_port()
     cfg = tls_config(e.pki, [e.example, e.api], e.origin.port, e.wss.port, e.port, e.redirect_port, e.admin_port,
-                     e.slow.port)
+                     e.slow.port, e.mtls_port)
     e.edged = Edged(to_yaml(cfg) + "\n", base / "edged")
     e.edged.start()
     yield e
@@ -434,6 +437,27 @@ def test_silent_client_is_closed_after_client_header_not_keepalive(env):
         assert silent.recv(4096) == b""
         assert half.recv(4096) == b""
     assert time.monotonic() - started < 8
+
+
+def test_mutual_tls_requires_a_client_certificate_and_logs_its_subject(env):
+    def get(cert):
+        args = ["curl", "-sS", "--max-time", "10", "--cacert", env.pki.ca.cert, "-o", "/dev/null",
+                "-w", "%{http_code}", "--resolve", "example.com:%d:127.0.0.1" % env.mtls_port]
+        if cert:
+            args += ["--cert", cert.cert, "--key", cert.key]
+        p = subprocess.run(args + ["https://example.com:%d/v/mtls" % env.mtls_port], capture_output=True,
+                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        return p.stdout.decode()
+
+    assert get(env.client) == "200"
+    assert get(None) != "200"   # refused in the handshake
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [l for l in env.edged.access_log() if "/v/mtls" in l]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines and 'client_cert="CN=client one' in lines[0], lines
 
 
 def test_redirect_https_answers_308_keeping_path_and_query(env):
