@@ -317,6 +317,10 @@ void AccessLog::formatCombined(const AccessRecord& r, const timespec&, std::stri
   if (!r.tls_version.empty()) {
     out.append(" tls=").append(r.tls_version).append(" cipher=").append(r.tls_cipher).append(" sni=");
     appendQuoted(out, r.tls_server_name);
+    if (!r.tls_client_subject.empty()) {
+      out.append(" client_cert=");
+      appendQuoted(out, r.tls_client_subject);
+    }
   }
   out.push_back('\n');
 }
@@ -372,6 +376,8 @@ void AccessLog::formatJson(const AccessRecord& r, const timespec& now, std::stri
     appendJsonString(out, r.tls_cipher);
     out.append(",\"sni\":");
     appendJsonOrNull(out, r.tls_server_name);
+    out.append(",\"client_cert\":");
+    appendJsonOrNull(out, r.tls_client_subject);
   }
   out.append("}\n");
 }

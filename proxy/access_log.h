@@ -37,6 +37,7 @@ struct AccessRecord {
   std::string_view tls_version;
   std::string_view tls_cipher;
   std::string_view tls_server_name;
+  std::string_view tls_client_subject;  // mutual TLS: the verified client certificate's subject
 };
 
 // The process's access log output: the fd, and one writer thread that drains a bounded queue

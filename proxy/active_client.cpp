@@ -44,6 +44,7 @@ void ActiveClient::recycle() {
   state.in.reset();
   state.in_start = state.in_end = 0;
   state.conn = nullptr;
+  tls_subject_.clear();  // another connection's client certificate next time
   state.phase = ClientPhase::Idle;
   PostedFlushes::cancel(posted_flush_);
   state.body_paused = state.eof = state.close_after_write = state.shutdown_sent = false;
@@ -71,7 +72,7 @@ void ActiveClient::closeAfterWrite() { state.conn->closeAfterWrite(); }
 void ActiveClient::startTunnel() { state.conn->startTunnel(); }
 void ActiveClient::resumeRequest() { state.conn->resumeRequest(); }
 std::string_view ActiveClient::localAddress() { return state.conn->localAddress(local_addr_, sizeof local_addr_); }
-Downstream::TlsFacts ActiveClient::tls() { return state.conn->tlsFacts(); }
+Downstream::TlsFacts ActiveClient::tls() { return state.conn->tlsFacts(tls_subject_); }
 bool ActiveClient::redirectHttps() { return state.conn->redirectHttps(); }
 
 void ActiveClient::onWriteDone(void* p, int status) { static_cast<ActiveClient*>(p)->state.conn->onWriteDone(status); }

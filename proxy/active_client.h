@@ -151,6 +151,7 @@ class ActiveClient final : public Downstream {
   // real_ip: client_ip from peer_ip and the request's header; the X-Forwarded-For to send.
   void resolveClientAddress();
   std::string forwarded_for_;
+  std::string tls_subject_;  // mutual TLS: the client certificate's subject, once per busy spell
 };
 
 }  // namespace edged::proxy

@@ -101,7 +101,7 @@ bool ClientConnection::setUpTls() {
   return true;
 }
 
-Downstream::TlsFacts ClientConnection::tlsFacts() const {
+Downstream::TlsFacts ClientConnection::tlsFacts(std::string& subject) const {
   Downstream::TlsFacts facts;
   const net::tls::TlsEngine* engine = transport_.tlsEngine();
   if (!engine || !engine->handshakeDone()) return facts;
@@ -109,6 +109,10 @@ Downstream::TlsFacts ClientConnection::tlsFacts() const {
   facts.version = SSL_get_version(ssl);
   if (const char* cipher = SSL_get_cipher_name(ssl)) facts.cipher = cipher;
   if (const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) facts.server_name = name;
+  if (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) {  // mutual TLS only: plain TLS pays nothing
+    if (subject.empty()) subject = engine->info().peer_subject;
+    facts.client_subject = subject;
+  }
   return facts;
 }
 

@@ -55,7 +55,8 @@ class ClientConnection {
   void closeAfterWrite();
   void startTunnel();
   std::string_view localAddress(char* buf, size_t len);  // formatted once into `buf`
-  Downstream::TlsFacts tlsFacts() const;
+  // `subject` holds the verified client certificate's subject (mutual TLS) for the facts.
+  Downstream::TlsFacts tlsFacts(std::string& subject) const;
   bool redirectHttps();
   void onWriteDone(int status);
 

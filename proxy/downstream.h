@@ -52,6 +52,7 @@ class Downstream {
     std::string_view version;  // "TLSv1.3"; empty: plain
     std::string_view cipher;
     std::string_view server_name;  // SNI, empty when none was sent
+    std::string_view client_subject;  // mutual TLS: the verified client certificate's subject (RFC 2253)
   };
   virtual TlsFacts tls() = 0;
   // The connection arrived on a `redirect_https` listener: every request gets a 308 to https.

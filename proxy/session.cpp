@@ -940,6 +940,7 @@ void Session::logAccess(Termination why) {
   r.tls_version = tls.version;
   r.tls_cipher = tls.cipher;
   r.tls_server_name = tls.server_name;
+  r.tls_client_subject = tls.client_subject;
   // Where the exchange stood when it ended other than normally (HAProxy's second letter).
   if (why != Termination::None) {
     if (tunnel_ || status_ == 101) r.phase = "tunnel";

@@ -386,7 +386,8 @@ void TlsLink::onClosed(uv_handle_t* h) {
   const TransportCalls* calls = self->calls_;
   // A client whose TCP connect completed but whose handshake did not: its connect is cancelled.
   const bool cancel_connect = self->tcp_connected_ && !self->connect_reported_ && calls->connected;
-  if (!self->handshake_counted_ && self->tcp_connected_) self->countFailure();
+  // Closed before its handshake ended (a client that vanished, a handshake timeout): "closed".
+  if (!self->handshake_counted_ && (self->tcp_connected_ || self->engine_->isServer())) self->countFailure();
   delete self;
   if (cancel_connect) calls->connected(owner, UV_ECANCELED);
   calls->closed(owner);

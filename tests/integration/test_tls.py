@@ -35,16 +35,19 @@ TIMEOUT = 20
 
 class TlsOrigin:
     """HTTPS origin: echoes the request line and X-Forwarded-Proto; /big?n=N sends N bytes;
-    POST answers the body's SHA-256. Counts TCP connections and health-check requests."""
+    POST answers the body's SHA-256. Counts connections (all, and those carrying proxied
+    requests) and health-check requests."""
 
     def __init__(self, cert):
         origin = self
         self.connections = 0
+        self.proxy_connections = 0   # connections that carried proxied requests
         self.health_checks = 0
         self.lock = threading.Lock()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True   # head and body are two writes
 
             def setup(self):
                 super().setup()
@@ -61,6 +64,10 @@ class TlsOrigin:
                 if self.headers.get("User-Agent") == "edged-health-check":
                     with origin.lock:
                         origin.health_checks += 1
+                elif not getattr(self, "counted", False):   # one handler per connection
+                    self.counted = True
+                    with origin.lock:
+                        origin.proxy_connections += 1
                 if self.path.startswith("/v/big") or self.path.startswith("/nv/big"):
                     n = int(self.path.split("n=")[1])
                     self._send(bytes(i % 251 for i in range(n)))
@@ -120,9 +127,61 @@ class WssOrigin:
         self.thread.join(TIMEOUT)
 
 
+class SlowReadingOrigin:
+    """Plain HTTP origin that reads request bodies slowly (so that edged's side toward the
+    client is paused and resumed many times) and answers the body's SHA-256."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(TIMEOUT)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            digest = hashlib.sha256(body)
+            got = len(body)
+            time.sleep(0.3)
+            while got < length:
+                chunk = conn.recv(min(65536, length - got))
+                if not chunk:
+                    return
+                digest.update(chunk)
+                got += len(chunk)
+                time.sleep(0.001)
+            answer = digest.hexdigest().encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(answer) + answer)
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
 # -- the module's edged -----------------------------------------------------------------------
 
-def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port):
+def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin_port, slow_port, mtls_port):
     ca = pki.ca.cert
     return {
         "workers": 2,
@@ -131,6 +190,8 @@ def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin
              "tls": {"certificates": [{"cert": c.cert, "key": c.key} for c in certs],
                      "session_timeout": "10m"}},
             {"address": "127.0.0.1:%d" % redirect_port, "redirect_https": True},
+            {"address": "127.0.0.1:%d" % mtls_port,
+             "tls": {"certificates": [{"cert": certs[0].cert, "key": certs[0].key}], "client_ca": ca}},
         ],
         "timeouts": {"connect": "2s", "read": "5s", "send": "5s", "client_header": "2s",
                      "client_body": "5s", "keepalive": "10s", "shutdown_grace": "2s"},
@@ -147,12 +208,14 @@ def tls_config(pki, certs, origin_port, wss_port, tls_port, redirect_port, admin
                           "servers": [{"address": "127.0.0.1:%d" % origin_port}]},
             "wss": {"tls": {"verify": True, "ca": ca, "sni": "origin.test"},
                     "servers": [{"address": "127.0.0.1:%d" % wss_port}]},
+            "slow": {"servers": [{"address": "127.0.0.1:%d" % slow_port}]},
         },
         "routes": [
             {"match": {"prefix": "/v/"}, "upstream": "verified"},
             {"match": {"prefix": "/nv/"}, "upstream": "unverified"},
             {"match": {"prefix": "/wrong/"}, "upstream": "wrongname"},
             {"match": {"prefix": "/ws"}, "upstream": "wss"},
+            {"match": {"prefix": "/slow/"}, "upstream": "slow"},
         ],
     }
 
@@ -171,8 +234,11 @@ def env(tmp_path_factory):
     e.origin_cert = e.pki.leaf("origin.test")
     e.origin = TlsOrigin(e.origin_cert)
     e.wss = WssOrigin(e.origin_cert)
-    e.port, e.redirect_port, e.admin_port = free_port(), free_port(), free_port()
-    cfg = tls_config(e.pki, [e.example, e.api], e.origin.port, e.wss.port, e.port, e.redirect_port, e.admin_port)
+    e.slow = SlowReadingOrigin()
+    e.client = e.pki.leaf("client one", dns=[], client=True)
+    e.port, e.redirect_port, e.admin_port, e.mtls_port = free_port(), free_port(), free_port(), free_port()
+    cfg = tls_config(e.pki, [e.example, e.api], e.origin.port, e.wss.port, e.port, e.redirect_port, e.admin_port,
+                     e.slow.port, e.mtls_port)
     e.edged = Edged(to_yaml(cfg) + "\n", base / "edged")
     e.edged.start()
     yield e
@@ -181,6 +247,7 @@ def env(tmp_path_factory):
     finally:
         e.origin.stop()
         e.wss.stop()
+        e.slow.stop()
 
 
 def client_context(pki):
@@ -277,16 +344,47 @@ def test_python_ssl_keepalive_connection(env):
     conn.close()
 
 
+def test_upload_to_a_slow_origin_pauses_and_resumes_tls_reading_without_losing_bytes(env):
+    # The origin reads slowly: edged stops reading the TLS client many times; plaintext it had
+    # already decrypted when it stopped must wait for the next start, in order.
+    conn = http.client.HTTPSConnection("example.com", env.port, timeout=TIMEOUT, context=client_context(env.pki))
+    conn.sock = client_context(env.pki).wrap_socket(socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT),
+                                                    server_hostname="example.com")
+    data = os.urandom(12 << 20)
+    conn.request("POST", "/slow/up", body=data)
+    r = conn.getresponse()
+    assert r.status == 200 and r.read().decode() == hashlib.sha256(data).hexdigest()
+    conn.close()
+
+
+def test_pipelined_requests_over_tls(env):
+    sock = client_context(env.pki).wrap_socket(socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT),
+                                               server_hostname="example.com")
+    n = 100
+    filler = "x" * 3000   # long heads: the pipelined bytes outgrow what one read leaves room for
+    sock.sendall(b"".join(("GET /v/pipe%d HTTP/1.1\r\nHost: example.com\r\nX-Filler: %s\r\n\r\n"
+                           % (i, filler)).encode() for i in range(n)))
+    got = b""
+    deadline = time.monotonic() + TIMEOUT
+    while got.count(b"xfp=https\n") < n and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    sock.close()
+    bodies = re.findall(rb"path=(/v/pipe\d+) xfp=https\n", got)
+    assert bodies == [("/v/pipe%d" % i).encode() for i in range(n)]
+
+
 def test_upstream_tls_verify_on_off_wrong_name_pool_and_health(env):
-    before = env.origin.connections
+    before = env.origin.proxy_connections
     for i in range(6):
         rc, code, body, err = curl(env, "https://example.com:%d/v/p%d" % (env.port, i))
         assert code == 200 and body == ("path=/v/p%d xfp=https\n" % i).encode(), err
     rc, code, body, err = curl(env, "https://example.com:%d/nv/x" % env.port)
     assert code == 200 and body == b"path=/nv/x xfp=https\n", err
-    # Six requests through two workers' pools: pooled TLS connections, not one each (health
-    # checks open their own, at most a few in this time).
-    assert env.origin.connections - before < 6 + 4
+    # Seven requests through two workers' pools: pooled TLS connections, not one each.
+    assert env.origin.proxy_connections - before <= 3
     rc, code, body, err = curl(env, "https://example.com:%d/wrong/x" % env.port)
     assert code == 502, (code, body)
     deadline = time.monotonic() + 5
@@ -329,6 +427,39 @@ def test_plain_http_on_tls_port_gets_400_and_garbage_is_closed(env):
         assert s.recv(4096) == b""
 
 
+def test_silent_client_is_closed_after_client_header_not_keepalive(env):
+    # client_header is 2s, keepalive 10s: a client that never sends its ClientHello (or sends
+    # half of it) is gone well before the keep-alive timeout.
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", env.port), timeout=8) as silent, \
+            socket.create_connection(("127.0.0.1", env.port), timeout=8) as half:
+        half.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        assert silent.recv(4096) == b""
+        assert half.recv(4096) == b""
+    assert time.monotonic() - started < 8
+
+
+def test_mutual_tls_requires_a_client_certificate_and_logs_its_subject(env):
+    def get(cert):
+        args = ["curl", "-sS", "--max-time", "10", "--cacert", env.pki.ca.cert, "-o", "/dev/null",
+                "-w", "%{http_code}", "--resolve", "example.com:%d:127.0.0.1" % env.mtls_port]
+        if cert:
+            args += ["--cert", cert.cert, "--key", cert.key]
+        p = subprocess.run(args + ["https://example.com:%d/v/mtls" % env.mtls_port], capture_output=True,
+                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        return p.stdout.decode()
+
+    assert get(env.client) == "200"
+    assert get(None) != "200"   # refused in the handshake
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [l for l in env.edged.access_log() if "/v/mtls" in l]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines and 'client_cert="CN=client one' in lines[0], lines
+
+
 def test_redirect_https_answers_308_keeping_path_and_query(env):
     with socket.create_connection(("127.0.0.1", env.redirect_port), timeout=TIMEOUT) as s:
         s.sendall(b"GET /p/q?x=1&y=2 HTTP/1.1\r\nHost: Example.com:8080\r\nConnection: close\r\n\r\n")
@@ -355,7 +486,10 @@ def test_metrics_count_handshakes_and_certificate_expiry(env):
     assert value(r'edged_tls_handshakes_total\{side="server",result="full"\}') >= 1
     assert value(r'edged_tls_handshakes_total\{side="client",result="full"\}') >= 1
     assert value(r'edged_tls_handshakes_by_version_total\{side="server",version="TLSv1.3"\}') >= 1
-    assert value(r'edged_tls_handshake_failures_total\{side="client",reason="handshake"\}') >= 1
+    assert value(r'edged_tls_handshake_failures_total\{side="client",reason="handshake"\}') >= 1   # wrong name
+    assert value(r'edged_tls_handshakes_total\{side="server",result="resumed"\}') >= 2
+    for reason in ("plain_http", "not_tls", "handshake", "closed"):   # 400, garbage, TLSv1.1, silent
+        assert value(r'edged_tls_handshake_failures_total\{side="server",reason="%s"\}' % reason) >= 1
     expiry = value(r'edged_tls_certificate_expiry_seconds\{listener="127.0.0.1:%d",certificate="%s"\}'
                    % (env.port, re.escape(env.example.cert)))
     assert 20 * 86400 < expiry <= 31 * 86400
@@ -404,8 +538,10 @@ def test_reload_swaps_certificate_open_connection_keeps_working_and_close_notify
             got += chunk
 
     try:
-        kept = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT),
-                               server_hostname="example.com")
+        strict = client_context(pki)
+        strict.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF   # a FIN without close_notify raises
+        kept = strict.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT),
+                                  server_hostname="example.com", suppress_ragged_eofs=False)
         assert fingerprint(kept) == pem_fingerprint(first.cert)
         assert b"xfp=https" in request(kept, "/before")
         cfg["listen"][0]["tls"]["certificates"] = [{"cert": second.cert, "key": second.key}]
@@ -421,8 +557,8 @@ def test_reload_swaps_certificate_open_connection_keeps_working_and_close_notify
         # The connection opened before the reload: same certificate, still serving.
         assert fingerprint(kept) == pem_fingerprint(first.cert)
         assert b"path=/after xfp=https" in request(kept, "/after")
-        # Graceful shutdown: the idle keep-alive connection gets close_notify (a clean TLS end,
-        # which Python reports as b"" rather than an SSLEOFError).
+        # Graceful shutdown: the idle keep-alive connection gets close_notify (a clean TLS end:
+        # b"", where a bare FIN raises SSLError "unexpected eof" with this context).
         e.signal(signal.SIGTERM)
         kept.settimeout(TIMEOUT)
         assert kept.recv(4096) == b""

@@ -176,6 +176,31 @@ TEST_CASE("AccessLog combined: nginx's format, then the upstream fields") {
   CHECK(out.substr(m[0].length()) == " upstream=- upstream_time=- request_time=0.000\n");
 }
 
+TEST_CASE("AccessLog: TLS connections add version, cipher, SNI and client certificate; plain lines do not") {
+  AccessRecord r = sample();
+  std::string plain_combined, plain_json;
+  AccessLog(nullptr, conf::AccessLogFormat::Combined).format(r, at(1700000000, 0), plain_combined);
+  AccessLog(nullptr, conf::AccessLogFormat::Json).format(r, at(1700000000, 0), plain_json);
+  CHECK(plain_combined.find(" tls=") == std::string::npos);
+  CHECK(plain_json.find("tls_version") == std::string::npos);
+
+  r.tls_version = "TLSv1.3";
+  r.tls_cipher = "TLS_AES_128_GCM_SHA256";
+  r.tls_server_name = "example.com";
+  std::string combined, json_line;
+  AccessLog(nullptr, conf::AccessLogFormat::Combined).format(r, at(1700000000, 0), combined);
+  CHECK(combined.find(" tls=TLSv1.3 cipher=TLS_AES_128_GCM_SHA256 sni=\"example.com\"\n") != std::string::npos);
+  AccessLog(nullptr, conf::AccessLogFormat::Json).format(r, at(1700000000, 0), json_line);
+  CHECK(json_line.find(",\"tls_version\":\"TLSv1.3\",\"tls_cipher\":\"TLS_AES_128_GCM_SHA256\",\"sni\":\"example.com\","
+                       "\"client_cert\":null}\n") != std::string::npos);
+
+  r.tls_server_name = {};
+  r.tls_client_subject = "CN=client one,O=\"x\"";
+  combined.clear();
+  AccessLog(nullptr, conf::AccessLogFormat::Combined).format(r, at(1700000000, 0), combined);
+  CHECK(combined.find(" sni=\"-\" client_cert=\"CN=client one,O=\\x22x\\x22\"\n") != std::string::npos);
+}
+
 TEST_CASE("AccessLogSink: lines reach the fd through the writer thread; none lost at stop") {
   char path[] = "/tmp/edged-al-lines-XXXXXX";
   const int fd = mkstemp(path);
