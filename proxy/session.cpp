@@ -783,6 +783,8 @@ void Session::redirectToHttps(std::string_view host, std::string_view target) {
   r.status = 308;
   r.headers = fields;
   respond(r, Termination::None, client_.request().framing != BodyFraming::None, ClientNext::Done);
+}
+
 bool Session::admitted(size_t route) {
   const Generation& g = gen_->generation();
   const std::string_view ip = client_.clientIp();
