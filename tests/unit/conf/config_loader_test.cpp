@@ -295,7 +295,8 @@ TEST_CASE("loader: conf/examples/full.yaml is valid and sets every key") {
   CHECK(c.routes[0].cache->ignore_query.size() == 2);
   CHECK(c.routes[0].cache->stale_if_error == Duration(60000));
   CHECK_FALSE(c.routes[1].cached());
-  CHECK(c.routes[2].cached());
+  CHECK_FALSE(c.routes[2].cached());  // /internal/ (allow/deny)
+  CHECK(c.routes[3].cached());
   REQUIRE(c.routes[0].compression.has_value());
   CHECK(c.routes[0].compression->enabled);
   CHECK(c.routes[0].compression->algorithms ==
