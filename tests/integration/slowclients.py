@@ -1,10 +1,47 @@
 """Slow clients for tests/integration/test_slow_clients.py and tools/slow-clients: slowloris
 heads, slow request bodies and slow readers, all driven from one thread with non-blocking
-sockets."""
+sockets; and the origin they share, run as its own process (`python3 slowclients.py` prints
+`PORT <n>`), so that the attacking thread's Python never slows the origin down and what the
+normal clients measure is edged."""
 
+import os
 import selectors
 import socket
+import subprocess
+import sys
 import time
+
+BIG = 4 << 20   # the response a slow reader asks for (/big...)
+
+
+def origin_handler(conn, req):
+    if req.target.startswith("/big"):
+        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BIG)
+        block = b"b" * (256 << 10)
+        try:
+            for _ in range(BIG // len(block)):
+                conn.sock.sendall(block)
+        except OSError:
+            pass
+        return "close"
+    conn.respond(200, b"ok\n", headers=[("Content-Type", "text/plain")])
+    return None
+
+
+class OriginProcess:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)],
+                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise AssertionError("slow-clients origin did not start: %r" % line)
+        self.address = "127.0.0.1:%d" % int(line.split()[1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
 
 
 class Attack:
@@ -20,9 +57,17 @@ class Attack:
         self.closed = set()
         self.answers = {}   # fileno -> first bytes edged sent (a 408 head or nothing)
 
-    def open(self):
+    def open(self, per_second=0):
+        """Opens every slow connection; per_second > 0 paces the connects (a flood of new
+        connections beyond the listen backlog is another test: here the slow ones should sit
+        open in edged, not in the kernel's accept queue)."""
         n_heads, n_bodies, n_readers = self.counts
+        t0 = time.monotonic()
         for i in range(n_heads):
+            if per_second and i % 100 == 0:
+                ahead = t0 + i / per_second - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
             s = self._connect()
             s.send(b"GET /slowloris-%d HTTP/1.1\r\nHost: x\r\n" % i)
             self.heads.append(s)
@@ -118,3 +163,12 @@ class Attack:
         for s in self.heads + self.bodies + self.readers:
             s.close()
         self.sel.close()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from origin import Origin
+    o = Origin("o", origin_handler, backlog=1024)
+    print("PORT %d" % o.port, flush=True)
+    while True:
+        time.sleep(3600)

@@ -11,14 +11,15 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 import httpwire
 from harness import make_config
-from slowclients import Attack
+from slowclients import BIG, Attack, OriginProcess
 
 SLOW_HEADS = 500
 SLOW_BODIES = 100
 SLOW_READERS = 50
-BIG = 4 << 20
 WAIT_S = 25.0   # upper bound for the whole attack to be closed (the timeouts are 2 s)
 
 HEAD_LOG = re.compile(r"timed out sending the request head \(client_header\)")
@@ -26,31 +27,24 @@ BODY_LOG = re.compile(r"timed out sending the request body \(client_body\)")
 SEND_LOG = re.compile(r"timed out reading the response \(client_send\)")
 
 
-def handler(conn, req):
-    if req.target.startswith("/big"):
-        conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BIG)
-        block = b"b" * (256 << 10)
-        try:
-            for _ in range(BIG // len(block)):
-                conn.sock.sendall(block)
-        except OSError:
-            pass
-        return "close"
-    conn.respond(200, b"ok\n", headers=[("Content-Type", "text/plain")])
-    return None
-
-
 def wrk_p99(port, seconds):
     out = subprocess.run(["wrk", "-t1", "-c8", "-d%ds" % seconds, "--latency",
                           "http://127.0.0.1:%d/normal" % port],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
-    m = re.search(r"99%\s+(\S+)", out)
+    m = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     n = re.search(r"(\d+) requests in", out)
     return (m.group(1) if m else "?"), (int(n.group(1)) if n else 0)
 
 
-def test_slow_clients_are_closed_while_normal_clients_are_served(edged, origin):
-    o = origin("o", handler, backlog=1024)
+@pytest.fixture
+def slow_origin():
+    o = OriginProcess()
+    yield o
+    o.stop()
+
+
+def test_slow_clients_are_closed_while_normal_clients_are_served(edged, slow_origin):
+    o = slow_origin
     e = edged(make_config({"app": [o.address]}, workers=2,
                           timeouts={"client_header": "2s", "client_body": "2s",
                                     "client_send": "2s", "read": "10s", "send": "10s"},
