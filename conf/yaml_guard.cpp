@@ -34,6 +34,11 @@ class Scanner {
     line_start_ = next_pos;
   }
   std::optional<YamlGuardError> checkDepth(size_t pos) const;
+  YamlGuardError commaError(size_t pos) const {
+    return errorAt(pos,
+                   "a ',' may start a value only inside [...] or {...}; quote the value if it "
+                   "begins with a comma");
+  }
   // From the opening quote; returns the position after the closing one (or the end).
   size_t skipQuoted(size_t pos);
   // From a '|' or '>' header: skips the header line and every following line that is blank
@@ -43,10 +48,10 @@ class Scanner {
     while (pos < text_.size() && !isBreak(text_[pos])) ++pos;
     return pos;
   }
-  // Anchor, alias or tag name: up to a blank, a break or (in a flow collection) an indicator.
+  // Anchor, alias or tag name: up to a blank, a break or a flow indicator (never part of one).
   size_t skipName(size_t pos) const {
     while (pos < text_.size() && !isBlank(text_[pos]) && !isBreak(text_[pos]) &&
-           !(flow_ > 0 && isFlowIndicator(text_[pos])))
+           !isFlowIndicator(text_[pos]))
       ++pos;
     return pos;
   }
@@ -171,7 +176,7 @@ std::optional<YamlGuardError> Scanner::run() {
       continue;
     }
     if (!token_start) {
-      // Inside a plain scalar or after a complete token.
+      // Inside a plain scalar, where a ',' outside [...] and {...} is just a character.
       if (c == ':' && endsIndicator(pos)) {
         token_start = true;
       } else if (flow_ > 0 && c == ',') {
@@ -182,6 +187,7 @@ std::optional<YamlGuardError> Scanner::run() {
         token_start = true;
       } else if (flow_ > 0 && (c == ']' || c == '}')) {
         --flow_;
+        token_start = true;
       }
       ++pos;
       continue;
@@ -189,8 +195,9 @@ std::optional<YamlGuardError> Scanner::run() {
     switch (c) {
       case '\'':
       case '"':
+        // After a complete token yaml-cpp's scanner looks for a new one, wherever it is: so
+        // does this scan ('""""' is two quoted scalars, '"a",' a comma token).
         pos = skipQuoted(pos);
-        token_start = false;
         continue;
       case '[':
       case '{':
@@ -202,14 +209,9 @@ std::optional<YamlGuardError> Scanner::run() {
       case '}':
         if (flow_ > 0) --flow_;
         ++pos;
-        token_start = false;
         continue;
       case ',':
-        if (flow_ == 0) {
-          return errorAt(pos,
-                         "a ',' may start a value only inside [...] or {...}; quote the value "
-                         "if it begins with a comma");
-        }
+        if (flow_ == 0) return commaError(pos);
         ++pos;
         continue;
       case '&':
@@ -223,7 +225,6 @@ std::optional<YamlGuardError> Scanner::run() {
           return errorAt(pos, "more than " + std::to_string(limits_.max_aliases) + " aliases (*)");
         }
         pos = skipName(pos + 1);
-        token_start = false;
         continue;
       case '!':
         pos = skipName(pos + 1);

@@ -24,9 +24,11 @@ struct YamlGuardError {
 
 // nullopt when the text may go to yaml-cpp. The scan is one linear pass; it understands just
 // enough YAML (comments, quoted scalars, block scalars, flow brackets, indicators) to find
-// token starts. It rejects, besides the limits above, a ',' that begins a token outside a flow
-// collection: never valid YAML, and yaml-cpp 0.7 loops forever on one at the top level of a
-// document (tests/fuzz/findings/config-yaml-cpp-slow.yaml is ", 429" in disguise).
+// token starts. It rejects, besides the limits above, a ',' that is a token of its own outside a
+// flow collection (at a value's start, or right after a quoted value, a ']' / '}' or an alias):
+// never valid YAML, and yaml-cpp 0.7 loops forever on one at the top level of a document
+// (tests/fuzz/findings/config-yaml-cpp-slow.yaml is ", 429" in disguise,
+// config-yaml-cpp-quoted-comma.yaml is '"",').
 std::optional<YamlGuardError> checkYamlText(std::string_view text, const YamlLimits& limits = {});
 
 }  // namespace edged::conf

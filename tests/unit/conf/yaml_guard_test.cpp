@@ -31,6 +31,22 @@ TEST_CASE("yaml guard: a comma that starts a token outside a flow collection is 
   CHECK(errorsOf("\"a\"\n,\n").size() == 1);
 }
 
+TEST_CASE("yaml guard: a comma right after a quoted value, a flow collection or an alias") {
+  // Also endless in yaml-cpp 0.7 (tests/fuzz/findings/config-yaml-cpp-quoted-comma.yaml is
+  // '"",' in disguise); only a plain value may hold a ',' outside [...] and {...}.
+  for (const char* text : {"\"\",", "'a',\n", "\"a\" , b\n", "[1], 2\n", "{a: 1}, 2\n",
+                           "a: \"x\", y\n", "- *a, b\n"}) {
+    INFO(std::string(text));
+    const auto error = checkYamlText(text);
+    REQUIRE(error);
+    CHECK(error->message.find("a ',' may start a value only inside") == 0);
+  }
+  CHECK(errorsOf("a: \"x\", y\n") ==
+        Errors{"t.yaml:1:7: a ',' may start a value only inside [...] or {...}; quote the value "
+               "if it begins with a comma"});
+  CHECK_FALSE(checkYamlText("a: x, \"y\", [z]\nb: [\"p\", 'q', {r: s}, *t]\nc: x ,y\n"));
+}
+
 TEST_CASE("yaml guard: commas inside values, quotes, comments, flow and block scalars pass") {
   CHECK_FALSE(checkYamlText("a: x, y\nb: [1, 2]\nc: {d: 1, e: 2}\n"));
   CHECK_FALSE(checkYamlText("a: ', quoted'\nb: \", quoted\"\nc: 'it''s'\n"));
