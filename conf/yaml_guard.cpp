@@ -128,7 +128,7 @@ std::optional<YamlGuardError> Scanner::run() {
       size_t first = pos;
       while (at(first) == ' ') ++first;
       const char c = at(first);
-      if (c == '\0' || isBreak(c) || c == '#') {  // blank or comment-only: no indentation
+      if (first >= text_.size() || isBreak(c) || c == '#') {  // blank or comment-only
         pos = skipToLineEnd(first);
         continue;
       }
@@ -160,6 +160,15 @@ std::optional<YamlGuardError> Scanner::run() {
       continue;
     }
     const char c = text_[pos];
+    if (c == '\0') {
+      // Never in YAML text; yaml-cpp 0.7 loops forever on "\0,". UTF-16 and UTF-32 text, which
+      // yaml-cpp would transcode behind this scan's back, has NULs too.
+      return errorAt(pos, "a NUL byte; a config must be UTF-8 text");
+    }
+    if (text_.substr(pos, 3) == "\xEF\xBB\xBF") {  // a UTF-8 BOM: yaml-cpp drops it, so does this scan
+      pos += 3;
+      continue;
+    }
     if (c == '\n' || c == '\r') {
       if (c == '\r' && at(pos + 1) == '\n') ++pos;
       ++pos;

@@ -28,7 +28,8 @@ struct YamlGuardError {
 // flow collection (at a value's start, or right after a quoted value, a ']' / '}' or an alias):
 // never valid YAML, and yaml-cpp 0.7 loops forever on one at the top level of a document
 // (tests/fuzz/findings/config-yaml-cpp-slow.yaml is ", 429" in disguise,
-// config-yaml-cpp-quoted-comma.yaml is '"",').
+// config-yaml-cpp-quoted-comma.yaml is '"",'). NUL bytes are refused (yaml-cpp loops on "\0,"
+// too); a UTF-8 BOM is skipped, as yaml-cpp does.
 std::optional<YamlGuardError> checkYamlText(std::string_view text, const YamlLimits& limits = {});
 
 }  // namespace edged::conf

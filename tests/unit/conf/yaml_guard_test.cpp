@@ -47,6 +47,19 @@ TEST_CASE("yaml guard: a comma right after a quoted value, a flow collection or 
   CHECK_FALSE(checkYamlText("a: x, \"y\", [z]\nb: [\"p\", 'q', {r: s}, *t]\nc: x ,y\n"));
 }
 
+TEST_CASE("yaml guard: NUL bytes are refused, a UTF-8 BOM is skipped") {
+  // Both endless in yaml-cpp 0.7 (tests/fuzz/findings/config-yaml-cpp-nul-comma.yaml).
+  using namespace std::string_literals;
+  const auto nul = checkYamlText("\0,"s);
+  REQUIRE(nul);
+  CHECK(nul->message == "a NUL byte; a config must be UTF-8 text");
+  CHECK(errorsOf("a: 1\nb: x\0y\n"s) == Errors{"t.yaml:2:5: a NUL byte; a config must be UTF-8 text"});
+  const auto bom = checkYamlText("\xEF\xBB\xBF,");
+  REQUIRE(bom);
+  CHECK(bom->message.find("a ',' may start a value only inside") == 0);
+  CHECK(loadConfigString("\xEF\xBB\xBF" + withBase(""), "t.yaml").ok());
+}
+
 TEST_CASE("yaml guard: commas inside values, quotes, comments, flow and block scalars pass") {
   CHECK_FALSE(checkYamlText("a: x, y\nb: [1, 2]\nc: {d: 1, e: 2}\n"));
   CHECK_FALSE(checkYamlText("a: ', quoted'\nb: \", quoted\"\nc: 'it''s'\n"));
