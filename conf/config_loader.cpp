@@ -15,6 +15,7 @@
 
 #include "conf/config.h"
 #include "conf/units.h"
+#include "conf/yaml_guard.h"
 
 #include <arpa/inet.h>
 
@@ -563,6 +564,14 @@ bool Loader::readEnum(
 }
 
 std::shared_ptr<Config> Loader::load(std::string_view text) {
+  // yaml-cpp 0.7 can loop forever or recurse off the stack on hostile text: screen it first.
+  if (const auto guard = checkYamlText(text)) {
+    YAML::Mark mark;
+    mark.line = guard->line - 1;
+    mark.column = guard->column - 1;
+    fail(mark, "", guard->message);
+    return nullptr;
+  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(text));
@@ -1694,6 +1703,8 @@ LoadResult loadConfigFile(const std::string& path) {
       const ssize_t n = ::read(fd, buffer, sizeof buffer);
       if (n > 0) {
         text.append(buffer, static_cast<size_t>(n));
+        // One byte over the limit is enough for the size error; /dev/zero must not hang us.
+        if (text.size() > YamlLimits{}.max_bytes) break;
       } else if (n == 0) {
         break;
       } else if (errno != EINTR) {

@@ -83,6 +83,7 @@ struct AdminServer::Connection {
   void respond(const Response& r) {
     out.clear();
     out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reasonPhrase(r.status));
+    out.append("\r\nDate: ").append(httpDateNow());  // RFC 9110 §6.6.1
     out.append("\r\nContent-Type: ").append(r.content_type);
     out.append("\r\nContent-Length: ").append(std::to_string(r.body.size()));
     out.append("\r\n");

@@ -234,6 +234,7 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
   size_t size = 13 + reason.size() + 2;  // "HTTP/1.1 200 " reason CRLF
   for (const Header& h : headers) size += lineSize(h.name, h.value);
   if (!o.request_id.empty()) size += lineSize("X-Request-Id", o.request_id);
+  if (!o.date.empty()) size += lineSize("Date", o.date);
   if (o.body == BodyFraming::Chunked) size += 28;
   if (!o.upgrade.empty())
     size += lineSize("Upgrade", o.upgrade) + 21;
@@ -246,11 +247,14 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
   HeadWriter w(out, size);
   w.put("HTTP/1.1 ").put(std::string_view(code, 3)).put(' ').put(reason).crlf();
   bool origin_request_id = false;
+  bool has_date = false;
   for (const Header& h : headers) {
     const HeaderId id = headerIdOf(h);
     origin_request_id |= id == HeaderId::XRequestId;
+    has_date |= id == HeaderId::Other && h.name.size() == 4 && equalsIgnoreCase(h.name, "Date");
     if (forwarded(h, id)) w.line(h.name, h.value);
   }
+  if (!o.date.empty() && !has_date) w.line("Date", o.date);
   const bool add_request_id = !o.request_id.empty() && !origin_request_id;
   if (add_request_id) w.line("X-Request-Id", o.request_id);
   if (o.body == BodyFraming::Chunked) w.put("Transfer-Encoding: chunked\r\n");

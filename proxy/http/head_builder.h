@@ -37,6 +37,9 @@ struct ClientResponseOptions {
   bool client_http10 = false;      // an HTTP/1.0 client keeping alive needs "Connection: keep-alive"
   std::string_view upgrade;        // a 101: "Upgrade: <this>" and "Connection: upgrade"
   std::string_view request_id;     // non-empty: X-Request-Id, unless the origin sent one
+  // Non-empty: sent as Date unless `headers` carry one. RFC 9110 §6.6.1: edged's own answers
+  // need it, and a recipient with a clock adds it to a forwarded response that lacks it.
+  std::string_view date;
 };
 // Appends the head to send to an HTTP/1 client: "HTTP/1.1 STATUS REASON", the origin's headers
 // less hop-by-hop ones, then Transfer-Encoding / Connection as `options` says.

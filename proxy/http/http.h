@@ -9,6 +9,7 @@
 #include "proxy/http/framing.h"
 #include "proxy/http/head_builder.h"
 #include "proxy/http/header.h"
+#include "proxy/http/http_date.h"
 #include "proxy/http/message.h"
 #include "proxy/http/parsed_head.h"
 #include "proxy/http/termination.h"

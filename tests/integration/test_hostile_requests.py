@@ -3,13 +3,14 @@ right 4xx/5xx at once and the origin receives nothing; an absolute-form target's
 over Host, and the origin gets exactly one Host regenerated from it. Every case checks the bytes
 the origin received, or that it received nothing."""
 
+import email.utils
 import socket
 import time
 
 import pytest
 
 import httpwire
-from harness import make_config
+from harness import free_port, make_config
 
 ANSWER_WITHIN = 2.0   # seconds: "at once", far below client_header (5 s in make_config)
 
@@ -102,6 +103,36 @@ BAD_CHUNKS = [
 ]
 
 
+def assert_one_date(r):
+    """RFC 9110 §6.6.1: one Date, an IMF-fixdate close to now (edged's clock is this machine's)."""
+    dates = r.headers.get_all("date")
+    assert len(dates) == 1, r.raw_head
+    assert dates[0].endswith(" GMT") and len(dates[0]) == 29, dates
+    when = email.utils.parsedate_to_datetime(dates[0]).timestamp()
+    assert abs(when - time.time()) < 60, dates
+
+
+def test_local_and_forwarded_answers_carry_a_date(edged, origin):
+    """edged's own 502/404 and the origin's answer without Date get one Date; an origin's own
+    Date is forwarded unchanged and not doubled."""
+    o = origin("a")
+    dated = origin("dated", handler=lambda conn, req: conn.respond(
+        200, b"x", headers=[("Date", "Sun, 06 Nov 1994 08:49:37 GMT")]))
+    e = edged(make_config({"app": [o.address], "dead": ["127.0.0.1:%d" % free_port()],
+                           "dated": [dated.address]},
+                          routes=[{"match": {"prefix": "/dead"}, "upstream": "dead"},
+                                  {"match": {"prefix": "/dated"}, "upstream": "dated"},
+                                  {"match": {"prefix": "/"}, "upstream": "app"}]))
+    for raw, want in ((b"GET /x HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n", 200),
+                      (b"GET /dead HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n", 502)):
+        status, _, r = exchange(e.port, raw)
+        assert status == want, r and r.raw_head
+        assert_one_date(r)
+    status, _, r = exchange(e.port, b"GET /dated HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+    assert status == 200, r and r.raw_head
+    assert r.headers.get_all("date") == ["Sun, 06 Nov 1994 08:49:37 GMT"], r.raw_head
+
+
 @pytest.mark.parametrize("name,raw", BAD_CHUNKS, ids=[c[0] for c in BAD_CHUNKS])
 def test_bad_chunked_body_is_400(proxy, name, raw):
     e, o = proxy
@@ -116,6 +147,7 @@ def test_refused_at_once_and_never_forwarded(proxy, name, raw, expected):
     status, took, r = exchange(e.port, raw)
     assert status == expected, (name, status, r and r.raw_head)
     assert took < ANSWER_WITHIN, "%s answered after %.2f s" % (name, took)
+    assert_one_date(r)
     time.sleep(0.05)
     assert o.request_count() == 0, o.snapshot()
 
