@@ -220,9 +220,11 @@ void render(const Layout& layout, std::span<const WorkerMetrics* const> all_work
   w.family("edged_client_limited_total",
            "Requests refused with 429 by the per-client limits, by limit (rate, connections).",
            MetricType::Counter);
-  for (const auto& [reason, label] : {std::pair{WorkerMetrics::LimitReason::Rate, "rate"},
-                                      std::pair{WorkerMetrics::LimitReason::Connections, "connections"}}) {
-    w.sample("edged_client_limited_total", {{"limit", label}},
+  // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+  for (const auto& limit : {std::pair{WorkerMetrics::LimitReason::Rate, "rate"},
+                            std::pair{WorkerMetrics::LimitReason::Connections, "connections"}}) {
+    const WorkerMetrics::LimitReason reason = limit.first;
+    w.sample("edged_client_limited_total", {{"limit", limit.second}},
              sum(workers, [&](const WorkerMetrics& x) { return x.limitedCount(reason); }));
   }
 
