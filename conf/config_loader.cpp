@@ -323,6 +323,7 @@ class Loader {
   void loadAdmin(const Field& field, Config& config);
   void loadAccessLog(const Field& field, AccessLogConfig& access_log);
   // `off` / `on` / a map (or nothing, which counts as an empty map).
+  bool switchOrMap(const Field& field, std::optional<bool>& enabled);
   void loadCompression(const Field& field, CompressionOverride& out);
   void loadCompressionAlgorithms(const Field& field, CompressionOverride& out);
   void loadCompressionLevels(const Field& field, CompressionOverride& out);
@@ -1394,22 +1395,29 @@ void Loader::loadAccessLog(const Field& field, AccessLogConfig& access_log) {
   }
 }
 
-void Loader::loadCompression(const Field& field, CompressionOverride& out) {
+// `off`, `on` or a map (route compression, route cache): false when the value was a switch
+// (`enabled` set) or wrong (reported); true when a map of settings follows.
+bool Loader::switchOrMap(const Field& field, std::optional<bool>& enabled) {
   if (field.node.IsScalar()) {
     const std::string lower = toLower(field.node.Scalar());
     if (lower == "true" || lower == "yes" || lower == "on") {
-      out.enabled = true;
+      enabled = true;
     } else if (lower == "false" || lower == "no" || lower == "off") {
-      out.enabled = false;
+      enabled = false;
     } else {
       fail(field, "expected off, on or a map of settings, got " + describe(field.node));
     }
-    return;
+    return false;
   }
   if (field.node.IsSequence()) {
     fail(field, "expected off, on or a map of settings, got " + describe(field.node));
-    return;
+    return false;
   }
+  return true;
+}
+
+void Loader::loadCompression(const Field& field, CompressionOverride& out) {
+  if (!switchOrMap(field, out.enabled)) return;
   const auto entries =
       mapEntries(field, {"enabled", "algorithms", "min_length", "level", "types"});
   if (!entries) return;
@@ -1482,21 +1490,7 @@ void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& de
 }
 
 void Loader::loadRouteCache(const Field& field, CacheOverride& out) {
-  if (field.node.IsScalar()) {
-    const std::string lower = toLower(field.node.Scalar());
-    if (lower == "true" || lower == "yes" || lower == "on") {
-      out.enabled = true;
-    } else if (lower == "false" || lower == "no" || lower == "off") {
-      out.enabled = false;
-    } else {
-      fail(field, "expected off, on or a map of settings, got " + describe(field.node));
-    }
-    return;
-  }
-  if (field.node.IsSequence()) {
-    fail(field, "expected off, on or a map of settings, got " + describe(field.node));
-    return;
-  }
+  if (!switchOrMap(field, out.enabled)) return;
   const auto entries = mapEntries(field, {"enabled", "key", "ignore_query", "stale_while_revalidate",
                                           "stale_if_error", "lock_timeout", "default_ttl"});
   if (!entries) return;
