@@ -326,6 +326,10 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sighup), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->sigusr1), nullptr);
+    // Closing the handles restores the default actions: a second SIGTERM in the moment before the
+    // process returns would kill it (exit -15) after a clean drain. Every worker is done: ignore.
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     uv_close(reinterpret_cast<uv_handle_t*>(&m->workers_done), nullptr);
     if (m->admin) m->admin->close();
     if (m->checker) m->checker->stop();
