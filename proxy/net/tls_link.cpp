@@ -14,10 +14,10 @@ constexpr size_t kRecord = 16 * 1024;
 // Ciphertext is read into one buffer per thread: every byte of it is fed to the engine inside
 // the read callback, so no connection holds a read buffer of its own.
 thread_local char tl_cipher[64 * 1024];
-// Plaintext of one read, handed to the owner before the callback returns.
-thread_local std::string tl_plain;
 // Plaintext pieces of one write, gathered into records.
 thread_local std::string tl_stage;
+// Ciphertext of one tryWrite(), lent to the engine: the usual write allocates nothing.
+thread_local std::string tl_sealed;
 }  // namespace
 
 TlsHandshakeCounters& tlsHandshakeCounters() {
@@ -44,10 +44,17 @@ struct TlsLink::CipherWrite {
 
 // ---- Transport's TLS entry points ------------------------------------------------------------
 
-void Transport::enableTls(tls::TlsEngine* engine, const TransportCalls* calls, void* owner) {
+void Transport::enableTls(tls::TlsEngine* engine, const TransportCalls* calls, void* owner, bool plain_first) {
   assert(!(flags_ & kTls));
-  tcp_.data = new TlsLink(*this, engine, calls, owner);
+  auto* link = new TlsLink(*this, engine, calls, owner);
+  if (plain_first) link->expectPlainPrefix();
+  tcp_.data = link;
   flags_ |= kTls;
+}
+
+int Transport::startTls(std::string_view rest) {
+  if (!(flags_ & kTls)) return UV_EINVAL;
+  return link()->startTls(rest);
 }
 
 void* Transport::ownerPointer() const { return (flags_ & kTls) ? link()->owner() : tcp_.data; }
@@ -69,6 +76,8 @@ void Transport::tlsStopReading() { link()->stopReading(); }
 int Transport::tlsWrite(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done) {
   return link()->write(req, iov, n, done);
 }
+
+int Transport::tlsTryWrite(const uv_buf_t* iov, unsigned n) { return link()->tryWrite(iov, n); }
 
 void Transport::tlsClose() { link()->close(); }
 
@@ -112,9 +121,26 @@ void TlsLink::scheduleDelivery() {
   uv_idle_start(idle_, &onIdle);
 }
 
+int TlsLink::startTls(std::string_view rest) {
+  if (!plain_prefix_) return UV_EINVAL;
+  plain_prefix_ = false;
+  if (!rest.empty()) {
+    prefix_rest_.assign(rest);
+    scheduleDelivery();
+  }
+  return 0;
+}
+
 void TlsLink::onIdle(uv_idle_t* h) {
   auto* self = static_cast<TlsLink*>(h->data);
   uv_idle_stop(h);
+  if (!self->prefix_rest_.empty() && !self->closing()) {
+    // The first handshake bytes, read with the plain prefix: as if the socket read them now.
+    std::string rest;
+    rest.swap(self->prefix_rest_);
+    uv_buf_t b = uv_buf_init(rest.data(), static_cast<unsigned>(rest.size()));
+    onRead(self->stream(), static_cast<ssize_t>(rest.size()), &b);
+  }
   if (self->closing() || !self->owner_reading_) return;
   std::string plain;
   plain.swap(self->pending_);
@@ -122,7 +148,14 @@ void TlsLink::onIdle(uv_idle_t* h) {
   if (self->pending_.empty() && !self->closing()) self->deliverEnd();
 }
 
-void TlsLink::onAlloc(uv_handle_t*, size_t, uv_buf_t* room) { *room = uv_buf_init(tl_cipher, sizeof tl_cipher); }
+void TlsLink::onAlloc(uv_handle_t* h, size_t, uv_buf_t* room) {
+  auto* self = static_cast<TlsLink*>(h->data);
+  if (self->plain_prefix_) {
+    self->calls_->alloc(self->owner_, room);
+    return;
+  }
+  *room = uv_buf_init(tl_cipher, sizeof tl_cipher);
+}
 
 void TlsLink::deliver(std::string& plain, size_t offset) {
   while (offset < plain.size()) {
@@ -181,20 +214,68 @@ void TlsLink::afterHandshake() {
   c.version[side][v].fetch_add(1, std::memory_order_relaxed);
 }
 
+// Plaintext of a read goes straight into the owner's buffers while the owner takes it: from a
+// connection whose handshake was done before this read (a client's owner also heard connected),
+// with nothing older waiting. Otherwise (the read that ends a handshake, an owner that stopped
+// reading, older plaintext waiting) it is kept in pending_ and handed over after.
+class TlsLink::OwnerSink final : public tls::PlaintextSink {
+ public:
+  OwnerSink(TlsLink& link, bool direct) : link_(link), direct_(direct) {}
+  char* room(size_t& size) override {
+    if (direct_ && link_.pending_.empty() && !link_.closing() && link_.owner_reading_) {
+      room_ = uv_buf_init(nullptr, 0);
+      link_.calls_->alloc(link_.owner_, &room_);
+      if (room_.len > 0 && room_.base != nullptr) {
+        to_owner_ = true;
+        size = room_.len;
+        return room_.base;
+      }
+      no_room_ = true;  // the owner has no room: the rest waits, the owner hears UV_ENOBUFS
+      direct_ = false;
+    }
+    to_owner_ = false;
+    at_ = link_.pending_.size();
+    size = kRecord;
+    link_.pending_.resize(at_ + size);
+    return link_.pending_.data() + at_;
+  }
+  void filled(char*, size_t n) override {
+    if (to_owner_) {
+      link_.calls_->read(link_.owner_, static_cast<ssize_t>(n), &room_);
+      return;
+    }
+    link_.pending_.resize(at_ + n);
+  }
+  bool noRoom() const { return no_room_; }
+
+ private:
+  TlsLink& link_;
+  bool direct_;
+  bool to_owner_ = false;
+  bool no_room_ = false;
+  size_t at_ = 0;
+  uv_buf_t room_{};
+};
+
 void TlsLink::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* got) {
   auto* self = static_cast<TlsLink*>(s->data);
+  if (self->plain_prefix_) {  // the owner's own bytes, in the owner's buffer
+    if (!self->closing()) self->calls_->read(self->owner_, nread, got);
+    return;
+  }
   if (nread == 0 || self->closing()) return;
   tls::TlsEngine& engine = *self->engine_;
   const bool was_done = engine.handshakeDone();
-  std::string plain;
-  plain.swap(tl_plain);
-  plain.clear();
+  const bool had_pending = !self->pending_.empty();
+  const bool client = !engine.isServer();
+  OwnerSink sink(*self, was_done && (!client || self->connect_reported_));
   tls::TlsEngine::State state;
   if (nread > 0) {
-    state = engine.feed(std::string_view(got->base, static_cast<size_t>(nread)), plain);
+    state = engine.feed(std::string_view(got->base, static_cast<size_t>(nread)), sink);
   } else {
     state = engine.feedEof();
   }
+  if (self->closing()) return;  // the owner closed while it read: nothing more to tell it
   using State = tls::TlsEngine::State;
   if (state == State::Failed && engine.failure() == tls::TlsEngine::Failure::PlainHttp) {
     // nginx's short answer, written at once (it fits any socket buffer), then the end.
@@ -207,27 +288,19 @@ void TlsLink::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* got) {
   if (!was_done && engine.handshakeDone()) self->afterHandshake();
   if (state == State::Failed && !engine.handshakeDone()) self->countFailure();
 
-  const bool client = !engine.isServer();
   if (client && !self->connect_reported_) {
     if (state == State::Failed || nread < 0) {
       // The handshake did not complete: the owner hears a failed connect.
       self->connect_reported_ = true;
       self->end_reported_ = true;
       self->stopSocketReading();
-      tl_plain.swap(plain);
       self->calls_->connected(self->owner_, state == State::Failed ? UV_EPROTO : static_cast<int>(nread));
       return;
     }
-    if (!engine.handshakeDone()) {
-      tl_plain.swap(plain);
-      return;
-    }
+    if (!engine.handshakeDone()) return;
     self->connect_reported_ = true;
     self->calls_->connected(self->owner_, 0);
-    if (self->closing()) {
-      tl_plain.swap(plain);
-      return;
-    }
+    if (self->closing()) return;
     if (!self->owner_reading_) self->stopSocketReading();
   }
 
@@ -240,16 +313,22 @@ void TlsLink::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* got) {
   }
   if (self->end_status_ < 0) self->stopSocketReading();
 
-  if (!self->pending_.empty()) {
-    // Older plaintext waits: the new bytes go after it.
-    self->pending_.append(plain);
-    plain.clear();
-    if (self->owner_reading_) self->scheduleDelivery();
-  } else {
-    self->deliver(plain, 0);
+  if (sink.noRoom()) {
+    uv_buf_t none = uv_buf_init(nullptr, 0);
+    self->calls_->read(self->owner_, UV_ENOBUFS, &none);
+    return;
   }
-  plain.clear();
-  if (plain.capacity() <= 64 * 1024) tl_plain.swap(plain);
+  if (!self->pending_.empty()) {
+    if (had_pending) {
+      // Older plaintext waited: the new bytes went after it, handed over from the idle callback.
+      if (self->owner_reading_) self->scheduleDelivery();
+    } else {
+      // This read's plaintext, kept while a handshake ended or the owner paused: hand it over now.
+      std::string plain;
+      plain.swap(self->pending_);
+      self->deliver(plain, 0);
+    }
+  }
   if (self->pending_.empty()) self->deliverEnd();
 }
 
@@ -294,6 +373,7 @@ int TlsLink::writeCiphertext(std::string&& bytes, uv_write_t* user_req, uv_write
 void TlsLink::onCipherWritten(uv_write_t* req, int status) {
   auto* w = static_cast<CipherWrite*>(req->data);
   --w->link->writes_in_flight_;
+  if (w->link->adopt_ == w) w->link->adopt_ = nullptr;  // no write() adopted it: nobody to tell
   uv_write_t* user_req = w->user_req;
   uv_write_cb user_cb = w->user_cb;
   delete w;
@@ -302,14 +382,63 @@ void TlsLink::onCipherWritten(uv_write_t* req, int status) {
 
 void TlsLink::flushEngineOutput() {
   if (!engine_->hasOutput() || closing()) return;
+  // At once when nothing of ours is queued and the socket takes it (a handshake flight, a
+  // ticket): no write request, no deferred callback, no epoll_ctl.
+  if (socketIdle()) {
+    const std::string_view out = engine_->pendingOutput();
+    uv_buf_t b = uv_buf_init(const_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+    const int rc = uv_try_write(stream(), &b, 1);
+    if (rc > 0) engine_->consumeOutput(static_cast<size_t>(rc));
+    if (!engine_->hasOutput()) {
+      engine_->dropOutputStorage();
+      return;
+    }
+  }
   std::string bytes;
   engine_->takeOutput(bytes);
   writeCiphertext(std::move(bytes), nullptr, nullptr);
 }
 
-int TlsLink::write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done) {
-  if (!engine_->handshakeDone()) return UV_ENOTCONN;
-  if (engine_->state() == tls::TlsEngine::State::Failed || engine_->closeNotifySent()) return UV_EPIPE;
+int TlsLink::tryWrite(const uv_buf_t* iov, unsigned n) {
+  if (adopt_ || !socketIdle() || closing() || engine_->hasOutput() || !engine_->handshakeDone() ||
+      engine_->state() == tls::TlsEngine::State::Failed || engine_->closeNotifySent()) {
+    return UV_EAGAIN;  // write() queues after what waits, or reports why it cannot write
+  }
+  size_t total = 0;
+  for (unsigned i = 0; i < n; ++i) total += iov[i].len;
+  if (total == 0) return UV_EAGAIN;
+  std::string& sealed = tl_sealed;
+  engine_->lendOutput(sealed);
+  const bool ok = encrypt(iov, n);
+  engine_->takeOutput(sealed);
+  if (!ok) return UV_EPROTO;
+  uv_buf_t b = uv_buf_init(sealed.data(), static_cast<unsigned>(sealed.size()));
+  int rc = uv_try_write(stream(), &b, 1);
+  if (rc < 0 && rc != UV_EAGAIN) return rc;
+  const size_t sent = rc > 0 ? static_cast<size_t>(rc) : 0;
+  if (sent == sealed.size()) {
+    if (sealed.capacity() > 256 * 1024) std::string().swap(sealed);
+    return static_cast<int>(total);
+  }
+  // The socket took part of it: the rest is sealed records, queued now; the write() that follows
+  // with the same bytes adopts it.
+  auto* w = new CipherWrite;
+  w->bytes.assign(sealed, sent, std::string::npos);
+  w->link = this;
+  w->req.data = w;
+  uv_buf_t rest = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+  rc = uv_write(&w->req, stream(), &rest, 1, &onCipherWritten);
+  if (rc != 0) {
+    delete w;
+    return rc;
+  }
+  ++writes_in_flight_;
+  adopt_ = w;
+  adopt_bytes_ = total;
+  return UV_EAGAIN;
+}
+
+bool TlsLink::encrypt(const uv_buf_t* iov, unsigned n) {
   // Small pieces (a head, chunk framing) are gathered so that records are full: fewer records,
   // fewer bytes of overhead, fewer cipher calls.
   std::string& stage = tl_stage;
@@ -320,7 +449,7 @@ int TlsLink::write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb
     while (left > 0) {
       if (stage.empty() && left >= kRecord) {
         const size_t whole = left - left % kRecord;
-        if (!engine_->write(std::string_view(p, whole))) return UV_EPROTO;
+        if (!engine_->write(std::string_view(p, whole))) return false;
         p += whole;
         left -= whole;
         continue;
@@ -330,13 +459,33 @@ int TlsLink::write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb
       p += take;
       left -= take;
       if (stage.size() == kRecord) {
-        if (!engine_->write(stage)) return UV_EPROTO;
+        if (!engine_->write(stage)) return false;
         stage.clear();
       }
     }
   }
-  if (!stage.empty() && !engine_->write(stage)) return UV_EPROTO;
+  const bool ok = stage.empty() || engine_->write(stage);
   stage.clear();
+  return ok;
+}
+
+int TlsLink::write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done) {
+  if (adopt_) {
+    // tryWrite() sealed these bytes and queued what the socket did not take.
+    CipherWrite* w = adopt_;
+    adopt_ = nullptr;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; ++i) total += iov[i].len;
+    assert(total == adopt_bytes_);
+    (void)total;
+    w->user_req = req;
+    w->user_cb = done;
+    if (req) req->handle = stream();
+    return 0;
+  }
+  if (!engine_->handshakeDone()) return UV_ENOTCONN;
+  if (engine_->state() == tls::TlsEngine::State::Failed || engine_->closeNotifySent()) return UV_EPIPE;
+  if (!encrypt(iov, n)) return UV_EPROTO;
   std::string bytes;
   engine_->takeOutput(bytes);
   return writeCiphertext(std::move(bytes), req, done);

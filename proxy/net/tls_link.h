@@ -29,6 +29,10 @@ class TlsLink {
   int startReading();
   void stopReading();
   int write(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done);
+  int tryWrite(const uv_buf_t* iov, unsigned n);
+  // Plain prefix (see transport.h): reads go to the owner untouched until startTls().
+  void expectPlainPrefix() { plain_prefix_ = true; }
+  int startTls(std::string_view rest);
   int shutdown();  // queues close_notify; the caller sends the FIN
   void close();
 
@@ -36,6 +40,7 @@ class TlsLink {
 
  private:
   struct CipherWrite;
+  class OwnerSink;
 
   uv_stream_t* stream() { return transport_.stream(); }
   bool closing() const { return transport_.closing(); }
@@ -44,6 +49,10 @@ class TlsLink {
   // Writes what the engine produced on its own (handshake, alerts, tickets, close_notify).
   void flushEngineOutput();
   int writeCiphertext(std::string&& bytes, uv_write_t* user_req, uv_write_cb user_cb);
+  // Encrypts iov[0..n) into the engine's output, pieces gathered into full records.
+  bool encrypt(const uv_buf_t* iov, unsigned n);
+  // Nothing of ours waits in libuv's queue: a synchronous write cannot overtake anything.
+  bool socketIdle() { return writes_in_flight_ == 0 && stream()->write_queue_size == 0; }
   void afterHandshake();
   void countFailure();
   // Hands `plain` from `offset` to the owner while it reads; keeps the rest in pending_.
@@ -65,12 +74,18 @@ class TlsLink {
   uv_idle_t* idle_ = nullptr;     // hands pending_ over after startReading(); made when first needed
   int end_status_ = 0;            // < 0: the end (EOF, error) to report after pending_
   uint32_t writes_in_flight_ = 0;
+  // tryWrite's ciphertext the socket did not take, queued without a callback: the write() of the
+  // same `adopt_bytes_` plaintext bytes that follows takes it over (see transport.h).
+  CipherWrite* adopt_ = nullptr;
+  size_t adopt_bytes_ = 0;
   bool owner_reading_ = false;
   bool socket_reading_ = false;
   bool tcp_connected_ = false;    // client: the TCP connect completed
   bool connect_reported_ = false; // client: the owner heard onTransportConnected
   bool handshake_counted_ = false;
   bool end_reported_ = false;     // the owner heard the end: nothing more comes
+  bool plain_prefix_ = false;     // reads still go to the owner as they are (before startTls)
+  std::string prefix_rest_;       // handshake bytes read behind the prefix, fed from onIdle
 };
 
 }  // namespace edged::net

@@ -24,17 +24,26 @@
 //   sees plaintext in onTransportRead (nread 0 when a record is not complete yet). A read that
 //   wants a write (renegotiation is off, but a TLS 1.3 key update or a session ticket needs one)
 //   is written by the transport itself; the owner never sees it.
-// - Writes: tryWrite() answers UV_EAGAIN in TLS mode (ciphertext the socket would only partly
-//   take could not be handed back as plaintext), so every write goes through write(): the
-//   pieces are encrypted in records of up to 16 KiB and written as one buffer, and write()'s
-//   callback runs once that ciphertext left. Before the handshake ends write() fails
-//   (UV_ENOTCONN): owners write only after onTransportConnected or a first read.
+// - Writes: the pieces are encrypted in records of up to 16 KiB and written as one buffer.
+//   tryWrite() encrypts and writes at once when nothing else is queued; when the socket took all
+//   of the ciphertext it answers every plaintext byte taken. When it took only part (or none),
+//   the rest of that ciphertext cannot be handed back as plaintext (its records are sealed), so
+//   the link queues it itself and answers UV_EAGAIN: the owner's write() that must follow with
+//   the same bytes (as WriteQueue::flush does) adopts that queued ciphertext instead of
+//   encrypting again, and its callback runs once it left. write()'s callback runs once the
+//   ciphertext left. Before the handshake ends write() fails (UV_ENOTCONN): owners write only
+//   after onTransportConnected or a first read.
 // - Plaintext the owner did not take because it stopped reading waits in the link and is handed
 //   over after the next startReading(), from an idle callback (never from inside startReading).
 // - shutdown(): close_notify (SSL_shutdown) after the pending writes, then the FIN. close() of a
 //   healthy TLS connection with nothing pending sends close_notify first (best effort, no wait),
 //   and frees the engine in the close callback, before onTransportClosed().
 // - Connection info: peerAddress()/localAddress() as now; tlsEngine() is null for TCP.
+// - A plain prefix (a PROXY protocol header before the ClientHello, as HAProxy's accept-proxy +
+//   ssl): useTls(engine, owner, /*plain_first=*/true) makes the first reads go to the owner as
+//   they came, until the owner calls startTls(rest) with the bytes it read behind its prefix;
+//   those are the handshake's first bytes, fed from an idle callback (never from inside the
+//   owner's read). A server-side engine only.
 #pragma once
 
 #include <sys/socket.h>
@@ -45,6 +54,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace edged::net {
 
@@ -115,10 +125,13 @@ class Transport {
   // TLS from the first byte (see the top of this file): after open(), before connect() or the
   // first startReading(). The Transport owns the engine from then on.
   template <TransportHandler H>
-  void useTls(std::unique_ptr<tls::TlsEngine> engine, H* owner) {
+  void useTls(std::unique_ptr<tls::TlsEngine> engine, H* owner, bool plain_first = false) {
     assert(tcp_.data == owner);
-    enableTls(engine.release(), &kTransportCalls<H>, owner);
+    enableTls(engine.release(), &kTransportCalls<H>, owner, plain_first);
   }
+  // After useTls(..., plain_first): the plain prefix ended; `rest` (copied) is what the owner read
+  // behind it. 0, or a libuv error.
+  int startTls(std::string_view rest);
   bool secure() const { return flags_ & kTls; }
   // The TLS connection (negotiated version, cipher, SNI), or null for TCP.
   const tls::TlsEngine* tlsEngine() const;
@@ -162,9 +175,10 @@ class Transport {
 
   // Writes as much of iov[0..n) as the socket takes now, without waiting: the bytes taken (> 0),
   // UV_EAGAIN when none (always while a write() is pending), or another libuv error.
-  // TLS: always UV_EAGAIN (see the top of this file).
+  // TLS: all of them or UV_EAGAIN, and after UV_EAGAIN the next write() must be of the same
+  // bytes (see the top of this file).
   int tryWrite(const uv_buf_t* iov, unsigned n) {
-    if (flags_ & kTls) return UV_EAGAIN;
+    if (flags_ & kTls) return tlsTryWrite(iov, n);
     return uv_try_write(stream(), iov, n);
   }
   // Writes all of iov[0..n) after what is pending; `done(req, status)` runs when they left
@@ -209,10 +223,11 @@ class Transport {
   void* ownerPointer() const;
 
   // The TLS mode (tls_link.cpp).
-  void enableTls(tls::TlsEngine* engine, const TransportCalls* calls, void* owner);
+  void enableTls(tls::TlsEngine* engine, const TransportCalls* calls, void* owner, bool plain_first);
   int tlsStartReading();
   void tlsStopReading();
   int tlsWrite(uv_write_t* req, const uv_buf_t* iov, unsigned n, uv_write_cb done);
+  int tlsTryWrite(const uv_buf_t* iov, unsigned n);
   void tlsClose();
   static void tlsConnectCb(uv_connect_t* req, int status);
 

@@ -57,6 +57,23 @@ BIO_METHOD* bioMethod() {
   return method;
 }
 
+// Appends to a string (feedEof, the string feed, the tests).
+class StringSink final : public PlaintextSink {
+ public:
+  explicit StringSink(std::string& out) : out_(out) {}
+  char* room(size_t& size) override {
+    at_ = out_.size();
+    size = 16384;
+    out_.resize(at_ + size);
+    return out_.data() + at_;
+  }
+  void filled(char*, size_t n) override { out_.resize(at_ + n); }
+
+ private:
+  std::string& out_;
+  size_t at_ = 0;
+};
+
 // The most specific reason for a failed SSL call: the certificate check's own message when it
 // failed, else the last queued OpenSSL error.
 std::string sslFailureReason(SSL* ssl, std::string_view fallback) {
@@ -117,10 +134,11 @@ TlsEngine::State TlsEngine::fail(Failure failure, std::string message) {
 TlsEngine::State TlsEngine::start() {
   if (server_ || state_ != State::Handshaking) return state_;
   std::string none;
-  return pump(none);
+  StringSink sink(none);
+  return pump(sink);
 }
 
-TlsEngine::State TlsEngine::pump(std::string& plaintext) {
+TlsEngine::State TlsEngine::pump(PlaintextSink& sink) {
   if (!handshake_done_) {
     ERR_clear_error();
     const int result = SSL_do_handshake(ssl_);
@@ -137,36 +155,62 @@ TlsEngine::State TlsEngine::pump(std::string& plaintext) {
   }
   // Read until OpenSSL wants more bytes: every record this feed completed becomes plaintext, and
   // post-handshake messages (tickets, key updates) are processed on the way.
-  char buffer[16384];
   for (;;) {
-    ERR_clear_error();
-    size_t n = 0;
-    const int result = SSL_read_ex(ssl_, buffer, sizeof buffer, &n);
+    // Nothing left in this feed nor inside OpenSSL (read-ahead is off: it holds at most a part
+    // of one record): no record can complete, so no room is asked for.
+    if (input_.empty() && !input_eof_ && SSL_has_pending(ssl_) == 0) return state_;
+    size_t size = 0;
+    char* room = sink.room(size);
+    // Records (up to 16 KiB each) are gathered into the room while more are buffered, so that a
+    // big read fills the caller's buffer as a socket read would (owners treat a full read as
+    // "more follows at once").
+    size_t used = 0;
+    int result = 0;
+    for (;;) {
+      ERR_clear_error();
+      size_t n = 0;
+      result = SSL_read_ex(ssl_, room + used, size - used, &n);
+      if (result != 1) break;
+      used += n;
+      if (used == size || (input_.empty() && SSL_has_pending(ssl_) == 0)) break;
+    }
     if (result == 1) {
-      plaintext.append(buffer, n);
+      sink.filled(room, used);
+      if (state_ == State::Failed) return state_;  // the sink wrote, and that failed
       continue;
     }
+    // The room goes back (with what was gathered before, maybe nothing) after the outcome is
+    // read: the sink may call into OpenSSL.
     const int code = SSL_get_error(ssl_, result);
     switch (code) {
       case SSL_ERROR_WANT_READ:  // at EOF our BIO reports 0, which OpenSSL turns into an error
-        return state_;
+        break;
       case SSL_ERROR_ZERO_RETURN:
         close_notify_received_ = true;
         state_ = State::PeerClosed;
-        return state_;
+        break;
       case SSL_ERROR_SYSCALL:
-        return fail(Failure::Truncated, "peer closed the connection without close_notify");
-      default: {
+        fail(Failure::Truncated, "peer closed the connection without close_notify");
+        break;
+      default:
         if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-          return fail(Failure::Truncated, "peer closed the connection without close_notify");
+          fail(Failure::Truncated, "peer closed the connection without close_notify");
+        } else {
+          fail(Failure::Protocol, sslFailureReason(ssl_, "TLS error"));
         }
-        return fail(Failure::Protocol, sslFailureReason(ssl_, "TLS error"));
-      }
+        break;
     }
+    sink.filled(room, used);
+    return state_;
   }
 }
 
 TlsEngine::State TlsEngine::feed(std::string_view ciphertext, std::string& plaintext) {
+  StringSink sink(plaintext);
+  return feed(ciphertext, sink);
+}
+
+TlsEngine::State TlsEngine::feed(std::string_view ciphertext, PlaintextSink& sink) {
   if (state_ == State::Failed || state_ == State::PeerClosed) return state_;
   if (server_ && !sniffed_) {
     // Decide on the first bytes before OpenSSL sees them: an HTTP request gets its own answer
@@ -189,13 +233,13 @@ TlsEngine::State TlsEngine::feed(std::string_view ciphertext, std::string& plain
     }
     sniffed_ = true;
     input_ = first;
-    const State state = pump(plaintext);
+    const State state = pump(sink);
     input_ = {};
     std::string().swap(held_);
     return state;
   }
   input_ = ciphertext;
-  const State state = pump(plaintext);
+  const State state = pump(sink);
   input_ = {};  // all of it was read, or the engine failed and the rest does not matter
   return state;
 }
@@ -204,7 +248,8 @@ TlsEngine::State TlsEngine::feedEof() {
   if (state_ == State::Failed || state_ == State::PeerClosed) return state_;
   input_eof_ = true;
   std::string plaintext;
-  return pump(plaintext);
+  StringSink sink(plaintext);
+  return pump(sink);
 }
 
 bool TlsEngine::write(std::string_view plaintext) {

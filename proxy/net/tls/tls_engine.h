@@ -27,6 +27,20 @@ struct TlsConnectionInfo {
   bool peer_verified = false;   // a peer certificate was presented and verified
 };
 
+// Where feed() puts plaintext: OpenSSL decrypts straight into the buffers the caller hands out,
+// so a read copies no plaintext on its way to the caller.
+class PlaintextSink {
+ public:
+  // A buffer for the next plaintext: its address, and its size in `size` (at least 1).
+  virtual char* room(size_t& size) = 0;
+  // `n` bytes arrived at the start of the last room (0: none after all). The caller may call the
+  // engine's write() or shutdown() from here; feed() goes on reading afterwards.
+  virtual void filled(char* room, size_t n) = 0;
+
+ protected:
+  ~PlaintextSink() = default;
+};
+
 class TlsEngine {
  public:
   enum class State : uint8_t {
@@ -60,6 +74,9 @@ class TlsEngine {
   // `plaintext`. Afterwards pendingOutput() may hold bytes to send even when the caller wrote
   // nothing (handshake messages, alerts, tickets, key updates): always drain it.
   State feed(std::string_view ciphertext, std::string& plaintext);
+  // The same, the plaintext going into `sink`'s buffers. A room is asked for only when bytes are
+  // buffered (in the ciphertext or in OpenSSL): a feed that completes no record asks for none.
+  State feed(std::string_view ciphertext, PlaintextSink& sink);
   // The socket read returned EOF. Open/Handshaking become Failed(Truncated) unless the peer's
   // close_notify came first (then PeerClosed stays).
   State feedEof();
@@ -78,6 +95,17 @@ class TlsEngine {
   // dropped, its capacity reused) so it stays owned by the write request, with no copy.
   void takeOutput(std::string& buffer);
   bool hasOutput() const { return !output_.empty(); }
+  // Lends `buffer`'s storage to the engine's output while it is empty, so that encrypting into it
+  // allocates nothing; takeOutput(buffer) gives it back with the ciphertext. No-op otherwise.
+  void lendOutput(std::string& buffer) {
+    if (!output_.empty()) return;
+    buffer.clear();
+    output_.swap(buffer);
+  }
+  // Frees the output's storage once it is drained (an idle connection holds none).
+  void dropOutputStorage() {
+    if (output_.empty()) std::string().swap(output_);
+  }
 
   State state() const { return state_; }
   bool handshakeDone() const { return handshake_done_; }
@@ -104,7 +132,7 @@ class TlsEngine {
  private:
   State fail(Failure failure, std::string message);
   State afterSslCall(int result, bool reading);
-  State pump(std::string& plaintext);
+  State pump(PlaintextSink& sink);
 
   SSL* ssl_ = nullptr;
   std::shared_ptr<const void> context_keepalive_;  // the context's callbacks outlive the SSL
