@@ -237,6 +237,9 @@ struct AdminConfig {
   Address address;
   std::string token_file;  // empty: no token
   std::string token;       // the file's content less surrounding whitespace, read at load
+  // `admin.tls: { cert, key }`: HTTPS on the admin listener (one certificate, the listeners'
+  // TLS defaults), loaded at start.
+  std::optional<ListenerTlsConfig> tls;
 };
 
 enum class AccessLogFormat { Combined, Json };

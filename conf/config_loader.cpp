@@ -314,6 +314,7 @@ class Loader {
   bool loadCidrList(const Field& field, std::vector<std::string>& out);
   void loadAccessRules(const Field& field, bool allow, RouteConfig& route);
   void loadAdminToken(const Field& field, AdminConfig& admin);
+  void loadAdminTls(const Field& field, ListenerTlsConfig& tls);
   void loadUpstreams(const Field& field, Config& config);
   void loadUpstream(const MapEntry& entry, UpstreamConfig& upstream);
   void loadServers(const Field& field, UpstreamConfig& upstream);
@@ -693,7 +694,6 @@ void Loader::loadListeners(const Field& field, Config& config) {
     ListenerConfig listener;
     const Field* address_field = nullptr;
     const MapEntry* redirect = nullptr;
-    const MapEntry* proxy_protocol = nullptr;
     bool valid = true;
     for (const MapEntry& entry : *entries) {
       if (entry.key == "address") {
@@ -707,7 +707,6 @@ void Loader::loadListeners(const Field& field, Config& config) {
         redirect = &entry;
         valid = readBool(entry.field, listener.redirect_https) && valid;
       } else if (entry.key == "proxy_protocol") {
-        proxy_protocol = &entry;
         valid = readBool(entry.field, listener.proxy_protocol) && valid;
       }
     }
@@ -718,13 +717,6 @@ void Loader::loadListeners(const Field& field, Config& config) {
     if (redirect && listener.redirect_https && listener.tls) {
       fail(redirect->key_mark, redirect->field.path,
            "a TLS listener cannot redirect to https; use it on a plain listener");
-      continue;
-    }
-    // The PROXY header comes before the ClientHello, and the TLS engine sees a connection's
-    // first bytes: the two together are not built yet.
-    if (proxy_protocol && listener.proxy_protocol && listener.tls) {
-      fail(proxy_protocol->key_mark, proxy_protocol->field.path,
-           "proxy_protocol on a TLS listener is not supported yet");
       continue;
     }
     if (!valid) continue;
@@ -1321,7 +1313,7 @@ void Loader::resolveRoutes(Config& config) {
 }
 
 void Loader::loadAdmin(const Field& field, Config& config) {
-  const auto entries = mapEntries(field, {"address", "token_file"});
+  const auto entries = mapEntries(field, {"address", "token_file", "tls"});
   if (!entries) return;
   const MapEntry* address = nullptr;
   AdminConfig admin;
@@ -1329,6 +1321,9 @@ void Loader::loadAdmin(const Field& field, Config& config) {
   for (const MapEntry& entry : *entries) {
     if (entry.key == "address") {
       address = &entry;
+    } else if (entry.key == "tls") {
+      loadAdminTls(entry.field, admin.tls.emplace());
+      valid = !admin.tls->certificates.empty() && valid;
     } else if (entry.key == "token_file") {
       loadAdminToken(entry.field, admin);
       valid = !admin.token.empty() && valid;
@@ -1341,6 +1336,31 @@ void Loader::loadAdmin(const Field& field, Config& config) {
   if (!readAddress(address->field, admin.address) || !valid) return;
   admin_address_field_ = address->field;
   config.admin = std::move(admin);
+}
+
+// `admin.tls: { cert, key }`: one certificate entry, positioned like a listener's, so that
+// validateTlsConfig reports a bad file at its key.
+void Loader::loadAdminTls(const Field& field, ListenerTlsConfig& tls) {
+  tls.position = positionOf(field);
+  const auto entries = mapEntries(field, {"cert", "key"});
+  if (!entries) return;
+  TlsCertificateConfig certificate;
+  certificate.position = positionOf(field);
+  bool has_cert = false, has_key = false, valid = true;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "cert") {
+      has_cert = true;
+      valid = readString(entry.field, certificate.cert) && valid;
+      certificate.cert_position = positionOf(entry.field);
+    } else if (entry.key == "key") {
+      has_key = true;
+      valid = readString(entry.field, certificate.key) && valid;
+      certificate.key_position = positionOf(entry.field);
+    }
+  }
+  if (!has_cert) fail(field, "missing required key 'cert'");
+  if (!has_key) fail(field, "missing required key 'key'");
+  if (has_cert && has_key && valid) tls.certificates.push_back(std::move(certificate));
 }
 
 // Read at load (and at each reload), so a missing or empty file is a config error, not an admin

@@ -7,9 +7,11 @@
 #include <strings.h>
 
 #include <cstdio>
+#include <ctime>
 
 #include "proxy/log.h"
 #include "proxy/http/http.h"
+#include "proxy/net/tls/tls.h"
 
 namespace edged::proxy {
 
@@ -188,7 +190,15 @@ AdminServer::Response AdminServer::dispatch(const Request& r) const {
   return {404, "text/plain; charset=utf-8", "not found\n"};
 }
 
-bool AdminServer::listen(const conf::Address& address, std::string& err) {
+bool AdminServer::listen(const conf::Address& address, std::string& err, const conf::ListenerTlsConfig* tls) {
+  if (tls) {
+    net::tls::TlsLoadError error;
+    tls_ = net::tls::TlsServerContext::create(net::tls::serverSettingsFrom(*tls), error, std::time(nullptr));
+    if (!tls_) {
+      err = "admin.tls: " + error.message;
+      return false;
+    }
+  }
   listening_ = true;
   int rc = listener_.bind(loop_, address.sa());
   if (rc == 0) rc = listener_.listen(64, onConnection, this);
@@ -214,6 +224,14 @@ void AdminServer::onConnection(void* owner, net::Listener& listener, int status)
   if (c->transport.accept(listener) != 0) {
     c->close();
     return;
+  }
+  if (self->tls_) {
+    std::unique_ptr<net::tls::TlsEngine> engine = self->tls_->newEngine();
+    if (!engine) {
+      c->close();
+      return;
+    }
+    c->transport.useTls(std::move(engine), c);
   }
   c->transport.startReading(c);
 }

@@ -14,6 +14,10 @@
 #include "conf/config.h"
 #include "proxy/net/net.h"
 
+namespace edged::net::tls {
+class TlsServerContext;
+}
+
 namespace edged::proxy {
 
 class AdminServer {
@@ -44,8 +48,9 @@ class AdminServer {
   // "Authorization: Bearer <token>" by every route whose method is not GET (the state-changing
   // ones: reload, drain, weights, purge); else 401, logged. Read per request: a reload may change it.
   void requireToken(std::function<std::string()> token) { token_ = std::move(token); }
-  // Binds and listens; false with `err` set on failure.
-  bool listen(const conf::Address& address, std::string& err);
+  // Binds and listens; false with `err` set on failure. With `tls` (admin.tls) every connection
+  // is HTTPS, with a context made here from its certificate.
+  bool listen(const conf::Address& address, std::string& err, const conf::ListenerTlsConfig* tls = nullptr);
   // Closes the listener and every open admin connection.
   void close();
 
@@ -66,6 +71,7 @@ class AdminServer {
   std::vector<Route> routes_;
   std::function<std::string()> token_;
   Connection* connections_ = nullptr;
+  std::shared_ptr<net::tls::TlsServerContext> tls_;
 };
 
 }  // namespace edged::proxy

@@ -97,7 +97,9 @@ bool ClientConnection::setUpTls() {
     close();
     return true;
   }
-  transport_.useTls(std::move(engine), this);
+  // With proxy_protocol the PROXY header comes in plain before the ClientHello (takeProxyHeader
+  // starts the handshake).
+  transport_.useTls(std::move(engine), this, /*plain_first=*/proxy_pending_);
   return true;
 }
 
@@ -155,6 +157,15 @@ bool ClientConnection::takeProxyHeader() {
   }
   proxy_pending_ = false;
   x->state.in_start += h.length;
+  if (transport_.secure()) {
+    // TLS behind the PROXY header: what was read after it is the start of the handshake.
+    const std::string_view rest(x->state.in->data() + x->state.in_start, x->state.in_end - x->state.in_start);
+    x->state.in_start = x->state.in_end;
+    if (transport_.startTls(rest) != 0) {
+      close();
+      return false;
+    }
+  }
   if (h.has_addresses) {
     if (h.source.isV4()) {
       formatIpv4(h.source.bytes.data() + 12, peer_);

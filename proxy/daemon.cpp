@@ -395,7 +395,7 @@ int runDaemon(std::shared_ptr<const conf::Config> config, const DaemonOptions& o
       return c.admin ? c.admin->token : std::string();
     });
     std::string err;
-    if (!m.admin->listen(config->admin->address, err)) {
+    if (!m.admin->listen(config->admin->address, err, config->admin->tls ? &*config->admin->tls : nullptr)) {
       LOG_ERROR("cannot listen on admin address %s: %s", config->admin->address.text.c_str(), err.c_str());
       m.admin->close();
       m.checker->stop();

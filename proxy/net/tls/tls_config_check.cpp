@@ -49,9 +49,14 @@ TlsClientSettings clientSettingsFrom(const conf::UpstreamTlsConfig& tls) {
 
 std::vector<conf::ConfigError> validateTlsConfig(const conf::Config& config, std::time_t now) {
   std::vector<conf::ConfigError> errors;
+  // The listeners' TLS sections, and the admin listener's (the same checks).
+  std::vector<const conf::ListenerTlsConfig*> sections;
   for (const conf::ListenerConfig& listener : config.listeners) {
-    if (!listener.tls) continue;
-    const conf::ListenerTlsConfig& tls = *listener.tls;
+    if (listener.tls) sections.push_back(&*listener.tls);
+  }
+  if (config.admin && config.admin->tls) sections.push_back(&*config.admin->tls);
+  for (const conf::ListenerTlsConfig* section : sections) {
+    const conf::ListenerTlsConfig& tls = *section;
     bool certificates_ok = true;
     for (const conf::TlsCertificateConfig& c : tls.certificates) {
       TlsLoadError error;

@@ -152,5 +152,50 @@ routes:
               "t.yaml:9:32: upstreams.api.tls.sni: must be a host name without a port, got 'a:443'"});
 }
 
+TEST_CASE("config tls: proxy_protocol with tls on one listener, and admin.tls") {
+  const LoadResult result = loadConfigString(R"(listen:
+  - address: 127.0.0.1:8443
+    proxy_protocol: true
+    tls:
+      certificates:
+        - { cert: a.pem, key: a.key }
+admin:
+  address: 127.0.0.1:9901
+  tls: { cert: admin.pem, key: admin.key }
+upstreams:
+  api:
+    servers:
+      - address: 127.0.0.1:3001
+routes:
+  - match: { prefix: / }
+    upstream: api
+)", "t.yaml");
+  INFO(joinErrors(result));
+  REQUIRE(result.ok());
+  const Config& config = *result.config;
+  CHECK(config.listeners[0].proxy_protocol);
+  CHECK(config.listeners[0].tls);
+  REQUIRE(config.admin);
+  REQUIRE(config.admin->tls);
+  REQUIRE(config.admin->tls->certificates.size() == 1);
+  CHECK(config.admin->tls->certificates[0].cert == "admin.pem");
+  CHECK(config.admin->tls->certificates[0].key == "admin.key");
+  CHECK(config.admin->tls->certificates[0].cert_position.line == 9);
+  CHECK(config.admin->tls->certificates[0].cert_position.column == 16);
+  CHECK(config.admin->tls->certificates[0].key_position.key_path == "admin.tls.key");
+  CHECK(config.admin->tls->protocols == (kTlsV12 | kTlsV13));
+
+  const auto admin = [](std::string_view tls_value) {
+    return std::string("listen:\n  - address: 127.0.0.1:8080\nadmin:\n  address: 127.0.0.1:9901\n  tls: ") +
+           std::string(tls_value) +
+           "\nupstreams:\n  api:\n    servers:\n      - address: 127.0.0.1:3001\n"
+           "routes:\n  - match: { prefix: / }\n    upstream: api\n";
+  };
+  CHECK(errorsOf(admin("{ cert: a.pem }")) == Errors{"t.yaml:5:8: admin.tls: missing required key 'key'"});
+  CHECK(errorsOf(admin("{ cert: a.pem, key: a.key, client_ca: c.pem }")) ==
+        Errors{"t.yaml:5:35: admin.tls.client_ca: unknown key"});
+  CHECK(errorsOf(admin("on")) == Errors{"t.yaml:5:8: admin.tls: expected a map, got 'on'"});
+}
+
 }  // namespace
 }  // namespace edged::conf
