@@ -7,6 +7,7 @@ sends a v1 or v2 header and then wraps itself in Python ssl, and a memory-BIO cl
 header and its ClientHello in one write (the handshake's first bytes arrive in the same read as
 the header). One edged and one origin for the module."""
 
+import hashlib
 import http.client
 import socket
 import ssl
@@ -16,10 +17,20 @@ import time
 import pytest
 
 from harness import Edged, free_port
-from origin import Origin
+from origin import Origin, default_handler
 from tlstools import Pki
 
 TIMEOUT = 20
+
+
+BIG = bytes(i % 251 for i in range(1 << 20)) * 12   # 12 MiB: more than the socket buffers hold
+
+
+def big_or_default(conn, req):
+    if req.target == "/big":
+        conn.respond(200, BIG, headers=[("Content-Type", "application/octet-stream")])
+    else:
+        default_handler(conn, req)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +38,7 @@ def env(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tls_admin_proxy")
     pki = Pki(tmp / "pki")
     cert = pki.leaf("localhost", dns=["localhost"])
-    origin = Origin("o1")
+    origin = Origin("o1", handler=big_or_default)
     plain, pp_tls, admin = free_port(), free_port(), free_port()
     config = {
         "workers": 1,
@@ -205,3 +216,21 @@ def test_no_proxy_header_on_the_tls_listener_is_closed(env):
             assert s.recv(100) == b""
             raise ssl.SSLError("closed without an answer")
     raw.close()
+
+
+def test_big_response_to_a_client_that_reads_late(env):
+    """12 MiB over TLS to a client that waits before reading: the socket takes only part of a
+    write, so the rest of its sealed records is queued (and must be sent once, in order)."""
+    raw = socket.create_connection(("127.0.0.1", env.pp_port), timeout=TIMEOUT)
+    try:
+        raw.sendall(proxy_v1("192.0.2.45"))
+        with client_context(env).wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            time.sleep(1.0)   # edged fills the socket buffers meanwhile
+            data = read_all(s)
+    finally:
+        raw.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head[:200]
+    assert len(body) == len(BIG)
+    assert hashlib.sha256(body).digest() == hashlib.sha256(BIG).digest()
