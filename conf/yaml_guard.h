@@ -31,7 +31,11 @@ struct YamlGuardError {
 // never valid YAML, and yaml-cpp 0.7 loops forever on one at the top level of a document
 // (tests/fuzz/findings/config-yaml-cpp-slow.yaml is ", 429" in disguise,
 // config-yaml-cpp-quoted-comma.yaml is '"",'). NUL bytes are refused (yaml-cpp loops on "\0,"
-// too); a UTF-8 BOM is skipped, as yaml-cpp does.
+// too); a UTF-8 BOM is skipped, as yaml-cpp does. Multi-line plain values are followed as
+// yaml-cpp 0.7 scans them (a later line indented deeper than the innermost block collection
+// continues one), and a continuation line that begins with a quote, '[', '{', '|', '>' or ','
+// is refused: yaml-cpp reads that character as text where this scan would see a token
+// (config-yaml-cpp-plain-continuation.yaml).
 std::optional<YamlGuardError> checkYamlText(std::string_view text, const YamlLimits& limits = {});
 
 // The first YAML document of text, and where a second one starts if there is one. Use it in
