@@ -574,18 +574,20 @@ std::shared_ptr<Config> Loader::load(std::string_view text) {
     fail(mark, "", guard->message);
     return nullptr;
   }
-  std::vector<YAML::Node> documents;
+  YamlDocument document;
   try {
-    documents = YAML::LoadAll(std::string(text));
+    document = loadFirstYamlDocument(text);  // not YAML::LoadAll: it can loop forever
   } catch (const YAML::Exception& e) {
     fail(e.mark, "", "invalid YAML: " + e.msg + tabHint(text, e.mark));
     return nullptr;
   }
-  if (documents.size() > 1) {
-    fail(documents[1].Mark(), "", "only one YAML document is allowed");
+  if (document.next) {
+    fail(*document.next, "",
+         document.next_is_document ? "only one YAML document is allowed"
+                                   : "invalid YAML: a token that belongs to no value");
     return nullptr;
   }
-  const YAML::Node root = documents.empty() ? YAML::Node() : documents[0];
+  const YAML::Node root = document.root;
   const YAML::Mark top;  // line 1, column 1
   if (!root.IsNull() && !root.IsMap()) {
     fail(root.Mark(), "", "expected a map of settings at the top level, got " + describe(root));

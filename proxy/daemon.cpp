@@ -2,6 +2,7 @@
 // per worker per listener), worker threads, signals.
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +27,22 @@ namespace edged::proxy {
 
 namespace {
 
+// Slow readers: the kernel grows a client socket's send buffer up to tcp_wmem's maximum (4 MiB
+// by default), so a client that asks for a big response and reads nothing takes ~2.8 MB into
+// edged's socket at once (edged reads it from the origin and copies it there), and 200 of them
+// ~560 MB, in their first second: normal clients' p99 went from ~25 ms to 0.6-1.5 s in
+// tools/slow-clients. TCP_NOTSENT_LOWAT bounds only the bytes not yet sent: what is in flight
+// toward a fast client (its congestion window) is not limited, so throughput is not, while a
+// reader that does not read holds at most this much plus its receive window (then edged's
+// backpressure stops reading its origin). Set on the listening socket; accepted sockets
+// inherit it.
+constexpr int kClientSendLowat = 128 * 1024;
+
+void setClientSendLowat(int fd) {
+  const int lowat = kClientSendLowat;
+  setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+}
+
 // libuv 1.44 has no UV_TCP_REUSEPORT: create, set the option, bind, listen; uv_tcp_open later.
 int openListener(sockaddr_storage& addr, socklen_t len, int backlog, std::string& err) {
   int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -37,6 +54,7 @@ int openListener(sockaddr_storage& addr, socklen_t len, int backlog, std::string
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (addr.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  setClientSendLowat(fd);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd, backlog) != 0) {
     err = strerror(errno);
     ::close(fd);

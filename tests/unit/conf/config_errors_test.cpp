@@ -338,7 +338,7 @@ TEST_CASE("errors: the top level must be a map, and only one document") {
   CHECK(errorsOf("- listen\n- routes\n") ==
         Errors{"t.yaml:1:1: expected a map of settings at the top level, got a list"});
   CHECK(errorsOf(withBase("---\nworkers: 2\n")) ==
-        Errors{"t.yaml:11:1: only one YAML document is allowed"});
+        Errors{"t.yaml:10:1: only one YAML document is allowed"});
 }
 
 TEST_CASE("errors: YAML syntax errors are one error at the parser's position") {

@@ -60,6 +60,60 @@ TEST_CASE("yaml guard: NUL bytes are refused, a UTF-8 BOM is skipped") {
   CHECK(loadConfigString("\xEF\xBB\xBF" + withBase(""), "t.yaml").ok());
 }
 
+TEST_CASE("yaml guard: a line continuing a plain value may not begin with a quote or bracket") {
+  // yaml-cpp 0.7 reads the '"' of line 2 as part of the value "8 \"" and the ',' of line 4 as
+  // a stray token, and loops forever; the scan, taking line 2 for a quoted value, skipped the
+  // ','. Minimized from tests/fuzz/findings/config-yaml-cpp-plain-continuation.yaml.
+  const std::string message =
+      "this line continues the plain value begun on line 1, so it may not begin with '\"'; "
+      "quote the whole value";
+  CHECK(errorsOf("8\n\"\n#\n,") == Errors{"t.yaml:2:1: " + message});
+  for (const char* text : {"8\n[\n#\n,", "8\n{\n#\n,", "8\n'\n#\n,", "8\n|\n#\n,",
+                           "a: 8\n  \"\n#\n,", "a:\n  8\n  \"x\"\n", "- a\n  [b]\n",
+                           "8\n\n\"x\"\n"}) {
+    INFO(std::string(text));
+    const auto error = checkYamlText(text);
+    REQUIRE(error);
+    CHECK(error->message.find("this line continues the plain value begun on line") == 0);
+  }
+  const auto nested = checkYamlText("upstreams:\n  api:\n    note: some\n      'words'\n");
+  REQUIRE(nested);
+  CHECK(nested->line == 4);
+  CHECK(nested->column == 7);
+  // Lines that yaml-cpp takes as new tokens, not as continuations, pass: a quoted or flow
+  // value on the next key, sequence entry or line after a comment.
+  CHECK_FALSE(checkYamlText("a: 8\n\"b\": 1\n'c': [x]\n"));
+  CHECK_FALSE(checkYamlText("- a: 8\n  \"x\": 1\n- b\n- \"c\"\n"));
+  CHECK_FALSE(checkYamlText("servers:\n  - 127.0.0.1:3001\n  - \"127.0.0.1:3002\"\n"));
+  CHECK_FALSE(checkYamlText("a: 8 # note\n  \"x\"\n"));
+  CHECK_FALSE(checkYamlText("a: 8\n  # note\n\"b\": [1]\n"));
+  CHECK_FALSE(checkYamlText("a: [x,\n  \"y\"]\n"));  // inside [...] the quote is a token
+  CHECK_FALSE(checkYamlText("a: long\n  text with \"quotes\" and [brackets]\n  - dashes\nb: 1\n"));
+  CHECK(loadConfigString(withBase("log_level: warn\n\"workers\": 2\n"), "t.yaml").ok());
+}
+
+TEST_CASE("yaml documents: at most two documents are read, so a stray token cannot loop") {
+  // YAML::LoadAll loops forever on each of these (a token no document consumes); the guard
+  // refuses them first, and the loader would stop at the second document even without it.
+  for (const char* text : {",", "8\n\"\n#\n,", "\"\",", "\"a\"\n,\n"}) {
+    INFO(std::string(text));
+    const YamlDocument document = loadFirstYamlDocument(text);
+    REQUIRE(document.next);
+    CHECK_FALSE(document.next_is_document);
+  }
+  const YamlDocument comma = loadFirstYamlDocument("8\n\"\n#\n,");
+  CHECK(comma.root.as<std::string>() == "8 \"");
+  CHECK(comma.next->line == 3);  // 0-based: line 4
+  CHECK(comma.next->column == 0);
+  const YamlDocument two = loadFirstYamlDocument("a: 1\n---\nb: 2\n");
+  REQUIRE(two.next);
+  CHECK(two.next_is_document);
+  CHECK(two.root["a"].as<int>() == 1);
+  const YamlDocument one = loadFirstYamlDocument("---\na: 1\n...\n");
+  CHECK_FALSE(one.next);
+  CHECK(loadFirstYamlDocument("").root.IsNull());
+}
+
 TEST_CASE("yaml guard: commas inside values, quotes, comments, flow and block scalars pass") {
   CHECK_FALSE(checkYamlText("a: x, y\nb: [1, 2]\nc: {d: 1, e: 2}\n"));
   CHECK_FALSE(checkYamlText("a: ', quoted'\nb: \", quoted\"\nc: 'it''s'\n"));
