@@ -58,6 +58,7 @@ class ClientConnection {
   // `subject` holds the verified client certificate's subject (mutual TLS) for the facts.
   Downstream::TlsFacts tlsFacts(std::string& subject) const;
   bool redirectHttps();
+  bool secure() const;  // a TLS connection: its requests' scheme is https
   void onWriteDone(int status);
 
   // Called by ClientTimers when the busy connection's deadline, its quiet grace or (idle) its
