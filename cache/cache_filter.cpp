@@ -170,6 +170,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       return proxy::FilterAction::Continue;
     }
     facts_ = requestFacts(req.method, req_fields_);
+    if (req.background) return startRefreshExchange();
     return lookup(true);
   }
 
@@ -299,9 +300,33 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     local_ = nullptr;
     resumer_ = nullptr;
     revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
+    updating_ = not_modified_ = purge_ = false;
     state_ = CacheState::Miss;
     reason_ = BypassReason::None;
     factory_.recycle(this);
+  }
+
+  // nginx's $upstream_cache_status words, with the reason beside them.
+  void annotateLog(proxy::LogNotes& notes) const override {
+    switch (state_) {
+      case CacheState::Hit: notes.cache = "HIT"; break;
+      case CacheState::Collapsed: notes.cache = "HIT", notes.cache_detail = "collapsed"; break;
+      case CacheState::Stale:
+        notes.cache = updating_ ? "UPDATING" : "STALE";
+        if (!updating_) notes.cache_detail = reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
+        break;
+      case CacheState::Revalidated: notes.cache = not_modified_ ? "REVALIDATED" : "EXPIRED"; break;
+      case CacheState::Miss:
+        notes.cache = "MISS";
+        if (reason_ != BypassReason::None) notes.cache_detail = reasonName(reason_);
+        break;
+      case CacheState::Bypass:
+        notes.cache = purge_ ? "PURGE" : "BYPASS";
+        if (reason_ != BypassReason::None) notes.cache_detail = reasonName(reason_);
+        break;
+    }
+    if (request_ && request_->background && state_ == CacheState::Bypass && reason_ == BypassReason::None)
+      notes.cache_detail = "refresh-busy";
   }
 
   ~CacheExchangeFilter() override { delete spare_; }
@@ -321,7 +346,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const proxy::ParsedHead& h = request_->fields;
     const std::string_view host = h.find(proxy::HeaderId::Host);
     if (route_->key_template.empty()) {
-      key_ = primaryKey("http", host, request_->target(), route_->key);
+      key_ = primaryKey(request_->scheme(), host, request_->target(), route_->key);
       return;
     }
     key_.clear();
@@ -336,7 +361,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '_' || t[j] == '-')) ++j;
       const std::string_view var = t.substr(i + 1, j - i - 1);
       i = j - 1;
-      if (var == "scheme") key_ += "http";
+      if (var == "scheme") key_ += request_->scheme();
       else if (var == "host") for (char c : host) key_ += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       else if (var == "request_uri") key_ += target;
       else if (var == "uri") key_ += target.substr(0, q);
@@ -415,7 +440,15 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
         return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
       case ReuseAction::GatewayTimeout:
         return gatewayTimeout();
-      case ReuseAction::ServeStaleRevalidate:  // TODO: background refresh; revalidated in line for now
+      case ReuseAction::ServeStaleRevalidate:
+        // RFC 5861 §3: served stale now; one background exchange revalidates (or refetches) it.
+        // A refresh already running (this worker's or another's) holds the key's fill permit.
+        if (request_->background) break;
+        state_ = CacheState::Stale;
+        updating_ = true;
+        route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
+        requestRefresh();
+        return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
       case ReuseAction::Revalidate:
         break;
     }
@@ -464,6 +497,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     out_headers_.push_back({"Age", age_text_});
     status_text_ = formatCacheStatus("edged", state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
+    if (updating_) status_text_ += "; detail=stale-while-revalidate";
     out_headers_.push_back({"Cache-Status", status_text_});
     local.status = head.status();
     if (not_modified) {
@@ -522,8 +556,54 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const Seconds ttl = (route_->default_ttl > 0 ? route_->default_ttl : freshnessLifetime(rf, now, route_->policy)) - age;
     stored_ = permit_.commit(std::move(b)) == BypassReason::None;
     state_ = CacheState::Revalidated;
+    not_modified_ = true;
     route_->counters->revalidated.fetch_add(1, std::memory_order_relaxed);
     return serve(*entry_, merged_, entry_->bodySize(), age, ttl, local);
+  }
+
+  // stale-while-revalidate, the request that served stale: take the key's fill permit (none when
+  // a fill or refresh is running already: nothing more to do) and leave it to the background
+  // exchange asked for here.
+  void requestRefresh() {
+    CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
+    if (b.kind != CacheStore::Begin::Kind::Fill) return;
+    factory_.refreshes_.push_back({key_, std::move(b.permit), entry_});
+    if (resumer_->startBackground("GET")) {
+      route_->counters->refreshes.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    factory_.refreshes_.pop_back();  // the permit goes back: a later request tries again
+  }
+
+  // The background exchange of a refresh: claims the permit its starter left, then revalidates
+  // the entry like an in-line revalidation (conditional request, 304 merge or a new fill).
+  proxy::FilterAction startRefreshExchange() {
+    auto& pending = factory_.refreshes_;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (pending[i].key != key_) continue;
+      permit_ = std::move(pending[i].permit);
+      entry_ = std::move(pending[i].entry);
+      pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+    if (!permit_) {
+      // Started in another generation's factory (a reload in between): take the permit if free.
+      CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
+      if (b.kind == CacheStore::Begin::Kind::Fill) {
+        permit_ = std::move(b.permit);
+        entry_ = factory_.store_.lookup(key_, req_fields_, route_->key);
+      }
+    }
+    if (!permit_) {  // another exchange fills the key: nothing left to refresh
+      state_ = CacheState::Bypass;
+      *local_ = {};
+      local_->status = 204;
+      local_->has_body = false;
+      return proxy::FilterAction::Respond;
+    }
+    revalidating_ = entry_ != nullptr;
+    state_ = CacheState::Miss;
+    return proxy::FilterAction::Continue;
   }
 
   void commitFill() {
@@ -550,6 +630,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
 
   // PURGE /path from an allowed address: every variant of the key, answered with the count.
   proxy::FilterAction purge(std::string_view client) {
+    purge_ = true;
     out_headers_.clear();
     out_headers_.push_back({"Content-Type", "application/json"});
     *local_ = {};
@@ -575,7 +656,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const std::string_view host = request_->fields.find(proxy::HeaderId::Host);
     for (const FieldView& f : resp_fields_) {
       if (!proxy::equalsIgnoreCase(f.name, "location") && !proxy::equalsIgnoreCase(f.name, "content-location")) continue;
-      const std::string k = sameOriginKey("http", host, request_->target(), f.value, route_->key);
+      const std::string k = sameOriginKey(request_->scheme(), host, request_->target(), f.value, route_->key);
       if (!k.empty()) n += store.purgeKey(k);
     }
     route_->counters->invalidations.fetch_add(n, std::memory_order_relaxed);
@@ -628,6 +709,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
   bool stored_ = false;
   bool waited_ = false;
   bool stale_if_error_ = false;
+  bool updating_ = false;       // served stale under stale-while-revalidate (a refresh runs)
+  bool not_modified_ = false;   // revalidated by a 304
+  bool purge_ = false;          // a PURGE request
   StoredHead merged_;
   std::vector<proxy::Header> req_headers_;
   std::vector<FieldView> req_fields_, resp_fields_, merged_fields_;

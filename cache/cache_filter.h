@@ -28,7 +28,7 @@ namespace edged::cache {
 // One route's counters, shared by all workers (atomic); the store counts entries and bytes.
 struct CacheCounters {
   std::atomic<uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, refetched{0}, collapsed{0},
-      stored{0}, not_stored{0}, invalidations{0}, purges{0};
+      stored{0}, not_stored{0}, invalidations{0}, purges{0}, refreshes{0};
 };
 
 struct RouteCacheSettings {
@@ -78,6 +78,15 @@ class CacheFilterFactory final : public proxy::FilterFactory {
   proxy::WorkerMailbox* mailbox_;
   std::vector<std::unique_ptr<CacheExchangeFilter>> filters_;
   std::vector<CacheExchangeFilter*> free_;
+  // stale-while-revalidate: the fill permit a request that served stale took for its key, until
+  // the background exchange it started claims it (from the worker's posted queue, soon after).
+  // Holding the permit is what keeps a key to one refresh in flight, across workers too.
+  struct PendingRefresh {
+    std::string key;
+    FillPermit permit;
+    EntryRef entry;
+  };
+  std::vector<PendingRefresh> refreshes_;
 };
 
 }  // namespace edged::cache
