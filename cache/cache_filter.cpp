@@ -2,7 +2,6 @@
 // functions and store. Every decision is one of cache_policy.h's; this file moves bytes and state.
 #include "cache/cache_filter.h"
 
-#include <arpa/inet.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -55,46 +54,7 @@ bool keptIn304(std::string_view name) {
   return false;
 }
 
-std::optional<std::array<uint8_t, 16>> parseAddress16(std::string_view text) {
-  std::array<uint8_t, 16> out{};
-  const std::string s(text);
-  if (inet_pton(AF_INET, s.c_str(), out.data() + 12) == 1) {
-    out[10] = out[11] = 0xff;
-    return out;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.data()) == 1) return out;
-  return std::nullopt;
-}
-
 }  // namespace
-
-bool CacheSettings::allowPurgeFrom(std::string_view cidr) {
-  const size_t slash = cidr.find('/');
-  auto a = parseAddress16(cidr.substr(0, slash));
-  if (!a) return false;
-  const bool v4 = cidr.substr(0, slash).find(':') == std::string_view::npos;
-  int bits = 128;
-  if (slash != std::string_view::npos) {
-    bits = std::atoi(std::string(cidr.substr(slash + 1)).c_str());
-    if (v4) bits += 96;
-  }
-  purge_allow.push_back({*a, std::clamp(bits, 0, 128)});
-  return true;
-}
-
-bool CacheSettings::purgeAllowed(std::string_view address) const {
-  auto a = parseAddress16(address);
-  if (!a) return false;
-  for (const AllowPrefix& p : purge_allow) {
-    int bits = p.bits;
-    size_t i = 0;
-    for (; bits >= 8; bits -= 8, ++i)
-      if ((*a)[i] != p.bytes[i]) break;
-    if (bits >= 8) continue;
-    if (bits == 0 || (((*a)[i] ^ p.bytes[i]) & static_cast<uint8_t>(0xff << (8 - bits))) == 0) return true;
-  }
-  return false;
-}
 
 // One wait on another exchange's fill: the registered Waiter, its lock_timeout timer, and the
 // way back to the waiting filter. Outlives the filter when the exchange ends while a wake-up is

@@ -46,14 +46,10 @@ struct CacheSettings {
   std::vector<RouteCacheSettings> per_route;  // Config::routes, plus one (disabled) for no route
   std::vector<std::string> tag_headers;       // response fields holding purge tags (not sent on)
   uint64_t max_object = 8ull << 20;
-  // Who may send PURGE: address prefixes, IPv4 kept as IPv4-mapped IPv6.
-  struct AllowPrefix {
-    std::array<uint8_t, 16> bytes{};
-    int bits = 0;
-  };
-  std::vector<AllowPrefix> purge_allow;
-  bool allowPurgeFrom(std::string_view cidr);  // "10.0.0.0/8", "::1/128", a bare address; false if malformed
-  bool purgeAllowed(std::string_view address) const;
+  // Who may send PURGE (proxy/http's CidrSet, as route allow/deny and real_ip use).
+  proxy::CidrSet purge_allow;
+  bool allowPurgeFrom(std::string_view cidr) { return purge_allow.add(cidr); }  // false if malformed
+  bool purgeAllowed(std::string_view address) const { return purge_allow.contains(address); }
 };
 
 class CacheExchangeFilter;

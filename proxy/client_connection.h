@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "proxy/active_client.h"
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 namespace edged::proxy {
 
