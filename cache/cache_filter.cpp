@@ -105,6 +105,8 @@ MailboxWaker g_waker;
 
 class CacheExchangeFilter final : public proxy::ExchangeFilter {
  public:
+  static constexpr uint64_t kPendingRefreshMs = 2000;
+
   explicit CacheExchangeFilter(CacheFilterFactory& f) : factory_(f) {}
 
   void start(const proxy::RequestHead& request, const RouteCacheSettings& route) {
@@ -521,46 +523,50 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     return serve(*entry_, merged_, entry_->bodySize(), age, ttl, local);
   }
 
-  // stale-while-revalidate, the request that served stale: take the key's fill permit (none when
-  // a fill or refresh is running already: nothing more to do) and leave it to the background
-  // exchange asked for here.
+  // stale-while-revalidate, the request that served stale: a background exchange refreshes the
+  // key unless a fill or refresh of it runs already (the key's fill permit is taken), or one was
+  // asked for here and has not started yet.
   void requestRefresh() {
-    CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
-    if (b.kind != CacheStore::Begin::Kind::Fill) return;
-    factory_.refreshes_.push_back({key_, std::move(b.permit), entry_});
+    auto& pending = factory_.refreshes_;
+    const uint64_t now = uv_now(factory_.loop_);
+    // A background exchange claims its request within a loop iteration or two; one whose chain
+    // answered before reaching this filter never does, and is forgotten after a while.
+    std::erase_if(pending, [&](const CacheFilterFactory::PendingRefresh& p) { return now - p.since_ms > kPendingRefreshMs; });
+    for (const CacheFilterFactory::PendingRefresh& p : pending)
+      if (p.key == key_) return;
+    if (factory_.store_.beginFill(key_, nullptr).kind != CacheStore::Begin::Kind::Fill) return;
+    // (The permit went back at once: the refresh takes it itself when it starts.)
+    pending.push_back({key_, entry_, now});
     if (resumer_->startBackground("GET")) {
       route_->counters->refreshes.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    factory_.refreshes_.pop_back();  // the permit goes back: a later request tries again
+    pending.pop_back();  // none could start: a later request tries again
   }
 
-  // The background exchange of a refresh: claims the permit its starter left, then revalidates
-  // the entry like an in-line revalidation (conditional request, 304 merge or a new fill).
+  // The background exchange of a refresh: takes the key's fill permit (nothing to do when another
+  // exchange fills or refreshes it meanwhile), then revalidates the stale entry like an in-line
+  // revalidation: conditional request, 304 merge or a new fill.
   proxy::FilterAction startRefreshExchange() {
     auto& pending = factory_.refreshes_;
+    EntryRef stale;
     for (size_t i = 0; i < pending.size(); ++i) {
       if (pending[i].key != key_) continue;
-      permit_ = std::move(pending[i].permit);
-      entry_ = std::move(pending[i].entry);
+      stale = std::move(pending[i].entry);
       pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
       break;
     }
-    if (!permit_) {
-      // Started in another generation's factory (a reload in between): take the permit if free.
-      CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
-      if (b.kind == CacheStore::Begin::Kind::Fill) {
-        permit_ = std::move(b.permit);
-        entry_ = factory_.store_.lookup(key_, req_fields_, route_->key);
-      }
-    }
-    if (!permit_) {  // another exchange fills the key: nothing left to refresh
+    CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
+    if (b.kind != CacheStore::Begin::Kind::Fill) {
       state_ = CacheState::Bypass;
       *local_ = {};
       local_->status = 204;
       local_->has_body = false;
       return proxy::FilterAction::Respond;
     }
+    permit_ = std::move(b.permit);
+    // Asked for in another generation's factory (a reload in between): the entry stored now.
+    entry_ = stale ? std::move(stale) : factory_.store_.lookup(key_, req_fields_, route_->key);
     revalidating_ = entry_ != nullptr;
     state_ = CacheState::Miss;
     return proxy::FilterAction::Continue;

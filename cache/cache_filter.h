@@ -74,13 +74,13 @@ class CacheFilterFactory final : public proxy::FilterFactory {
   proxy::WorkerMailbox* mailbox_;
   std::vector<std::unique_ptr<CacheExchangeFilter>> filters_;
   std::vector<CacheExchangeFilter*> free_;
-  // stale-while-revalidate: the fill permit a request that served stale took for its key, until
-  // the background exchange it started claims it (from the worker's posted queue, soon after).
-  // Holding the permit is what keeps a key to one refresh in flight, across workers too.
+  // stale-while-revalidate: refreshes asked for on this worker whose background exchange has not
+  // started yet (it does from the posted queue, soon after), so that a burst of stale requests
+  // starts one. The refresh itself holds the key's fill permit: one in flight across workers.
   struct PendingRefresh {
     std::string key;
-    FillPermit permit;
-    EntryRef entry;
+    EntryRef entry;     // the stale entry to revalidate
+    uint64_t since_ms;  // uv_now when asked for
   };
   std::vector<PendingRefresh> refreshes_;
 };

@@ -503,8 +503,12 @@ def test_stale_while_revalidate_serves_stale_at_once_and_refreshes_once_in_the_b
     assert lines, edged.access_log()[-10:]
     states = [l.get("cache") for l in lines if not l.get("background")]
     assert states.count("MISS") == 1 and states.count("UPDATING") >= 5 and "HIT" in states, states
+    # One refresh; at most one more background exchange that found the refresh running (two
+    # workers may ask for one in the same instant) and ended without going to the origin.
     bg = [l for l in lines if l.get("background")]
-    assert len(bg) == 1 and bg[0]["cache"] == ("EXPIRED" if refresh == "200" else "REVALIDATED"), bg
+    done = [l for l in bg if l.get("cache") != "BYPASS"]
+    assert len(bg) <= 2 and len(done) == 1, bg
+    assert done[0]["cache"] == ("EXPIRED" if refresh == "200" else "REVALIDATED"), bg
 
 
 def test_the_access_log_has_the_cache_state_and_its_reason(edged, origin):
