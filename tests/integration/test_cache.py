@@ -498,8 +498,11 @@ def test_stale_while_revalidate_serves_stale_at_once_and_refreshes_once_in_the_b
     assert wait_metric_at_least(edged, 'edged_cache_refreshes_total{route="/"}', 1) >= 1
     # The access log (each worker's lines in its own order): the miss, the five stale answers
     # (UPDATING, more if a poll came before the refresh landed), the background line, the hit.
-    lines = wait_until(lambda: (lambda ls: ls if any(l.get("background") for l in ls) and
-                                any(l.get("cache") == "HIT" for l in ls) else None)(log_fields(edged, path)))
+    def complete(ls):   # each worker hands its lines over at least once a second
+        states = [l.get("cache") for l in ls]
+        return ls if any(l.get("background") for l in ls) and "HIT" in states and states.count("UPDATING") >= 5 \
+            else None
+    lines = wait_until(lambda: complete(log_fields(edged, path)))
     assert lines, edged.access_log()[-10:]
     states = [l.get("cache") for l in lines if not l.get("background")]
     assert states.count("MISS") == 1 and states.count("UPDATING") >= 5 and "HIT" in states, states
