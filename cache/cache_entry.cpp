@@ -2,6 +2,8 @@
 #include "cache/cache_entry.h"
 
 #include <algorithm>
+#include <cassert>
+#include <new>
 
 namespace edged::cache {
 namespace {
@@ -22,16 +24,17 @@ size_t EncodedBody::bytes() const {
 
 CacheEntry::CacheEntry(Parts p) : head_(std::move(p.head)) {
   head_.shrink();
+  assert(p.body.size() < (1u << 28));
   chunk_count_ = static_cast<uint32_t>(p.body.size());
   if (chunk_count_ == 1) {
-    first_chunk_ = std::move(p.body.front());
+    new (&body_.one) BufferRef(std::move(p.body.front()));
   } else if (chunk_count_ > 1) {
-    chunks_ = std::make_unique<BufferRef[]>(chunk_count_);
-    for (uint32_t i = 0; i < chunk_count_; ++i) chunks_[i] = std::move(p.body[i]);
+    body_.many = new BufferRef[chunk_count_];
+    for (uint32_t i = 0; i < chunk_count_; ++i) body_.many[i] = std::move(p.body[i]);
   }
   for (const BufferRef& b : body()) body_size_ += b.size();
   const StoredFacts& f = p.facts;
-  response_time_ = f.response_time;
+  response_time_ = static_cast<uint32_t>(std::clamp<int64_t>(f.response_time, 0, UINT32_MAX));
   initial_age_ = clamp32(f.initial_age);
   lifetime_ = clamp32(f.freshness_lifetime);
   if (f.stale_while_revalidate) stale_while_revalidate_ = clamp32(*f.stale_while_revalidate);
@@ -52,7 +55,11 @@ CacheEntry::CacheEntry(Parts p) : head_(std::move(p.head)) {
   bytes_.store(n, std::memory_order_relaxed);
 }
 
-CacheEntry::~CacheEntry() { delete encodings_.load(std::memory_order_acquire); }
+CacheEntry::~CacheEntry() {
+  if (chunk_count_ == 1) body_.one.~BufferRef();
+  else if (chunk_count_ > 1) delete[] body_.many;
+  delete encodings_.load(std::memory_order_acquire);
+}
 
 StoredFacts CacheEntry::facts() const {
   StoredFacts f;
@@ -100,3 +107,4 @@ size_t CacheEntry::attach(std::shared_ptr<const EncodedBody> body) const {
 }
 
 }  // namespace edged::cache
+static_assert(sizeof(edged::cache::CacheEntry) <= 104, "CacheEntry + make_shared control block should fit 128-byte malloc chunks");

@@ -45,8 +45,8 @@ class CacheEntry {
 
   const StoredHead& head() const { return head_; }
   std::span<const BufferRef> body() const {
-    return chunk_count_ == 1 ? std::span<const BufferRef>(&first_chunk_, 1)
-                             : std::span<const BufferRef>(chunks_.get(), chunk_count_);
+    return chunk_count_ == 1 ? std::span<const BufferRef>(&body_.one, 1)
+                             : std::span<const BufferRef>(body_.many, chunk_count_);
   }
   uint64_t bodySize() const { return body_size_; }
   StoredFacts facts() const;
@@ -76,18 +76,24 @@ class CacheEntry {
     std::vector<std::shared_ptr<const EncodedBody>> list;
   };
 
+  // The fields are ordered and packed so that the object and make_shared's control block fit one
+  // 128-byte allocation (the index overhead per entry; tools/bench/cache_eviction_bench).
   StoredHead head_;
-  // The body: one chunk inline (the common small body), several out of line.
-  BufferRef first_chunk_;
-  std::unique_ptr<BufferRef[]> chunks_;
-  uint32_t chunk_count_ = 0;
+  // The body: one chunk inline (the common small body), several in an array (chunk_count_ says which).
+  union Body {
+    BufferRef one;
+    BufferRef* many;
+    Body() : many(nullptr) {}
+    ~Body() {}
+  } body_;
   uint64_t body_size_ = 0;
-  int64_t response_time_ = 0;
+  uint32_t response_time_ = 0;     // seconds since the epoch (clamped to 0..2106)
   uint32_t initial_age_ = 0;       // seconds, saturated
   uint32_t lifetime_ = 0;
   uint32_t stale_while_revalidate_ = kNone;
   uint32_t stale_if_error_ = kNone;
-  uint8_t flags_ = 0;
+  uint32_t chunk_count_ : 28 = 0;
+  uint32_t flags_ : 4 = 0;
   static constexpr uint32_t kNone = UINT32_MAX;
   std::unique_ptr<Extras> extras_;
   mutable std::atomic<Encodings*> encodings_{nullptr};

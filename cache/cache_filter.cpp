@@ -2,7 +2,6 @@
 // functions and store. Every decision is one of cache_policy.h's; this file moves bytes and state.
 #include "cache/cache_filter.h"
 
-#include <arpa/inet.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -55,46 +54,7 @@ bool keptIn304(std::string_view name) {
   return false;
 }
 
-std::optional<std::array<uint8_t, 16>> parseAddress16(std::string_view text) {
-  std::array<uint8_t, 16> out{};
-  const std::string s(text);
-  if (inet_pton(AF_INET, s.c_str(), out.data() + 12) == 1) {
-    out[10] = out[11] = 0xff;
-    return out;
-  }
-  if (inet_pton(AF_INET6, s.c_str(), out.data()) == 1) return out;
-  return std::nullopt;
-}
-
 }  // namespace
-
-bool CacheSettings::allowPurgeFrom(std::string_view cidr) {
-  const size_t slash = cidr.find('/');
-  auto a = parseAddress16(cidr.substr(0, slash));
-  if (!a) return false;
-  const bool v4 = cidr.substr(0, slash).find(':') == std::string_view::npos;
-  int bits = 128;
-  if (slash != std::string_view::npos) {
-    bits = std::atoi(std::string(cidr.substr(slash + 1)).c_str());
-    if (v4) bits += 96;
-  }
-  purge_allow.push_back({*a, std::clamp(bits, 0, 128)});
-  return true;
-}
-
-bool CacheSettings::purgeAllowed(std::string_view address) const {
-  auto a = parseAddress16(address);
-  if (!a) return false;
-  for (const AllowPrefix& p : purge_allow) {
-    int bits = p.bits;
-    size_t i = 0;
-    for (; bits >= 8; bits -= 8, ++i)
-      if ((*a)[i] != p.bytes[i]) break;
-    if (bits >= 8) continue;
-    if (bits == 0 || (((*a)[i] ^ p.bytes[i]) & static_cast<uint8_t>(0xff << (8 - bits))) == 0) return true;
-  }
-  return false;
-}
 
 // One wait on another exchange's fill: the registered Waiter, its lock_timeout timer, and the
 // way back to the waiting filter. Outlives the filter when the exchange ends while a wake-up is
@@ -145,6 +105,8 @@ MailboxWaker g_waker;
 
 class CacheExchangeFilter final : public proxy::ExchangeFilter {
  public:
+  static constexpr uint64_t kPendingRefreshMs = 2000;
+
   explicit CacheExchangeFilter(CacheFilterFactory& f) : factory_(f) {}
 
   void start(const proxy::RequestHead& request, const RouteCacheSettings& route) {
@@ -170,6 +132,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       return proxy::FilterAction::Continue;
     }
     facts_ = requestFacts(req.method, req_fields_);
+    if (req.background) return startRefreshExchange();
     return lookup(true);
   }
 
@@ -299,9 +262,33 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     local_ = nullptr;
     resumer_ = nullptr;
     revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
+    updating_ = not_modified_ = purge_ = false;
     state_ = CacheState::Miss;
     reason_ = BypassReason::None;
     factory_.recycle(this);
+  }
+
+  // nginx's $upstream_cache_status words, with the reason beside them.
+  void annotateLog(proxy::LogNotes& notes) const override {
+    switch (state_) {
+      case CacheState::Hit: notes.cache = "HIT"; break;
+      case CacheState::Collapsed: notes.cache = "HIT", notes.cache_detail = "collapsed"; break;
+      case CacheState::Stale:
+        notes.cache = updating_ ? "UPDATING" : "STALE";
+        if (!updating_) notes.cache_detail = reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
+        break;
+      case CacheState::Revalidated: notes.cache = not_modified_ ? "REVALIDATED" : "EXPIRED"; break;
+      case CacheState::Miss:
+        notes.cache = "MISS";
+        if (reason_ != BypassReason::None) notes.cache_detail = reasonName(reason_);
+        break;
+      case CacheState::Bypass:
+        notes.cache = purge_ ? "PURGE" : "BYPASS";
+        if (reason_ != BypassReason::None) notes.cache_detail = reasonName(reason_);
+        break;
+    }
+    if (request_ && request_->background && state_ == CacheState::Bypass && reason_ == BypassReason::None)
+      notes.cache_detail = "refresh-busy";
   }
 
   ~CacheExchangeFilter() override { delete spare_; }
@@ -321,7 +308,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const proxy::ParsedHead& h = request_->fields;
     const std::string_view host = h.find(proxy::HeaderId::Host);
     if (route_->key_template.empty()) {
-      key_ = primaryKey("http", host, request_->target(), route_->key);
+      key_ = primaryKey(request_->scheme(), host, request_->target(), route_->key);
       return;
     }
     key_.clear();
@@ -336,7 +323,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       while (j < t.size() && (std::isalnum(static_cast<unsigned char>(t[j])) || t[j] == '_' || t[j] == '-')) ++j;
       const std::string_view var = t.substr(i + 1, j - i - 1);
       i = j - 1;
-      if (var == "scheme") key_ += "http";
+      if (var == "scheme") key_ += request_->scheme();
       else if (var == "host") for (char c : host) key_ += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       else if (var == "request_uri") key_ += target;
       else if (var == "uri") key_ += target.substr(0, q);
@@ -415,7 +402,15 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
         return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
       case ReuseAction::GatewayTimeout:
         return gatewayTimeout();
-      case ReuseAction::ServeStaleRevalidate:  // TODO: background refresh; revalidated in line for now
+      case ReuseAction::ServeStaleRevalidate:
+        // RFC 5861 §3: served stale now; one background exchange revalidates (or refetches) it.
+        // A refresh already running (this worker's or another's) holds the key's fill permit.
+        if (request_->background) break;
+        state_ = CacheState::Stale;
+        updating_ = true;
+        route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
+        requestRefresh();
+        return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, *local_);
       case ReuseAction::Revalidate:
         break;
     }
@@ -464,6 +459,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     out_headers_.push_back({"Age", age_text_});
     status_text_ = formatCacheStatus("edged", state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
+    if (updating_) status_text_ += "; detail=stale-while-revalidate";
     out_headers_.push_back({"Cache-Status", status_text_});
     local.status = head.status();
     if (not_modified) {
@@ -522,8 +518,58 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const Seconds ttl = (route_->default_ttl > 0 ? route_->default_ttl : freshnessLifetime(rf, now, route_->policy)) - age;
     stored_ = permit_.commit(std::move(b)) == BypassReason::None;
     state_ = CacheState::Revalidated;
+    not_modified_ = true;
     route_->counters->revalidated.fetch_add(1, std::memory_order_relaxed);
     return serve(*entry_, merged_, entry_->bodySize(), age, ttl, local);
+  }
+
+  // stale-while-revalidate, the request that served stale: a background exchange refreshes the
+  // key unless a fill or refresh of it runs already (the key's fill permit is taken), or one was
+  // asked for here and has not started yet.
+  void requestRefresh() {
+    auto& pending = factory_.refreshes_;
+    const uint64_t now = uv_now(factory_.loop_);
+    // A background exchange claims its request within a loop iteration or two; one whose chain
+    // answered before reaching this filter never does, and is forgotten after a while.
+    std::erase_if(pending, [&](const CacheFilterFactory::PendingRefresh& p) { return now - p.since_ms > kPendingRefreshMs; });
+    for (const CacheFilterFactory::PendingRefresh& p : pending)
+      if (p.key == key_) return;
+    if (factory_.store_.beginFill(key_, nullptr).kind != CacheStore::Begin::Kind::Fill) return;
+    // (The permit went back at once: the refresh takes it itself when it starts.)
+    pending.push_back({key_, entry_, now});
+    if (resumer_->startBackground("GET")) {
+      route_->counters->refreshes.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    pending.pop_back();  // none could start: a later request tries again
+  }
+
+  // The background exchange of a refresh: takes the key's fill permit (nothing to do when another
+  // exchange fills or refreshes it meanwhile), then revalidates the stale entry like an in-line
+  // revalidation: conditional request, 304 merge or a new fill.
+  proxy::FilterAction startRefreshExchange() {
+    auto& pending = factory_.refreshes_;
+    EntryRef stale;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (pending[i].key != key_) continue;
+      stale = std::move(pending[i].entry);
+      pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+    CacheStore::Begin b = factory_.store_.beginFill(key_, nullptr);
+    if (b.kind != CacheStore::Begin::Kind::Fill) {
+      state_ = CacheState::Bypass;
+      *local_ = {};
+      local_->status = 204;
+      local_->has_body = false;
+      return proxy::FilterAction::Respond;
+    }
+    permit_ = std::move(b.permit);
+    // Asked for in another generation's factory (a reload in between): the entry stored now.
+    entry_ = stale ? std::move(stale) : factory_.store_.lookup(key_, req_fields_, route_->key);
+    revalidating_ = entry_ != nullptr;
+    state_ = CacheState::Miss;
+    return proxy::FilterAction::Continue;
   }
 
   void commitFill() {
@@ -550,6 +596,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
 
   // PURGE /path from an allowed address: every variant of the key, answered with the count.
   proxy::FilterAction purge(std::string_view client) {
+    purge_ = true;
     out_headers_.clear();
     out_headers_.push_back({"Content-Type", "application/json"});
     *local_ = {};
@@ -575,7 +622,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     const std::string_view host = request_->fields.find(proxy::HeaderId::Host);
     for (const FieldView& f : resp_fields_) {
       if (!proxy::equalsIgnoreCase(f.name, "location") && !proxy::equalsIgnoreCase(f.name, "content-location")) continue;
-      const std::string k = sameOriginKey("http", host, request_->target(), f.value, route_->key);
+      const std::string k = sameOriginKey(request_->scheme(), host, request_->target(), f.value, route_->key);
       if (!k.empty()) n += store.purgeKey(k);
     }
     route_->counters->invalidations.fetch_add(n, std::memory_order_relaxed);
@@ -628,6 +675,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
   bool stored_ = false;
   bool waited_ = false;
   bool stale_if_error_ = false;
+  bool updating_ = false;       // served stale under stale-while-revalidate (a refresh runs)
+  bool not_modified_ = false;   // revalidated by a 304
+  bool purge_ = false;          // a PURGE request
   StoredHead merged_;
   std::vector<proxy::Header> req_headers_;
   std::vector<FieldView> req_fields_, resp_fields_, merged_fields_;

@@ -28,7 +28,7 @@ namespace edged::cache {
 // One route's counters, shared by all workers (atomic); the store counts entries and bytes.
 struct CacheCounters {
   std::atomic<uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, refetched{0}, collapsed{0},
-      stored{0}, not_stored{0}, invalidations{0}, purges{0};
+      stored{0}, not_stored{0}, invalidations{0}, purges{0}, refreshes{0};
 };
 
 struct RouteCacheSettings {
@@ -46,14 +46,10 @@ struct CacheSettings {
   std::vector<RouteCacheSettings> per_route;  // Config::routes, plus one (disabled) for no route
   std::vector<std::string> tag_headers;       // response fields holding purge tags (not sent on)
   uint64_t max_object = 8ull << 20;
-  // Who may send PURGE: address prefixes, IPv4 kept as IPv4-mapped IPv6.
-  struct AllowPrefix {
-    std::array<uint8_t, 16> bytes{};
-    int bits = 0;
-  };
-  std::vector<AllowPrefix> purge_allow;
-  bool allowPurgeFrom(std::string_view cidr);  // "10.0.0.0/8", "::1/128", a bare address; false if malformed
-  bool purgeAllowed(std::string_view address) const;
+  // Who may send PURGE (proxy/http's CidrSet, as route allow/deny and real_ip use).
+  proxy::CidrSet purge_allow;
+  bool allowPurgeFrom(std::string_view cidr) { return purge_allow.add(cidr); }  // false if malformed
+  bool purgeAllowed(std::string_view address) const { return purge_allow.contains(address); }
 };
 
 class CacheExchangeFilter;
@@ -78,6 +74,15 @@ class CacheFilterFactory final : public proxy::FilterFactory {
   proxy::WorkerMailbox* mailbox_;
   std::vector<std::unique_ptr<CacheExchangeFilter>> filters_;
   std::vector<CacheExchangeFilter*> free_;
+  // stale-while-revalidate: refreshes asked for on this worker whose background exchange has not
+  // started yet (it does from the posted queue, soon after), so that a burst of stale requests
+  // starts one. The refresh itself holds the key's fill permit: one in flight across workers.
+  struct PendingRefresh {
+    std::string key;
+    EntryRef entry;     // the stale entry to revalidate
+    uint64_t since_ms;  // uv_now when asked for
+  };
+  std::vector<PendingRefresh> refreshes_;
 };
 
 }  // namespace edged::cache

@@ -58,7 +58,8 @@ std::string formatCacheStatus(std::string_view cache_name, CacheState state, Byp
   }
   if (ttl) out += "; ttl=" + std::to_string(*ttl);
   if (stored) out += "; stored";
-  if (state == CacheState::Bypass && reason != BypassReason::None) {
+  // fwd=method already names the reason (RFC 9211 §2.2): no detail repeating it.
+  if (state == CacheState::Bypass && reason != BypassReason::None && reason != BypassReason::Method) {
     out += "; detail=";
     out += reasonName(reason);
   }

@@ -314,6 +314,11 @@ void AccessLog::formatCombined(const AccessRecord& r, const timespec&, std::stri
   out.append(" request_time=");
   appendSeconds(out, r.request_seconds, 3);
   if (!r.termination.empty()) out.append(" termination=").append(r.termination);
+  if (!r.cache.empty()) {
+    out.append(" cache=").append(r.cache);
+    if (!r.cache_detail.empty()) out.append(" cache_detail=").append(r.cache_detail);
+  }
+  if (r.background) out.append(" background=1");
   if (!r.tls_version.empty()) {
     out.append(" tls=").append(r.tls_version).append(" cipher=").append(r.tls_cipher).append(" sni=");
     appendQuoted(out, r.tls_server_name);
@@ -369,6 +374,13 @@ void AccessLog::formatJson(const AccessRecord& r, const timespec& now, std::stri
   appendJsonOrNull(out, r.referer);
   out.append(",\"user_agent\":");
   appendJsonOrNull(out, r.user_agent);
+  if (!r.cache.empty()) {  // cached routes only: other lines keep their keys
+    out.append(",\"cache\":");
+    appendJsonString(out, r.cache);
+    out.append(",\"cache_detail\":");
+    appendJsonOrNull(out, r.cache_detail);
+  }
+  if (r.background) out.append(",\"background\":true");
   if (!r.tls_version.empty()) {  // TLS connections only: plain lines keep their keys
     out.append(",\"tls_version\":");
     appendJsonString(out, r.tls_version);

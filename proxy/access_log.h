@@ -38,6 +38,11 @@ struct AccessRecord {
   std::string_view tls_cipher;
   std::string_view tls_server_name;
   std::string_view tls_client_subject;  // mutual TLS: the verified client certificate's subject
+  // The cache filter's state for the exchange (nginx $upstream_cache_status: HIT, MISS, STALE,
+  // UPDATING, REVALIDATED, EXPIRED, COLLAPSED, BYPASS) and its detail; empty: no cache on the route.
+  std::string_view cache;
+  std::string_view cache_detail;
+  bool background = false;         // edged's own background exchange (a cache refresh), no client
 };
 
 // The process's access log output: the fd, and one writer thread that drains a bounded queue

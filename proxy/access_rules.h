@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "conf/config.h"
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 namespace edged::proxy {
 

@@ -154,6 +154,7 @@ int ActiveClient::onRequestHead() {
     return -1;
   }
   resolveClientAddress();
+  request_.secure = state.conn->secure();
   const int result = session_.onRequestHead();
   if (result == Session::kWaiting) {
     state.head_paused = true;

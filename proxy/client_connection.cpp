@@ -118,6 +118,8 @@ Downstream::TlsFacts ClientConnection::tlsFacts(std::string& subject) const {
   return facts;
 }
 
+bool ClientConnection::secure() const { return transport_.secure(); }
+
 bool ClientConnection::redirectHttps() { return !transport_.secure() && worker_.gen().generation().redirectHttps(listener_); }
 
 bool ClientConnection::peerAddress(IpAddress& out) const {

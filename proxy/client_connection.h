@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "proxy/active_client.h"
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 namespace edged::proxy {
 
@@ -58,6 +58,7 @@ class ClientConnection {
   // `subject` holds the verified client certificate's subject (mutual TLS) for the facts.
   Downstream::TlsFacts tlsFacts(std::string& subject) const;
   bool redirectHttps();
+  bool secure() const;  // a TLS connection: its requests' scheme is https
   void onWriteDone(int status);
 
   // Called by ClientTimers when the busy connection's deadline, its quiet grace or (idle) its

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 namespace edged::proxy {
 

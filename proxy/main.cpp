@@ -194,6 +194,7 @@ constexpr CacheCounterFamily kCacheCounters[] = {
     {"not_stored", "Responses not stored (policy, size, truncated body).", &edged::cache::CacheCounters::not_stored},
     {"invalidations", "Entries invalidated by unsafe methods.", &edged::cache::CacheCounters::invalidations},
     {"purges", "Entries removed by PURGE.", &edged::cache::CacheCounters::purges},
+    {"refreshes", "Background refreshes started (stale-while-revalidate).", &edged::cache::CacheCounters::refreshes},
 };
 
 struct CacheSnapshot {

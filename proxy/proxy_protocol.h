@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 namespace edged::proxy {
 

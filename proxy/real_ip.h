@@ -5,7 +5,7 @@
 #include <span>
 #include <string_view>
 
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 namespace edged::proxy {
 

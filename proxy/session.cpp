@@ -227,6 +227,14 @@ void Session::runRequestFilters(size_t from) {
   pickAndConnect();
 }
 
+// A background exchange repeats this request without a client (proxy/background_exchange.h);
+// one never starts another.
+bool Session::startBackground(std::string_view method) {
+  const RequestHead& req = client_.request();
+  if (req.background || !active_) return false;
+  return services_.startBackground(req, method, client_.clientIp(), client_.forwardedFor());
+}
+
 void Session::resume(FilterAction action) {
   resumed_action_ = action;
   services_.post(resume_task_);
@@ -786,6 +794,8 @@ void Session::redirectToHttps(std::string_view host, std::string_view target) {
 }
 
 bool Session::admitted(size_t route) {
+  // A background exchange was admitted as the request it repeats: not counted a second time.
+  if (client_.request().background) return true;
   const Generation& g = gen_->generation();
   const std::string_view ip = client_.clientIp();
   const bool unread_body = client_.request().framing != BodyFraming::None;
@@ -943,6 +953,11 @@ void Session::logAccess(Termination why) {
   r.tls_cipher = tls.cipher;
   r.tls_server_name = tls.server_name;
   r.tls_client_subject = tls.client_subject;
+  LogNotes notes;
+  for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->annotateLog(notes);
+  r.cache = notes.cache;
+  r.cache_detail = notes.cache_detail;
+  r.background = req.background;
   // Where the exchange stood when it ended other than normally (HAProxy's second letter).
   if (why != Termination::None) {
     if (tunnel_ || status_ == 101) r.phase = "tunnel";

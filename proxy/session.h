@@ -106,6 +106,7 @@ class Session final : public UpstreamHandler, private Resumer {
   void runRequestFilters(size_t from);
   void resume(FilterAction action) override;  // Resumer
   std::string_view clientAddress() override { return client_.clientIp(); }  // Resumer
+  bool startBackground(std::string_view method) override;                  // Resumer
   void buildRequestHead();
   // Sends a complete response edged (or a filter) made, then end()s.
   void respond(const LocalResponse& r, Termination why, bool close, ClientNext next);

@@ -72,6 +72,13 @@ class SessionServices {
   // limits.per_client, shared by every worker; null when off.
   virtual ClientLimiter* clientLimiter() { return nullptr; }
 
+  // A background exchange (Resumer::startBackground): `request` repeated with `method` and no
+  // client. False when none can start now (draining, too many running).
+  virtual bool startBackground(const RequestHead& /*request*/, std::string_view /*method*/,
+                               std::string_view /*client_ip*/, std::string_view /*forwarded_for*/) {
+    return false;
+  }
+
  protected:
   ~SessionServices() = default;
 };

@@ -9,6 +9,7 @@
 #include <ctime>
 #include <random>
 
+#include "proxy/background_exchange.h"
 #include "proxy/client_connection.h"
 #include "proxy/log.h"
 #include "proxy/upstream_connection.h"
@@ -153,6 +154,39 @@ OriginStream* Worker::openOrigin(WorkerGen& gen, size_t upstream_index, upstream
 }
 
 Worker::~Worker() { join(); }
+
+// ---- background exchanges ------------------------------------------------------------------
+
+bool Worker::startBackground(const RequestHead& request, std::string_view method, std::string_view client_ip,
+                             std::string_view forwarded_for) {
+  if (draining_ || finished_ || background_count_ >= kMaxBackground) return false;
+  auto* x = new BackgroundExchange(*this, request, method, client_ip, forwarded_for);
+  x->next = background_;
+  if (background_) background_->prev = x;
+  background_ = x;
+  ++background_count_;
+  x->start(&Worker::backgroundDone, this);
+  return true;
+}
+
+void Worker::backgroundDone(void* self, BackgroundExchange* x) {
+  auto* w = static_cast<Worker*>(self);
+  if (x->prev) x->prev->next = x->next;
+  else w->background_ = x->next;
+  if (x->next) x->next->prev = x->prev;
+  --w->background_count_;
+  delete x;
+}
+
+// Shutdown: nobody waits for a refresh; each ends now (its origin stream closes itself).
+void Worker::abortBackground() {
+  while (BackgroundExchange* x = background_) {
+    background_ = x->next;
+    x->abort();
+    delete x;
+  }
+  background_count_ = 0;
+}
 
 void Worker::start() {
   thread_ = std::thread([this] { run(); });
@@ -374,6 +408,7 @@ void Worker::beginDrain() {
   draining_ = true;
   // What waits in the accept queues is taken and answered with Connection: close (drain() below).
   for (auto& l : listeners_) closeListener(*l);
+  abortBackground();
   pool_.closeAll();
   for (ClientConnection* c = clients_; c;) {
     ClientConnection* next = c->next;

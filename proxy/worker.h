@@ -29,6 +29,7 @@
 
 namespace edged::proxy {
 
+class BackgroundExchange;
 class ClientConnection;
 
 // What all workers share.
@@ -103,6 +104,10 @@ class Worker final : public SessionServices {
   std::vector<Header>& requestHeaderScratch() override { return request_header_scratch_; }
   std::string& textScratch() override { return text_scratch_; }
   ClientLimiter* clientLimiter() override { return shared_.client_limiter.get(); }
+  // At most kMaxBackground at a time per worker; none once draining.
+  bool startBackground(const RequestHead& request, std::string_view method, std::string_view client_ip,
+                       std::string_view forwarded_for) override;
+  static constexpr size_t kMaxBackground = 256;
 
   void add(ClientConnection* c);
   void remove(ClientConnection* c);  // from the connection's close callback
@@ -168,6 +173,11 @@ class Worker final : public SessionServices {
   std::vector<Header> request_header_scratch_;
   std::string text_scratch_;
   ClientConnection* clients_ = nullptr;  // intrusive list
+  // Background exchanges (cache refreshes) running: intrusive list, owned here.
+  BackgroundExchange* background_ = nullptr;
+  size_t background_count_ = 0;
+  static void backgroundDone(void* self, BackgroundExchange* x);
+  void abortBackground();
   size_t client_count_ = 0;
   bool draining_ = false;
   bool finished_ = false;

@@ -9,7 +9,7 @@
 
 #include "conf/config.h"
 #include "proxy/access_rules.h"
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 #include "proxy/http/http.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/net/tls/tls.h"

@@ -44,6 +44,15 @@ class Resumer {
   // The client's address as text ("192.0.2.1", "2001:db8::1"; after real_ip when configured),
   // for a filter's access rules (the cache's PURGE). Valid until the filter's onFinish().
   virtual std::string_view clientAddress() = 0;
+  // Starts a background exchange: this exchange's request again, with `method` (GET or HEAD)
+  // and no body, without the fields that would make it partial or conditional (Range, If-Range,
+  // If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since) or carry a body or an
+  // upgrade. It runs soon, from the worker's posted queue, with no client attached: routing and
+  // the whole filter chain as for any request (RequestHead::background is set, so a filter knows
+  // it), the origin's response read and dropped, one access-log line. Bounded by the upstream
+  // timeouts; aborted at shutdown. False when it cannot start (shutting down, too many running,
+  // or this exchange is itself a background one). Callable from onRequest only.
+  virtual bool startBackground(std::string_view method) = 0;
 
  protected:
   ~Resumer() = default;
@@ -76,6 +85,12 @@ struct ResponseEdit {
   bool filter_body = false;      // out: this filter wants onResponseBody
 };
 
+// What a filter adds to its exchange's access-log line (views valid until its release()).
+struct LogNotes {
+  std::string_view cache;         // the cache's state: HIT, MISS, STALE, UPDATING, REVALIDATED, ...
+  std::string_view cache_detail;  // why, when there is more to say (bypass reasons)
+};
+
 // One per exchange it attached to. Calls happen on the exchange's worker thread, in this order:
 // onRequest, [onUpstreamRequest, per try], onResponseHead, onResponseBody/onFlush..., onFinish.
 class ExchangeFilter {
@@ -99,6 +114,8 @@ class ExchangeFilter {
   virtual bool onFlush(FilterSink&) { return true; }
   // The last call, exactly once, on every path (complete, error, client gone, local answer).
   virtual void onFinish(Termination) {}
+  // After onFinish, before release(): the filter's part of the access-log line.
+  virtual void annotateLog(LogNotes&) const {}
   // After onFinish: the filter goes back to its factory (freed or pooled).
   virtual void release() = 0;
 

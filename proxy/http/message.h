@@ -25,7 +25,10 @@ struct RequestHead {
   bool keep_alive = true;          // the client's protocol keeps the connection after this one
   bool upgrade = false;            // the client asked to switch protocols (Connection: upgrade)
   bool complete = false;           // set by the protocol side once the head is whole
+  bool secure = false;             // arrived over TLS: the request's scheme is https
+  bool background = false;         // edged's own background exchange (no client; a filter asked for it)
 
+  std::string_view scheme() const { return secure ? "https" : "http"; }
   std::string_view target() const { return fields.target(); }
   bool http10() const { return version_major == 1 && version_minor == 0; }
   // RFC 9110 §9.2.2.
@@ -49,6 +52,8 @@ struct RequestHead {
     keep_alive = true;
     upgrade = false;
     complete = false;
+    secure = false;
+    background = false;
   }
 };
 

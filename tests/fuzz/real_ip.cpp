@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 #include "proxy/real_ip.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

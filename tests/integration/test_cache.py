@@ -2,7 +2,9 @@
 for the module; the origin's behaviour is chosen by the path, and it counts requests per path, so
 each test sees exactly what reached it. Hits, Age and the stored Date, Vary, revalidation with a
 304 header update, invalidation by unsafe methods and Location, Authorization, no-store/private,
-Range 206, HEAD from GET, request collapsing across workers, a lying origin, eviction."""
+Range 206, HEAD from GET, request collapsing across workers, a lying origin, eviction,
+stale-while-revalidate's background refresh, the cache state in the access log, and the scheme in
+the key (an HTTPS listener beside the plain one)."""
 
 import email.utils
 import json
@@ -12,16 +14,22 @@ import threading
 import time
 import urllib.request
 
+import ssl
+
 import pytest
 
 import httpwire
 from harness import Edged, free_port, make_config
 from lbtools import admin_call, wait_admin
 from origin import Origin
+from tlstools import Pki
 
 PAST_DATE = email.utils.formatdate(time.time() - 5, usegmt=True)
 GZ_BODY = b'{"items": [' + b",".join(b'{"id": %d, "name": "item"}' % i for i in range(200)) + b"]}"
 GZIP_IN = 'edged_compression_bytes_in_total{algorithm="gzip"}'
+# stale-while-revalidate: a path's refresh (its second request on) is held until the test sets
+# its gate, so that the test sees the stale answer arrive while the origin has not answered yet.
+GATES = {}
 
 
 def handler(conn, req):
@@ -29,7 +37,19 @@ def handler(conn, req):
     n = conn.origin.request_count(req.target)   # this request included
     body = ("%s %s #%d\n" % (req.method, req.target, n)).encode()
     h = [("Content-Type", "text/plain"), ("Date", PAST_DATE)]
-    if path.startswith("/fresh/"):
+    if path.startswith("/swr"):
+        # Stale at once (max-age=0, Date now), usable stale for 60 s while one refresh runs.
+        now = email.utils.formatdate(time.time(), usegmt=True)
+        if n > 1 and path in GATES:
+            assert GATES[path].wait(10), "gate of %s never opened" % path
+        if n > 1 and path.startswith("/swr304/") and req.headers.get("if-none-match") == '"w1"':
+            conn.respond(304, b"", headers=[("ETag", '"w1"'), ("Cache-Control", "max-age=60"),
+                                           ("X-Rev", "updated"), ("Date", now)], length=False)
+            return None
+        cc = "max-age=0, stale-while-revalidate=60" if n == 1 else "max-age=60"
+        h = [("Content-Type", "text/plain"), ("Date", now), ("Cache-Control", cc), ("ETag", '"w%d"' % n),
+             ("X-Rev", "first" if n == 1 else "second")]
+    elif path.startswith("/fresh/"):
         h += [("Cache-Control", "max-age=60"), ("ETag", '"e%d"' % n), ("Surrogate-Key", "all t-%s" % path[7:])]
     elif path.startswith("/aged/"):
         h += [("Cache-Control", "max-age=60"), ("Age", "10")]
@@ -112,7 +132,14 @@ def flaky():
 
 
 @pytest.fixture(scope="module")
-def edged(origin, flaky, tmp_path_factory):
+def pki(tmp_path_factory):
+    p = Pki(tmp_path_factory.mktemp("pki"))
+    p.localhost = p.leaf("localhost", dns=["localhost"])
+    return p
+
+
+@pytest.fixture(scope="module")
+def edged(origin, flaky, pki, tmp_path_factory):
     routes = [{"match": {"prefix": "/sied/"}, "upstream": "flaky", "cache": "on"},
               {"match": {"prefix": "/gz/"}, "upstream": "api", "cache": "on", "compression": "on"},
               {"match": {"prefix": "/lt/"}, "upstream": "api", "cache": {"lock_timeout": "300ms"}},
@@ -122,7 +149,12 @@ def edged(origin, flaky, tmp_path_factory):
     cfg = make_config({"api": [origin.address], "flaky": [flaky.address]}, routes=routes, workers=2,
                       admin={"address": "127.0.0.1:%d" % admin_port},
                       cache={"memory": "1MiB", "max_object": "256KiB", "purge_allow": ["127.0.0.1/32"]})
+    tls_port = free_port()
+    cfg["listen"] = [{"address": "127.0.0.1:%d" % free_port()},
+                     {"address": "127.0.0.1:%d" % tls_port,
+                      "tls": {"certificates": [{"cert": pki.localhost.cert, "key": pki.localhost.key}]}}]
     e = Edged(cfg, tmp_path_factory.mktemp("edged")).start()
+    e.tls_port = tls_port
     wait_admin(admin_port)
     e.admin_port = admin_port
     yield e
@@ -406,3 +438,145 @@ def test_request_directives_no_cache_max_stale_min_fresh(edged, origin):
     r = get(edged, "/reval/ms", headers=[("Cache-Control", "max-stale")])
     assert r.status == 200 and r.headers.get("x-rev") == "first"
     assert origin.request_count("/reval/ms") == 1
+
+
+def wait_until(fn, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.02)
+    return fn()
+
+
+def log_fields(e, target):
+    """The access-log lines of `target` (GET), as dicts of their key=value words."""
+    out = []
+    for line in e.access_log():
+        if '"GET %s HTTP/1.1"' % target not in line:
+            continue
+        out.append(dict(w.split("=", 1) for w in line.split() if "=" in w and not w.startswith('"')))
+    return out
+
+
+@pytest.mark.parametrize("path,refresh", [("/swr/a", "200"), ("/swr304/a", "304")])
+def test_stale_while_revalidate_serves_stale_at_once_and_refreshes_once_in_the_background(
+        edged, origin, path, refresh):
+    gate = GATES[path] = threading.Event()
+    try:
+        r1 = get(edged, path)
+        assert r1.status == 200 and r1.headers.get("x-rev") == "first"
+        # Stale, within stale-while-revalidate: answered from the cache while the origin holds the
+        # refresh (the gate is closed, so the origin cannot have answered it).
+        r2 = get(edged, path, headers=[("X-Client", "2")])
+        assert r2.status == 200 and r2.body == r1.body and not gate.is_set()
+        cs = r2.headers.get("cache-status")
+        assert re.match(r"edged; hit; ttl=(0|-\d+); detail=stale-while-revalidate$", cs), cs
+        assert wait_until(lambda: origin.request_count(path) == 2)
+        refresh_req = [q for q in origin.snapshot() if q.target == path][1]
+        assert refresh_req.headers.get("if-none-match") == '"w1"'    # a conditional request
+        # More stale requests on either worker while the refresh runs: served stale, no second refresh.
+        for _ in range(4):
+            r = get(edged, path)
+            assert r.status == 200 and r.body == r1.body
+        assert origin.request_count(path) == 2
+    finally:
+        gate.set()
+    # The refresh lands: the next requests are fresh hits (the new body or the 304-merged head).
+    def fresh_hit():
+        r = get(edged, path)
+        m = re.match(r"edged; hit; ttl=(-?\d+)$", r.headers.get("cache-status"))
+        return r if m and int(m.group(1)) > 0 else None
+    fresh = wait_until(fresh_hit)
+    assert fresh, "no fresh hit after the refresh"
+    if refresh == "200":
+        assert fresh.body == ("GET %s #2\n" % path).encode() and fresh.headers.get("x-rev") == "second"
+    else:
+        assert fresh.body == r1.body and fresh.headers.get("x-rev") == "updated"
+    assert origin.request_count(path) == 2
+    assert wait_metric_at_least(edged, 'edged_cache_refreshes_total{route="/"}', 1) >= 1
+    # The access log (each worker's lines in its own order): the miss, the five stale answers
+    # (UPDATING, more if a poll came before the refresh landed), the background line, the hit.
+    def complete(ls):   # each worker hands its lines over at least once a second
+        states = [l.get("cache") for l in ls]
+        return ls if any(l.get("background") for l in ls) and "HIT" in states and states.count("UPDATING") >= 5 \
+            else None
+    lines = wait_until(lambda: complete(log_fields(edged, path)))
+    assert lines, edged.access_log()[-10:]
+    states = [l.get("cache") for l in lines if not l.get("background")]
+    assert states.count("MISS") == 1 and states.count("UPDATING") >= 5 and "HIT" in states, states
+    # One refresh; at most one more background exchange that found the refresh running (two
+    # workers may ask for one in the same instant) and ended without going to the origin.
+    bg = [l for l in lines if l.get("background")]
+    done = [l for l in bg if l.get("cache") != "BYPASS"]
+    assert len(bg) <= 2 and len(done) == 1, bg
+    assert done[0]["cache"] == ("EXPIRED" if refresh == "200" else "REVALIDATED"), bg
+
+
+def test_the_access_log_has_the_cache_state_and_its_reason(edged, origin):
+    get(edged, "/fresh/log")
+    get(edged, "/fresh/log")
+    get(edged, "/nostore/log")
+    get(edged, "/fresh/log", method="POST")
+    lines = wait_until(lambda: (lambda ls: ls if len(ls) >= 2 else None)(log_fields(edged, "/fresh/log")))
+    assert sorted(l.get("cache") for l in lines[:2]) == ["HIT", "MISS"], lines
+    ns = wait_until(lambda: log_fields(edged, "/nostore/log"))
+    assert ns[0].get("cache") == "MISS" and ns[0].get("cache_detail") == "no-store-response", ns
+    post = wait_until(lambda: [l for l in edged.access_log() if '"POST /fresh/log' in l])
+    assert post and " cache=BYPASS cache_detail=method" in post[0]
+
+
+def test_unsafe_method_cache_status_does_not_repeat_itself(edged, origin):
+    r = get(edged, "/fresh/unsafe-cs", method="DELETE")
+    assert r.headers.get("cache-status") == "edged; fwd=method"
+
+
+def test_https_and_http_requests_have_their_own_keys(edged, origin, pki):
+    ctx = ssl.create_default_context(cafile=pki.ca.cert)
+
+    def tls_get(target):
+        with socket.create_connection(("127.0.0.1", edged.tls_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(httpwire.build_request("GET", target))
+                return httpwire.read_response(httpwire.BufferedSocket(s))
+
+    plain = get(edged, "/fresh/scheme")
+    first = tls_get("/fresh/scheme")
+    again = tls_get("/fresh/scheme")
+    assert plain.headers.get("cache-status") == "edged; fwd=uri-miss; stored"
+    assert first.headers.get("cache-status") == "edged; fwd=uri-miss; stored"
+    assert first.body == b"GET /fresh/scheme #2\n"
+    assert again.headers.get("cache-status").startswith("edged; hit") and again.body == first.body
+    assert get(edged, "/fresh/scheme").body == plain.body
+    assert origin.request_count("/fresh/scheme") == 2
+    assert admin_post(edged, "/cache/purge", {"url": "https://localhost/fresh/scheme"}) == {"purged": 1}
+
+
+def test_a_refresh_in_flight_outlives_a_reload_and_is_ended_at_shutdown(origin, tmp_path):
+    admin_port = free_port()
+    cfg = make_config({"api": [origin.address]}, routes=[{"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}],
+                      admin={"address": "127.0.0.1:%d" % admin_port}, timeouts={"shutdown_grace": "5s"})
+    e = Edged(cfg, tmp_path).start()
+    held, stuck = "/swr/reload", "/swr/stuck"
+    GATES[held], GATES[stuck] = threading.Event(), threading.Event()
+    try:
+        wait_admin(admin_port)
+        get(e, held)
+        get(e, stuck)
+        assert get(e, held).headers.get("cache-status").endswith("stale-while-revalidate")
+        assert wait_until(lambda: origin.request_count(held) == 2)
+        status, body = admin_call(admin_port, "POST", "/reload")
+        assert status == 200, body
+        GATES[held].set()                 # the refresh started before the reload completes after it
+        assert wait_until(lambda: re.match(r"edged; hit; ttl=\d", get(e, held).headers.get("cache-status")))
+        assert get(e, held).headers.get("x-rev") == "second"
+        # A refresh the origin never answers is still running at SIGTERM: edged ends it, closes its
+        # connection and exits 0 with no handle left open (stop() checks the exit code and the log).
+        assert get(e, stuck).headers.get("cache-status").endswith("stale-while-revalidate")
+        assert wait_until(lambda: origin.request_count(stuck) == 2)
+        e.stop()
+    finally:
+        GATES[stuck].set()
+        e.stop()
+    assert origin.request_count(held) == 2 and origin.request_count(stuck) == 2

@@ -340,7 +340,7 @@ TEST_CASE("Cache-Status values (RFC 9211 §2)") {
   CHECK(formatCacheStatus("edged", CacheState::Stale, BypassReason::None, -5, false) == "edged; hit; ttl=-5");
   CHECK(formatCacheStatus("edged", CacheState::Bypass, BypassReason::NoStoreResponse, std::nullopt, false) ==
         "edged; fwd=bypass; detail=no-store-response");
-  CHECK(formatCacheStatus("edged", CacheState::Bypass, BypassReason::Method, std::nullopt, false) == "edged; fwd=method; detail=method");
+  CHECK(formatCacheStatus("edged", CacheState::Bypass, BypassReason::Method, std::nullopt, false) == "edged; fwd=method");
   CHECK(formatCacheStatus("edged", CacheState::Revalidated, BypassReason::None, 60, true) == "edged; fwd=stale; fwd-status=304; ttl=60; stored");
 }
 

@@ -201,6 +201,33 @@ TEST_CASE("AccessLog: TLS connections add version, cipher, SNI and client certif
   CHECK(combined.find(" sni=\"-\" client_cert=\"CN=client one,O=\\x22x\\x22\"\n") != std::string::npos);
 }
 
+TEST_CASE("AccessLog: a cached route's lines add the cache state, its detail and a background mark") {
+  AccessRecord r = sample();
+  std::string plain_combined, plain_json;
+  AccessLog(nullptr, conf::AccessLogFormat::Combined).format(r, at(1700000000, 0), plain_combined);
+  AccessLog(nullptr, conf::AccessLogFormat::Json).format(r, at(1700000000, 0), plain_json);
+  CHECK(plain_combined.find(" cache=") == std::string::npos);
+  CHECK(plain_json.find("\"cache\"") == std::string::npos);
+
+  r.cache = "MISS";
+  r.cache_detail = "no-store-response";
+  std::string combined, json_line;
+  AccessLog(nullptr, conf::AccessLogFormat::Combined).format(r, at(1700000000, 0), combined);
+  CHECK(combined.find(" cache=MISS cache_detail=no-store-response\n") != std::string::npos);
+  AccessLog(nullptr, conf::AccessLogFormat::Json).format(r, at(1700000000, 0), json_line);
+  CHECK(json_line.find(",\"cache\":\"MISS\",\"cache_detail\":\"no-store-response\"}\n") != std::string::npos);
+
+  r.cache = "EXPIRED";
+  r.cache_detail = {};
+  r.background = true;
+  combined.clear();
+  json_line.clear();
+  AccessLog(nullptr, conf::AccessLogFormat::Combined).format(r, at(1700000000, 0), combined);
+  CHECK(combined.find(" cache=EXPIRED background=1\n") != std::string::npos);
+  AccessLog(nullptr, conf::AccessLogFormat::Json).format(r, at(1700000000, 0), json_line);
+  CHECK(json_line.find(",\"cache\":\"EXPIRED\",\"cache_detail\":null,\"background\":true}\n") != std::string::npos);
+}
+
 TEST_CASE("AccessLogSink: lines reach the fd through the writer thread; none lost at stop") {
   char path[] = "/tmp/edged-al-lines-XXXXXX";
   const int fd = mkstemp(path);

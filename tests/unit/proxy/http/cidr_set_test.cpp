@@ -1,11 +1,11 @@
-// tests/unit/proxy/cidr_set_test.cpp — address parsing, prefixes of both families, and the
+// tests/unit/proxy/http/cidr_set_test.cpp — address parsing, prefixes of both families, and the
 // X-Forwarded-For walk past trusted hops.
 #include <doctest.h>
 
 #include <string>
 #include <vector>
 
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 #include "proxy/real_ip.h"
 
 namespace edged::proxy {

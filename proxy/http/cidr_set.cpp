@@ -1,6 +1,6 @@
-// proxy/cidr_set.cpp — parsing with inet_pton (pure: no resolver), matching by whole bytes then
+// proxy/http/cidr_set.cpp — parsing with inet_pton (pure: no resolver), matching by whole bytes then
 // one masked byte. Sets are short (a few trusted networks), so a linear scan beats a trie.
-#include "proxy/cidr_set.h"
+#include "proxy/http/cidr_set.h"
 
 #include <arpa/inet.h>
 

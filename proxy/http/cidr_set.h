@@ -1,4 +1,4 @@
-// proxy/cidr_set.h — IP addresses (IPv4 and IPv6 in one form) and a set of CIDR prefixes with
+// proxy/http/cidr_set.h — IP addresses (IPv4 and IPv6 in one form) and a set of CIDR prefixes with
 // its membership test: what access rules (allow/deny) and trusted proxies (real_ip) are made of.
 #pragma once
 
