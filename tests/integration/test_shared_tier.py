@@ -179,19 +179,27 @@ def test_corrupt_or_foreign_values_are_misses(pair, origin, redis):
     wait_for(lambda: redis.cmd("EXISTS", obj_key("/p/good")) == 1, what="the copy")
     good = redis.cmd("GET", obj_key("/p/good"))
     corrupt = metric(b, "edged_cache_shared_corrupt_total")
-    flipped = bytearray(good)
-    flipped[-3] ^= 0x20                                   # one bit of the body
-    cases = {"/p/foreign": b"<html>not ours</html>",      # someone else's value under the prefix
-             "/p/copied": good,                           # a valid entry under another key
-             "/p/flipped": bytes(flipped),
-             "/p/truncated": good[:-10]}
-    for path, value in cases.items():
+    # Values written by hand under the prefix: B's first request finds them.
+    planted = {"/p/foreign": b"<html>not ours</html>",   # someone else's value
+               "/p/copied": good}                        # a valid entry under another key
+    for path, value in planted.items():
         assert redis.cmd("SET", obj_key(path), value, "EX", 60) == "OK"
         r = get(b, path)
-        assert r.status == 200 and r.body.startswith(path.encode() + b" #"), path
+        assert r.status == 200 and r.body.startswith(path.encode() + b" #1"), path
         assert "fwd=uri-miss" in r.headers.get("cache-status"), path
         assert origin.request_count(path) == 1, path
-    assert metric(b, "edged_cache_shared_corrupt_total") == corrupt + len(cases)
+    # Copies A wrote, damaged in place: B goes to the origin rather than serve them.
+    damage = {"/p/flipped": lambda v: v[:-3] + bytes([v[-3] ^ 0x20]) + v[-2:],   # one bit of the body
+              "/p/truncated": lambda v: v[:-10]}
+    for path, hurt in damage.items():
+        get(a, path)
+        wait_for(lambda: redis.cmd("EXISTS", obj_key(path)) == 1, what="the copy of " + path)
+        assert redis.cmd("SET", obj_key(path), hurt(redis.cmd("GET", obj_key(path))), "EX", 60) == "OK"
+        r = get(b, path)
+        assert r.status == 200 and r.body == (path + " #2\n").encode(), path
+        assert "fwd=uri-miss" in r.headers.get("cache-status"), path
+        assert origin.request_count(path) == 2, path
+    assert metric(b, "edged_cache_shared_corrupt_total") == corrupt + len(planted) + len(damage)
 
 
 def test_redis_stopped_or_hung_under_load_then_back(pair, origin, redis):
