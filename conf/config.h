@@ -203,7 +203,9 @@ struct RouteCacheConfig {
 
 // `cache.shared`: the second tier in Redis, shared by every edged instance (issue 17).
 struct SharedCacheConfig {
-  Address redis;                           // the Redis server, HOST:PORT
+  Address redis;                           // the Redis server, HOST:PORT (when no sentinels)
+  std::vector<Address> sentinels;          // or: Sentinels that name the master `master`
+  std::string master;
   std::string key_prefix = "edged:";       // every key edged writes starts with it
   uint64_t max_object = 1ull << 20;        // larger responses stay local
   Duration timeout{20};                    // a lookup slower than this is a miss

@@ -1499,7 +1499,23 @@ void Loader::loadSharedCache(const Field& field, SharedCacheConfig& out) {
   bool have_redis = false;
   for (const MapEntry& entry : *entries) {
     const Field& f = entry.field;
-    if (entry.key == "redis") {
+    if (entry.key == "redis" && f.node.IsMap()) {
+      have_redis = true;
+      const auto sentinel = mapEntries(f, {"sentinels", "master"});
+      if (!sentinel) continue;
+      for (const MapEntry& s : *sentinel) {
+        if (s.key == "master") {
+          readString(s.field, out.master);
+        } else if (const auto items = listItems(s.field)) {
+          for (const Field& item : *items) {
+            Address a;
+            if (readAddress(item, a)) out.sentinels.push_back(std::move(a));
+          }
+        }
+      }
+      if (out.sentinels.empty() || out.master.empty())
+        fail(f, "a Sentinel setup needs `sentinels: [HOST:PORT, ...]` and `master: NAME`");
+    } else if (entry.key == "redis") {
       have_redis = readAddress(f, out.redis) || true;  // a bad address is reported there
     } else if (entry.key == "key_prefix") {
       std::string text;
@@ -1517,7 +1533,7 @@ void Loader::loadSharedCache(const Field& field, SharedCacheConfig& out) {
       }
     }
   }
-  if (!have_redis) fail(field, "needs `redis: HOST:PORT`");
+  if (!have_redis) fail(field, "needs `redis: HOST:PORT` or `redis: { sentinels: [...], master: NAME }`");
 }
 
 void Loader::loadRouteCache(const Field& field, CacheOverride& out) {

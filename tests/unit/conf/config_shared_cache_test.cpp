@@ -45,9 +45,26 @@ TEST_CASE("cache.shared: every key") {
   CHECK(s.timeout == Duration(5));
 }
 
+TEST_CASE("cache.shared: Sentinel addresses and the master's name") {
+  const LoadResult r = loadConfigString(
+      withBase("cache:\n  shared:\n    redis: { sentinels: [127.0.0.1:26379, \"[::1]:26380\"], master: mymaster }\n"),
+      "t.yaml");
+  INFO(joinErrors(r));
+  REQUIRE(r.ok());
+  const SharedCacheConfig& s = *r.config->cache.shared;
+  REQUIRE(s.sentinels.size() == 2);
+  CHECK(s.sentinels[1].port() == 26380);
+  CHECK(s.master == "mymaster");
+}
+
 TEST_CASE("cache.shared: every bad value is reported at its position") {
   CHECK(errorsOf(withBase("cache:\n  shared:\n    key_prefix: x\n")) ==
-        Errors{"t.yaml:12:5: cache.shared: needs `redis: HOST:PORT`"});
+        Errors{"t.yaml:12:5: cache.shared: needs `redis: HOST:PORT` or `redis: { sentinels: [...], master: NAME }`"});
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: { master: m }\n")) ==
+        Errors{"t.yaml:12:12: cache.shared.redis: a Sentinel setup needs `sentinels: [HOST:PORT, ...]` and `master: NAME`"});
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: { sentinels: [nope], master: m }\n")) ==
+        Errors{"t.yaml:12:25: cache.shared.redis.sentinels[0]: bad address 'nope': expected HOST:PORT",
+               "t.yaml:12:12: cache.shared.redis: a Sentinel setup needs `sentinels: [HOST:PORT, ...]` and `master: NAME`"});
   CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: localhost\n")) ==
         Errors{"t.yaml:12:12: cache.shared.redis: bad address 'localhost': expected HOST:PORT"});
   CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: 127.0.0.1:1\n    key_prefix: \"a b\"\n")) ==
