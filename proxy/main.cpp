@@ -121,8 +121,15 @@ std::shared_ptr<const edged::cache::CacheSettings> cacheSettings(const edged::co
 edged::cache::shared_tier::SharedTierOptions sharedTierOptions(const edged::conf::SharedCacheConfig& c) {
   edged::cache::shared_tier::SharedTierOptions o;
   const std::string& text = c.redis.text;  // "host:port" or "[v6]:port", validated by conf
-  o.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
-  o.port = c.redis.port();
+  if (!text.empty()) {
+    o.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+    o.port = c.redis.port();
+  }
+  for (const edged::conf::Address& s : c.sentinels) {
+    const std::string& t = s.text;
+    o.sentinels.emplace_back(t.front() == '[' ? t.substr(1, t.find(']') - 1) : t.substr(0, t.rfind(':')), s.port());
+  }
+  o.master = c.master;
   o.key_prefix = c.key_prefix;
   o.max_object = c.max_object;
   o.timeout_ms = static_cast<uint64_t>(c.timeout.count());

@@ -75,10 +75,14 @@ void RedisTier::release() {
 
 redisAsyncContext* RedisTier::context() {
   if (!handles()) return nullptr;
+  if (ctx_ && hub_->generation() != master_gen_) dropContext();  // Sentinel named a new master
   const bool allowed = breaker_.allow(uv_now(loop_));
   if (!allowed) return nullptr;
   if (ctx_) return ctx_;
-  redisAsyncContext* c = redisAsyncConnect(options_.host.c_str(), options_.port);
+  std::string host;
+  int port = 0;
+  if (!hub_->master(host, port, master_gen_)) return nullptr;
+  redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
   if (!c) return nullptr;
   if (c->err) {
     redisAsyncFree(c);

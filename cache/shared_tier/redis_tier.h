@@ -68,6 +68,7 @@ class RedisTier final : public SecondTier {
   bool timer_open_ = false;
   bool released_ = false;
   uint64_t next_id_ = 1;
+  uint64_t master_gen_ = 0;  // the hub's master generation ctx_ was made for
   std::deque<Pending> pending_;  // lookups in send order
   std::string key_scratch_;
 };

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cache/second_tier.h"
 
@@ -18,8 +20,10 @@ struct uv_loop_s;
 namespace edged::cache::shared_tier {
 
 struct SharedTierOptions {
-  std::string host = "127.0.0.1";  // numeric address
+  std::string host = "127.0.0.1";  // numeric address (when no sentinels)
   int port = 6379;
+  std::vector<std::pair<std::string, int>> sentinels;  // or: ask these for `master`'s address
+  std::string master;
   std::string key_prefix = "edged:";
   uint64_t max_object = 1ull << 20;
   uint64_t timeout_ms = 20;

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 #include <random>
 
 namespace edged::cache::shared_tier {
@@ -55,6 +57,10 @@ SharedTierHub::SharedTierHub(const SharedTierOptions& options, SecondTierCounter
   std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
   instance_ = id;
   channel_ = options_.key_prefix + "purge";
+  if (options_.sentinels.empty()) {
+    master_host_ = options_.host;
+    master_port_ = options_.port;
+  }
   uv_loop_init(&loop_);
   async_.data = this;
   uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<SharedTierHub*>(a->data)->onAsync(); });
@@ -84,6 +90,7 @@ void SharedTierHub::run() {
   tick_.data = this;
   // Reconnects and retries: a purge taken while Redis was away goes out once it is back.
   uv_timer_start(&tick_, [](uv_timer_t* t) { static_cast<SharedTierHub*>(t->data)->onTick(); }, 100, 100);
+  connectSentinel();
   connectPublisher();
   connectSubscriber();
   onAsync();  // what was published before the loop ran
@@ -121,6 +128,13 @@ void SharedTierHub::onTick() {
     sub_ = nullptr;
     redisAsyncFree(s);
   }
+  if (sentinel_ && !sentinel_connected_ && now - sentinel_started_ms_ >= 1000) {
+    redisAsyncContext* s = sentinel_;
+    sentinel_ = nullptr;
+    redisAsyncFree(s);
+    ++sentinel_index_;  // the next one
+  }
+  if (!sentinel_) connectSentinel();
   if (!pub_) connectPublisher();
   if (!sub_) connectSubscriber();
   sendQueued();
@@ -160,9 +174,122 @@ void SharedTierHub::onPurgeReply(redisAsyncContext* ac, void* reply, void*) {
   if (!self->closed_ && self->unsent_.size() < kMaxUnsent) self->unsent_.push_front(std::move(p));
 }
 
+bool SharedTierHub::master(std::string& host, int& port, uint64_t& generation) const {
+  std::lock_guard lock(master_mutex_);
+  if (master_host_.empty()) return false;
+  host = master_host_;
+  port = master_port_;
+  generation = master_gen_.load(std::memory_order_relaxed);
+  return true;
+}
+
+void SharedTierHub::setMaster(std::string_view host, int port) {
+  {
+    std::lock_guard lock(master_mutex_);
+    if (host == master_host_ && port == master_port_) return;
+    master_host_ = host;
+    master_port_ = port;
+    master_gen_.fetch_add(1, std::memory_order_release);  // the workers reconnect on their next call
+  }
+  std::fprintf(stderr, "edged: [info] shared cache tier: master %s is %.*s:%d\n", options_.master.c_str(),
+               static_cast<int>(host.size()), host.data(), port);
+  for (redisAsyncContext** c : {&pub_, &sub_}) {
+    if (redisAsyncContext* old = *c) {
+      *c = nullptr;
+      redisAsyncFree(old);
+    }
+  }
+  counters_.subscribed.store(0, std::memory_order_relaxed);
+  connectPublisher();
+  connectSubscriber();
+}
+
+// With Sentinel: one connection to one of them asks for the master's address, then listens for
+// +switch-master (a failover); when it is lost the next Sentinel is asked.
+void SharedTierHub::connectSentinel() {
+  if (closed_ || sentinel_ || options_.sentinels.empty()) return;
+  const auto& [host, port] = options_.sentinels[sentinel_index_ % options_.sentinels.size()];
+  redisAsyncContext* s = redisAsyncConnect(host.c_str(), port);
+  if (!s) return;
+  if (s->err) {
+    redisAsyncFree(s);
+    ++sentinel_index_;
+    return;
+  }
+  s->data = this;
+  redisLibuvAttach(s, &loop_);
+  redisAsyncSetConnectCallback(s, onSentinelConnect);
+  redisAsyncSetDisconnectCallback(s, onSentinelDisconnect);
+  sentinel_ = s;
+  sentinel_connected_ = false;
+  sentinel_started_ms_ = uv_now(&loop_);
+  const char* ask[] = {"SENTINEL", "get-master-addr-by-name", options_.master.c_str()};
+  const size_t ask_lens[] = {8, 23, options_.master.size()};
+  // SUBSCRIBE only once this answered: hiredis 0.14 would take an array reply that arrives in
+  // subscribed mode for a message.
+  redisAsyncCommandArgv(s, onMasterAddr, this, 3, ask, ask_lens);
+}
+
+void SharedTierHub::onSentinelConnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<SharedTierHub*>(ac->data);
+  if (self->sentinel_ != ac) return;
+  if (status != REDIS_OK) {
+    self->sentinel_ = nullptr;
+    ++self->sentinel_index_;
+  } else {
+    self->sentinel_connected_ = true;
+  }
+}
+
+void SharedTierHub::onSentinelDisconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<SharedTierHub*>(ac->data);
+  if (self->sentinel_ != ac) return;
+  self->sentinel_ = nullptr;
+  ++self->sentinel_index_;
+}
+
+void SharedTierHub::onMasterAddr(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* self = static_cast<SharedTierHub*>(privdata);
+  auto* r = static_cast<redisReply*>(reply);
+  if (r && !self->closed_ && self->sentinel_ == ac) {
+    const char* sub[] = {"SUBSCRIBE", "+switch-master"};
+    const size_t sub_lens[] = {9, 14};
+    redisAsyncCommandArgv(ac, onSwitchMaster, self, 2, sub, sub_lens);
+  }
+  if (self->closed_ || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+      r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+    if (r && !self->closed_) std::fprintf(stderr, "edged: [warn] shared cache tier: Sentinel does not know master %s\n", self->options_.master.c_str());
+    return;
+  }
+  self->setMaster(std::string_view(r->element[0]->str, r->element[0]->len), std::atoi(r->element[1]->str));
+}
+
+void SharedTierHub::onSwitchMaster(redisAsyncContext*, void* reply, void* privdata) {
+  auto* self = static_cast<SharedTierHub*>(privdata);
+  auto* r = static_cast<redisReply*>(reply);
+  if (self->closed_ || !r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || r->element[2]->type != REDIS_REPLY_STRING ||
+      std::string_view(r->element[0]->str, r->element[0]->len) != "message")
+    return;
+  // "<name> <old ip> <old port> <new ip> <new port>"
+  std::string_view m(r->element[2]->str, r->element[2]->len);
+  std::vector<std::string_view> words;
+  while (!m.empty()) {
+    const size_t sp = m.find(' ');
+    words.push_back(m.substr(0, sp));
+    if (sp == std::string_view::npos) break;
+    m.remove_prefix(sp + 1);
+  }
+  if (words.size() != 5 || words[0] != self->options_.master) return;
+  self->setMaster(words[3], std::atoi(std::string(words[4]).c_str()));
+}
+
 void SharedTierHub::connectPublisher() {
   if (closed_ || pub_) return;
-  redisAsyncContext* c = redisAsyncConnect(options_.host.c_str(), options_.port);
+  std::string host;
+  int port = 0;
+  uint64_t gen = 0;
+  if (!master(host, port, gen)) return;
+  redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
   if (!c) return;
   if (c->err) {
     redisAsyncFree(c);
@@ -202,7 +329,11 @@ void SharedTierHub::onPubDisconnect(const redisAsyncContext* ac, int) {
 
 void SharedTierHub::connectSubscriber() {
   if (closed_ || sub_) return;
-  redisAsyncContext* s = redisAsyncConnect(options_.host.c_str(), options_.port);
+  std::string host;
+  int port = 0;
+  uint64_t gen = 0;
+  if (!master(host, port, gen)) return;
+  redisAsyncContext* s = redisAsyncConnect(host.c_str(), port);
   if (!s) return;
   if (s->err) {
     redisAsyncFree(s);
@@ -272,6 +403,10 @@ void SharedTierHub::closeAll() {
   }
   if (redisAsyncContext* s = sub_) {
     sub_ = nullptr;
+    redisAsyncFree(s);
+  }
+  if (redisAsyncContext* s = sentinel_) {
+    sentinel_ = nullptr;
     redisAsyncFree(s);
   }
   counters_.subscribed.store(0, std::memory_order_relaxed);

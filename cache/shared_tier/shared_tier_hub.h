@@ -7,6 +7,7 @@
 #include <hiredis/async.h>
 #include <uv.h>
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -26,6 +27,10 @@ class SharedTierHub {
 
   void publish(PurgeKind kind, std::string_view value);  // any thread
   const SharedTierOptions& options() const { return options_; }
+  // The Redis to use now (with Sentinel: the master it named last); false while not known. Any
+  // thread. `generation` changes whenever the address does.
+  bool master(std::string& host, int& port, uint64_t& generation) const;
+  uint64_t generation() const { return master_gen_.load(std::memory_order_acquire); }
 
  private:
   struct Purge {
@@ -40,6 +45,12 @@ class SharedTierHub {
   void connectPublisher();
   void connectSubscriber();
   void closeAll();
+  void connectSentinel();
+  void setMaster(std::string_view host, int port);
+  static void onMasterAddr(redisAsyncContext* ac, void* reply, void* privdata);
+  static void onSwitchMaster(redisAsyncContext* ac, void* reply, void* privdata);
+  static void onSentinelConnect(const redisAsyncContext* ac, int status);
+  static void onSentinelDisconnect(const redisAsyncContext* ac, int status);
   static void onPurgeReply(redisAsyncContext* ac, void* reply, void* privdata);
   static void onMessage(redisAsyncContext* ac, void* reply, void* privdata);
   static void onPubConnect(const redisAsyncContext* ac, int status);
@@ -63,6 +74,14 @@ class SharedTierHub {
   uint64_t sub_started_ms_ = 0;
   std::deque<Purge> unsent_;    // loop thread: waiting for a connection
   std::deque<Purge> inflight_;  // loop thread: sent, reply pending (in order)
+  mutable std::mutex master_mutex_;
+  std::string master_host_;  // guarded by master_mutex_; empty while unknown
+  int master_port_ = 0;      // guarded by master_mutex_
+  std::atomic<uint64_t> master_gen_{0};
+  redisAsyncContext* sentinel_ = nullptr;  // loop thread
+  bool sentinel_connected_ = false;
+  uint64_t sentinel_started_ms_ = 0;
+  size_t sentinel_index_ = 0;
   std::mutex mutex_;
   std::deque<Purge> incoming_;  // guarded by mutex_
   bool stopping_ = false;       // guarded by mutex_

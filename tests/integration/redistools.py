@@ -16,12 +16,16 @@ class RedisServer:
         self.port = free_port()
         self.proc = None
 
+    def args(self):
+        return ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                "--appendonly", "no", "--dir", self.workdir] + self.extra
+
+    extra = []
+
     def start(self, timeout=10.0):
-        self.log = open(os.path.join(self.workdir, "redis.log"), "ab")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", self.workdir],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
+        self.log = open(os.path.join(self.workdir, "redis-%d.log" % self.port), "ab")
+        self.proc = subprocess.Popen(self.args(), stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -60,6 +64,23 @@ class RedisServer:
                 out += b"$%d\r\n%s\r\n" % (len(a), a)
             s.sendall(out)
             return _read_reply(s.makefile("rb"))
+
+
+class Sentinel(RedisServer):
+    """redis-server --sentinel watching `master` (quorum 1, fast down-after)."""
+
+    def __init__(self, workdir, master_port, name="mymaster"):
+        super().__init__(workdir)
+        self.conf = os.path.join(self.workdir, "sentinel-%d.conf" % self.port)
+        with open(self.conf, "w") as f:
+            f.write("port %d\nbind 127.0.0.1\ndir %s\n"
+                    "sentinel monitor %s 127.0.0.1 %d 1\n"
+                    "sentinel down-after-milliseconds %s 1000\n"
+                    "sentinel failover-timeout %s 5000\n"
+                    % (self.port, self.workdir, name, master_port, name, name))
+
+    def args(self):
+        return ["redis-server", self.conf, "--sentinel"]
 
 
 def _read_reply(f):

@@ -18,7 +18,7 @@ import httpwire
 from harness import Edged, free_port, make_config
 from lbtools import admin_call, wait_admin
 from origin import Origin
-from redistools import RedisServer
+from redistools import RedisServer, Sentinel
 
 PAST_DATE = email.utils.formatdate(time.time() - 30, usegmt=True)
 PREFIX = "t%d_" % (time.time() * 1000)
@@ -257,3 +257,51 @@ def test_redis_stopped_or_hung_under_load_then_back(pair, origin, redis):
         return "detail=shared" in get(b, path).headers.get("cache-status")
     wait_for(shared_again, timeout=10.0, what="the tier to serve again")
     wait_for(lambda: metric(b, "edged_cache_shared_subscribed") == 1, timeout=5.0, what="B's subscription")
+
+
+def test_sentinel_failover_is_followed(origin, tmp_path_factory):
+    work = tmp_path_factory.mktemp("sentinel")
+    master = RedisServer(work).start()
+    replica = RedisServer(work)
+    replica.extra = ["--replicaof", "127.0.0.1", str(master.port)]
+    sentinel = Sentinel(work, master.port)
+    started = []
+    try:
+        replica.start()
+        sentinel.start()
+        for name in ("sa", "sb"):
+            admin_port = free_port()
+            cfg = make_config({"api": [origin.address]}, routes=[{"match": {"prefix": "/"}, "upstream": "api",
+                                                                 "cache": "on"}], workers=1,
+                              admin={"address": "127.0.0.1:%d" % admin_port},
+                              cache={"shared": {"redis": {"sentinels": ["127.0.0.1:%d" % sentinel.port],
+                                                          "master": "mymaster"},
+                                                "key_prefix": PREFIX}})
+            e = Edged(cfg, tmp_path_factory.mktemp(name)).start()
+            wait_admin(admin_port)
+            e.admin_port = admin_port
+            started.append(e)
+        a, b = started
+
+        def shared_through(server):
+            path = "/s/%d" % time.monotonic_ns()
+            get(a, path)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and not server.cmd("EXISTS", obj_key(path)):
+                time.sleep(0.02)
+            return server.cmd("EXISTS", obj_key(path)) == 1 and \
+                "detail=shared" in get(b, path).headers.get("cache-status")
+
+        wait_for(lambda: shared_through(master), timeout=10.0, what="the tier on the first master")
+        wait_for(lambda: sentinel.cmd("SENTINEL", "replicas", "mymaster"), timeout=15.0,
+                 what="Sentinel to know the replica")
+        assert sentinel.cmd("SENTINEL", "failover", "mymaster") == "OK"
+        wait_for(lambda: replica.cmd("ROLE")[0] == b"master", timeout=15.0, what="the failover")
+        wait_for(lambda: shared_through(replica), timeout=10.0, what="the tier on the new master")
+        assert "master mymaster is 127.0.0.1:%d" % replica.port in a.error_log()
+    finally:
+        for e in started:
+            e.stop()
+        sentinel.stop()
+        replica.stop()
+        master.stop()
