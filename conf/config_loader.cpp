@@ -1503,17 +1503,19 @@ void Loader::loadSharedCache(const Field& field, SharedCacheConfig& out) {
       have_redis = true;
       const auto sentinel = mapEntries(f, {"sentinels", "master"});
       if (!sentinel) continue;
+      bool listed = false;  // a bad address is reported where it is
       for (const MapEntry& s : *sentinel) {
         if (s.key == "master") {
           readString(s.field, out.master);
         } else if (const auto items = listItems(s.field)) {
+          listed = !items->empty();
           for (const Field& item : *items) {
             Address a;
             if (readAddress(item, a)) out.sentinels.push_back(std::move(a));
           }
         }
       }
-      if (out.sentinels.empty() || out.master.empty())
+      if (!listed || out.master.empty())
         fail(f, "a Sentinel setup needs `sentinels: [HOST:PORT, ...]` and `master: NAME`");
     } else if (entry.key == "redis") {
       have_redis = readAddress(f, out.redis) || true;  // a bad address is reported there
