@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "cache/entry_builder.h"
+#include "cache/entry_codec.h"
 #include "cache/http_date.h"
 #include "proxy/proxy.h"
 
@@ -103,7 +104,7 @@ class MailboxWaker final : public Waker {
 MailboxWaker g_waker;
 }  // namespace
 
-class CacheExchangeFilter final : public proxy::ExchangeFilter {
+class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTierLookup {
  public:
   static constexpr uint64_t kPendingRefreshMs = 2000;
 
@@ -250,6 +251,10 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
   }
 
   void onFinish(proxy::Termination) override {
+    if (tier_pending_) {
+      tier_pending_ = false;
+      factory_.tier_->cancel(*this);
+    }
     if (wait_) stopWaiting();
     builder_.reset();
     permit_.abandon();
@@ -263,6 +268,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     resumer_ = nullptr;
     revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
     updating_ = not_modified_ = purge_ = false;
+    from_tier_ = tier_pending_ = false;
     state_ = CacheState::Miss;
     reason_ = BypassReason::None;
     factory_.recycle(this);
@@ -373,6 +379,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       case CacheStore::Begin::Kind::Fill:
         permit_ = std::move(b.permit);
         if (facts_.cc.only_if_cached) return gatewayTimeout();
+        if (may_wait && askSecondTier()) return proxy::FilterAction::Wait;
         state_ = CacheState::Miss;
         route_->counters->misses.fetch_add(1, std::memory_order_relaxed);
         return proxy::FilterAction::Continue;
@@ -460,6 +467,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     status_text_ = formatCacheStatus("edged", state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
     if (updating_) status_text_ += "; detail=stale-while-revalidate";
+    if (from_tier_) status_text_ += "; detail=shared";
     out_headers_.push_back({"Cache-Status", status_text_});
     local.status = head.status();
     if (not_modified) {
@@ -516,7 +524,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
     b.finish();
     const Seconds age = initialAge(rf, request_time_, now);
     const Seconds ttl = (route_->default_ttl > 0 ? route_->default_ttl : freshnessLifetime(rf, now, route_->policy)) - age;
-    stored_ = permit_.commit(std::move(b)) == BypassReason::None;
+    EntryRef fresh;
+    stored_ = permit_.commit(std::move(b), factory_.tier_ ? &fresh : nullptr) == BypassReason::None;
+    if (fresh) copyToSecondTier(*fresh);
     state_ = CacheState::Revalidated;
     not_modified_ = true;
     route_->counters->revalidated.fetch_add(1, std::memory_order_relaxed);
@@ -574,10 +584,71 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
 
   void commitFill() {
     if (!builder_ || !permit_) return;
-    const BypassReason r = permit_.commit(std::move(*builder_));
+    EntryRef stored;
+    const BypassReason r = permit_.commit(std::move(*builder_), factory_.tier_ ? &stored : nullptr);
     builder_.reset();
     (r == BypassReason::None ? route_->counters->stored : route_->counters->not_stored)
         .fetch_add(1, std::memory_order_relaxed);
+    if (stored) copyToSecondTier(*stored);
+  }
+
+  // --- The second tier (cache.shared): looked up on a local miss that holds the fill permit,
+  // written after a clean fill. A tier key is the primary key and the negotiated encoding, so
+  // that each compressed variant has its own copy; other Vary fields must match the copy's.
+  void makeTierKey() {
+    std::vector<std::string_view>& ae = scratch_a_;
+    ae.clear();
+    for (const FieldView& f : req_fields_)
+      if (proxy::equalsIgnoreCase(f.name, "accept-encoding")) ae.push_back(f.value);
+    tier_key_.assign(key_);
+    tier_key_ += '#';
+    tier_key_ += negotiatedEncoding(ae, route_->key.encodings);
+  }
+
+  bool askSecondTier() {
+    SecondTier* tier = factory_.tier_;
+    if (!tier || request_->method_id != proxy::Method::Get || hasRange()) return false;
+    makeTierKey();
+    if (!tier->lookup(tier_key_, *this)) return false;
+    tier_pending_ = true;
+    return true;
+  }
+
+  void onSecondTierResult(std::string_view value) override {
+    tier_pending_ = false;
+    SecondTierCounters* c = factory_.settings_->tier_counters;
+    proxy::FilterAction a = proxy::FilterAction::Continue;
+    bool hit = false;
+    if (!value.empty() && permit_) {
+      std::optional<CacheEntry::Parts> parts = decodeEntry(tier_key_, value);
+      if (!parts) {
+        if (c) c->corrupt.fetch_add(1, std::memory_order_relaxed);
+      } else if (parts->vary_key == secondaryKey(parts->vary, req_fields_, route_->key)) {
+        EntryBuilder b(std::move(*parts), UINT64_MAX);
+        b.finish();
+        EntryRef got;
+        if (permit_.commit(std::move(b), &got) == BypassReason::None && got) {
+          entry_ = std::move(got);
+          from_tier_ = hit = true;
+          a = reuse();
+        }
+      }
+    }
+    if (c) (hit ? c->hits : c->misses).fetch_add(1, std::memory_order_relaxed);
+    if (!hit) {
+      state_ = CacheState::Miss;
+      route_->counters->misses.fetch_add(1, std::memory_order_relaxed);
+    }
+    resumer_->resume(a);
+  }
+
+  void copyToSecondTier(const CacheEntry& entry) {
+    SecondTier* tier = factory_.tier_;
+    if (!tier || entry.bodySize() > tier->maxObject()) return;
+    const uint64_t ttl = tierTtl(entry, nowSeconds());
+    if (ttl == 0) return;
+    makeTierKey();
+    tier->store(tier_key_, encodeEntry(tier_key_, entry), ttl, entry.tags());
   }
 
   proxy::FilterAction gatewayTimeout() {
@@ -605,6 +676,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
       body_scratch_ = "{\"error\": \"PURGE is not allowed from this address\"}\n";
     } else {
       const size_t n = factory_.store_.purgeKey(key_);
+      if (factory_.tier_) factory_.tier_->purge(PurgeKind::Key, key_);  // every instance, and Redis
       route_->counters->purges.fetch_add(n, std::memory_order_relaxed);
       local_->status = 200;
       body_scratch_ = "{\"purged\": " + std::to_string(n) + "}\n";
@@ -619,11 +691,13 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
   void invalidate() {
     CacheStore& store = factory_.store_;
     size_t n = store.purgeKey(key_);
+    if (factory_.tier_) factory_.tier_->purge(PurgeKind::Key, key_);
     const std::string_view host = request_->fields.find(proxy::HeaderId::Host);
     for (const FieldView& f : resp_fields_) {
       if (!proxy::equalsIgnoreCase(f.name, "location") && !proxy::equalsIgnoreCase(f.name, "content-location")) continue;
       const std::string k = sameOriginKey(request_->scheme(), host, request_->target(), f.value, route_->key);
       if (!k.empty()) n += store.purgeKey(k);
+      if (!k.empty() && factory_.tier_) factory_.tier_->purge(PurgeKind::Key, k);
     }
     route_->counters->invalidations.fetch_add(n, std::memory_order_relaxed);
   }
@@ -678,6 +752,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter {
   bool updating_ = false;       // served stale under stale-while-revalidate (a refresh runs)
   bool not_modified_ = false;   // revalidated by a 304
   bool purge_ = false;          // a PURGE request
+  bool from_tier_ = false;     // entry_ came from the second tier
+  bool tier_pending_ = false;  // a second-tier lookup is out
+  std::string tier_key_;
   StoredHead merged_;
   std::vector<proxy::Header> req_headers_;
   std::vector<FieldView> req_fields_, resp_fields_, merged_fields_;
@@ -711,7 +788,14 @@ CacheFilterFactory::CacheFilterFactory(std::shared_ptr<const CacheSettings> sett
                                        uv_loop_s* loop, proxy::WorkerMailbox* mailbox)
     : settings_(std::move(settings)), store_(store), loop_(loop), mailbox_(mailbox) {}
 
-CacheFilterFactory::~CacheFilterFactory() = default;
+CacheFilterFactory::~CacheFilterFactory() { closeHandles(); }
+
+void CacheFilterFactory::closeHandles() {
+  if (SecondTier* t = tier_) {
+    tier_ = nullptr;
+    t->release();
+  }
+}
 
 proxy::ExchangeFilter* CacheFilterFactory::attach(const proxy::RequestHead& request, size_t route) {
   const auto& per_route = settings_->per_route;

@@ -15,6 +15,7 @@
 #include "cache/cache_key.h"
 #include "cache/cache_policy.h"
 #include "cache/cache_store.h"
+#include "cache/second_tier.h"
 #include "proxy/http/http.h"
 
 struct uv_loop_s;
@@ -50,6 +51,8 @@ struct CacheSettings {
   proxy::CidrSet purge_allow;
   bool allowPurgeFrom(std::string_view cidr) { return purge_allow.add(cidr); }  // false if malformed
   bool purgeAllowed(std::string_view address) const { return purge_allow.contains(address); }
+  // The second tier's counters when one is configured (kept by the caller across reloads).
+  SecondTierCounters* tier_counters = nullptr;
 };
 
 class CacheExchangeFilter;
@@ -64,6 +67,11 @@ class CacheFilterFactory final : public proxy::FilterFactory {
   // Null for routes without a cache; otherwise a pooled filter.
   proxy::ExchangeFilter* attach(const proxy::RequestHead& request, size_t route) override;
 
+  // The worker's connection to the second tier (shared by several edged instances); the factory
+  // owns it (SecondTier::release() in closeHandles() or the destructor). Before any attach().
+  void setSecondTier(SecondTier* tier) { tier_ = tier; }
+  void closeHandles() override;
+
  private:
   friend class CacheExchangeFilter;
   void recycle(CacheExchangeFilter* f) { free_.push_back(f); }
@@ -72,6 +80,7 @@ class CacheFilterFactory final : public proxy::FilterFactory {
   CacheStore& store_;
   uv_loop_s* loop_;
   proxy::WorkerMailbox* mailbox_;
+  SecondTier* tier_ = nullptr;
   std::vector<std::unique_ptr<CacheExchangeFilter>> filters_;
   std::vector<CacheExchangeFilter*> free_;
   // stale-while-revalidate: refreshes asked for on this worker whose background exchange has not

@@ -185,13 +185,13 @@ FillPermit& FillPermit::operator=(FillPermit&& o) noexcept {
   return *this;
 }
 
-BypassReason FillPermit::commit(EntryBuilder&& builder) {
+BypassReason FillPermit::commit(EntryBuilder&& builder, EntryRef* stored) {
   assert(fill_);
   CacheStore* store = store_;
   auto* fill = static_cast<CacheStore::Fill*>(fill_);
   store_ = nullptr;
   fill_ = nullptr;
-  return store->commit(fill, std::move(builder));
+  return store->commit(fill, std::move(builder), stored);
 }
 
 void FillPermit::abandon() {
@@ -339,7 +339,7 @@ void CacheStore::abandon(Fill* f) {
   finishFill(s, f, FillOutcome::Abandoned);
 }
 
-BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder) {
+BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder, EntryRef* stored) {
   Shard& s = shardFor(f->hash);
   BypassReason refusal = BypassReason::None;
   if (!builder.complete()) refusal = BypassReason::Incomplete;
@@ -406,6 +406,7 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder) {
     inserts_.fetch_add(1, std::memory_order_relaxed);
     finishFill(s, f, FillOutcome::Committed);
   }
+  if (stored) *stored = entry;
   enforceBudget(static_cast<size_t>(&s - shards_.get()));
   return BypassReason::None;
 }

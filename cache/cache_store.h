@@ -96,7 +96,7 @@ class CacheStore {
 
   static size_t nodeBytes(size_t key_size);
   Shard& shardFor(uint64_t hash) const;
-  BypassReason commit(Fill* fill, EntryBuilder&& builder);
+  BypassReason commit(Fill* fill, EntryBuilder&& builder, EntryRef* stored);
   void abandon(Fill* fill);
   void finishFill(Shard& shard, Fill* fill, FillOutcome outcome);  // shard lock held
   EntryRef matchLocked(Node* node, std::span<const FieldView> request_fields, const KeyOptions& options) const;

@@ -2,6 +2,7 @@
 // entry and wakes the waiters with Committed; dropping it uncommitted wakes them with Abandoned.
 #pragma once
 
+#include "cache/cache_entry.h"
 #include "cache/cache_policy.h"
 #include "cache/entry_builder.h"
 
@@ -22,7 +23,8 @@ class FillPermit {
   // the body did not end cleanly (Incomplete), went over max_object (TooLarge) or a purge of the
   // key, a prefix of it or (for a tagged entry) any tag ran since the permit was granted (Purged).
   // The permit is spent either way. Returns BypassReason::None when stored.
-  BypassReason commit(EntryBuilder&& builder);
+  // `stored` (when given) receives the entry when it was stored (the second tier copies it).
+  BypassReason commit(EntryBuilder&& builder, EntryRef* stored = nullptr);
   // Gives the permit back without storing; waiters are told Abandoned.
   void abandon();
 

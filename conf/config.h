@@ -201,12 +201,23 @@ struct RouteCacheConfig {
   Duration default_ttl{0};                 // freshness for responses that give none (0 = none)
 };
 
+// `cache.shared`: the second tier in Redis, shared by every edged instance (issue 17).
+struct SharedCacheConfig {
+  Address redis;                           // the Redis server, HOST:PORT (when no sentinels)
+  std::vector<Address> sentinels;          // or: Sentinels that name the master `master`
+  std::string master;
+  std::string key_prefix = "edged:";       // every key edged writes starts with it
+  uint64_t max_object = 1ull << 20;        // larger responses stay local
+  Duration timeout{20};                    // a lookup slower than this is a miss
+};
+
 struct CacheConfig {
   uint64_t memory = 256ull << 20;          // one budget for all workers
   uint64_t max_object = 8ull << 20;        // larger responses stream through uncached
   std::vector<std::string> purge_allow;    // CIDRs allowed to send PURGE; empty = nobody
   std::vector<std::string> tag_headers{"Surrogate-Key", "Cache-Tag"};
   RouteCacheConfig defaults;               // what a route's `cache: on` starts from
+  std::optional<SharedCacheConfig> shared; // nullopt: no second tier
 };
 
 struct RouteConfig {

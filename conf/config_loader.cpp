@@ -334,6 +334,8 @@ class Loader {
   void loadRouteCache(const Field& field, CacheOverride& out);
   // One route knob of `cache:` (either level); false when `key` is not one.
   bool loadCacheKnob(const MapEntry& entry, CacheOverride& out);
+  // `cache.shared:` (the Redis second tier).
+  void loadSharedCache(const Field& field, SharedCacheConfig& out);
   void resolveRoutes(Config& config);
   // Run after the whole file is read: `admin` may come before `listen`.
   void checkAdminAddress(const Config& config);
@@ -1467,7 +1469,7 @@ void Loader::loadCompression(const Field& field, CompressionOverride& out) {
 void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& defaults) {
   const auto entries = mapEntries(field, {"memory", "max_object", "purge_allow", "tag_headers", "key",
                                           "ignore_query", "stale_while_revalidate", "stale_if_error",
-                                          "lock_timeout", "default_ttl"});
+                                          "lock_timeout", "default_ttl", "shared"});
   if (!entries) return;
   const Field* max_object_field = nullptr;
   for (const MapEntry& entry : *entries) {
@@ -1502,6 +1504,8 @@ void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& de
         }
         cache.tag_headers.push_back(text);
       }
+    } else if (entry.key == "shared") {
+      loadSharedCache(f, cache.shared.emplace());
     } else {
       loadCacheKnob(entry, defaults);
     }
@@ -1509,6 +1513,51 @@ void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& de
   if (max_object_field && cache.max_object > cache.memory) {
     fail(*max_object_field, "must not be larger than cache.memory");
   }
+}
+
+void Loader::loadSharedCache(const Field& field, SharedCacheConfig& out) {
+  const auto entries = mapEntries(field, {"redis", "key_prefix", "max_object", "timeout"});
+  if (!entries) return;
+  bool have_redis = false;
+  for (const MapEntry& entry : *entries) {
+    const Field& f = entry.field;
+    if (entry.key == "redis" && f.node.IsMap()) {
+      have_redis = true;
+      const auto sentinel = mapEntries(f, {"sentinels", "master"});
+      if (!sentinel) continue;
+      bool listed = false;  // a bad address is reported where it is
+      for (const MapEntry& s : *sentinel) {
+        if (s.key == "master") {
+          readString(s.field, out.master);
+        } else if (const auto items = listItems(s.field)) {
+          listed = !items->empty();
+          for (const Field& item : *items) {
+            Address a;
+            if (readAddress(item, a)) out.sentinels.push_back(std::move(a));
+          }
+        }
+      }
+      if (!listed || out.master.empty())
+        fail(f, "a Sentinel setup needs `sentinels: [HOST:PORT, ...]` and `master: NAME`");
+    } else if (entry.key == "redis") {
+      have_redis = readAddress(f, out.redis) || true;  // a bad address is reported there
+    } else if (entry.key == "key_prefix") {
+      std::string text;
+      if (!readString(f, text)) continue;
+      if (text.size() > 64 || text.find_first_of(" \t\r\n*?[]") != std::string::npos) {
+        fail(f, "must be 1..64 characters without spaces or glob characters (* ? [ ]), got '" + text + "'");
+        continue;
+      }
+      out.key_prefix = text;
+    } else if (entry.key == "max_object") {
+      readSize(f, 1, 512ull << 20, "1..512MiB", out.max_object);
+    } else if (entry.key == "timeout") {
+      if (readDuration(f, false, out.timeout) && out.timeout.count() > 10000) {
+        fail(f, "must be at most 10s (a lookup delays the request by up to this long)");
+      }
+    }
+  }
+  if (!have_redis) fail(field, "needs `redis: HOST:PORT` or `redis: { sentinels: [...], master: NAME }`");
 }
 
 void Loader::loadRouteCache(const Field& field, CacheOverride& out) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "cache/cache.h"
+#include "cache/shared_tier/shared_tier.h"
 #include "conf/config.h"
 #include "proxy/compress/compression_filter.h"
 #include "proxy/net/tls/tls.h"
@@ -67,6 +68,10 @@ struct CacheProcessState {
   // Per route label (host + prefix, as the request metrics name routes); kept across reloads.
   std::map<std::string, std::unique_ptr<edged::cache::CacheCounters>> routes;
   std::atomic<uint64_t> admin_purges{0};
+  // The second tier (cache.shared): the process's purge hub, shared by the workers' tiers; a
+  // reload that changes cache.shared starts a new one (the old one stops with its last tier).
+  std::shared_ptr<edged::cache::shared_tier::SharedTierHub> hub;
+  edged::cache::SecondTierCounters tier_counters;
 };
 CacheProcessState& cacheState() {
   static CacheProcessState* state = new CacheProcessState;  // lives until exit: workers may outlive main's scope
@@ -79,6 +84,7 @@ std::shared_ptr<const edged::cache::CacheSettings> cacheSettings(const edged::co
   s->tag_headers = config.cache.tag_headers;
   for (const std::string& cidr : config.cache.purge_allow) s->allowPurgeFrom(cidr);  // validated by conf
   s->max_object = config.cache.max_object;
+  if (config.cache.shared) s->tier_counters = &cacheState().tier_counters;
   auto seconds = [](edged::conf::Duration d) { return static_cast<int64_t>(d.count() / 1000); };
   for (const auto& r : config.routes) {
     edged::cache::RouteCacheSettings rs;
@@ -111,6 +117,46 @@ std::shared_ptr<const edged::cache::CacheSettings> cacheSettings(const edged::co
   return s;
 }
 
+// The second tier's options from cache.shared.
+edged::cache::shared_tier::SharedTierOptions sharedTierOptions(const edged::conf::SharedCacheConfig& c) {
+  edged::cache::shared_tier::SharedTierOptions o;
+  const std::string& text = c.redis.text;  // "host:port" or "[v6]:port", validated by conf
+  if (!text.empty()) {
+    o.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+    o.port = c.redis.port();
+  }
+  for (const edged::conf::Address& s : c.sentinels) {
+    const std::string& t = s.text;
+    o.sentinels.emplace_back(t.front() == '[' ? t.substr(1, t.find(']') - 1) : t.substr(0, t.rfind(':')), s.port());
+  }
+  o.master = c.master;
+  o.key_prefix = c.key_prefix;
+  o.max_object = c.max_object;
+  o.timeout_ms = static_cast<uint64_t>(c.timeout.count());
+  return o;
+}
+
+// The purge hub for this configuration (started on first use; null without cache.shared).
+// Called with cacheState().mutex held.
+std::shared_ptr<edged::cache::shared_tier::SharedTierHub> sharedTierHub(const edged::conf::Config& config) {
+  CacheProcessState& st = cacheState();
+  if (!config.cache.shared) return nullptr;
+  const auto options = sharedTierOptions(*config.cache.shared);
+  if (!st.hub || edged::cache::shared_tier::hubOptions(*st.hub) != options) {
+    edged::cache::CacheStore* store = st.store.get();
+    st.hub = edged::cache::shared_tier::startHub(options, st.tier_counters,
+        [store](edged::cache::PurgeKind kind, std::string_view value) -> size_t {
+          switch (kind) {
+            case edged::cache::PurgeKind::Key: return store->purgeKey(value);
+            case edged::cache::PurgeKind::Prefix: return store->purgePrefix(value);
+            case edged::cache::PurgeKind::Tag: return store->purgeTag(value);
+          }
+          return 0;
+        });
+  }
+  return st.hub;
+}
+
 // The response cache, per route; null when no route caches.
 std::unique_ptr<edged::proxy::FilterFactory> makeCache(const edged::conf::Config& config,
                                                        edged::proxy::FilterEnv& env) {
@@ -126,7 +172,9 @@ std::unique_ptr<edged::proxy::FilterFactory> makeCache(const edged::conf::Config
     st.store = std::make_unique<edged::cache::CacheStore>(sc);
   }
   st.store->setBudget(config.cache.memory);
-  return std::make_unique<edged::cache::CacheFilterFactory>(cacheSettings(config), *st.store, env.loop, env.mailbox);
+  auto factory = std::make_unique<edged::cache::CacheFilterFactory>(cacheSettings(config), *st.store, env.loop, env.mailbox);
+  if (auto hub = sharedTierHub(config)) factory->setSecondTier(edged::cache::shared_tier::makeRedisTier(env.loop, hub, st.tier_counters));
+  return factory;
 }
 
 // The value of `"name": "..."` in a small flat JSON object (no escapes needed for URLs and tags).
@@ -164,12 +212,15 @@ std::pair<int, std::string> cachePurgeEndpoint(std::string_view body) {
     const std::string key = urlKey(*url);
     if (key.empty()) return {400, "{\"error\": \"url must be absolute, e.g. http://example.com/a\"}\n"};
     n = st.store->purgeKey(key);
+    if (st.hub) edged::cache::shared_tier::publishPurge(*st.hub, edged::cache::PurgeKind::Key, key);
   } else if (auto prefix = jsonString(body, "prefix")) {
     std::string key = urlKey(*prefix);
     if (key.empty()) return {400, "{\"error\": \"prefix must be an absolute URL, e.g. http://example.com/a/\"}\n"};
     n = st.store->purgePrefix(key);
+    if (st.hub) edged::cache::shared_tier::publishPurge(*st.hub, edged::cache::PurgeKind::Prefix, key);
   } else if (auto tag = jsonString(body, "tag")) {
     n = st.store->purgeTag(*tag);
+    if (st.hub) edged::cache::shared_tier::publishPurge(*st.hub, edged::cache::PurgeKind::Tag, *tag);
   } else {
     return {400, "{\"error\": \"expected {\\\"url\\\": ...}, {\\\"prefix\\\": ...} or {\\\"tag\\\": ...}\"}\n"};
   }
@@ -228,6 +279,32 @@ std::string escapeLabel(std::string_view v) {
   return out;
 }
 
+// The second tier's numbers (cache.shared), when a configuration ever had one.
+template <typename One>
+void sharedTierMetrics(std::string&, One& one) {
+  CacheProcessState& st = cacheState();
+  {
+    std::lock_guard lock(st.mutex);
+    if (!st.hub) return;
+  }
+  const edged::cache::SecondTierCounters& c = st.tier_counters;
+  auto v = [](const auto& a) { return static_cast<uint64_t>(a.load(std::memory_order_relaxed)); };
+  one("edged_cache_shared_hits_total", "counter", "Local misses answered from the shared tier (Redis).", v(c.hits));
+  one("edged_cache_shared_misses_total", "counter", "Shared-tier lookups without a usable copy (timeouts included).", v(c.misses));
+  one("edged_cache_shared_timeouts_total", "counter", "Shared-tier lookups slower than cache.shared.timeout.", v(c.timeouts));
+  one("edged_cache_shared_skipped_total", "counter", "Lookups not sent: circuit breaker open.", v(c.skipped));
+  one("edged_cache_shared_corrupt_total", "counter", "Values under the prefix that failed the format check (ignored).", v(c.corrupt));
+  one("edged_cache_shared_errors_total", "counter", "Failed shared-tier commands and connections.", v(c.errors));
+  one("edged_cache_shared_stores_total", "counter", "Responses written to the shared tier.", v(c.stores));
+  one("edged_cache_shared_breaker_opens_total", "counter", "Times a worker's circuit breaker opened.", v(c.breaker_opens));
+  one("edged_cache_shared_breaker_open", "gauge", "Workers whose circuit breaker is open now (0: all closed).", v(c.breakers_open));
+  one("edged_cache_shared_purges_published_total", "counter", "Purges deleted in Redis and published to the other instances.", v(c.purges_published));
+  one("edged_cache_shared_purges_received_total", "counter", "Purges of other instances applied here.", v(c.purges_received));
+  one("edged_cache_shared_subscribed", "gauge", "1 while the purge channel subscription is live.", v(c.subscribed));
+  one("edged_cache_shared_pubsub_lag_ms", "gauge", "Publish to apply time of the last purge received (wall clocks).", v(c.pubsub_lag_ms_last));
+  one("edged_cache_shared_pubsub_lag_ms_sum", "counter", "Sum of publish to apply times of the purges received.", v(c.pubsub_lag_ms_sum));
+}
+
 void cacheMetrics(std::string& out) {
   const CacheSnapshot snap = cacheSnapshot();
   if (!snap.enabled) return;
@@ -247,6 +324,7 @@ void cacheMetrics(std::string& out) {
   one("edged_cache_budget_bytes", "gauge", "The cache's memory budget.", snap.store.budget_bytes);
   one("edged_cache_entries", "gauge", "Stored responses (Vary variants counted apart).", snap.store.entries);
   one("edged_cache_keys", "gauge", "Stored primary keys.", snap.store.keys);
+  sharedTierMetrics(out, one);
 }
 
 std::pair<int, std::string> cacheStatusEndpoint(std::string_view) {
@@ -363,6 +441,16 @@ int edgedMain(int argc, char** argv, const std::vector<FilterFactoryMaker>& extr
   o.admin_endpoints.push_back({"GET", "/cache", cacheStatusEndpoint});
   o.admin_endpoints.push_back({"POST", "/cache/purge", cachePurgeEndpoint});
   o.extra_metrics = cacheMetrics;
-  return edged::proxy::runDaemon(r.config, o);
+  const int rc = edged::proxy::runDaemon(r.config, o);
+  {
+    // The workers' tiers are gone: the purge hub's thread stops here, its loop closed.
+    CacheProcessState& st = cacheState();
+    std::shared_ptr<edged::cache::shared_tier::SharedTierHub> hub;
+    {
+      std::lock_guard lock(st.mutex);
+      hub = std::move(st.hub);
+    }
+  }
+  return rc;
 }
 }  // namespace edged::proxy

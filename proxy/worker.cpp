@@ -443,6 +443,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&stop_async_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&update_async_), nullptr);
   mailbox_.close();
+  for (auto& g : gens_) g->closeFilterHandles();
 }
 
 }  // namespace edged::proxy

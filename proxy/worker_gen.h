@@ -77,6 +77,10 @@ class WorkerGen {
   // The filter chain under this configuration, in request order (factories with nothing to do
   // under it left out).
   const std::vector<FilterFactory*>& filters() const { return filter_list_; }
+  // The worker is finishing: each factory closes the handles it keeps.
+  void closeFilterHandles() {
+    for (auto& f : filters_) f->closeHandles();
+  }
 
   void ref() { ++refs_; }
   void unref() { --refs_; }

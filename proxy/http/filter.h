@@ -131,6 +131,10 @@ class FilterFactory {
   // Config::routes (Config::routes.size() when none matched). Should not allocate per request
   // (pool the filters).
   virtual ExchangeFilter* attach(const RequestHead& request, size_t route) = 0;
+  // The worker is finishing and its loop runs until every handle is closed: close what the
+  // factory keeps open across exchanges (the cache's connection to a shared tier). No exchange
+  // is left; attach() is not called again.
+  virtual void closeHandles() {}
 };
 
 }  // namespace edged::proxy

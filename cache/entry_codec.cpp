@@ -1,0 +1,173 @@
+// cache/entry_codec.cpp — the second tier's format. Integers little-endian, strings as a u32
+// length then bytes; the checksum (FNV-1a, 64 bits) covers every byte after the header, so a
+// flipped bit anywhere is a miss, never a served response. Not a defence against someone who can
+// write to Redis on purpose: they could write a valid entry.
+#include "cache/entry_codec.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "cache/cache_policy.h"
+
+namespace edged::cache {
+
+namespace {
+
+constexpr char kMagic[4] = {'E', 'D', 'G', 'C'};
+constexpr uint8_t kVersion = 1;
+constexpr size_t kHeader = 4 + 4 + 8;  // magic, version + 3 reserved, checksum
+
+uint64_t fnv1a(std::string_view bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+class Writer {
+ public:
+  explicit Writer(std::string& out) : out_(out) {}
+  template <typename T>
+  void num(T v) {
+    char b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));  // little-endian hosts only (x86-64, arm64)
+    out_.append(b, sizeof(T));
+  }
+  void str(std::string_view s) {
+    num<uint32_t>(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+
+ private:
+  std::string& out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::string_view in) : in_(in) {}
+  template <typename T>
+  bool num(T& v) {
+    if (in_.size() < sizeof(T)) return false;
+    std::memcpy(&v, in_.data(), sizeof(T));
+    in_.remove_prefix(sizeof(T));
+    return true;
+  }
+  bool str(std::string_view& s) {
+    uint32_t n = 0;
+    if (!num(n) || in_.size() < n) return false;
+    s = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return true;
+  }
+  bool done() const { return in_.empty(); }
+
+ private:
+  std::string_view in_;
+};
+
+constexpr int64_t kNone = -1;
+
+}  // namespace
+
+std::string encodeEntry(std::string_view key, const CacheEntry& entry) {
+  std::string out;
+  out.reserve(kHeader + key.size() + entry.head().blob().size() + entry.bodySize() + 128);
+  out.append(kMagic, 4);
+  out.push_back(static_cast<char>(kVersion));
+  out.append(3, '\0');
+  out.append(8, '\0');  // checksum, filled in below
+  Writer w(out);
+  w.str(key);
+  const StoredFacts f = entry.facts();
+  w.num<int64_t>(f.response_time);
+  w.num<int64_t>(f.initial_age);
+  w.num<int64_t>(f.freshness_lifetime);
+  w.num<int64_t>(f.stale_while_revalidate ? *f.stale_while_revalidate : kNone);
+  w.num<int64_t>(f.stale_if_error ? *f.stale_if_error : kNone);
+  w.num<uint8_t>(static_cast<uint8_t>((f.no_cache ? 1 : 0) | (f.never_stale ? 2 : 0) | (f.has_validator ? 4 : 0)));
+  w.num<uint16_t>(static_cast<uint16_t>(entry.head().status()));
+  w.str(entry.head().blob());
+  const VaryList& vary = entry.vary();
+  w.num<uint32_t>(static_cast<uint32_t>(vary.names.size()));
+  for (const std::string& n : vary.names) w.str(n);
+  w.str(entry.varyKey());
+  w.num<uint32_t>(static_cast<uint32_t>(entry.tags().size()));
+  for (const std::string& t : entry.tags()) w.str(t);
+  w.num<uint32_t>(static_cast<uint32_t>(entry.bodySize()));
+  for (const BufferRef& b : entry.body()) out.append(b.view());
+  const uint64_t sum = fnv1a(std::string_view(out).substr(kHeader));
+  std::memcpy(out.data() + 8, &sum, 8);
+  return out;
+}
+
+std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_view bytes) {
+  if (bytes.size() < kHeader || std::memcmp(bytes.data(), kMagic, 4) != 0 ||
+      static_cast<uint8_t>(bytes[4]) != kVersion || bytes[5] != 0 || bytes[6] != 0 || bytes[7] != 0)
+    return std::nullopt;
+  uint64_t sum = 0;
+  std::memcpy(&sum, bytes.data() + 8, 8);
+  const std::string_view payload = bytes.substr(kHeader);
+  if (fnv1a(payload) != sum) return std::nullopt;
+  Reader r(payload);
+  std::string_view stored_key, blob, s;
+  if (!r.str(stored_key) || stored_key != key) return std::nullopt;
+  int64_t response_time = 0, initial_age = 0, lifetime = 0, swr = 0, sie = 0;
+  uint8_t flags = 0;
+  uint16_t status = 0;
+  if (!r.num(response_time) || !r.num(initial_age) || !r.num(lifetime) || !r.num(swr) || !r.num(sie) ||
+      !r.num(flags) || !r.num(status) || !r.str(blob))
+    return std::nullopt;
+  if (status < 100 || status > 999 || initial_age < 0 || lifetime < 0) return std::nullopt;
+  CacheEntry::Parts p;
+  p.facts.response_time = response_time;
+  p.facts.initial_age = initial_age;
+  p.facts.freshness_lifetime = lifetime;
+  if (swr != kNone) p.facts.stale_while_revalidate = swr;
+  if (sie != kNone) p.facts.stale_if_error = sie;
+  p.facts.no_cache = flags & 1;
+  p.facts.never_stale = flags & 2;
+  p.facts.has_validator = flags & 4;
+  // The head blob is "name: value\r\n" lines; re-added one by one so a malformed blob is refused.
+  p.head = StoredHead(status);
+  std::string_view rest = blob;
+  while (!rest.empty()) {
+    const size_t colon = rest.find(": ");
+    const size_t eol = rest.find("\r\n");
+    if (colon == std::string_view::npos || eol == std::string_view::npos || colon > eol) return std::nullopt;
+    p.head.add(rest.substr(0, colon), rest.substr(colon + 2, eol - colon - 2));
+    rest.remove_prefix(eol + 2);
+  }
+  uint32_t n = 0;
+  if (!r.num(n) || n > 64) return std::nullopt;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!r.str(s)) return std::nullopt;
+    p.vary.names.emplace_back(s);
+  }
+  if (!r.str(s)) return std::nullopt;
+  p.vary_key = s;
+  if (!r.num(n) || n > 4096) return std::nullopt;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!r.str(s)) return std::nullopt;
+    p.tags.emplace_back(s);
+  }
+  std::string_view body;
+  if (!r.str(body) || !r.done()) return std::nullopt;
+  if (!body.empty()) p.body.push_back(BodyBuffer::copyOf(body));
+  return p;
+}
+
+uint64_t tierTtl(const CacheEntry& entry, int64_t now) {
+  const StoredFacts f = entry.facts();
+  const Seconds age = currentAge(f.initial_age, f.response_time, now);
+  Seconds allowance = 0;
+  if (!f.never_stale) {
+    if (f.stale_while_revalidate) allowance = std::max<Seconds>(allowance, *f.stale_while_revalidate);
+    if (f.stale_if_error) allowance = std::max<Seconds>(allowance, *f.stale_if_error);
+  }
+  const Seconds left = f.freshness_lifetime + allowance - age;
+  return left > 0 ? static_cast<uint64_t>(left) : 0;
+}
+
+}  // namespace edged::cache

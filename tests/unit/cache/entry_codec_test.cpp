@@ -1,0 +1,83 @@
+// tests/unit/cache/entry_codec_test.cpp — the second tier's format: a round trip keeps head,
+// facts (so Age keeps counting from the original response), Vary, tags and body; anything that
+// is not this version's entry for this key (foreign bytes, another key, a flipped bit, a cut
+// value) decodes to nothing; the TTL is what is left of freshness plus the stale allowance.
+#include <doctest.h>
+
+#include <string>
+
+#include "cache/cache.h"
+
+namespace edged::cache {
+namespace {
+
+CacheEntry sample() {
+  CacheEntry::Parts p;
+  p.head = StoredHead(200);
+  p.head.add("Content-Type", "text/plain");
+  p.head.add("Date", "Thu, 03 Dec 2026 04:00:00 GMT");
+  p.body.push_back(BodyBuffer::copyOf("hello, "));
+  p.body.push_back(BodyBuffer::copyOf("world"));
+  p.facts.response_time = 1000;
+  p.facts.initial_age = 7;
+  p.facts.freshness_lifetime = 60;
+  p.facts.has_validator = true;
+  p.facts.stale_if_error = 30;
+  p.vary.names = {"x-lang"};
+  p.vary_key = "x-lang=de";
+  p.tags = {"all", "user:42"};
+  return CacheEntry(std::move(p));
+}
+
+TEST_SUITE("cache/entry_codec") {
+
+TEST_CASE("a round trip keeps everything a hit needs") {
+  const CacheEntry e = sample();
+  const std::string bytes = encodeEntry("http://a/x#identity", e);
+  auto p = decodeEntry("http://a/x#identity", bytes);
+  REQUIRE(p);
+  const CacheEntry d(std::move(*p));
+  CHECK(d.head().status() == 200);
+  CHECK(d.head().blob() == e.head().blob());
+  CHECK(d.bodySize() == 12);
+  CHECK(d.body()[0].view() == "hello, world");
+  const StoredFacts f = d.facts();
+  CHECK(f.response_time == 1000);
+  CHECK(f.initial_age == 7);
+  CHECK(f.freshness_lifetime == 60);
+  CHECK(f.has_validator);
+  CHECK_FALSE(f.no_cache);
+  CHECK_FALSE(f.stale_while_revalidate);
+  CHECK(f.stale_if_error == 30);
+  CHECK(d.vary().names == std::vector<std::string>{"x-lang"});
+  CHECK(d.varyKey() == "x-lang=de");
+  CHECK(d.tags().size() == 2);
+  CHECK(d.tags()[1] == "user:42");
+}
+
+TEST_CASE("what is not this version's entry for this key decodes to nothing") {
+  const std::string bytes = encodeEntry("k#identity", sample());
+  CHECK_FALSE(decodeEntry("other#identity", bytes));  // copied under another key
+  CHECK_FALSE(decodeEntry("k#identity", "<html>foreign</html>"));
+  CHECK_FALSE(decodeEntry("k#identity", ""));
+  CHECK_FALSE(decodeEntry("k#identity", bytes.substr(0, bytes.size() - 1)));
+  for (size_t i = 0; i < bytes.size(); ++i) {  // every single flipped bit is caught
+    std::string b = bytes;
+    b[i] = static_cast<char>(b[i] ^ 0x04);
+    CHECK_FALSE(decodeEntry("k#identity", b));
+  }
+  std::string v2 = bytes;
+  v2[4] = 2;
+  CHECK_FALSE(decodeEntry("k#identity", v2));
+}
+
+TEST_CASE("tier TTL: freshness left plus the longest stale allowance") {
+  const CacheEntry e = sample();  // age 7 at 1000, lifetime 60, stale-if-error 30
+  CHECK(tierTtl(e, 1000) == 60 + 30 - 7);
+  CHECK(tierTtl(e, 1050) == 60 + 30 - 57);
+  CHECK(tierTtl(e, 2000) == 0);
+}
+
+}  // TEST_SUITE
+}  // namespace
+}  // namespace edged::cache
