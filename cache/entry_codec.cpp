@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cache/cache_policy.h"
+#include "cache/field_text.h"
 
 namespace edged::cache {
 
@@ -69,6 +70,12 @@ class Reader {
 
 constexpr int64_t kNone = -1;
 
+bool validFieldValue(std::string_view v) {
+  for (unsigned char c : v)
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  return true;
+}
+
 }  // namespace
 
 std::string encodeEntry(std::string_view key, const CacheEntry& entry) {
@@ -119,7 +126,13 @@ std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_v
   if (!r.num(response_time) || !r.num(initial_age) || !r.num(lifetime) || !r.num(swr) || !r.num(sie) ||
       !r.num(flags) || !r.num(status) || !r.str(blob))
     return std::nullopt;
-  if (status < 100 || status > 999 || initial_age < 0 || lifetime < 0) return std::nullopt;
+  // Only what an entry can hold (CacheEntry keeps these in 32 bits): anything else was not
+  // written by encodeEntry.
+  constexpr int64_t kMaxSeconds = int64_t{UINT32_MAX} - 1;
+  const auto seconds = [](int64_t v, bool optional) { return (optional && v == kNone) || (v >= 0 && v <= kMaxSeconds); };
+  if (status < 100 || status > 999 || flags > 7 || response_time < 0 || response_time > int64_t{UINT32_MAX} ||
+      !seconds(initial_age, false) || !seconds(lifetime, false) || !seconds(swr, true) || !seconds(sie, true))
+    return std::nullopt;
   CacheEntry::Parts p;
   p.facts.response_time = response_time;
   p.facts.initial_age = initial_age;
@@ -136,7 +149,11 @@ std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_v
     const size_t colon = rest.find(": ");
     const size_t eol = rest.find("\r\n");
     if (colon == std::string_view::npos || eol == std::string_view::npos || colon > eol) return std::nullopt;
-    p.head.add(rest.substr(0, colon), rest.substr(colon + 2, eol - colon - 2));
+    const std::string_view name = rest.substr(0, colon), value = rest.substr(colon + 2, eol - colon - 2);
+    // What is served must be a valid field line: a token name and a value without CR, LF, NUL or
+    // other controls (a bare LF would split the response for some clients).
+    if (!text::isToken(name) || !validFieldValue(value)) return std::nullopt;
+    p.head.add(name, value);
     rest.remove_prefix(eol + 2);
   }
   uint32_t n = 0;

@@ -71,6 +71,21 @@ TEST_CASE("what is not this version's entry for this key decodes to nothing") {
   CHECK_FALSE(decodeEntry("k#identity", v2));
 }
 
+TEST_CASE("a head that is not valid field lines decodes to nothing (never served)") {
+  for (const auto& [name, value] : {std::pair<const char*, const char*>{"Bad Name", "v"}, {"X-A", "a\x01b"},
+                                    {"X-B", "a\x7f"}, {"", "v"}}) {
+    CacheEntry::Parts p;
+    p.head = StoredHead(200);
+    p.head.add(name, value);
+    const std::string bytes = encodeEntry("k", CacheEntry(std::move(p)));
+    CHECK_FALSE(decodeEntry("k", bytes));
+  }
+  CacheEntry::Parts ok;
+  ok.head = StoredHead(200);
+  ok.head.add("X-Tab", "a\tb c");
+  CHECK(decodeEntry("k", encodeEntry("k", CacheEntry(std::move(ok)))));
+}
+
 TEST_CASE("tier TTL: freshness left plus the longest stale allowance") {
   const CacheEntry e = sample();  // age 7 at 1000, lifetime 60, stale-if-error 30
   CHECK(tierTtl(e, 1000) == 60 + 30 - 7);
