@@ -175,6 +175,18 @@ std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_v
   return p;
 }
 
+std::string sealEntryPayload(std::string_view payload) {
+  std::string out;
+  out.reserve(kHeader + payload.size());
+  out.append(kMagic, 4);
+  out.push_back(static_cast<char>(kVersion));
+  out.append(3, '\0');
+  const uint64_t sum = fnv1a(payload);
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  out.append(payload);
+  return out;
+}
+
 uint64_t tierTtl(const CacheEntry& entry, int64_t now) {
   const StoredFacts f = entry.facts();
   const Seconds age = currentAge(f.initial_age, f.response_time, now);

@@ -18,6 +18,10 @@ std::string encodeEntry(std::string_view key, const CacheEntry& entry);
 // version wrote under `key`: wrong magic or version, another key, truncated, checksum mismatch.
 std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_view bytes);
 
+// The whole value for a payload (what follows the header: the key onwards), with a valid header
+// and checksum: what encodeEntry writes, for tests and the fuzz target that build payloads.
+std::string sealEntryPayload(std::string_view payload);
+
 // Seconds the tier should keep the entry: what is left of its freshness lifetime plus the
 // longest stale allowance (stale-while-revalidate, stale-if-error); 0 when nothing is left.
 uint64_t tierTtl(const CacheEntry& entry, int64_t now);

@@ -14,15 +14,6 @@
 
 namespace {
 
-uint64_t fnv1a(std::string_view bytes) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 bool tchar(unsigned char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
          std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
@@ -55,10 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(&n, payload.data(), 4);
     if (n <= payload.size() - 4) key = payload.substr(4, n);
   }
-  std::string value("EDGC\x01\0\0\0", 8);
-  const uint64_t sum = fnv1a(payload);
-  value.append(reinterpret_cast<const char*>(&sum), 8);
-  value.append(payload);
+  const std::string value = sealEntryPayload(payload);
   auto parts = decodeEntry(key, value);
   if (!parts) return 0;
   const CacheEntry entry(std::move(*parts));
