@@ -5,8 +5,6 @@
 // made for the probe after the cooldown, which also follows a restarted Redis.
 #include "cache/shared_tier/redis_tier.h"
 
-#include <hiredis/adapters/libuv.h>
-
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -82,21 +80,11 @@ redisAsyncContext* RedisTier::context() {
   std::string host;
   int port = 0;
   if (!hub_->master(host, port, master_gen_)) return nullptr;
-  redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
-  if (!c) return nullptr;
-  if (c->err) {
-    redisAsyncFree(c);
+  redisAsyncContext* c = redis::connectAsync(loop_, host.c_str(), port, this, onConnect, onDisconnect);
+  if (!c) {
     failure();
     return nullptr;
   }
-  c->data = this;
-  if (redisLibuvAttach(c, loop_) != REDIS_OK) {
-    redisAsyncFree(c);
-    failure();
-    return nullptr;
-  }
-  redisAsyncSetConnectCallback(c, onConnect);
-  redisAsyncSetDisconnectCallback(c, onDisconnect);
   ctx_ = c;
   return ctx_;
 }
@@ -114,7 +102,7 @@ void RedisTier::failure() {
     counters_.breaker_opens.fetch_add(1, std::memory_order_relaxed);
     std::fprintf(stderr, "edged: [warn] shared cache tier %s:%d: circuit breaker open\n", options_.host.c_str(), options_.port);
   }
-  if (breaker_.state() == CircuitBreaker::State::Open) {
+  if (breaker_.state() == redis::CircuitBreaker::State::Open) {
     if (!breaker_counted_open_) {
       breaker_counted_open_ = true;
       counters_.breakers_open.fetch_add(1, std::memory_order_relaxed);
@@ -127,7 +115,7 @@ void RedisTier::failure() {
 }
 
 void RedisTier::onProbeTimer() {
-  if (released_ || breaker_.state() != CircuitBreaker::State::Open) return;  // a lookup probed already
+  if (released_ || breaker_.state() != redis::CircuitBreaker::State::Open) return;  // a lookup probed already
   redisAsyncContext* c = context();
   if (!c) return;  // failure() armed the next probe
   const uint64_t id = next_id_++;
@@ -142,7 +130,7 @@ void RedisTier::onProbeTimer() {
 }
 
 void RedisTier::success() {
-  if (breaker_.state() != CircuitBreaker::State::Closed)
+  if (breaker_.state() != redis::CircuitBreaker::State::Closed)
     std::fprintf(stderr, "edged: [info] shared cache tier %s:%d: back, circuit breaker closed\n", options_.host.c_str(), options_.port);
   breaker_.onSuccess();
   if (breaker_counted_open_) {
@@ -217,16 +205,16 @@ void RedisTier::onGetReply(redisAsyncContext* ac, void* reply, void* privdata) {
     self->pending_.erase(it);
     break;
   }
-  if (r && r->type != REDIS_REPLY_ERROR && !self->released_) self->success();
+  if (!redis::failed(r) && !self->released_) self->success();
   if (!w) return;  // timed out or cancelled
-  if (r && r->type == REDIS_REPLY_STRING) return w->onSecondTierResult(std::string_view(r->str, r->len));
-  if (r && r->type == REDIS_REPLY_ERROR) self->counters_.errors.fetch_add(1, std::memory_order_relaxed);
+  if (redis::isString(r)) return w->onSecondTierResult(redis::text(r));
+  if (r) self->counters_.errors.fetch_add(1, std::memory_order_relaxed);  // an error reply
   w->onSecondTierResult({});
 }
 
 void RedisTier::store(std::string_view key, std::string value, uint64_t ttl_seconds, std::span<const std::string> tags) {
   // Writes do not probe a half-open breaker: only a closed one sends them.
-  if (released_ || breaker_.state() != CircuitBreaker::State::Closed) return;
+  if (released_ || breaker_.state() != redis::CircuitBreaker::State::Closed) return;
   redisAsyncContext* c = context();
   if (!c) return;
   const std::string full = options_.key_prefix + "o:" + std::string(key);
@@ -255,7 +243,7 @@ void RedisTier::store(std::string_view key, std::string value, uint64_t ttl_seco
 void RedisTier::onStoreReply(redisAsyncContext* ac, void* reply, void*) {
   auto* self = static_cast<RedisTier*>(ac->data);
   auto* r = static_cast<redisReply*>(reply);
-  if (r && r->type != REDIS_REPLY_ERROR) {
+  if (!redis::failed(r)) {
     self->counters_.stores.fetch_add(1, std::memory_order_relaxed);
     return;
   }

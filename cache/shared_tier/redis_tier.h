@@ -4,15 +4,14 @@
 // process's SharedTierHub. A circuit breaker stops trying while Redis fails and probes it back.
 #pragma once
 
-#include <hiredis/async.h>
 #include <uv.h>
 
 #include <deque>
 #include <memory>
 #include <string>
 
-#include "cache/shared_tier/circuit_breaker.h"
 #include "cache/shared_tier/shared_tier.h"
+#include "proxy/redis/redis.h"
 
 namespace edged::cache::shared_tier {
 
@@ -58,7 +57,7 @@ class RedisTier final : public SecondTier {
   std::shared_ptr<SharedTierHub> hub_;
   const SharedTierOptions& options_;  // the hub's
   SecondTierCounters& counters_;
-  CircuitBreaker breaker_;
+  redis::CircuitBreaker breaker_;
   bool breaker_counted_open_ = false;
   redisAsyncContext* ctx_ = nullptr;
   uv_timer_t timer_{};

@@ -4,14 +4,14 @@
 // the message finds Redis already clean and cannot refill its memory from a stale copy.
 #include "cache/shared_tier/shared_tier_hub.h"
 
-#include <hiredis/adapters/libuv.h>
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 #include <random>
+
+#include "proxy/redis/redis.h"
 
 namespace edged::cache::shared_tier {
 
@@ -115,8 +115,8 @@ void SharedTierHub::onAsync() {
 
 void SharedTierHub::onTick() {
   if (closed_) return;
-  // A refused connect is never reported: libuv gives the poll callback an error status, which
-  // hiredis 0.14's libuv adapter drops, so the context would wait forever. Give it a second.
+  // A connect that does not complete within a second (a lost SYN; a refused one is reported by
+  // edged_redis's loop adapter) is given up and tried again.
   const uint64_t now = uv_now(&loop_);
   if (pub_ && !pub_ready_ && now - pub_started_ms_ >= 1000) {
     redisAsyncContext* c = pub_;
@@ -160,7 +160,7 @@ void SharedTierHub::onPurgeReply(redisAsyncContext* ac, void* reply, void*) {
   Purge p = std::move(self->inflight_.front());
   self->inflight_.pop_front();
   auto* r = static_cast<redisReply*>(reply);
-  if (r && r->type != REDIS_REPLY_ERROR) {
+  if (!redis::failed(r)) {
     self->counters_.purges_published.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -209,17 +209,11 @@ void SharedTierHub::setMaster(std::string_view host, int port) {
 void SharedTierHub::connectSentinel() {
   if (closed_ || sentinel_ || options_.sentinels.empty()) return;
   const auto& [host, port] = options_.sentinels[sentinel_index_ % options_.sentinels.size()];
-  redisAsyncContext* s = redisAsyncConnect(host.c_str(), port);
-  if (!s) return;
-  if (s->err) {
-    redisAsyncFree(s);
+  redisAsyncContext* s = redis::connectAsync(&loop_, host.c_str(), port, this, onSentinelConnect, onSentinelDisconnect);
+  if (!s) {
     ++sentinel_index_;
     return;
   }
-  s->data = this;
-  redisLibuvAttach(s, &loop_);
-  redisAsyncSetConnectCallback(s, onSentinelConnect);
-  redisAsyncSetDisconnectCallback(s, onSentinelDisconnect);
   sentinel_ = s;
   sentinel_connected_ = false;
   sentinel_started_ms_ = uv_now(&loop_);
@@ -289,16 +283,8 @@ void SharedTierHub::connectPublisher() {
   int port = 0;
   uint64_t gen = 0;
   if (!master(host, port, gen)) return;
-  redisAsyncContext* c = redisAsyncConnect(host.c_str(), port);
+  redisAsyncContext* c = redis::connectAsync(&loop_, host.c_str(), port, this, onPubConnect, onPubDisconnect);
   if (!c) return;
-  if (c->err) {
-    redisAsyncFree(c);
-    return;
-  }
-  c->data = this;
-  redisLibuvAttach(c, &loop_);
-  redisAsyncSetConnectCallback(c, onPubConnect);
-  redisAsyncSetDisconnectCallback(c, onPubDisconnect);
   pub_ = c;
   pub_ready_ = false;
   pub_started_ms_ = uv_now(&loop_);
@@ -333,16 +319,8 @@ void SharedTierHub::connectSubscriber() {
   int port = 0;
   uint64_t gen = 0;
   if (!master(host, port, gen)) return;
-  redisAsyncContext* s = redisAsyncConnect(host.c_str(), port);
+  redisAsyncContext* s = redis::connectAsync(&loop_, host.c_str(), port, this, onSubConnect, onSubDisconnect);
   if (!s) return;
-  if (s->err) {
-    redisAsyncFree(s);
-    return;
-  }
-  s->data = this;
-  redisLibuvAttach(s, &loop_);
-  redisAsyncSetConnectCallback(s, onSubConnect);
-  redisAsyncSetDisconnectCallback(s, onSubDisconnect);
   sub_ = s;
   sub_connected_ = false;
   sub_started_ms_ = uv_now(&loop_);

@@ -4,7 +4,7 @@
 // other instances to this process's memory. Purges wait in a queue until Redis took them.
 #pragma once
 
-#include <hiredis/async.h>
+#include "proxy/redis/redis.h"
 #include <uv.h>
 
 #include <atomic>

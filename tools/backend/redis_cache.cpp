@@ -3,8 +3,6 @@
 // pending callback with a null reply), which also counts against the breaker.
 #include "tools/backend/redis_cache.h"
 
-#include <hiredis/adapters/libuv.h>
-
 #include <cstdio>
 #include <cstring>
 
@@ -98,17 +96,11 @@ redisAsyncContext* RedisCache::commandContext() {
     return nullptr;
   }
   publishBreaker();
-  redisAsyncContext* c = redisAsyncConnect(options_.host.c_str(), options_.port);
-  if (!c) return nullptr;
-  if (c->err) {
-    redisAsyncFree(c);
+  redisAsyncContext* c = redis::connectAsync(loop_, options_.host.c_str(), options_.port, this, onCmdConnect, onCmdDisconnect);
+  if (!c) {
     failure();
     return nullptr;
   }
-  c->data = this;
-  redisLibuvAttach(c, loop_);
-  redisAsyncSetConnectCallback(c, onCmdConnect);
-  redisAsyncSetDisconnectCallback(c, onCmdDisconnect);
   cmd_ = c;
   return cmd_;
 }
@@ -175,7 +167,7 @@ void RedisCache::get(const std::string& key, GetDone done) {
   const char* argv[] = {"GET", full.c_str()};
   const size_t lens[] = {3, full.size()};
   command([done = std::move(done)](redisReply* r) {
-    if (r && r->type == REDIS_REPLY_STRING) return done(std::string(r->str, r->len));
+    if (redis::isString(r)) return done(std::string(redis::text(r)));
     done(std::nullopt);
   }, 2, argv, lens);
 }
@@ -215,22 +207,16 @@ void RedisCache::invalidate(int64_t user_id, uint64_t lsn, const std::vector<std
     argv.push_back(a.c_str());
     lens.push_back(a.size());
   }
-  command([done = std::move(done)](redisReply* r) { done(r && r->type != REDIS_REPLY_ERROR); }, static_cast<int>(argv.size()), argv.data(), lens.data());
+  command([done = std::move(done)](redisReply* r) { done(!redis::failed(r)); }, static_cast<int>(argv.size()), argv.data(), lens.data());
 }
 
 void RedisCache::connectSubscriber() {
   if (closed_ || sub_) return;
   sub_attempt_ms_ = uv_now(loop_);
-  redisAsyncContext* s = redisAsyncConnect(options_.host.c_str(), options_.port);
+  // A refused connect is reported (onSubConnect) by edged_redis's loop adapter: with hiredis's
+  // own, sub_ stayed set forever and the subscription never came back after a Redis restart.
+  redisAsyncContext* s = redis::connectAsync(loop_, options_.host.c_str(), options_.port, this, onSubConnect, onSubDisconnect);
   if (!s) return;
-  if (s->err) {
-    redisAsyncFree(s);
-    return;
-  }
-  s->data = this;
-  redisLibuvAttach(s, loop_);
-  redisAsyncSetConnectCallback(s, onSubConnect);
-  redisAsyncSetDisconnectCallback(s, onSubDisconnect);
   sub_ = s;
   const char* argv[] = {"SUBSCRIBE", channel_.c_str()};
   const size_t lens[] = {9, channel_.size()};

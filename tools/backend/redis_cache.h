@@ -5,7 +5,6 @@
 // circuit breaker fails calls fast while Redis is down and probes it back.
 #pragma once
 
-#include <hiredis/async.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -15,10 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "tools/backend/circuit_breaker.h"
+#include "proxy/redis/redis.h"
 #include "tools/backend/metrics.h"
 
 namespace edged::backend {
+
+using redis::CircuitBreaker;
 
 struct RedisOptions {
   std::string host = "127.0.0.1";

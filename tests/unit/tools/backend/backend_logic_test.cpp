@@ -1,8 +1,7 @@
 // Unit tests of the reference backend's pure pieces: JSON, formats (LSN, CSV, ETag, ids,
-// cookies, query strings), the L1 LRU cache and the circuit breaker.
+// cookies, query strings) and the L1 LRU cache (the circuit breaker: tests/unit/proxy/redis).
 #include <doctest.h>
 
-#include "tools/backend/circuit_breaker.h"
 #include "tools/backend/formats.h"
 #include "tools/backend/json.h"
 #include "tools/backend/lru_cache.h"
@@ -79,24 +78,4 @@ TEST_CASE("backend L1: a full cache evicts the least recently used, TTL expires"
   CHECK(!c.get("k9999", 2000));  // expired
   CHECK(c.erase("k9998"));
   CHECK(!c.erase("k9998"));
-}
-
-TEST_CASE("backend circuit breaker: opens after failures, one half-open probe, closes on success") {
-  CircuitBreaker b(3, 100);
-  CHECK(b.allow(0));
-  b.onFailure(0);
-  b.onFailure(0);
-  CHECK(b.state() == CircuitBreaker::State::Closed);
-  b.onFailure(0);
-  CHECK(b.state() == CircuitBreaker::State::Open);
-  CHECK(!b.allow(50));
-  CHECK(b.allow(100));   // the probe
-  CHECK(!b.allow(101));  // only one
-  b.onFailure(101);
-  CHECK(b.state() == CircuitBreaker::State::Open);
-  CHECK(!b.allow(150));
-  CHECK(b.allow(201));
-  b.onSuccess();
-  CHECK(b.state() == CircuitBreaker::State::Closed);
-  CHECK(b.opens() == 2);
 }

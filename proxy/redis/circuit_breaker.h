@@ -1,11 +1,11 @@
-// cache/shared_tier/circuit_breaker.h — CircuitBreaker: closed / open / half-open around Redis:
-// after `threshold` consecutive failures nothing is tried for `cooldown_ms`, then one probe goes
-// out; its success closes the breaker, its failure opens it again. Time is passed in.
+// proxy/redis/circuit_breaker.h — CircuitBreaker: closed / open / half-open around a dependency
+// (Redis): after `threshold` consecutive failures nothing is tried for `cooldown_ms`, then one
+// probe goes out; its success closes the breaker, its failure opens it again. Time is passed in.
 #pragma once
 
 #include <cstdint>
 
-namespace edged::cache::shared_tier {
+namespace edged::redis {
 
 class CircuitBreaker {
  public:
@@ -13,7 +13,7 @@ class CircuitBreaker {
 
   CircuitBreaker(uint32_t threshold, uint64_t cooldown_ms) : threshold_(threshold ? threshold : 1), cooldown_ms_(cooldown_ms) {}
 
-  // May a call go out now? In HalfOpen one call (the probe) until it reports.
+  // May a call go out now? In HalfOpen exactly one call (the probe) until it reports.
   bool allow(uint64_t now_ms) {
     switch (state_) {
       case State::Closed: return true;
@@ -38,6 +38,7 @@ class CircuitBreaker {
   bool onFailure(uint64_t now_ms) {
     if (state_ == State::Closed && ++failures_ < threshold_) return false;
     const bool opened = state_ == State::Closed;
+    if (state_ != State::Open) ++opens_;
     state_ = State::Open;
     open_until_ms_ = now_ms + cooldown_ms_;
     probe_out_ = false;
@@ -45,6 +46,7 @@ class CircuitBreaker {
     return opened;
   }
   State state() const { return state_; }
+  uint64_t opens() const { return opens_; }  // moves to Open so far (failed probes included)
 
  private:
   uint32_t threshold_;
@@ -53,6 +55,7 @@ class CircuitBreaker {
   uint32_t failures_ = 0;
   uint64_t open_until_ms_ = 0;
   bool probe_out_ = false;
+  uint64_t opens_ = 0;
 };
 
-}  // namespace edged::cache::shared_tier
+}  // namespace edged::redis

@@ -1,0 +1,22 @@
+// proxy/redis/connect.cpp — connectAsync.
+#include "proxy/redis/connect.h"
+
+#include "proxy/redis/loop_adapter.h"
+
+namespace edged::redis {
+
+redisAsyncContext* connectAsync(uv_loop_t* loop, const char* host, int port, void* data,
+                                redisConnectCallback* on_connect, redisDisconnectCallback* on_disconnect) {
+  redisAsyncContext* c = redisAsyncConnect(host, port);
+  if (!c) return nullptr;
+  if (c->err || !attachLoop(c, loop)) {
+    redisAsyncFree(c);
+    return nullptr;
+  }
+  c->data = data;
+  redisAsyncSetConnectCallback(c, on_connect);
+  redisAsyncSetDisconnectCallback(c, on_disconnect);
+  return c;
+}
+
+}  // namespace edged::redis
