@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <charconv>
 #include <cstdio>
 #include <optional>
 
@@ -722,8 +723,8 @@ void Session::respond(const LocalResponse& r, Termination why, bool close, Clien
   for (std::string_view p : parts) body_size += p.size();
   if (r.has_body) {
     // Content-Length describes the body for HEAD too (RFC 9110 §8.6).
-    const int n = snprintf(length, sizeof length, "%zu", body_size);
-    headers.push_back({"Content-Length", {length, static_cast<size_t>(n)}, HeaderId::ContentLength});
+    const size_t n = static_cast<size_t>(std::to_chars(length, length + sizeof length, body_size).ptr - length);
+    headers.push_back({"Content-Length", {length, n}, HeaderId::ContentLength});
     m.body = head_request ? BodyFraming::None : BodyFraming::ContentLength;
     m.content_length = body_size;
   }
