@@ -107,6 +107,11 @@ def handler(conn, req):
         if path.startswith("/hugec/"):
             conn.respond(200, body, headers=h, chunked=True, chunk_sizes=(16384,))
             return None
+    elif path.startswith("/bigrange/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = bytes(range(251)) * 400               # 100,400 bytes: several stored buffers
+        conn.respond(200, body, headers=h, chunked=True, chunk_sizes=(5000, 20000, 7000))
+        return None
     elif path.startswith("/gauge/"):
         h += [("Cache-Control", "max-age=60")]
         body = b"g" * 3000
@@ -294,6 +299,18 @@ def test_range_on_a_stored_200_is_206(edged, origin):
     assert r.headers.get("content-range") == "bytes 10-19/100"
     assert full.body == bytes(range(100))
     assert origin.request_count("/range/a") == 1
+
+
+def test_a_large_body_is_served_whole_and_in_ranges_across_its_buffers(edged, origin):
+    body = bytes(range(251)) * 400
+    assert get(edged, "/bigrange/a").body == body
+    hit = get(edged, "/bigrange/a")
+    assert hit.headers.get("cache-status").startswith("edged; hit") and hit.body == body
+    for first, last in ((0, 0), (16000, 40000), (32767, 32768), (100000, 100399)):
+        r = get(edged, "/bigrange/a", headers=[("Range", "bytes=%d-%d" % (first, last))])
+        assert r.status == 206 and r.body == body[first:last + 1], (first, last)
+        assert r.headers.get("content-range") == "bytes %d-%d/%d" % (first, last, len(body))
+    assert origin.request_count("/bigrange/a") == 1
 
 
 def test_only_if_cached_miss_is_504(edged, origin):
