@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <new>
 
 namespace edged::cache {
@@ -22,42 +23,74 @@ size_t EncodedBody::bytes() const {
   return n;
 }
 
-CacheEntry::CacheEntry(Parts p) : head_(std::move(p.head)) {
-  head_.shrink();
-  assert(p.body.size() < (1u << 28));
-  chunk_count_ = static_cast<uint32_t>(p.body.size());
-  if (chunk_count_ == 1) {
-    new (&body_.one) BufferRef(std::move(p.body.front()));
-  } else if (chunk_count_ > 1) {
-    body_.many = new BufferRef[chunk_count_];
-    for (uint32_t i = 0; i < chunk_count_; ++i) body_.many[i] = std::move(p.body[i]);
+EntryRef CacheEntry::create(Parts p) {
+  const std::string_view blob = p.head.blob();
+  // A body given as one small buffer is moved inline too (the second tier's decoded entries).
+  if (p.body.size() == 1 && p.small_body.empty() && p.body.front().size() <= kInlineBody) {
+    p.small_body.assign(p.body.front().view());
+    p.body.clear();
   }
-  for (const BufferRef& b : body()) body_size_ += b.size();
+  const bool inline_body = p.body.empty();
+  assert(inline_body || p.small_body.empty());
+  assert(blob.size() < UINT32_MAX && p.body.size() < UINT32_MAX);
+  const size_t tail = blob.size() + (inline_body ? p.small_body.size() : 0);
+  void* memory = ::operator new(sizeof(CacheEntry) + tail);
+  auto* e = new (memory) CacheEntry;
+  char* at = reinterpret_cast<char*>(e + 1);
+  if (!blob.empty()) std::memcpy(at, blob.data(), blob.size());
+  e->head_size_ = static_cast<uint32_t>(blob.size());
+  e->status_ = static_cast<uint16_t>(p.head.status());
+  if (inline_body) {
+    if (!p.small_body.empty()) std::memcpy(at + blob.size(), p.small_body.data(), p.small_body.size());
+    e->body_size_ = p.small_body.size();
+  } else {
+    e->chunk_count_ = static_cast<uint32_t>(p.body.size());
+    e->chunks_ = new BufferRef[p.body.size()];
+    for (size_t i = 0; i < p.body.size(); ++i) {
+      e->body_size_ += p.body[i].size();
+      e->chunks_[i] = std::move(p.body[i]);
+    }
+  }
   const StoredFacts& f = p.facts;
-  response_time_ = static_cast<uint32_t>(std::clamp<int64_t>(f.response_time, 0, UINT32_MAX));
-  initial_age_ = clamp32(f.initial_age);
-  lifetime_ = clamp32(f.freshness_lifetime);
-  if (f.stale_while_revalidate) stale_while_revalidate_ = clamp32(*f.stale_while_revalidate);
-  if (f.stale_if_error) stale_if_error_ = clamp32(*f.stale_if_error);
-  flags_ = static_cast<uint8_t>((f.no_cache ? kNoCache : 0) | (f.never_stale ? kNeverStale : 0) |
-                                (f.has_validator ? kValidator : 0));
+  e->response_time_ = static_cast<uint32_t>(std::clamp<int64_t>(f.response_time, 0, UINT32_MAX));
+  e->initial_age_ = clamp32(f.initial_age);
+  e->lifetime_ = clamp32(f.freshness_lifetime);
+  if (f.stale_while_revalidate) e->stale_while_revalidate_ = clamp32(*f.stale_while_revalidate);
+  if (f.stale_if_error) e->stale_if_error_ = clamp32(*f.stale_if_error);
+  e->flags_ = static_cast<uint8_t>((f.no_cache ? kNoCache : 0) | (f.never_stale ? kNeverStale : 0) |
+                                   (f.has_validator ? kValidator : 0));
+  e->gauges_ = p.gauges;
   size_t extra_bytes = 0;
   if (!p.vary.names.empty() || !p.vary_key.empty() || !p.tags.empty()) {
-    extras_ = std::make_unique<Extras>(Extras{std::move(p.vary), std::move(p.vary_key), std::move(p.tags)});
-    extra_bytes = sizeof(Extras) + extras_->vary_key.capacity() + extras_->tags.capacity() * sizeof(std::string) +
-                  extras_->vary.names.capacity() * sizeof(std::string);
-    for (const std::string& s : extras_->vary.names) extra_bytes += s.size() > 15 ? s.capacity() : 0;
-    for (const std::string& s : extras_->tags) extra_bytes += s.size() > 15 ? s.capacity() : 0;
+    e->extras_ = new Extras{std::move(p.vary), std::move(p.vary_key), std::move(p.tags)};
+    const Extras& x = *e->extras_;
+    extra_bytes = sizeof(Extras) + 16 + x.vary_key.capacity() + x.tags.capacity() * sizeof(std::string) +
+                  x.vary.names.capacity() * sizeof(std::string);
+    for (const std::string& s : x.vary.names) extra_bytes += s.size() > 15 ? s.capacity() : 0;
+    for (const std::string& s : x.tags) extra_bytes += s.size() > 15 ? s.capacity() : 0;
   }
-  // The shared_ptr control block sits beside the object (make_shared): counted as 16 bytes.
-  size_t n = sizeof(CacheEntry) + 16 + head_.bytes() + (chunk_count_ > 1 ? chunk_count_ * sizeof(BufferRef) : 0) + extra_bytes;
-  for (const BufferRef& b : body()) n += b.get()->bytes();
-  bytes_.store(n, std::memory_order_relaxed);
+  // The allocation and its allocator header (16 bytes counted), out-of-line parts beside it.
+  size_t n = sizeof(CacheEntry) + tail + 16 + extra_bytes;
+  if (!inline_body) n += e->chunk_count_ * sizeof(BufferRef) + 16;
+  for (const BufferRef& b : e->buffers()) n += b.get()->bytes() + 16;
+  e->bytes_.store(n, std::memory_order_relaxed);
+  EntryRef r;
+  r.entry_ = e;
+  return r;
+}
+
+void CacheEntry::release() const {
+  // acq_rel: the last owner must see every write made through other owners before freeing.
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    auto* self = const_cast<CacheEntry*>(this);
+    self->~CacheEntry();
+    ::operator delete(self);
+  }
 }
 
 CacheEntry::~CacheEntry() {
-  if (chunk_count_ == 1) body_.one.~BufferRef();
-  else if (chunk_count_ > 1) delete[] body_.many;
+  delete[] chunks_;
+  delete extras_;
   delete encodings_.load(std::memory_order_acquire);
 }
 
@@ -107,4 +140,4 @@ size_t CacheEntry::attach(std::shared_ptr<const EncodedBody> body) const {
 }
 
 }  // namespace edged::cache
-static_assert(sizeof(edged::cache::CacheEntry) <= 104, "CacheEntry + make_shared control block should fit 128-byte malloc chunks");
+static_assert(sizeof(edged::cache::CacheEntry) <= 88, "the fixed part of an entry: keep the index overhead per entry small");

@@ -1,15 +1,19 @@
-// cache/cache_entry.h — CacheEntry: one stored response (head, body buffers, the facts its reuse
-// decisions need, its Vary variant key and tags), immutable once built; compressed encodings of
-// the body can be attached after the fact.
+// cache/cache_entry.h — CacheEntry: one stored response (head, body, the facts its reuse
+// decisions need, its Vary variant key and tags), immutable once built and shared through
+// EntryRef (an intrusive count: one allocation per entry). A small body lives in that same
+// allocation after the head; a large one is a list of BodyBuffers. Compressed encodings of the
+// body can be attached after the fact.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cache/body_buffer.h"
@@ -28,31 +32,52 @@ struct EncodedBody {
   size_t bytes() const;
 };
 
+// What one route holds in the store right now (a gauge per route: entries and bytes stored, and
+// how many of its keys were evicted). Owned by the caller, which must keep it alive as long as
+// the store may hold entries that point at it; updated by the store under its shard locks.
+struct StoreGauges {
+  std::atomic<int64_t> bytes{0};
+  std::atomic<int64_t> entries{0};
+  std::atomic<uint64_t> evictions{0};
+};
+
+class EntryRef;
+
 class CacheEntry {
  public:
+  // A body of at most this many bytes is stored inside the entry's own allocation.
+  static constexpr size_t kInlineBody = 16 * 1024;
+
   struct Parts {
     StoredHead head;
-    std::vector<BufferRef> body;
+    std::vector<BufferRef> body;    // the body as buffers; or
+    std::string small_body;         // (when `body` is empty) the body, copied into the entry
     StoredFacts facts;
     VaryList vary;                  // the response's Vary (never star: such responses are not stored)
     std::string vary_key;           // secondaryKey(vary, request) of the request that filled it
     std::vector<std::string> tags;  // purge tags
+    StoreGauges* gauges = nullptr;  // the route's store gauges (null: not counted per route)
   };
-  explicit CacheEntry(Parts parts);
-  ~CacheEntry();
+  // One allocation holding the entry, its head and (when small) its body.
+  static EntryRef create(Parts parts);
+
   CacheEntry(const CacheEntry&) = delete;
   CacheEntry& operator=(const CacheEntry&) = delete;
 
-  const StoredHead& head() const { return head_; }
-  std::span<const BufferRef> body() const {
-    return chunk_count_ == 1 ? std::span<const BufferRef>(&body_.one, 1)
-                             : std::span<const BufferRef>(body_.many, chunk_count_);
+  HeadView head() const { return HeadView(status_, {tail(), head_size_}); }
+  // The body in order, as views valid while a reference to the entry is held.
+  size_t chunkCount() const { return chunk_count_ == 0 ? (body_size_ ? 1 : 0) : chunk_count_; }
+  std::string_view chunk(size_t i) const {
+    return chunk_count_ == 0 ? std::string_view(tail() + head_size_, body_size_) : chunks_[i].view();
   }
+  // The body's buffers when it is not inline (empty span when it is).
+  std::span<const BufferRef> buffers() const { return {chunks_, chunk_count_}; }
   uint64_t bodySize() const { return body_size_; }
   StoredFacts facts() const;
   const VaryList& vary() const;
   std::string_view varyKey() const;
   std::span<const std::string> tags() const;
+  StoreGauges* gauges() const { return gauges_; }
 
   // The encoding attached for `encoding`, or null. Safe from any thread.
   std::shared_ptr<const EncodedBody> encoded(std::string_view encoding) const;
@@ -62,6 +87,12 @@ class CacheEntry {
 
  private:
   friend class CacheStore;
+  friend class EntryRef;
+  CacheEntry() = default;
+  ~CacheEntry();
+  void retain() const { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() const;
+  const char* tail() const { return reinterpret_cast<const char*>(this + 1); }
   // Attaches an encoding (first one wins); returns the bytes added, 0 if one was already there.
   size_t attach(std::shared_ptr<const EncodedBody> body) const;
 
@@ -76,30 +107,56 @@ class CacheEntry {
     std::vector<std::shared_ptr<const EncodedBody>> list;
   };
 
-  // The fields are ordered and packed so that the object and make_shared's control block fit one
-  // 128-byte allocation (the index overhead per entry; tools/bench/cache_eviction_bench).
-  StoredHead head_;
-  // The body: one chunk inline (the common small body), several in an array (chunk_count_ says which).
-  union Body {
-    BufferRef one;
-    BufferRef* many;
-    Body() : many(nullptr) {}
-    ~Body() {}
-  } body_;
+  // Packed: this object, the head blob and a small body are one allocation, the bulk of the
+  // index overhead per entry (tools/bench/cache_eviction_bench).
+  mutable std::atomic<uint32_t> refs_{1};
+  uint32_t head_size_ = 0;
+  uint32_t chunk_count_ = 0;       // 0: the body (body_size_ bytes) follows the head inline
+  uint16_t status_ = 0;
+  uint8_t flags_ = 0;
   uint64_t body_size_ = 0;
   uint32_t response_time_ = 0;     // seconds since the epoch (clamped to 0..2106)
   uint32_t initial_age_ = 0;       // seconds, saturated
   uint32_t lifetime_ = 0;
   uint32_t stale_while_revalidate_ = kNone;
   uint32_t stale_if_error_ = kNone;
-  uint32_t chunk_count_ : 28 = 0;
-  uint32_t flags_ : 4 = 0;
   static constexpr uint32_t kNone = UINT32_MAX;
-  std::unique_ptr<Extras> extras_;
+  BufferRef* chunks_ = nullptr;    // chunk_count_ buffers when the body is not inline
+  StoreGauges* gauges_ = nullptr;
+  Extras* extras_ = nullptr;
   mutable std::atomic<Encodings*> encodings_{nullptr};
   mutable std::atomic<size_t> bytes_{0};
 };
 
-using EntryRef = std::shared_ptr<const CacheEntry>;
+// A counted reference to a CacheEntry (safe to copy and drop from any thread).
+class EntryRef {
+ public:
+  EntryRef() = default;
+  EntryRef(std::nullptr_t) {}  // NOLINT: as null as a shared_ptr
+  EntryRef(const EntryRef& o) : entry_(o.entry_) { if (entry_) entry_->retain(); }
+  EntryRef(EntryRef&& o) noexcept : entry_(std::exchange(o.entry_, nullptr)) {}
+  EntryRef& operator=(EntryRef o) noexcept {
+    std::swap(entry_, o.entry_);
+    return *this;
+  }
+  ~EntryRef() { if (entry_) entry_->release(); }
+
+  void reset() { EntryRef().swap(*this); }
+  void swap(EntryRef& o) noexcept { std::swap(entry_, o.entry_); }
+  const CacheEntry* get() const { return entry_; }
+  const CacheEntry* operator->() const { return entry_; }
+  const CacheEntry& operator*() const { return *entry_; }
+  explicit operator bool() const { return entry_ != nullptr; }
+  friend bool operator==(const EntryRef& a, const EntryRef& b) { return a.entry_ == b.entry_; }
+
+  // One more / one less reference, for a holder that keeps the entry as a raw pointer (a write
+  // in flight: proxy::BodyOwner).
+  static void retainRaw(const void* entry) { static_cast<const CacheEntry*>(entry)->retain(); }
+  static void releaseRaw(const void* entry) { static_cast<const CacheEntry*>(entry)->release(); }
+
+ private:
+  friend class CacheEntry;
+  const CacheEntry* entry_ = nullptr;
+};
 
 }  // namespace edged::cache

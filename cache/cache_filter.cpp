@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -206,6 +207,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
         parts.vary = parseVary(vary_lines);
         parts.vary_key = secondaryKey(parts.vary, req_fields_, route_->key);
         parts.tags = tags_;
+        parts.gauges = &route_->counters->store;
         builder_.emplace(std::move(parts), s.max_object);
         stored_ = true;
         if (!e.has_body) commitFill();
@@ -313,11 +315,11 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   void makeKey() {
     const proxy::ParsedHead& h = request_->fields;
     const std::string_view host = h.find(proxy::HeaderId::Host);
+    key_.clear();
     if (route_->key_template.empty()) {
-      key_ = primaryKey(request_->scheme(), host, request_->target(), route_->key);
+      appendPrimaryKey(key_, request_->scheme(), host, request_->target(), route_->key);
       return;
     }
-    key_.clear();
     const std::string_view t = route_->key_template, target = request_->target();
     const size_t q = target.find('?');
     for (size_t i = 0; i < t.size(); ++i) {
@@ -438,7 +440,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
 
   // The stored response (or `head` merged from a 304) as the local answer: 304 to a matching
   // client conditional, 206/416 to a Range, else the whole response with Age.
-  proxy::FilterAction serve(const CacheEntry& entry, const StoredHead& head, uint64_t length, Seconds age,
+  proxy::FilterAction serve(const CacheEntry& entry, HeadView head, uint64_t length, Seconds age,
                             Seconds ttl, proxy::LocalResponse& local) {
     std::vector<std::string_view>& inm = scratch_a_;
     std::vector<std::string_view>& ims = scratch_b_;
@@ -464,7 +466,8 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     });
     age_text_ = std::to_string(std::max<Seconds>(age, 0));
     out_headers_.push_back({"Age", age_text_});
-    status_text_ = formatCacheStatus("edged", state_, reason_, ttl, false);
+    status_text_.clear();
+    appendCacheStatus(status_text_, "edged", state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
     if (updating_) status_text_ += "; detail=stale-while-revalidate";
     if (from_tier_) status_text_ += "; detail=shared";
@@ -476,29 +479,36 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       local.headers = out_headers_;
       return proxy::FilterAction::Respond;
     }
-    // The body as one view: a one-chunk body directly, a larger one gathered once per hit.
-    std::span<const BufferRef> chunks = entry.body();
-    std::string_view body;
-    if (chunks.size() == 1) {
-      body = chunks[0].view();
-    } else {
-      body_scratch_.clear();
-      for (const BufferRef& c : chunks) body_scratch_.append(c.view());
-      body = body_scratch_;
-    }
+    // The body as the entry's own bytes, written by reference while the entry is held (no copy).
+    assert(&entry == entry_.get());
+    uint64_t from = 0, count = length;
     if (ra.kind == RangeAnswer::Kind::Partial) {
       local.status = 206;
       range_text_ = contentRange(ra, length);
       out_headers_.push_back({"Content-Range", range_text_});
-      body = body.substr(ra.span.first, ra.span.size());
+      from = ra.span.first;
+      count = ra.span.size();
     } else if (ra.kind == RangeAnswer::Kind::Unsatisfiable) {
       local.status = 416;
       range_text_ = contentRange(ra, length);
       out_headers_.push_back({"Content-Range", range_text_});
-      body = {};
+      count = 0;
+    }
+    body_parts_.clear();
+    for (size_t i = 0; i < entry.chunkCount() && count > 0; ++i) {
+      std::string_view c = entry.chunk(i);
+      if (from >= c.size()) {
+        from -= c.size();
+        continue;
+      }
+      c = c.substr(from, count);
+      from = 0;
+      count -= c.size();
+      body_parts_.push_back(c);
     }
     local.headers = out_headers_;
-    local.body = body;
+    local.body_parts = body_parts_;
+    if (!body_parts_.empty()) local.body_owner = {entry_.get(), &EntryRef::retainRaw, &EntryRef::releaseRaw};
     local.has_body = !(local.status == 204 || local.status == 304);
     return proxy::FilterAction::Respond;
   }
@@ -511,7 +521,10 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     const ResponseFacts rf = responseFacts(merged_.status(), mf, now);
     CacheEntry::Parts parts;
     parts.head = merged_;
-    for (const BufferRef& b : entry_->body()) parts.body.push_back(b);
+    // The body is shared with the stale entry when it is in buffers; a small one is copied inline.
+    for (const BufferRef& b : entry_->buffers()) parts.body.push_back(b);
+    if (parts.body.empty() && entry_->bodySize() > 0) parts.small_body.assign(entry_->chunk(0));
+    parts.gauges = &route_->counters->store;
     parts.facts = storedFacts(rf, request_time_, now, route_->policy);
     if (route_->default_ttl > 0 && !rf.cc.directives.max_age && !rf.cc.directives.s_maxage && !rf.expires_present)
       parts.facts.freshness_lifetime = route_->default_ttl;
@@ -624,6 +637,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       if (!parts) {
         if (c) c->corrupt.fetch_add(1, std::memory_order_relaxed);
       } else if (parts->vary_key == secondaryKey(parts->vary, req_fields_, route_->key)) {
+        parts->gauges = &route_->counters->store;
         EntryBuilder b(std::move(*parts), UINT64_MAX);
         b.finish();
         EntryRef got;
@@ -761,6 +775,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   std::vector<std::string> tags_;
   std::vector<std::string_view> scratch_a_, scratch_b_;
   std::vector<proxy::Header> out_headers_;
+  std::vector<std::string_view> body_parts_;
   std::string age_text_, status_text_, range_text_, body_scratch_;
 };
 

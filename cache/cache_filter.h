@@ -26,10 +26,12 @@ class WorkerMailbox;
 
 namespace edged::cache {
 
-// One route's counters, shared by all workers (atomic); the store counts entries and bytes.
+// One route's counters, shared by all workers (atomic), and its store gauges (entries and bytes
+// held, evictions), which the store keeps for each entry the route stored.
 struct CacheCounters {
   std::atomic<uint64_t> hits{0}, misses{0}, stale{0}, revalidated{0}, refetched{0}, collapsed{0},
       stored{0}, not_stored{0}, invalidations{0}, purges{0}, refreshes{0};
+  StoreGauges store;
 };
 
 struct RouteCacheSettings {

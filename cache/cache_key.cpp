@@ -68,15 +68,20 @@ std::string lowerScheme(std::string_view scheme) {
 
 }  // namespace
 
-std::string primaryKey(std::string_view scheme, std::string_view host, std::string_view target,
-                       const KeyOptions& options) {
+void appendPrimaryKey(std::string& key, std::string_view scheme, std::string_view host, std::string_view target,
+                      const KeyOptions& options) {
   const std::string s = lowerScheme(scheme);
-  std::string key;
-  key.reserve(s.size() + 3 + host.size() + target.size());
+  key.reserve(key.size() + s.size() + 3 + host.size() + target.size());
   key += s;
   key += "://";
   appendHost(key, s, host);
   appendTarget(key, target, options);
+}
+
+std::string primaryKey(std::string_view scheme, std::string_view host, std::string_view target,
+                       const KeyOptions& options) {
+  std::string key;
+  appendPrimaryKey(key, scheme, host, target, options);
   return key;
 }
 

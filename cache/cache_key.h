@@ -31,6 +31,9 @@ bool globMatch(std::string_view pattern, std::string_view text);
 // of the key (HEAD is answered from GET's entry).
 std::string primaryKey(std::string_view scheme, std::string_view host, std::string_view target,
                        const KeyOptions& options);
+// The same, appended to `out` (a hit reuses its key buffer: no allocation).
+void appendPrimaryKey(std::string& out, std::string_view scheme, std::string_view host, std::string_view target,
+                      const KeyOptions& options);
 
 // The key of a Location / Content-Location value relative to the request (RFC 9111 §4.4): an
 // absolute URI or an absolute path; "" when it names another origin or cannot be resolved.

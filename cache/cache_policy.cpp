@@ -3,6 +3,7 @@
 #include "cache/cache_policy.h"
 
 #include <algorithm>
+#include <charconv>
 #include <vector>
 
 #include "cache/field_text.h"
@@ -45,7 +46,14 @@ std::string_view reasonName(BypassReason r) {
 
 std::string formatCacheStatus(std::string_view cache_name, CacheState state, BypassReason reason,
                               std::optional<int64_t> ttl, bool stored) {
-  std::string out(cache_name);
+  std::string out;
+  appendCacheStatus(out, cache_name, state, reason, ttl, stored);
+  return out;
+}
+
+void appendCacheStatus(std::string& out, std::string_view cache_name, CacheState state, BypassReason reason,
+                       std::optional<int64_t> ttl, bool stored) {
+  out += cache_name;
   switch (state) {
     case CacheState::Hit: out += "; hit"; break;
     case CacheState::Stale: out += "; hit"; break;  // served stale without the origin: a negative ttl says so (RFC 9211 §2.4)
@@ -56,14 +64,18 @@ std::string formatCacheStatus(std::string_view cache_name, CacheState state, Byp
       out += reason == BypassReason::Method ? "; fwd=method" : reason == BypassReason::NoStoreRequest ? "; fwd=request" : "; fwd=bypass";
       break;
   }
-  if (ttl) out += "; ttl=" + std::to_string(*ttl);
+  if (ttl) {
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *ttl);
+    out += "; ttl=";
+    out.append(digits, end);
+  }
   if (stored) out += "; stored";
   // fwd=method already names the reason (RFC 9211 §2.2): no detail repeating it.
   if (state == CacheState::Bypass && reason != BypassReason::None && reason != BypassReason::Method) {
     out += "; detail=";
     out += reasonName(reason);
   }
-  return out;
 }
 
 namespace {
@@ -234,7 +246,7 @@ ReuseDecision decideReuse(const CacheControl& rq, const StoredFacts& st, int64_t
   return d;
 }
 
-std::optional<FieldView> conditionalRequestField(const StoredHead& stored) {
+std::optional<FieldView> conditionalRequestField(HeadView stored) {
   const std::string_view etag = stored.get("etag");
   if (!etag.empty()) return FieldView{"If-None-Match", etag};
   const std::string_view lm = stored.get("last-modified");
@@ -282,7 +294,7 @@ bool updatedBy304(std::string_view n) {
   return true;
 }
 
-StoredHead merge304(const StoredHead& stored, std::span<const FieldView> nm) {
+StoredHead merge304(HeadView stored, std::span<const FieldView> nm) {
   auto updates = [&](std::string_view name) {
     if (!updatedBy304(name) || !storable(nm, name)) return false;
     for (const FieldView& f : nm)
@@ -304,7 +316,7 @@ bool invalidatesStored(std::string_view method, int status) {
 }
 
 bool answerNotModified(std::string_view method, std::span<const std::string_view> inm,
-                       std::span<const std::string_view> ims, const StoredHead& stored) {
+                       std::span<const std::string_view> ims, HeadView stored) {
   if (method != "GET" && method != "HEAD") return false;
   if (!inm.empty()) return ifNoneMatchMatches(inm, stored.get("etag"));  // §13.2.2 step 3: IMS ignored
   if (ims.empty()) return false;
@@ -317,7 +329,7 @@ bool answerNotModified(std::string_view method, std::span<const std::string_view
 }
 
 RangeAnswer answerRange(std::string_view method, std::string_view range, std::string_view if_range,
-                        const StoredHead& stored, uint64_t length) {
+                        HeadView stored, uint64_t length) {
   RangeAnswer a;
   if (method != "GET" || stored.status() != 200 || range.empty()) return a;
   const RangeRequest r = parseRange(range);

@@ -43,6 +43,9 @@ std::string_view reasonName(BypassReason r);
 // stored`, `edged; fwd=bypass; detail=no-store-response`. `ttl` is freshness left (may be < 0).
 std::string formatCacheStatus(std::string_view cache_name, CacheState state, BypassReason reason,
                               std::optional<int64_t> ttl, bool stored);
+// The same, appended to `out`.
+void appendCacheStatus(std::string& out, std::string_view cache_name, CacheState state, BypassReason reason,
+                       std::optional<int64_t> ttl, bool stored);
 
 // Route-level knobs of the policy.
 struct PolicyConfig {
@@ -140,7 +143,7 @@ ReuseDecision decideReuse(const CacheControl& request, const StoredFacts& stored
 
 // RFC 9111 §4.3.1: the validator to send: If-None-Match with the stored ETag, else
 // If-Modified-Since with the stored Last-Modified; nullopt when the entry has neither.
-std::optional<FieldView> conditionalRequestField(const StoredHead& stored);
+std::optional<FieldView> conditionalRequestField(HeadView stored);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy-only ones a cache must not store (RFC 9111 §3.1).
 bool isHopByHop(std::string_view name);
@@ -154,7 +157,7 @@ StoredHead makeStoredHead(int status, std::span<const FieldView> fields);
 bool updatedBy304(std::string_view name);
 // The stored head after a 304: stored fields whose name the 304 carries (and may update) are
 // replaced by the 304's, the others kept in order; the 304's new fields appended. Status kept.
-StoredHead merge304(const StoredHead& stored, std::span<const FieldView> not_modified);
+StoredHead merge304(HeadView stored, std::span<const FieldView> not_modified);
 
 // RFC 9111 §4.4: does this response to `method` invalidate cached URIs? Unsafe (or unknown)
 // method and a non-error status (2xx, 3xx).
@@ -163,7 +166,7 @@ bool invalidatesStored(std::string_view method, int status);
 // RFC 9110 §13.2.2 for a stored response: If-None-Match (weak comparison) when present, and only
 // then If-Modified-Since (GET/HEAD, against Last-Modified, else Date). True = answer 304.
 bool answerNotModified(std::string_view method, std::span<const std::string_view> if_none_match,
-                       std::span<const std::string_view> if_modified_since, const StoredHead& stored);
+                       std::span<const std::string_view> if_modified_since, HeadView stored);
 
 // Range answered from a stored complete 200 (RFC 9110 §14): Full = send the whole 200 (no Range,
 // several ranges, invalid, If-Range that does not match, not GET); Partial = 206 for `span`;
@@ -173,7 +176,7 @@ struct RangeAnswer {
   ByteSpan span;
 };
 RangeAnswer answerRange(std::string_view method, std::string_view range, std::string_view if_range,
-                        const StoredHead& stored, uint64_t length);
+                        HeadView stored, uint64_t length);
 // "bytes first-last/length" for a 206, "bytes */length" for a 416.
 std::string contentRange(const RangeAnswer& answer, uint64_t length);
 

@@ -31,16 +31,16 @@ struct CacheStore::Node {
   }
   std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_size}; }
 
-  uint64_t hash = 0;
   Node* chain = nullptr;  // next in the hash bucket
   Node* prev = nullptr;   // queue links (toward the head / the tail)
   Node* next = nullptr;
   EntryRef first;
   std::unique_ptr<std::vector<EntryRef>> more;  // rare: a second Vary variant onward
-  uint64_t bytes = 0;     // the node itself + its variants
-  uint8_t freq = 0;       // 0..3, S3-FIFO's access counter
-  uint8_t queue = 0;      // kSmall or kMain
-  uint32_t key_size = 0;
+  uint64_t bytes = 0;     // the node itself + its variants; charged to first's route gauges
+  uint32_t hash = 0;      // the key hash's low bits (bucket and ghost; the shard is from high bits)
+  uint32_t key_size : 29 = 0;
+  uint32_t freq : 2 = 0;  // 0..3, S3-FIFO's access counter
+  uint32_t queue : 1 = 0; // kSmall or kMain
 
   template <typename F>
   void forEachEntry(F&& f) const {
@@ -59,7 +59,15 @@ constexpr uint8_t kSmall = 0, kMain = 1;
 // while in small (the SOSP'23 paper's threshold), else to the ghost list.
 constexpr uint8_t kPromoteFreq = 1;
 constexpr uint8_t kMaxFreq = 3;
-// What one index node costs beyond its entries: the node, its bucket slot, the key's heap bytes.
+
+// Per-route gauges: a node's bytes are charged to the route of its first (newest) entry, each
+// entry counts for its own route.
+void gaugeBytes(const EntryRef& e, int64_t bytes) {
+  if (e && e->gauges()) e->gauges()->bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+void gaugeEntries(const EntryRef& e, int64_t n) {
+  if (e && e->gauges()) e->gauges()->entries.fetch_add(n, std::memory_order_relaxed);
+}
 }  // namespace
 
 // What one index node costs beyond its entries: the node and its allocator header, its bucket
@@ -115,8 +123,9 @@ struct CacheStore::Shard {
   std::unordered_map<std::string_view, std::unique_ptr<Fill>> fills;  // views into Fill::key
 
   Node* find(std::string_view key, uint64_t hash) const {
-    for (Node* n = buckets[hash & (buckets.size() - 1)]; n; n = n->chain)
-      if (n->hash == hash && n->key() == key) return n;
+    const auto h = static_cast<uint32_t>(hash);
+    for (Node* n = buckets[h & (buckets.size() - 1)]; n; n = n->chain)
+      if (n->hash == h && n->key() == key) return n;
     return nullptr;
   }
   void link(Node* n) {
@@ -346,7 +355,7 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder, EntryRef* store
   else if (builder.tooLarge() || builder.size() > config_.max_object_bytes) refusal = BypassReason::TooLarge;
   EntryRef entry;
   if (refusal == BypassReason::None) {
-    entry = std::make_shared<const CacheEntry>(builder.release());
+    entry = CacheEntry::create(builder.release());
     if (entry->bytes() + nodeBytes(f->key.size()) > budget_.load(std::memory_order_relaxed)) refusal = BypassReason::TooLarge;
   }
   std::vector<NodePtr> dead;
@@ -363,7 +372,7 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder, EntryRef* store
     Node* n = s.find(f->key, f->hash);
     if (!n) {
       n = Node::create(f->key);
-      n->hash = f->hash;
+      n->hash = static_cast<uint32_t>(f->hash);
       n->bytes = nodeBytes(f->key.size());
       s.link(n);
       n->queue = s.ghostTake(n->hash) ? kMain : kSmall;
@@ -396,6 +405,10 @@ BypassReason CacheStore::commit(Fill* f, EntryBuilder&& builder, EntryRef* store
     for (const std::string& t : entry->tags()) s.tags.emplace(t, n);
     s.entries += 1 + kept.size();
     s.entries -= n->entryCount();
+    gaugeBytes(n->first, -static_cast<int64_t>(old_bytes));
+    for (const EntryRef& e : replaced) gaugeEntries(e, -1);
+    gaugeBytes(entry, static_cast<int64_t>(new_bytes));
+    gaugeEntries(entry, 1);
     n->first = entry;
     if (kept.empty()) n->more.reset();
     else n->more = std::make_unique<std::vector<EntryRef>>(std::move(kept));
@@ -422,9 +435,15 @@ void CacheStore::removeLocked(Shard& s, Node* n, std::vector<NodePtr>& dead) {
     }
   });
   s.entries -= n->entryCount();
+  gaugeBytes(n->first, -static_cast<int64_t>(n->bytes));
+  n->forEachEntry([](const EntryRef& e) { gaugeEntries(e, -1); });
   s.bytes -= n->bytes;
   used_.fetch_sub(static_cast<int64_t>(n->bytes), std::memory_order_relaxed);
   dead.emplace_back(n);  // freed after the lock is released
+}
+
+void CacheStore::countEviction(const Node* n) {
+  if (n->first && n->first->gauges()) n->first->gauges()->evictions.fetch_add(1, std::memory_order_relaxed);
 }
 
 uint64_t CacheStore::evictOneLocked(Shard& s, std::vector<NodePtr>& dead) {
@@ -443,6 +462,7 @@ uint64_t CacheStore::evictOneLocked(Shard& s, std::vector<NodePtr>& dead) {
       }
       const uint64_t freed = n->bytes;
       s.ghostAdd(n->hash);
+      countEviction(n);
       removeLocked(s, n, dead);
       evictions_.fetch_add(1, std::memory_order_relaxed);
       return freed;
@@ -455,6 +475,7 @@ uint64_t CacheStore::evictOneLocked(Shard& s, std::vector<NodePtr>& dead) {
       continue;
     }
     const uint64_t freed = n->bytes;
+    countEviction(n);
     removeLocked(s, n, dead);
     evictions_.fetch_add(1, std::memory_order_relaxed);
     return freed;
@@ -560,6 +581,7 @@ bool CacheStore::attachEncoding(std::string_view key, const EntryRef& entry, Enc
     const size_t added = entry->attach(std::move(shared));
     if (added == 0) return false;
     (n->queue == kMain ? s.main : s.small).bytes += added;
+    gaugeBytes(n->first, static_cast<int64_t>(added));
     n->bytes += added;
     s.bytes += added;
     used_.fetch_add(static_cast<int64_t>(added), std::memory_order_relaxed);

@@ -105,6 +105,7 @@ class CacheStore {
   // Evicts one key from the shard by S3-FIFO; the bytes freed (0 when the shard is empty).
   uint64_t evictOneLocked(Shard& shard, std::vector<NodePtr>& dead);
   void removeLocked(Shard& shard, Node* node, std::vector<NodePtr>& dead);
+  static void countEviction(const Node* node);
   size_t purgeIfLocked(Shard& shard, std::string_view prefix, bool exact, std::vector<NodePtr>& dead);
 
   StoreConfig config_;

@@ -36,7 +36,10 @@ void EntryBuilder::flushPending() {
 }
 
 CacheEntry::Parts EntryBuilder::release() {
-  flushPending();
+  // A body that never reached kCoalesce is still all in `pending_`: it goes inline into the entry.
+  if (!parts_.body.empty()) flushPending();
+  else if (parts_.small_body.empty()) parts_.small_body = std::move(pending_);
+  else parts_.small_body.append(pending_);
   return std::move(parts_);
 }
 

@@ -103,7 +103,7 @@ std::string encodeEntry(std::string_view key, const CacheEntry& entry) {
   w.num<uint32_t>(static_cast<uint32_t>(entry.tags().size()));
   for (const std::string& t : entry.tags()) w.str(t);
   w.num<uint32_t>(static_cast<uint32_t>(entry.bodySize()));
-  for (const BufferRef& b : entry.body()) out.append(b.view());
+  for (size_t i = 0; i < entry.chunkCount(); ++i) out.append(entry.chunk(i));
   const uint64_t sum = fnv1a(std::string_view(out).substr(kHeader));
   std::memcpy(out.data() + 8, &sum, 8);
   return out;
@@ -171,7 +171,8 @@ std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_v
   }
   std::string_view body;
   if (!r.str(body) || !r.done()) return std::nullopt;
-  if (!body.empty()) p.body.push_back(BodyBuffer::copyOf(body));
+  if (body.size() <= CacheEntry::kInlineBody) p.small_body.assign(body);
+  else p.body.push_back(BodyBuffer::copyOf(body));
   return p;
 }
 

@@ -14,8 +14,9 @@ namespace edged::cache {
 // The serialized entry. `key` is the tier key it is stored under.
 std::string encodeEntry(std::string_view key, const CacheEntry& entry);
 
-// The parts of an entry (the body as one buffer), or nullopt when `bytes` is not an entry this
-// version wrote under `key`: wrong magic or version, another key, truncated, checksum mismatch.
+// The parts of an entry (the body in small_body when small, else as one buffer), or nullopt when
+// `bytes` is not an entry this version wrote under `key`: wrong magic or version, another key,
+// truncated, checksum mismatch.
 std::optional<CacheEntry::Parts> decodeEntry(std::string_view key, std::string_view bytes);
 
 // The whole value for a payload (what follows the header: the key onwards), with a valid header

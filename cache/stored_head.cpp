@@ -1,4 +1,4 @@
-// cache/stored_head.cpp — StoredHead.
+// cache/stored_head.cpp — StoredHead and HeadView.
 #include "cache/stored_head.h"
 
 #include "cache/field_text.h"
@@ -15,7 +15,7 @@ void StoredHead::add(std::string_view name, std::string_view value) {
   blob_.append("\r\n");
 }
 
-std::string_view StoredHead::get(std::string_view name) const {
+std::string_view HeadView::get(std::string_view name) const {
   std::string_view found;
   bool done = false;
   forEach([&](FieldView f) {
@@ -27,13 +27,13 @@ std::string_view StoredHead::get(std::string_view name) const {
   return found;
 }
 
-bool StoredHead::has(std::string_view name) const {
+bool HeadView::has(std::string_view name) const {
   bool found = false;
   forEach([&](FieldView f) { found = found || text::iequals(f.name, name); });
   return found;
 }
 
-size_t StoredHead::fieldCount() const {
+size_t HeadView::fieldCount() const {
   size_t n = 0;
   forEach([&](FieldView) { ++n; });
   return n;

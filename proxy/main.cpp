@@ -1,5 +1,6 @@
 // proxy/main.cpp — the edged command line: config check, daemon start, and the filter chain. The
 // one place that sees every module.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <vector>
 #include <string>
 #include <utility>
+#include <tuple>
 
 #include "cache/cache.h"
 #include "cache/shared_tier/shared_tier.h"
@@ -253,6 +255,11 @@ struct CacheSnapshot {
   edged::cache::StoreStats store;
   uint64_t admin_purges = 0;
   std::vector<std::pair<std::string, std::vector<uint64_t>>> routes;  // label -> kCacheCounters values
+  // Per route (same order as `routes`): what it holds in the store now.
+  struct RouteStore {
+    uint64_t bytes = 0, entries = 0, evictions = 0;
+  };
+  std::vector<RouteStore> route_store;
 };
 CacheSnapshot cacheSnapshot() {
   CacheProcessState& st = cacheState();
@@ -266,6 +273,10 @@ CacheSnapshot cacheSnapshot() {
     std::vector<uint64_t> values;
     for (const CacheCounterFamily& f : kCacheCounters) values.push_back(((*c).*(f.member)).load(std::memory_order_relaxed));
     snap.routes.emplace_back(label, std::move(values));
+    const edged::cache::StoreGauges& g = c->store;
+    snap.route_store.push_back({static_cast<uint64_t>(std::max<int64_t>(0, g.bytes.load(std::memory_order_relaxed))),
+                                static_cast<uint64_t>(std::max<int64_t>(0, g.entries.load(std::memory_order_relaxed))),
+                                g.evictions.load(std::memory_order_relaxed)});
   }
   return snap;
 }
@@ -314,6 +325,21 @@ void cacheMetrics(std::string& out) {
     for (const auto& [label, values] : snap.routes)
       out += name + "{route=\"" + escapeLabel(label) + "\"} " + std::to_string(values[i]) + "\n";
   }
+  // The store's gauges by route (the route of each key's newest entry pays for the key).
+  using RouteStore = CacheSnapshot::RouteStore;
+  for (auto [name, type, help, member] :
+       {std::tuple<const char*, const char*, const char*, uint64_t RouteStore::*>{
+            "edged_cache_route_bytes", "gauge", "Bytes the route's entries hold in the cache (keys, heads, bodies, index).",
+            &RouteStore::bytes},
+        {"edged_cache_route_entries", "gauge", "Stored responses of the route (Vary variants counted apart).",
+         &RouteStore::entries},
+        {"edged_cache_route_evictions_total", "counter", "Keys of the route evicted to stay within the memory budget.",
+         &RouteStore::evictions}}) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+    for (size_t i = 0; i < snap.routes.size(); ++i)
+      out += std::string(name) + "{route=\"" + escapeLabel(snap.routes[i].first) + "\"} " +
+             std::to_string(snap.route_store[i].*member) + "\n";
+  }
   auto one = [&](const char* name, const char* type, const char* help, uint64_t v) {
     out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " +
            std::to_string(v) + "\n";
@@ -338,12 +364,16 @@ std::pair<int, std::string> cacheStatusEndpoint(std::string_view) {
     out += ", \"" + std::string(name) + "\": " + std::to_string(v);
   std::vector<uint64_t> total(std::size(kCacheCounters));
   std::string routes;
-  for (const auto& [label, values] : snap.routes) {
+  for (size_t r = 0; r < snap.routes.size(); ++r) {
+    const auto& [label, values] = snap.routes[r];
     routes += (routes.empty() ? "\"" : ", \"") + escapeLabel(label) + "\": {";
     for (size_t i = 0; i < values.size(); ++i) {
       total[i] += values[i];
       routes += (i ? ", \"" : "\"") + std::string(kCacheCounters[i].name) + "\": " + std::to_string(values[i]);
     }
+    const CacheSnapshot::RouteStore& rs = snap.route_store[r];
+    routes += ", \"bytes\": " + std::to_string(rs.bytes) + ", \"entries\": " + std::to_string(rs.entries) +
+              ", \"evictions\": " + std::to_string(rs.evictions);
     routes += "}";
   }
   for (size_t i = 0; i < total.size(); ++i)

@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <charconv>
 #include <cstdio>
 #include <optional>
 
@@ -717,20 +718,31 @@ void Session::respond(const LocalResponse& r, Termination why, bool close, Clien
   const bool head_request = client_.request().method_id == Method::Head;
   ResponseMeta m;
   char length[24];
+  const std::span<const std::string_view> parts = r.body_parts.empty() ? std::span(&r.body, 1) : r.body_parts;
+  size_t body_size = 0;
+  for (std::string_view p : parts) body_size += p.size();
   if (r.has_body) {
     // Content-Length describes the body for HEAD too (RFC 9110 §8.6).
-    const int n = snprintf(length, sizeof length, "%zu", r.body.size());
-    headers.push_back({"Content-Length", {length, static_cast<size_t>(n)}, HeaderId::ContentLength});
+    const size_t n = static_cast<size_t>(std::to_chars(length, length + sizeof length, body_size).ptr - length);
+    headers.push_back({"Content-Length", {length, n}, HeaderId::ContentLength});
     m.body = head_request ? BodyFraming::None : BodyFraming::ContentLength;
-    m.content_length = r.body.size();
+    m.content_length = body_size;
   }
   m.must_close = close || (!req_complete_ && client_.request().framing != BodyFraming::None) ||
                  services_.draining() || next == ClientNext::Nothing;
   keep_alive_ = client_.sendHead(r.status, r.reason, headers, m) && keep_alive_;
   response_head_sent_ = true;
-  if (r.has_body && !head_request && !r.body.empty()) {
-    resp_body_bytes_ = r.body.size();
-    client_.sendBody(nullptr, r.body.data(), r.body.size());
+  if (r.has_body && !head_request && body_size > 0) {
+    resp_body_bytes_ = body_size;
+    // An owned body (a cache hit) is written by reference: the owner is held until it is sent.
+    IoBuf* held = nullptr;
+    if (r.body_owner.object) {
+      r.body_owner.retain(r.body_owner.object);
+      held = net::wrapExternal(r.body_owner.object, r.body_owner.release);
+    }
+    for (std::string_view p : parts)
+      if (!p.empty()) client_.sendBody(held, p.data(), p.size());
+    if (held) net::release(held);
   }
   client_.endBody();
   client_.flush();

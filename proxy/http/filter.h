@@ -23,13 +23,26 @@ enum class FilterAction : uint8_t {
   Wait,      // (request phase only) park the exchange; the filter calls Resumer::resume later
 };
 
+// A counted owner of body bytes (a cache entry): the core takes one reference with retain() and
+// gives it back with release() once the bytes it wrote by reference are sent (or dropped), which
+// may be after the exchange ended. Both may be called on the worker's thread only.
+struct BodyOwner {
+  const void* object = nullptr;
+  void (*retain)(const void* object) = nullptr;
+  void (*release)(const void* object) = nullptr;
+};
+
 // A response a filter answers with (a cache hit, a purge result, a 304, a test's local answer).
 // Every view must stay valid until the filter's onFinish().
 struct LocalResponse {
   int status = 0;
   std::string_view reason;                // empty: the standard phrase
   std::span<const Header> headers;        // no framing fields: the core frames the body
-  std::string_view body;
+  std::string_view body;                  // (when body_parts is empty)
+  std::span<const std::string_view> body_parts;  // the body in pieces, in order (then `body` is unused)
+  // When set, the body's bytes belong to it and are written by reference (no copy): they stay
+  // valid past onFinish() for as long as the owner is retained. Otherwise they are copied.
+  BodyOwner body_owner;
   bool has_body = true;                   // false: no body at all (204, 304, a HEAD's answer)
 };
 

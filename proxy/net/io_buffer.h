@@ -1,5 +1,6 @@
 // proxy/net/io_buffer.h — fixed-size reference-counted read buffers from a per-worker free list, so
-// body bytes are forwarded by reference (never copied) and steady-state reads allocate nothing.
+// body bytes are forwarded by reference (never copied) and steady-state reads allocate nothing;
+// and ExternalBuf, the same reference for bytes another owner keeps (a cache entry's body).
 #pragma once
 
 #include <cassert>
@@ -17,9 +18,26 @@ class BufferPool;
 struct IoBuf {
   uint32_t refs;
   uint32_t capacity;
-  BufferPool* pool;
+  BufferPool* pool;  // null: an ExternalBuf
   char* data() { return reinterpret_cast<char*>(this + 1); }
 };
+
+// Bytes that live elsewhere (a cache entry's body), queued by reference like an IoBuf's: the
+// buffer holds one reference to `object` and calls drop(object) when its last reference goes.
+struct ExternalBuf : IoBuf {
+  const void* object;
+  void (*drop)(const void* object);
+};
+// A new ExternalBuf (one reference) that adopts one reference to `object`.
+inline IoBuf* wrapExternal(const void* object, void (*drop)(const void*)) {
+  auto* b = new ExternalBuf;
+  b->refs = 1;
+  b->capacity = 0;
+  b->pool = nullptr;
+  b->object = object;
+  b->drop = drop;
+  return b;
+}
 
 // Owned by one worker; never touched from another thread.
 class BufferPool {
@@ -62,7 +80,14 @@ class BufferPool {
 inline void retain(IoBuf* b) { ++b->refs; }
 inline void release(IoBuf* b) {
   assert(b->refs > 0);
-  if (--b->refs == 0) b->pool->put(b);
+  if (--b->refs != 0) return;
+  if (b->pool) {
+    b->pool->put(b);
+    return;
+  }
+  auto* e = static_cast<ExternalBuf*>(b);
+  e->drop(e->object);
+  delete e;
 }
 
 // Move-only owning reference.

@@ -107,6 +107,14 @@ def handler(conn, req):
         if path.startswith("/hugec/"):
             conn.respond(200, body, headers=h, chunked=True, chunk_sizes=(16384,))
             return None
+    elif path.startswith("/bigrange/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = bytes(range(251)) * 400               # 100,400 bytes: several stored buffers
+        conn.respond(200, body, headers=h, chunked=True, chunk_sizes=(5000, 20000, 7000))
+        return None
+    elif path.startswith("/gauge/"):
+        h += [("Cache-Control", "max-age=60")]
+        body = b"g" * 3000
     elif path.startswith("/big/"):
         h += [("Cache-Control", "max-age=60")]
         body = b"b" * (64 * 1024)
@@ -144,6 +152,7 @@ def edged(origin, flaky, pki, tmp_path_factory):
               {"match": {"prefix": "/gz/"}, "upstream": "api", "cache": "on", "compression": "on"},
               {"match": {"prefix": "/lt/"}, "upstream": "api", "cache": {"lock_timeout": "300ms"}},
               {"match": {"prefix": "/ns/"}, "upstream": "api", "cache": {"lock_timeout": "60s"}},
+              {"match": {"prefix": "/gauge/"}, "upstream": "api", "cache": "on"},
               {"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}]
     admin_port = free_port()
     cfg = make_config({"api": [origin.address], "flaky": [flaky.address]}, routes=routes, workers=2,
@@ -292,6 +301,18 @@ def test_range_on_a_stored_200_is_206(edged, origin):
     assert origin.request_count("/range/a") == 1
 
 
+def test_a_large_body_is_served_whole_and_in_ranges_across_its_buffers(edged, origin):
+    body = bytes(range(251)) * 400
+    assert get(edged, "/bigrange/a").body == body
+    hit = get(edged, "/bigrange/a")
+    assert hit.headers.get("cache-status").startswith("edged; hit") and hit.body == body
+    for first, last in ((0, 0), (16000, 40000), (32767, 32768), (100000, 100399)):
+        r = get(edged, "/bigrange/a", headers=[("Range", "bytes=%d-%d" % (first, last))])
+        assert r.status == 206 and r.body == body[first:last + 1], (first, last)
+        assert r.headers.get("content-range") == "bytes %d-%d/%d" % (first, last, len(body))
+    assert origin.request_count("/bigrange/a") == 1
+
+
 def test_only_if_cached_miss_is_504(edged, origin):
     r = get(edged, "/fresh/never", headers=[("Cache-Control", "only-if-cached")])
     assert r.status == 504
@@ -366,28 +387,62 @@ def test_compressed_variant_is_stored_and_a_hit_never_compresses(edged, origin):
     assert origin.request_count("/gz/a") == 2   # one fill per encoding served
 
 
+def cache_json(e):
+    status, body = admin_call(e.admin_port, "GET", "/cache")
+    assert status == 200
+    return json.loads(body)
+
+
 def test_purge_by_method_url_prefix_and_tag(edged, origin):
-    for p in ("/fresh/p1", "/fresh/p2", "/fresh/q/1", "/fresh/q/2", "/fresh/t"):
+    before = cache_json(edged)
+    hits_before = metric(edged, 'edged_cache_hits_total{route="/"}')
+    paths = ("/fresh/purge/p1", "/fresh/purge/p2", "/fresh/purge/q/1", "/fresh/purge/q/2", "/fresh/purge/t")
+    for p in paths:
         get(edged, p)
+    assert get(edged, paths[0]).headers.get("cache-status").startswith("edged; hit")   # this test's own hit
     with socket.create_connection(("127.0.0.1", edged.port), source_address=("127.0.0.2", 0)) as s:
-        s.sendall(httpwire.build_request("PURGE", "/fresh/p1"))
+        s.sendall(httpwire.build_request("PURGE", paths[0]))
         denied = httpwire.read_response(httpwire.BufferedSocket(s))
     assert denied.status == 403
-    r = get(edged, "/fresh/p1", method="PURGE")
+    r = get(edged, paths[0], method="PURGE")
     assert r.status == 200 and json.loads(r.body) == {"purged": 1}
-    assert json.loads(get(edged, "/fresh/p1", method="PURGE").body) == {"purged": 0}
-    assert admin_post(edged, "/cache/purge", {"url": "http://localhost/fresh/p2"}) == {"purged": 1}
-    assert admin_post(edged, "/cache/purge", {"prefix": "http://localhost/fresh/q/"}) == {"purged": 2}
-    assert admin_post(edged, "/cache/purge", {"tag": "t-t"}) == {"purged": 1}
-    for p in ("/fresh/p1", "/fresh/p2", "/fresh/q/1", "/fresh/q/2", "/fresh/t"):
+    assert json.loads(get(edged, paths[0], method="PURGE").body) == {"purged": 0}
+    assert admin_post(edged, "/cache/purge", {"url": "http://localhost" + paths[1]}) == {"purged": 1}
+    assert admin_post(edged, "/cache/purge", {"prefix": "http://localhost/fresh/purge/q/"}) == {"purged": 2}
+    assert admin_post(edged, "/cache/purge", {"tag": "t-purge/t"}) == {"purged": 1}
+    for p in paths:
         assert get(edged, p).headers.get("cache-status") == "edged; fwd=uri-miss; stored", p
         assert origin.request_count(p) == 2
-    status, body = admin_call(edged.admin_port, "GET", "/cache")
-    c = json.loads(body)
-    assert status == 200 and c["enabled"] and c["entries"] > 0
-    assert c["purges"] == c["routes"]["/"]["purges"] == 1 and c["admin_purges"] == 4
-    assert c["routes"]["/"]["hits"] > 0 and c["routes"]["/gz/"]["hits"] >= 0
-    assert metric(edged, 'edged_cache_hits_total{route="/"}') > 0 and metric(edged, "edged_cache_bytes") > 0
+    c = cache_json(edged)
+    assert c["enabled"] and c["entries"] >= len(paths)
+    assert c["purges"] - before["purges"] == c["routes"]["/"]["purges"] - before["routes"]["/"]["purges"] == 1
+    assert c["admin_purges"] - before["admin_purges"] == 4
+    assert c["routes"]["/"]["hits"] > before["routes"]["/"]["hits"] and c["routes"]["/gz/"]["hits"] >= 0
+    assert metric(edged, 'edged_cache_hits_total{route="/"}') > hits_before and metric(edged, "edged_cache_bytes") > 0
+
+
+def test_store_gauges_by_route(edged, origin):
+    def gauges():
+        c = cache_json(edged)
+        r = c["routes"]["/gauge/"]
+        return c, r["entries"], r["bytes"]
+
+    c, entries, size = gauges()
+    assert (entries, size) == (0, 0)
+    for p in ("/gauge/a", "/gauge/b", "/gauge/c"):
+        assert get(edged, p).status == 200
+    c, entries, size = gauges()
+    assert entries == 3 and 3 * 3000 < size < 3 * 3000 + 3 * 1024   # bodies, heads, keys, index
+    # Every byte the store holds is some route's.
+    assert sum(r["bytes"] for r in c["routes"].values()) == c["bytes"]
+    assert sum(r["entries"] for r in c["routes"].values()) == c["entries"]
+    assert metric(edged, 'edged_cache_route_entries{route="/gauge/"}') == 3
+    assert metric(edged, 'edged_cache_route_bytes{route="/gauge/"}') == size
+    assert json.loads(get(edged, "/gauge/a", method="PURGE").body) == {"purged": 1}
+    _, entries, smaller = gauges()
+    assert entries == 2 and 2 * 3000 < smaller < size - 3000
+    assert admin_post(edged, "/cache/purge", {"prefix": "http://localhost/gauge/"}) == {"purged": 2}
+    assert gauges()[1:] == (0, 0)
 
 
 def test_a_lying_origin_is_never_stored(edged, origin):

@@ -18,8 +18,9 @@ namespace {
 using Fields = std::vector<FieldView>;
 
 EntryBuilder builder(std::string_view body, std::vector<std::string> tags = {}, VaryList vary = {},
-                     std::string vary_key = {}, uint64_t max_object = 1 << 20) {
+                     std::string vary_key = {}, uint64_t max_object = 1 << 20, StoreGauges* gauges = nullptr) {
   CacheEntry::Parts p;
+  p.gauges = gauges;
   p.head = makeStoredHead(200, Fields{{"Content-Type", "text/plain"}});
   p.facts.freshness_lifetime = 60;
   p.tags = std::move(tags);
@@ -33,7 +34,7 @@ EntryBuilder builder(std::string_view body, std::vector<std::string> tags = {}, 
 
 std::string bodyOf(const EntryRef& e) {
   std::string s;
-  for (const BufferRef& b : e->body()) s.append(b.view());
+  for (size_t i = 0; i < e->chunkCount(); ++i) s.append(e->chunk(i));
   return s;
 }
 
@@ -239,6 +240,45 @@ TEST_CASE("purge counts: by key, by prefix, by tag") {
   CHECK(store.stats().entries == 0);
   CHECK(store.stats().keys == 0);
   CHECK(store.stats().used_bytes == 0);
+}
+
+TEST_CASE("store gauges per route: entries and bytes held, evictions; they add up to the store's") {
+  StoreConfig c;
+  c.budget_bytes = 64 * 1024;
+  c.shards = 1;
+  CacheStore store(c);
+  StoreGauges a, b;
+  const std::string body(1000, 'x');
+  auto sum = [&] { return a.bytes.load() + b.bytes.load(); };
+  REQUIRE(fill(store, "a1", builder(body, {}, {}, {}, 1 << 20, &a)) == BypassReason::None);
+  REQUIRE(fill(store, "a2", builder(body, {}, {}, {}, 1 << 20, &a)) == BypassReason::None);
+  REQUIRE(fill(store, "b1", builder(std::string(20000, 'y'), {}, {}, {}, 1 << 20, &b)) == BypassReason::None);
+  CHECK(a.entries == 2);
+  CHECK(b.entries == 1);
+  CHECK(a.bytes > 2000);
+  CHECK(b.bytes > 20000);
+  CHECK(sum() == static_cast<int64_t>(store.stats().used_bytes));
+  // Vary variants count apart; a replaced variant leaves.
+  VaryList lang;
+  lang.names = {"accept-language"};
+  REQUIRE(fill(store, "a1", builder("en", {}, lang, "en", 1 << 20, &a)) == BypassReason::None);
+  REQUIRE(fill(store, "a1", builder("fr", {}, lang, "fr", 1 << 20, &a)) == BypassReason::None);
+  CHECK(a.entries == 3);
+  REQUIRE(fill(store, "a1", builder("fr2", {}, lang, "fr", 1 << 20, &a)) == BypassReason::None);
+  CHECK(a.entries == 3);
+  CHECK(sum() == static_cast<int64_t>(store.stats().used_bytes));
+  CHECK(store.purgeKey("b1") == 1);
+  CHECK(b.entries == 0);
+  CHECK(b.bytes == 0);
+  // Over the budget: route a's keys are evicted and counted.
+  for (int i = 0; i < 100; ++i) REQUIRE(fill(store, "e" + std::to_string(i), builder(body, {}, {}, {}, 1 << 20, &a)) == BypassReason::None);
+  CHECK(a.evictions > 0);
+  CHECK(b.evictions == 0);
+  CHECK(sum() == static_cast<int64_t>(store.stats().used_bytes));
+  CHECK(a.entries == static_cast<int64_t>(store.stats().entries));
+  store.purgePrefix("");
+  CHECK(a.entries == 0);
+  CHECK(a.bytes == 0);
 }
 
 TEST_CASE("compressed variants attach after the fact and are accounted") {

@@ -11,7 +11,7 @@
 namespace edged::cache {
 namespace {
 
-CacheEntry sample() {
+EntryRef sample() {
   CacheEntry::Parts p;
   p.head = StoredHead(200);
   p.head.add("Content-Type", "text/plain");
@@ -26,21 +26,25 @@ CacheEntry sample() {
   p.vary.names = {"x-lang"};
   p.vary_key = "x-lang=de";
   p.tags = {"all", "user:42"};
-  return CacheEntry(std::move(p));
+  return CacheEntry::create(std::move(p));
 }
 
 TEST_SUITE("cache/entry_codec") {
 
 TEST_CASE("a round trip keeps everything a hit needs") {
-  const CacheEntry e = sample();
+  const EntryRef entry = sample();
+  const CacheEntry& e = *entry;
   const std::string bytes = encodeEntry("http://a/x#identity", e);
   auto p = decodeEntry("http://a/x#identity", bytes);
   REQUIRE(p);
-  const CacheEntry d(std::move(*p));
+  CHECK(p->small_body == "hello, world");  // a small body comes back to be stored inline
+  const EntryRef decoded = CacheEntry::create(std::move(*p));
+  const CacheEntry& d = *decoded;
   CHECK(d.head().status() == 200);
   CHECK(d.head().blob() == e.head().blob());
   CHECK(d.bodySize() == 12);
-  CHECK(d.body()[0].view() == "hello, world");
+  CHECK(d.chunkCount() == 1);
+  CHECK(d.chunk(0) == "hello, world");
   const StoredFacts f = d.facts();
   CHECK(f.response_time == 1000);
   CHECK(f.initial_age == 7);
@@ -56,7 +60,7 @@ TEST_CASE("a round trip keeps everything a hit needs") {
 }
 
 TEST_CASE("what is not this version's entry for this key decodes to nothing") {
-  const std::string bytes = encodeEntry("k#identity", sample());
+  const std::string bytes = encodeEntry("k#identity", *sample());
   CHECK_FALSE(decodeEntry("other#identity", bytes));  // copied under another key
   CHECK_FALSE(decodeEntry("k#identity", "<html>foreign</html>"));
   CHECK_FALSE(decodeEntry("k#identity", ""));
@@ -87,10 +91,10 @@ TEST_CASE("a head that is not valid field lines decodes to nothing (never served
 }
 
 TEST_CASE("tier TTL: freshness left plus the longest stale allowance") {
-  const CacheEntry e = sample();  // age 7 at 1000, lifetime 60, stale-if-error 30
-  CHECK(tierTtl(e, 1000) == 60 + 30 - 7);
-  CHECK(tierTtl(e, 1050) == 60 + 30 - 57);
-  CHECK(tierTtl(e, 2000) == 0);
+  const EntryRef entry = sample();  // age 7 at 1000, lifetime 60, stale-if-error 30
+  CHECK(tierTtl(*entry, 1000) == 60 + 30 - 7);
+  CHECK(tierTtl(*entry, 1050) == 60 + 30 - 57);
+  CHECK(tierTtl(*entry, 2000) == 0);
 }
 
 }  // TEST_SUITE

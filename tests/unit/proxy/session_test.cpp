@@ -2,6 +2,7 @@
 // by a fake Downstream (the client side), fake origin streams and fake worker services.
 #include <doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -57,9 +58,18 @@ struct FakeDownstream final : Downstream {
     for (const Header& h : headers) head_fields.push_back(std::string(h.name) + ": " + std::string(h.value));
     return !meta.must_close && req.keep_alive;
   }
-  void sendBody(IoBuf*, const char* p, size_t n) override {
+  std::vector<IoBuf*> held;       // buffers queued by reference (as a write queue holds them)
+  void sendBody(IoBuf* buf, const char* p, size_t n) override {
     body.append(p, n);
     queued += n;
+    if (buf) {
+      net::retain(buf);
+      held.push_back(buf);
+    }
+  }
+  void written() {
+    for (IoBuf* b : held) net::release(b);
+    held.clear();
   }
   void endBody() override { ended = true; }
   void flush() override {}
@@ -326,6 +336,8 @@ struct Script {
   Resumer* resumer = nullptr;
   LocalResponse* local = nullptr;
   bool rewrite = false;
+  bool owned = false;     // answer with a body in parts that an owner keeps (as a cache hit does)
+  int owner_refs = 0;
 };
 
 class ScriptFilter final : public ExchangeFilter {
@@ -338,6 +350,11 @@ class ScriptFilter final : public ExchangeFilter {
       local.status = 200;
       local.headers = fields_;
       local.body = "from the filter";
+      if (s_.owned) {
+        local.body_parts = parts_;
+        local.body_owner = {&s_.owner_refs, [](const void* o) { ++*static_cast<int*>(const_cast<void*>(o)); },
+                            [](const void* o) { --*static_cast<int*>(const_cast<void*>(o)); }};
+      }
     }
     return s_.on_request;
   }
@@ -356,6 +373,7 @@ class ScriptFilter final : public ExchangeFilter {
  private:
   Script& s_;
   Header fields_[1] = {{"X-Local", "yes", HeaderId::Other}};
+  std::string_view parts_[3] = {"owned ", "by the ", "filter"};
 };
 
 class ScriptFactory final : public FilterFactory {
@@ -384,6 +402,24 @@ TEST_CASE("a filter's local response: no origin, onFinish once") {
   CHECK(x.client.done == 1);
   CHECK(s.finished == 1);
   CHECK(s.released == 1);
+}
+
+TEST_CASE("a local body with an owner is written by reference and the owner held until written") {
+  Script s;
+  s.on_request = FilterAction::Respond;
+  s.owned = true;
+  Exchange x;
+  x.services.useFilters({maker(s)});
+  setRequest(x.client.req, "GET", "/owned");
+  CHECK(x.session.onRequestHead() == 0);
+  CHECK(x.client.body == "owned by the filter");
+  CHECK(std::find(x.client.head_fields.begin(), x.client.head_fields.end(), "Content-Length: 19") !=
+        x.client.head_fields.end());
+  CHECK(x.client.held.size() == 3);  // every part by reference, none copied
+  CHECK(s.finished == 1);
+  CHECK(s.owner_refs == 1);          // the exchange is over, the bytes are still queued
+  x.client.written();
+  CHECK(s.owner_refs == 0);
 }
 
 TEST_CASE("a filter waits, then resumes: the exchange goes on from the posted queue") {

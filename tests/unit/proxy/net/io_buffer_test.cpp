@@ -176,5 +176,16 @@ TEST_CASE("BufRef: empty, reset, move construction and move assignment") {
   }
 }
 
+TEST_CASE("an ExternalBuf holds its owner until its last reference goes") {
+  int owner = 1;  // one reference, adopted by the buffer
+  IoBuf* b = wrapExternal(&owner, [](const void* o) { --*static_cast<int*>(const_cast<void*>(o)); });
+  CHECK(b->pool == nullptr);
+  retain(b);  // a write queue's reference
+  release(b);
+  CHECK(owner == 1);
+  release(b);
+  CHECK(owner == 0);
+}
+
 }  // namespace
 }  // namespace edged::net
