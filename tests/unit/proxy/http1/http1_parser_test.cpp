@@ -165,7 +165,10 @@ TEST_CASE("http1: chunk extensions after an unquoted value are ignored, not refu
 }
 
 TEST_CASE("http1: invalid chunk extensions are still refused with the fix in place") {
-  for (const char* ext : {";a=b;", ";a=b;;c", ";a=b;c=\x01", ";a=b\x01", ";=b"}) {
+  // ";a=b;" ended with an empty extension that llhttp 8.1.0 took (its stepping over the ';'
+  // hid it), while it refuses ";a;" and ";": now refused alike. (";;c" and ";=b" are llhttp's
+  // own leniency, with or without the fix.)
+  for (const char* ext : {";a=b;", ";a=b;c=\x01", ";a=b\x01", ";a=b; c"}) {
     CAPTURE(ext);
     Req r;
     const std::string raw = std::string("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5") + ext +
