@@ -125,6 +125,7 @@ void ActiveClient::endBody() {
 // ---- the request parser's calls ------------------------------------------------------------
 
 void ActiveClient::onRequestBegin() {
+  chunk_extension_fix_.reset();
   state.reject_status = 0;
   state.message_complete = false;
   state.phase = ClientPhase::Head;

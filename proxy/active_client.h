@@ -127,6 +127,7 @@ class ActiveClient final : public Downstream {
   int onRequestHead();
   int onRequestBodyData(const char* at, size_t n);
   int onRequestEnd();
+  http1::ChunkExtensionFix& chunkExtensionFix() { return chunk_extension_fix_; }
 
   ClientState state;                     // the connection's, see ClientState
   ActiveClient* next_free = nullptr;     // ActiveClientPool's free list
@@ -145,6 +146,7 @@ class ActiveClient final : public Downstream {
   PostedFlushes::Entry posted_flush_;  // a deferred upstream flush, in the worker's PostedFlushes
   WriteQueue out_;
   llhttp_t parser_{};
+  http1::ChunkExtensionFix chunk_extension_fix_;
   RequestHead request_;
   Session session_;
   char local_addr_[56] = {};

@@ -430,6 +430,10 @@ void ClientConnection::processInput() {
     const llhttp_errno_t err = llhttp_execute(parser, data, n);
     if (err == HPE_OK) {
       x->state.in_start = x->state.in_end;
+    } else if (err == HPE_PAUSED && x->chunkExtensionFix().takeRefeed()) {
+      // llhttp stepped over a chunk extension's ';': parse again from it (chunk_extension_fix.h)
+      x->state.in_start += static_cast<size_t>(llhttp_get_error_pos(parser) - data) - 1;
+      llhttp_resume(parser);
     } else if (err == HPE_PAUSED) {
       x->state.in_start += static_cast<size_t>(llhttp_get_error_pos(parser) - data);
     } else if (err == HPE_PAUSED_UPGRADE && !x->session().active()) {

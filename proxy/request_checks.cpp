@@ -141,17 +141,23 @@ RequestLineVerdict checkRequestLine(std::string_view method, std::string_view ta
     return v;
   }
   AbsoluteTarget abs;
-  switch (classifyTarget(target, abs)) {
+  const TargetForm form = classifyTarget(target, abs);
+  switch (form) {
     case TargetForm::Origin:
+    case TargetForm::Asterisk:
+      // RFC 9112 §3.3: the target URI's authority is the Host value; RFC 9110 §4.2.1: an http(s)
+      // URI with an empty host is invalid and a recipient MUST reject it (nginx: 400 too).
+      if (host_count == 1 && host.empty()) {
+        v.status = 400;
+        return v;
+      }
+      if (form == TargetForm::Asterisk && method != "OPTIONS") v.status = 400;
       break;
     case TargetForm::Absolute:
       // RFC 9112 §3.2.2: the target's authority wins over Host, which the proxy regenerates.
       v.route_host = abs.authority;
       v.target = abs.path;
       v.host_from_target = true;
-      break;
-    case TargetForm::Asterisk:
-      if (method != "OPTIONS") v.status = 400;
       break;
     case TargetForm::Invalid:
       v.status = 400;

@@ -282,6 +282,7 @@ void Session::buildRequestHead() {
   o.content_length = req.content_length;
   o.keep_alive = picker_->group().config().keepalive > 0;
   if (upgrade_) o.upgrade = req.fields.find(HeaderId::Upgrade);
+  o.client_http10 = req.version_major == 1 && req.version_minor == 0;
   buildUpstreamRequestHead(edit.method, edit.target, headers, o, upstream_head_);
 }
 

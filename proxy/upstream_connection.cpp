@@ -59,6 +59,7 @@ void UpstreamConnection::rebind(WorkerGen& gen, size_t upstream_index, upstream:
 void UpstreamConnection::resetParser() {
   llhttp_init(&parser_, HTTP_RESPONSE, http1::ResponseParser<UpstreamConnection>::settings());
   parser_.data = this;
+  chunk_extension_fix_.reset();
   head_.reset();
   response_started_ = false;
   response_complete_ = false;
@@ -305,6 +306,12 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
     return;
   }
   llhttp_errno_t err = llhttp_execute(&parser_, data, n);
+  while (err == HPE_PAUSED && chunk_extension_fix_.takeRefeed() && state_ != State::Closing && handler_) {
+    // llhttp stepped over a chunk extension's ';': parse again from it (chunk_extension_fix.h)
+    const char* from = llhttp_get_error_pos(&parser_) - 1;
+    llhttp_resume(&parser_);
+    err = llhttp_execute(&parser_, from, static_cast<size_t>(data + n - from));
+  }
   if (state_ == State::Closing || !handler_) return;
   if (tunnel_) {
     // The 101 head ended inside this read: what follows it is the origin's first tunnel bytes.
@@ -388,6 +395,12 @@ void UpstreamConnection::handleEof() {
 int UpstreamConnection::onResponseHead(llhttp_t*) {
   if (!handler_) return -1;
   const int status = head_.status;
+  // RFC 9110 §15: a status code is three digits, 100..599; anything else (llhttp takes "20" or
+  // "099") is not HTTP to forward, nor an interim response to wait past: an invalid response.
+  if (status < 100 || status > 599) {
+    LOG_WARN("upstream %s sent status %d, outside 100..599", server_->name().c_str(), status);
+    return -1;
+  }
   if (status >= 200 || status == 101) response_started_ = true;
   // Node and others advertise how long they keep an idle connection: retire ours before that.
   std::string_view ka = head_.fields.find("keep-alive");

@@ -81,6 +81,7 @@ class UpstreamConnection final : public OriginStream {
   int onResponseHead(llhttp_t* p);
   int onResponseBodyData(const char* at, size_t n);
   int onResponseEnd(llhttp_t* p);
+  http1::ChunkExtensionFix& chunkExtensionFix() { return chunk_extension_fix_; }
 
   // TransportHandler: called by transport_ only.
   void onTransportConnected(int status);
@@ -115,6 +116,7 @@ class UpstreamConnection final : public OriginStream {
   int open_handles_ = 0;
   WriteQueue out_;
   llhttp_t parser_{};
+  http1::ChunkExtensionFix chunk_extension_fix_;
   ResponseHead head_;
   BufRef in_;
   bool batch_deferred_ = false;  // a full read's flush waits for the read libuv makes next

@@ -78,18 +78,26 @@ class HeadWriter {
   char* end_;
 };
 
+// This hop in Via: the protocol version the request was received in and a pseudonym rather than a
+// host name (RFC 9110 §7.6.3).
+constexpr std::string_view kVia11 = "1.1 edged";
+constexpr std::string_view kVia10 = "1.0 edged";
+
 constexpr size_t lineSize(std::string_view name, std::string_view value) { return name.size() + value.size() + 4; }
 
 // The field names this message's Connection headers list (RFC 9110 §7.6.1): those fields go with
 // it. Names that are hop-by-hop anyway ("keep-alive", "upgrade", "te") are not kept, so the usual
-// "Connection: keep-alive" costs nothing per field.
+// "Connection: keep-alive" costs nothing per field. Host, Content-Length and Transfer-Encoding are
+// never dropped for being named: a peer listing them would otherwise strip the Host an origin
+// needs, or the framing edged writes (a response left with no length on a kept-alive connection).
 class ConnectionTokens {
  public:
   explicit ConnectionTokens(const std::vector<Header>& headers) : headers_(headers) {
     for (const Header& h : headers) {
       if (headerIdOf(h) != HeaderId::Connection) continue;
       fields::forEachToken(h.value, [this](std::string_view token) {
-        if (isHopByHop(classifyHeader(token))) return;
+        const HeaderId id = classifyHeader(token);
+        if (isHopByHop(id) || id == HeaderId::Host || id == HeaderId::ContentLength) return;
         if (count_ < kMax)
           tokens_[count_++] = token;
         else
@@ -102,6 +110,7 @@ class ConnectionTokens {
     for (size_t i = 0; i < count_; ++i)
       if (equalsIgnoreCase(tokens_[i], name)) return true;
     if (!overflow_) return false;
+    if (const HeaderId id = classifyHeader(name); id == HeaderId::Host || id == HeaderId::ContentLength) return false;
     for (const Header& h : headers_)
       if (headerIdOf(h) == HeaderId::Connection && headerHasToken(h.value, name)) return true;
     return false;
@@ -164,6 +173,8 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
   size += lineSize("X-Real-IP", o.client_ip);
   if (!o.request_id.empty()) size += lineSize("X-Request-Id", o.request_id);
   size += lineSize("X-Forwarded-Proto", o.scheme) + lineSize("X-Forwarded-Host", host);
+  const std::string_view via = o.client_http10 ? kVia10 : kVia11;
+  size += lineSize("Via", via);
   const bool empty_body_method = method == "POST" || method == "PUT" || method == "PATCH";
   switch (o.body) {
     case BodyFraming::ContentLength: size += 16 + decimalLength(o.content_length) + 2; break;
@@ -196,6 +207,9 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
   if (!o.request_id.empty()) w.line("X-Request-Id", o.request_id);
   w.line("X-Forwarded-Proto", o.scheme);
   w.line("X-Forwarded-Host", host);
+  // RFC 9110 §7.6.3: a gateway MUST send Via in each request it forwards; a client's own Via lines
+  // are kept before it (a line of its own is the same list).
+  w.line("Via", via);
   switch (o.body) {
     case BodyFraming::ContentLength: w.put("Content-Length: ").decimal(o.content_length).crlf(); break;
     case BodyFraming::Chunked: w.put("Transfer-Encoding: chunked\r\n"); break;

@@ -3,5 +3,6 @@
 // resolved at compile time (no virtual call on the parse path). Links edged_http and llhttp.
 #pragma once
 
+#include "proxy/http1/chunk_extension_fix.h"
 #include "proxy/http1/request_parser.h"
 #include "proxy/http1/response_parser.h"

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "proxy/http/http.h"
+#include "proxy/http1/chunk_extension_fix.h"
 
 namespace edged::proxy::http1 {
 
@@ -27,6 +28,7 @@ void takeRequestHead(const llhttp_t& p, RequestHead& r);
 //   int onRequestHead();                              the head is filled: an llhttp callback result
 //   int onRequestBodyData(const char* at, size_t n);  0, or -1 to stop
 //   int onRequestEnd();                               an llhttp callback result
+//   ChunkExtensionFix& chunkExtensionFix();           see chunk_extension_fix.h
 template <class H>
 class RequestParser {
  public:
@@ -42,6 +44,8 @@ class RequestParser {
       x.on_headers_complete = onHeadersComplete;
       x.on_body = onBody;
       x.on_message_complete = onMessageComplete;
+      x.on_chunk_extension_value = onChunkExtensionValue;
+      x.on_chunk_extension_value_complete = onChunkExtensionValueComplete;
       return x;
     }();
     return &s;
@@ -92,6 +96,11 @@ class RequestParser {
   }
   static int onBody(llhttp_t* p, const char* at, size_t n) { return owner(p).onRequestBodyData(at, n); }
   static int onMessageComplete(llhttp_t* p) { return owner(p).onRequestEnd(); }
+  static int onChunkExtensionValue(llhttp_t* p, const char* at, size_t n) {
+    owner(p).chunkExtensionFix().onValue(at, n);
+    return 0;
+  }
+  static int onChunkExtensionValueComplete(llhttp_t* p) { return owner(p).chunkExtensionFix().onValueComplete(); }
 };
 
 }  // namespace edged::proxy::http1

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "proxy/http/http.h"
+#include "proxy/http1/chunk_extension_fix.h"
 
 namespace edged::proxy::http1 {
 
@@ -18,6 +19,7 @@ void takeResponseHead(const llhttp_t& p, ResponseHead& h);
 //   int onResponseHead(llhttp_t* p);                   the head is filled: an llhttp callback result
 //   int onResponseBodyData(const char* at, size_t n);  0, or -1 to stop
 //   int onResponseEnd(llhttp_t* p);                    an llhttp callback result
+//   ChunkExtensionFix& chunkExtensionFix();           see chunk_extension_fix.h
 template <class H>
 class ResponseParser {
  public:
@@ -33,6 +35,8 @@ class ResponseParser {
       x.on_headers_complete = onHeadersComplete;
       x.on_body = onBody;
       x.on_message_complete = onMessageComplete;
+      x.on_chunk_extension_value = onChunkExtensionValue;
+      x.on_chunk_extension_value_complete = onChunkExtensionValueComplete;
       return x;
     }();
     return &s;
@@ -67,6 +71,11 @@ class ResponseParser {
   }
   static int onBody(llhttp_t* p, const char* at, size_t n) { return owner(p).onResponseBodyData(at, n); }
   static int onMessageComplete(llhttp_t* p) { return owner(p).onResponseEnd(p); }
+  static int onChunkExtensionValue(llhttp_t* p, const char* at, size_t n) {
+    owner(p).chunkExtensionFix().onValue(at, n);
+    return 0;
+  }
+  static int onChunkExtensionValueComplete(llhttp_t* p) { return owner(p).chunkExtensionFix().onValueComplete(); }
 };
 
 }  // namespace edged::proxy::http1

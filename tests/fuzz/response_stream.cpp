@@ -9,11 +9,13 @@
 #include <string_view>
 
 #include "proxy/http/http.h"
+#include "proxy/http1/chunk_extension_fix.h"
 
 namespace {
 
 struct State {
   edged::proxy::ParsedHead head;
+  edged::proxy::http1::ChunkExtensionFix chunk_fix;  // as ActiveClient / UpstreamConnection
   uint64_t body_bytes = 0;
   bool head_request = false;
 };
@@ -59,6 +61,12 @@ int onMessageComplete(llhttp_t* p) {
   return HPE_PAUSED;
 }
 
+int onChunkExtensionValue(llhttp_t* p, const char* at, size_t n) {
+  static_cast<State*>(p->data)->chunk_fix.onValue(at, n);
+  return 0;
+}
+int onChunkExtensionValueComplete(llhttp_t* p) { return static_cast<State*>(p->data)->chunk_fix.onValueComplete(); }
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -78,6 +86,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   settings.on_headers_complete = onHeadersComplete;
   settings.on_body = onBody;
   settings.on_message_complete = onMessageComplete;
+  settings.on_chunk_extension_value = onChunkExtensionValue;
+  settings.on_chunk_extension_value_complete = onChunkExtensionValueComplete;
   State state;
   state.head_request = head_request;
   llhttp_t parser;
@@ -89,8 +99,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const llhttp_errno_t err = llhttp_execute(&parser, p, n);
     if (err == HPE_OK) {
       p += n;
-    } else if (err == HPE_PAUSED) {  // one response done: the next one on a kept connection
-      p = llhttp_get_error_pos(&parser);
+    } else if (err == HPE_PAUSED) {  // one response done (or the chunk-extension fix's re-feed)
+      p = llhttp_get_error_pos(&parser) - (state.chunk_fix.takeRefeed() ? 1 : 0);
       llhttp_resume(&parser);
     } else {
       return 0;  // the origin side closes the connection on any other error

@@ -30,16 +30,25 @@ _bin_cache = {}
 
 
 def edged_bin():
-    """Path of the edged binary (EDGED_BIN or <repo>/build/test/proxy/edged), waiting a bounded
-    time for it to appear (it may be being rebuilt)."""
+    """Path of the edged binary (EDGED_BIN or <repo>/build/test/proxy/edged). A path that never
+    existed in this run fails at once (a wrong EDGED_BIN, or nothing built); one that is not
+    executable yet, or that existed before (a rebuild's linker is replacing it), is waited for,
+    a bounded time."""
     path = os.environ.get("EDGED_BIN") or str(DEFAULT_BIN)
+    missing = ("edged binary %s does not exist (%s); build it or point EDGED_BIN at it"
+               % (path, "EDGED_BIN" if os.environ.get("EDGED_BIN") else "the default path"))
+    if _bin_cache.get(path) is False:
+        pytest.fail(missing)
     if path in _bin_cache:
         if os.access(path, os.X_OK):
             return path
     deadline = time.monotonic() + BIN_WAIT_SECONDS
     while not os.access(path, os.X_OK):
+        if not os.path.exists(path) and path not in _bin_cache:
+            _bin_cache[path] = False
+            pytest.fail(missing)
         if time.monotonic() > deadline:
-            pytest.fail("edged binary %s not found after %.0f s" % (path, BIN_WAIT_SECONDS))
+            pytest.fail("edged binary %s is not executable after %.0f s" % (path, BIN_WAIT_SECONDS))
         time.sleep(0.5)
     _bin_cache[path] = True
     return path

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-BIG = 4 << 20   # the response a slow reader asks for (/big...)
+BIG = int(os.environ.get("SLOW_BIG", 4 << 20))   # the response a slow reader asks for (/big...)
 
 
 def origin_handler(conn, req):
@@ -112,11 +112,11 @@ class Attack:
     def open_count(self):
         return len(self.heads) + len(self.bodies) - len(self.closed)
 
-    def run(self, stop_at):
-        """Trickles until every head and body connection is closed (or stop_at); True when
-        they all were."""
+    def run(self, stop_at, until=None):
+        """Trickles until every head and body connection is closed (or stop_at, or until()
+        says so); True when they all were."""
         next_head = next_body = time.monotonic()
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and not (until and until()):
             now = time.monotonic()
             if now >= next_head:
                 self._trickle(self.heads, b"X")

@@ -52,6 +52,9 @@ REFUSED = [
     ("host-ipv6-unbracketed", b"GET / HTTP/1.1\r\nHost: ::1\r\n\r\n", 400),
     ("host-missing-http11", b"GET / HTTP/1.1\r\n\r\n", 400),
     ("host-twice", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    # RFC 9112 §3.3 + RFC 9110 §4.2.1: an empty Host makes an http URI with an empty host
+    ("host-empty", b"GET / HTTP/1.1\r\nHost:\r\n\r\n", 400),
+    ("host-empty-http10", b"GET / HTTP/1.0\r\nHost: \r\n\r\n", 400),
     # RFC 9112 §3.2.2: absolute-form with an invalid authority or a scheme that is not http(s)
     ("absolute-userinfo", b"GET http://u@example.com/ HTTP/1.1\r\n" + H + b"\r\n", 400),
     ("absolute-empty-host", b"GET http:///x HTTP/1.1\r\n" + H + b"\r\n", 400),
@@ -249,3 +252,88 @@ def test_options_max_forwards(proxy):
                                     b"Connection: close\r\n\r\n")
     assert status == 200, r
     assert o.snapshot()[-1].headers.get("max-forwards") == "0"
+
+
+def test_connection_cannot_name_away_host_or_framing(edged, origin):
+    """RFC 9110 §7.6.1 drops the fields a Connection header names, but Host and the framing are
+    the message's own: a client naming them still gets Host and its body to the origin, and an
+    origin naming Content-Length still gets its length to the client (else a kept-alive response
+    would have no end). Other named fields still go."""
+    def handler(conn, req):
+        if req.target == "/named-length":
+            conn.send(b"HTTP/1.1 200 OK\r\nConnection: Content-Length, X-Hop\r\nX-Hop: 1\r\n"
+                      b"Content-Length: 5\r\n\r\nhello")
+        else:
+            conn.respond(200, b"ok")
+    o = origin("a", handler)
+    e = edged(make_config({"app": [o.address]}))
+    with httpwire.connect(e.port, 6) as s:
+        bs = httpwire.BufferedSocket(s)
+        s.sendall(b"POST /up HTTP/1.1\r\n" + H + b"Connection: Host, Content-Length, X-Drop\r\n"
+                  b"X-Drop: 1\r\nContent-Length: 5\r\n\r\nhello")
+        assert httpwire.read_response(bs).status == 200
+        s.sendall(b"GET /named-length HTTP/1.1\r\n" + H + b"\r\n")
+        r = httpwire.read_response(bs)
+        assert r.status == 200 and r.body == b"hello", r.raw_head
+        assert r.headers.get_all("content-length") == ["5"], r.raw_head
+        assert "x-hop" not in r.headers and "connection" not in r.headers, r.raw_head
+        # the connection is still in step: a third exchange on it works
+        s.sendall(b"GET /third HTTP/1.1\r\n" + H + b"\r\n")
+        assert httpwire.read_response(bs).status == 200
+    first = o.snapshot()[0]
+    assert first.raw_head.startswith(b"POST /up HTTP/1.1\r\nHost: example.com\r\n"), first.raw_head
+    assert first.headers.get_all("content-length") == ["5"], first.raw_head
+    assert first.body == b"hello"
+    assert "x-drop" not in first.headers and "connection" not in first.headers, first.raw_head
+
+
+def test_via_names_this_hop_after_earlier_ones(proxy):
+    """RFC 9110 §7.6.3: a gateway MUST send Via in each request it forwards, with the protocol
+    version it received; an earlier hop's Via is kept before it."""
+    e, o = proxy
+    for raw in (b"GET /a HTTP/1.1\r\n" + H + b"Via: 1.1 cdn\r\nConnection: close\r\n\r\n",
+                b"GET /b HTTP/1.0\r\n" + H + b"\r\n"):
+        status, _, r = exchange(e.port, raw)
+        assert status == 200, r
+    a, b = o.snapshot()
+    assert a.headers.get_all("via") == ["1.1 cdn", "1.1 edged"], a.raw_head
+    assert b.headers.get_all("via") == ["1.0 edged"], b.raw_head
+
+
+CHUNK_EXTENSIONS = b"5;a=b;c=d\r\nhello\r\n3;name;q=\"x;y\";z=\r\nabc\r\n0;last=1;more\r\n\r\n"
+
+
+def test_chunk_extensions_are_ignored_both_ways(edged, origin):
+    """RFC 9112 §7.1.1: a recipient MUST ignore unknown chunk extensions; llhttp 8.1.0 refused a
+    second one after an unquoted value (proxy/http1/chunk_extension_fix.h). The origin gets the
+    body re-chunked without them; a response's reach the client the same way."""
+    def handler(conn, req):
+        if req.target == "/ext":
+            conn.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + CHUNK_EXTENSIONS)
+        else:
+            conn.respond(200, b"ok")
+    o = origin("a", handler)
+    e = edged(make_config({"app": [o.address]}))
+    status, _, r = exchange(e.port, b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n"
+                                    b"Connection: close\r\n\r\n" + CHUNK_EXTENSIONS)
+    assert status == 200, r
+    (req,) = o.snapshot()
+    assert req.framing == "chunked" and req.body == b"helloabc", req
+    status, _, r = exchange(e.port, b"GET /ext HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+    assert status == 200 and r.body == b"helloabc", r and r.raw_head
+
+
+def test_origin_status_outside_100_to_599_is_502(edged, origin):
+    """RFC 9110 §15: a status code is 100..599. llhttp reads "099" or "20" as numbers; edged took
+    them for an interim response, forwarded it, then added a 502 after it on the same
+    connection. Now they are an invalid response: one 502."""
+    def handler(conn, req):
+        status = req.target.strip("/").encode()
+        conn.send(b"HTTP/1.1 " + status + b" Odd\r\nContent-Length: 2\r\n\r\nok")
+        return "close"
+    o = origin("a", handler)
+    e = edged(make_config({"app": [o.address]}))
+    for status in (b"099", b"20", b"600"):
+        got, _, r = exchange(e.port, b"GET /" + status + b" HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n")
+        assert got == 502, (status, r and r.raw_head)
+        assert r.body.count(b"HTTP/1.1") == 0, r.body

@@ -140,6 +140,13 @@ TEST_CASE("the request line verdict") {
     CHECK(checkRequestLine("GET", "/", "a b", 1).status == 400);
     CHECK(checkRequestLine("GET", "http://a.example/", "evil/x", 1).status == 400);
   }
+  SUBCASE("an empty Host is 400 unless an absolute target gives the authority") {
+    CHECK(checkRequestLine("GET", "/", "", 1).status == 400);
+    CHECK(checkRequestLine("OPTIONS", "*", "", 1).status == 400);
+    CHECK(checkRequestLine("GET", "/", "", 1, 1).status == 400);
+    CHECK(checkRequestLine("GET", "http://a.example/", "", 1).status == 0);
+    CHECK(checkRequestLine("GET", "/", "", 0).status == 0);  // HTTP/1.0 without Host
+  }
   SUBCASE("absolute form with a bad authority or scheme is 400") {
     CHECK(checkRequestLine("GET", "http://u@a.example/", "a.example", 1).status == 400);
     CHECK(checkRequestLine("GET", "gopher://a.example/", "a.example", 1).status == 400);

@@ -282,6 +282,7 @@ TEST_CASE("request head: one representative GET, exact bytes") {
         "X-Real-IP: 192.0.2.7\r\n"
         "X-Forwarded-Proto: https\r\n"
         "X-Forwarded-Host: example.com\r\n"
+        "Via: 1.1 edged\r\n"
         "\r\n");
 }
 
@@ -303,6 +304,7 @@ TEST_CASE("request head: one representative chunked POST to a closing origin, ex
         "X-Real-IP: 2001:db8::1\r\n"
         "X-Forwarded-Proto: http\r\n"
         "X-Forwarded-Host: API.example:8080\r\n"
+        "Via: 1.1 edged\r\n"
         "Transfer-Encoding: chunked\r\n"
         "Connection: close\r\n"
         "\r\n");
@@ -352,6 +354,33 @@ TEST_CASE("request head: headers named by Connection are removed") {
   CHECK(valuesOf(h, "X-Foobar") == V{"kept"});
   CHECK(valuesOf(h, "X-Baz") == V{"kept"});
   CHECK(valuesOf(h, "Host") == V{"h"});
+}
+
+TEST_CASE("request head: Connection cannot name away Host or Content-Length") {
+  std::vector<Header> headers = {{"Host", "h"}, {"Content-Length", "5"}, {"X-Drop", "1"},
+                                 {"Connection", "Host, content-length, X-Drop"}};
+  UpstreamRequestOptions o = opts();
+  o.body = BodyFraming::ContentLength;
+  o.content_length = 5;
+  Head h = parseHead(request("POST", headers, o));
+  CHECK(valuesOf(h, "Host") == V{"h"});
+  CHECK(valuesOf(h, "X-Forwarded-Host") == V{"h"});
+  CHECK(valuesOf(h, "Content-Length") == V{"5"});
+  CHECK_FALSE(has(h, "X-Drop"));
+  // past the fast path's 8 tokens, too
+  headers.back().value = "a1, a2, a3, a4, a5, a6, a7, a8, a9, Host, X-Drop";
+  h = parseHead(request("POST", headers, o));
+  CHECK(valuesOf(h, "Host") == V{"h"});
+  CHECK_FALSE(has(h, "X-Drop"));
+}
+
+TEST_CASE("request head: Via names this hop with the version received, after earlier hops") {
+  UpstreamRequestOptions o = opts();
+  Head h = parseHead(request("GET", {{"Host", "h"}, {"Via", "1.1 cdn"}}, o));
+  CHECK(valuesOf(h, "Via") == V{"1.1 cdn", "1.1 edged"});
+  o.client_http10 = true;
+  h = parseHead(request("GET", {{"Host", "h"}}, o));
+  CHECK(valuesOf(h, "Via") == V{"1.0 edged"});
 }
 
 TEST_CASE("request head: X-Forwarded-For is appended to, in order, and added once") {
@@ -590,6 +619,17 @@ TEST_CASE("response head: hop-by-hop headers and those named by Connection are r
   }
   CHECK(valuesOf(h, "Transfer-Encoding") == V{"chunked"});  // edged's own, once
   CHECK(valuesOf(h, "Server") == V{"origin"});
+}
+
+TEST_CASE("response head: Connection naming Content-Length does not take the length away") {
+  const std::vector<Header> headers = {{"Connection", "Content-Length, X-Hop"}, {"X-Hop", "1"},
+                                       {"Content-Length", "5"}};
+  ClientResponseOptions o;
+  o.body = BodyFraming::ContentLength;
+  const Head h = parseHead(response(200, "OK", headers, o));
+  CHECK(valuesOf(h, "Content-Length") == V{"5"});
+  CHECK_FALSE(has(h, "X-Hop"));
+  CHECK_FALSE(has(h, "Connection"));
 }
 
 TEST_CASE("response head: Content-Length and Transfer-Encoding by framing") {
