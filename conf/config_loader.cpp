@@ -305,6 +305,9 @@ class Loader {
   void loadListeners(const Field& field, Config& config);
   void loadListenerTls(const Field& field, ListenerTlsConfig& tls);
   void loadTlsCertificates(const Field& field, ListenerTlsConfig& tls);
+  // One `{cert, key}` map (a listener's certificate, admin.tls) appended to tls.certificates when
+  // both keys are there and valid.
+  void readCertificate(const Field& field, ListenerTlsConfig& tls);
   void loadUpstreamTls(const Field& field, UpstreamTlsConfig& tls);
   void loadTimeouts(const Field& field, Timeouts& timeouts);
   void loadLimits(const Field& field, Limits& limits);
@@ -816,27 +819,29 @@ void Loader::loadTlsCertificates(const Field& field, ListenerTlsConfig& tls) {
     fail(field, "must list at least one certificate");
     return;
   }
-  for (const Field& item : *items) {
-    const auto entries = mapEntries(item, {"cert", "key"});
-    if (!entries) continue;
-    TlsCertificateConfig certificate;
-    certificate.position = positionOf(item);
-    bool has_cert = false, has_key = false, valid = true;
-    for (const MapEntry& entry : *entries) {
-      if (entry.key == "cert") {
-        has_cert = true;
-        valid = readString(entry.field, certificate.cert) && valid;
-        certificate.cert_position = positionOf(entry.field);
-      } else if (entry.key == "key") {
-        has_key = true;
-        valid = readString(entry.field, certificate.key) && valid;
-        certificate.key_position = positionOf(entry.field);
-      }
+  for (const Field& item : *items) readCertificate(item, tls);
+}
+
+void Loader::readCertificate(const Field& field, ListenerTlsConfig& tls) {
+  const auto entries = mapEntries(field, {"cert", "key"});
+  if (!entries) return;
+  TlsCertificateConfig certificate;
+  certificate.position = positionOf(field);
+  bool has_cert = false, has_key = false, valid = true;
+  for (const MapEntry& entry : *entries) {
+    if (entry.key == "cert") {
+      has_cert = true;
+      valid = readString(entry.field, certificate.cert) && valid;
+      certificate.cert_position = positionOf(entry.field);
+    } else if (entry.key == "key") {
+      has_key = true;
+      valid = readString(entry.field, certificate.key) && valid;
+      certificate.key_position = positionOf(entry.field);
     }
-    if (!has_cert) fail(item, "missing required key 'cert'");
-    if (!has_key) fail(item, "missing required key 'key'");
-    if (has_cert && has_key && valid) tls.certificates.push_back(std::move(certificate));
   }
+  if (!has_cert) fail(field, "missing required key 'cert'");
+  if (!has_key) fail(field, "missing required key 'key'");
+  if (has_cert && has_key && valid) tls.certificates.push_back(std::move(certificate));
 }
 
 void Loader::loadUpstreamTls(const Field& field, UpstreamTlsConfig& tls) {
@@ -1346,25 +1351,7 @@ void Loader::loadAdmin(const Field& field, Config& config) {
 // validateTlsConfig reports a bad file at its key.
 void Loader::loadAdminTls(const Field& field, ListenerTlsConfig& tls) {
   tls.position = positionOf(field);
-  const auto entries = mapEntries(field, {"cert", "key"});
-  if (!entries) return;
-  TlsCertificateConfig certificate;
-  certificate.position = positionOf(field);
-  bool has_cert = false, has_key = false, valid = true;
-  for (const MapEntry& entry : *entries) {
-    if (entry.key == "cert") {
-      has_cert = true;
-      valid = readString(entry.field, certificate.cert) && valid;
-      certificate.cert_position = positionOf(entry.field);
-    } else if (entry.key == "key") {
-      has_key = true;
-      valid = readString(entry.field, certificate.key) && valid;
-      certificate.key_position = positionOf(entry.field);
-    }
-  }
-  if (!has_cert) fail(field, "missing required key 'cert'");
-  if (!has_key) fail(field, "missing required key 'key'");
-  if (has_cert && has_key && valid) tls.certificates.push_back(std::move(certificate));
+  readCertificate(field, tls);
 }
 
 // Read at load (and at each reload), so a missing or empty file is a config error, not an admin

@@ -209,6 +209,22 @@ bool AdminServer::listen(const conf::Address& address, std::string& err, const c
   return true;
 }
 
+bool AdminServer::swapTls(const conf::ListenerTlsConfig& tls, std::string& err) {
+  if (!tls_) {
+    err = "admin.tls: the admin listener is plain HTTP; turning TLS on needs a restart";
+    return false;
+  }
+  net::tls::TlsLoadError error;
+  auto fresh = net::tls::TlsServerContext::create(net::tls::serverSettingsFrom(tls), error, std::time(nullptr),
+                                                  tls_->sharedTicketKeys());
+  if (!fresh) {
+    err = "admin.tls: " + error.message;
+    return false;
+  }
+  tls_ = std::move(fresh);  // engines made before keep the old context alive
+  return true;
+}
+
 void AdminServer::onConnection(void* owner, net::Listener& listener, int status) {
   auto* self = static_cast<AdminServer*>(owner);
   if (status < 0) return;

@@ -51,6 +51,10 @@ class AdminServer {
   // Binds and listens; false with `err` set on failure. With `tls` (admin.tls) every connection
   // is HTTPS, with a context made here from its certificate.
   bool listen(const conf::Address& address, std::string& err, const conf::ListenerTlsConfig* tls = nullptr);
+  // Reload: new handshakes use `tls`'s certificate from now on (open connections keep theirs;
+  // session ticket keys carry over). False with `err` set, the running certificate kept, when it
+  // does not load or the listener is not HTTPS (turning TLS on or off needs a restart).
+  bool swapTls(const conf::ListenerTlsConfig& tls, std::string& err);
   // Closes the listener and every open admin connection.
   void close();
 

@@ -247,6 +247,7 @@ void ClientConnection::attach() {
   x->state.last_read = x->state.last_write = uv_now(worker_.loop());
   clientIpText(x->state.peer_ip, sizeof x->state.peer_ip);
   std::memcpy(x->state.client_ip, x->state.peer_ip, sizeof x->state.client_ip);
+  transport_.tlsKeepBuffers(true);  // busy: OpenSSL keeps its record buffers until park()
 }
 
 void ClientConnection::detach() {
@@ -283,6 +284,7 @@ void ClientConnection::onQuietExpired() {
 // list, its timeout still counted from when its last exchange ended.
 void ClientConnection::park() {
   const uint64_t since = x_->state.phase_start;
+  transport_.tlsKeepBuffers(false);  // idle: OpenSSL's record buffers go now
   detach();
   worker_.clientTimers().addIdle(this, since, worker_.config().timeouts.keepalive.count());
 }

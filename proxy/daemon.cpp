@@ -261,6 +261,14 @@ AdminSources::ReloadOutcome reload(MainLoop& m, const char* trigger) {
   m.shared->client_limiter->update(clientLimits(nc));
   for (size_t w = 0; w < n; ++w) (*m.workers)[w]->update({gen, std::move(add[w]), removed});
   m.shared->current = gen;
+  // admin.tls: new admin handshakes get the reloaded certificate (validated above, so a bad one
+  // already failed the reload and the running one stays).
+  if (m.admin && nc.admin && nc.admin->tls) {
+    std::string err;
+    if (!m.admin->swapTls(*nc.admin->tls, err)) LOG_WARN("reload (%s): %s", trigger, err.c_str());
+  } else if (m.admin && oc.admin && oc.admin->tls) {
+    LOG_WARN("reload: admin.tls removed: that needs a restart; the admin listener stays HTTPS");
+  }
   if (m.checker) m.checker->stop();  // its handles close on this loop; it touches no Server after stop()
   {
     std::vector<upstream::UpstreamGroup*> groups;

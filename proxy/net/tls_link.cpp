@@ -66,6 +66,10 @@ std::string Transport::tlsError() const {
   return link()->engine().error();
 }
 
+void Transport::tlsKeepBuffers(bool keep) {
+  if (flags_ & kTls) link()->engine().keepBuffers(keep);
+}
+
 int Transport::tlsStartReading() {
   flags_ |= kReading;
   return link()->startReading();

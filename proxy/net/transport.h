@@ -137,6 +137,9 @@ class Transport {
   const tls::TlsEngine* tlsEngine() const;
   // Why the handshake failed (a connect or read reported UV_EPROTO), "" if it did not.
   std::string tlsError() const;
+  // TLS: a connection in use keeps OpenSSL's record buffers from one record to the next (true);
+  // an idle one frees them now and after each record again (false; the default). No-op for TCP.
+  void tlsKeepBuffers(bool keep);
 
   // One of these, once, after open(): take a connection from `listener`'s accept queue; take an
   // already accepted socket (the fd is the Transport's from then on, also on failure); connect

@@ -26,7 +26,8 @@ import pytest
 import websockets
 
 from harness import Edged, free_port, to_yaml
-from tlstools import Pki
+import tlstools
+from tlstools import Pki, cert_fingerprint, client_context, pem_fingerprint, subject_cn
 
 TIMEOUT = 20
 
@@ -250,11 +251,6 @@ def env(tmp_path_factory):
         e.slow.stop()
 
 
-def client_context(pki):
-    ctx = ssl.create_default_context(cafile=pki.ca.cert)
-    return ctx
-
-
 def curl(env, url, *extra):
     host = re.match(r"https://([^:/]+)", url).group(1)
     p = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", env.pki.ca.cert,
@@ -265,14 +261,7 @@ def curl(env, url, *extra):
 
 
 def s_client(env, *args, stdin=b""):
-    p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % env.port, *args],
-                       input=stdin, capture_output=True, timeout=TIMEOUT)
-    return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
-
-
-def subject_cn(out):
-    m = re.search(r"subject=.*?CN\s*=\s*([^,\n/]+)", out)
-    return m.group(1).strip() if m else None
+    return tlstools.s_client(env.port, *args, stdin=stdin)
 
 
 GET = b"GET /v/x HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
@@ -517,13 +506,6 @@ def test_reload_swaps_certificate_open_connection_keeps_working_and_close_notify
     e.start()
     ctx = client_context(pki)
 
-    def fingerprint(sock):
-        return hashlib.sha256(sock.getpeercert(binary_form=True)).hexdigest()
-
-    def pem_fingerprint(path):
-        der = ssl.PEM_cert_to_DER_cert(open(path).read())
-        return hashlib.sha256(der).hexdigest()
-
     def request(sock, path):
         sock.sendall(("GET %s HTTP/1.1\r\nHost: example.com\r\n\r\n" % path).encode())
         got = b""
@@ -542,7 +524,7 @@ def test_reload_swaps_certificate_open_connection_keeps_working_and_close_notify
         strict.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF   # a FIN without close_notify raises
         kept = strict.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT),
                                   server_hostname="example.com", suppress_ragged_eofs=False)
-        assert fingerprint(kept) == pem_fingerprint(first.cert)
+        assert cert_fingerprint(kept) == pem_fingerprint(first.cert)
         assert b"xfp=https" in request(kept, "/before")
         cfg["listen"][0]["tls"]["certificates"] = [{"cert": second.cert, "key": second.key}]
         e.reload(to_yaml(cfg) + "\n")
@@ -550,12 +532,12 @@ def test_reload_swaps_certificate_open_connection_keeps_working_and_close_notify
         while True:
             with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT),
                                  server_hostname="example.com") as fresh:
-                if fingerprint(fresh) == pem_fingerprint(second.cert):
+                if cert_fingerprint(fresh) == pem_fingerprint(second.cert):
                     break
             assert time.monotonic() < deadline, "the reload did not swap the certificate"
             time.sleep(0.1)
         # The connection opened before the reload: same certificate, still serving.
-        assert fingerprint(kept) == pem_fingerprint(first.cert)
+        assert cert_fingerprint(kept) == pem_fingerprint(first.cert)
         assert b"path=/after xfp=https" in request(kept, "/after")
         # Graceful shutdown: the idle keep-alive connection gets close_notify (a clean TLS end:
         # b"", where a bare FIN raises SSLError "unexpected eof" with this context).

@@ -5,10 +5,11 @@ plain, then the TLS handshake; its source address becomes the client's.
 Real clients: Python http.client over ssl for the admin; for the PROXY listener a raw socket that
 sends a v1 or v2 header and then wraps itself in Python ssl, and a memory-BIO client that sends the
 header and its ClientHello in one write (the handshake's first bytes arrive in the same read as
-the header). One edged and one origin for the module."""
+the header). One edged and one origin for the module; the admin certificate's reload runs last."""
 
 import hashlib
 import http.client
+import json
 import socket
 import ssl
 import struct
@@ -18,7 +19,8 @@ import pytest
 
 from harness import Edged, free_port
 from origin import Origin, default_handler
-from tlstools import Pki
+import tlstools
+from tlstools import Pki, cert_fingerprint, pem_fingerprint, read_all
 
 TIMEOUT = 20
 
@@ -52,7 +54,7 @@ def env(tmp_path_factory):
         "routes": [{"match": {"prefix": "/"}, "upstream": "u"}],
     }
     e = Edged(config, tmp / "edged").start()
-    e.pp_port, e.admin_port, e.pki = pp_tls, admin, pki
+    e.pp_port, e.admin_port, e.pki, e.config, e.cert = pp_tls, admin, pki, config, cert
     # The listeners' sockets are bound before the admin listener starts: wait for it too.
     for _ in range(200):
         try:
@@ -70,9 +72,7 @@ def env(tmp_path_factory):
 
 
 def client_context(env):
-    ctx = ssl.create_default_context(cafile=env.pki.ca.cert)
-    ctx.check_hostname = True
-    return ctx
+    return tlstools.client_context(env.pki)
 
 
 def proxy_v1(src):
@@ -83,19 +83,6 @@ def proxy_v2(src):
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     addresses = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40001, 443)
     return sig + bytes([0x21, 0x11]) + struct.pack("!H", len(addresses)) + addresses
-
-
-def read_all(tls_sock):
-    data = b""
-    while True:
-        try:
-            chunk = tls_sock.recv(65536)
-        except ssl.SSLError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def get_over_tls(env, header, path):
@@ -234,3 +221,47 @@ def test_big_response_to_a_client_that_reads_late(env):
     assert head.startswith(b"HTTP/1.1 200"), head[:200]
     assert len(body) == len(BIG)
     assert hashlib.sha256(body).digest() == hashlib.sha256(BIG).digest()
+
+
+def admin_tls_socket(env):
+    return client_context(env).wrap_socket(
+        socket.create_connection(("127.0.0.1", env.admin_port), timeout=TIMEOUT), server_hostname="localhost")
+
+
+def admin_reload(env):
+    """POST /reload over the admin's HTTPS: (status, JSON answer). The reload is synchronous."""
+    conn = http.client.HTTPSConnection("127.0.0.1", env.admin_port, timeout=TIMEOUT, context=client_context(env))
+    conn.sock = admin_tls_socket(env)
+    try:
+        conn.request("POST", "/reload")
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_reload_swaps_the_admin_certificate_and_a_bad_one_keeps_the_running_one(env):
+    """Runs last in this module: it rewrites the module's config (restored at the end)."""
+    second = env.pki.leaf("localhost", dns=["localhost"])
+    with admin_tls_socket(env) as s:
+        assert cert_fingerprint(s) == pem_fingerprint(env.cert.cert)
+    try:
+        # A key that does not match: the reload fails and the admin keeps its certificate.
+        bad = dict(env.config, admin=dict(env.config["admin"], tls={"cert": second.cert,
+                                                                    "key": env.pki.stray_key()}))
+        env.write_config(bad)
+        status, answer = admin_reload(env)
+        assert status == 400 and answer["result"] == "failure", answer
+        assert any("admin.tls.key" in e for e in answer["errors"]), answer
+        with admin_tls_socket(env) as s:
+            assert cert_fingerprint(s) == pem_fingerprint(env.cert.cert)
+        # A good one: new admin handshakes get it at once (the reload is done when it answers).
+        good = dict(env.config, admin=dict(env.config["admin"], tls={"cert": second.cert, "key": second.key}))
+        env.write_config(good)
+        status, answer = admin_reload(env)
+        assert status == 200 and answer["result"] == "success", answer
+        with admin_tls_socket(env) as s:
+            assert cert_fingerprint(s) == pem_fingerprint(second.cert)
+    finally:
+        env.write_config(env.config)
+        admin_reload(env)

@@ -11,10 +11,17 @@ with DNS names (wildcards too), expired leaves, keys that match nothing, client 
     client = pki.leaf("client one", dns=[], client=True)
     pki.ca.cert  # the root, for `client_ca` / `ca` / curl --cacert
 
-Every call returns a Cert with .cert (PEM chain path), .key (PEM key path) and .name."""
+Every call returns a Cert with .cert (PEM chain path), .key (PEM key path) and .name.
+
+Client helpers the TLS tests share: client_context(pki) (verifies against pki's root),
+read_all(tls_sock), cert_fingerprint(tls_sock) / pem_fingerprint(path) (which certificate a
+server presented), s_client(port, *args) and subject_cn(its output)."""
 
 import datetime
+import hashlib
 import os
+import re
+import ssl
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +162,51 @@ def verify(pki, cert, name=None):
         args += ["-verify_hostname", name]
     p = subprocess.run([OPENSSL] + args + [str(leaf_path)], capture_output=True, timeout=TIMEOUT)
     return p.returncode == 0
+
+
+# -- clients ---------------------------------------------------------------------------------
+
+def client_context(pki):
+    """A Python ssl client context that trusts pki's root and checks host names."""
+    return ssl.create_default_context(cafile=pki.ca.cert)
+
+
+def read_all(tls_sock):
+    """Everything until the server ends the stream (close_notify, FIN or a TLS error)."""
+    data = b""
+    while True:
+        try:
+            chunk = tls_sock.recv(65536)
+        except ssl.SSLError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def cert_fingerprint(tls_sock):
+    """SHA-256 of the certificate the server presented on this connection."""
+    return hashlib.sha256(tls_sock.getpeercert(binary_form=True)).hexdigest()
+
+
+def pem_fingerprint(path):
+    """SHA-256 of the first certificate in a PEM file (comparable with cert_fingerprint)."""
+    with open(path) as f:
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(f.read())).hexdigest()
+
+
+def s_client(port, *args, stdin=b""):
+    """`openssl s_client -connect 127.0.0.1:PORT ARGS`: (exit status, stdout and stderr)."""
+    p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port, *args],
+                       input=stdin, capture_output=True, timeout=TIMEOUT)
+    return p.returncode, p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+
+
+def subject_cn(out):
+    """The CN of the server certificate's subject in s_client output, or None."""
+    m = re.search(r"subject=.*?CN\s*=\s*([^,\n/]+)", out)
+    return m.group(1).strip() if m else None
 
 
 if __name__ == "__main__":

@@ -6,18 +6,21 @@
 
 #include "conf/config.h"
 #include "proxy/net/tls/tls.h"
+#include "tests/unit/conf/conf_test_support.h"
 #include "tests/unit/net/tls/tls_test_support.h"
 
 namespace edged::net::tls {
 namespace {
 
 using namespace test;
+using conf::test::Errors;
 
-std::vector<std::string> check(const std::string& yaml) {
+// The config must load; returns what validateTlsConfig reports, as "t.yaml:L:C: path: message".
+Errors check(const std::string& yaml) {
   const conf::LoadResult result = conf::loadConfigString(yaml, "t.yaml");
-  for (const auto& e : result.errors) FAIL_CHECK(e.str());
+  INFO(conf::test::joinErrors(result));
   REQUIRE(result.ok());
-  std::vector<std::string> out;
+  Errors out;
   for (const auto& e : validateTlsConfig(*result.config)) out.push_back(e.str());
   return out;
 }
@@ -45,7 +48,7 @@ TEST_CASE("tls config check: a mismatched key, an expired certificate and an unr
       "        - cert: " + pki.pem("expired") + "\n          key: " + pki.key("expired") + "\n" +  // 6-7
       "        - cert: " + pki.dir + "/nope.pem\n          key: " + pki.key("ec") + "\n";  // 8-9
   const std::string key_column = std::to_string(26 + pki.pem("ec").size());
-  const std::vector<std::string> errors = check(config(certificates));
+  const Errors errors = check(config(certificates));
   REQUIRE(errors.size() == 3);
   CHECK(errors[0] == "t.yaml:5:" + key_column + ": listen[0].tls.certificates[0].key: " + pki.key("stray") +
                          ": private key does not match the certificate " + pki.pem("ec"));
@@ -60,13 +63,13 @@ TEST_CASE("tls config check: client_ca, ciphers and an upstream CA at their own 
   const TestPki& pki = TestPki::get();
   const std::string ok_certificate = "        - { cert: " + pki.pem("ec") + ", key: " + pki.key("ec") + " }\n";
   CHECK(check(config(ok_certificate, "      client_ca: " + pki.dir + "/garbage.pem\n")) ==
-        std::vector<std::string>{"t.yaml:6:18: listen[0].tls.client_ca: " + pki.dir +
+        Errors{"t.yaml:6:18: listen[0].tls.client_ca: " + pki.dir +
                                  "/garbage.pem: no PEM certificate found"});
   CHECK(check(config(ok_certificate, "      ciphers: RC4-MD5\n")) ==
-        std::vector<std::string>{"t.yaml:6:16: listen[0].tls.ciphers: no usable TLSv1.2 cipher in 'RC4-MD5': "
+        Errors{"t.yaml:6:16: listen[0].tls.ciphers: no usable TLSv1.2 cipher in 'RC4-MD5': "
                                  "no cipher match"});
   CHECK(check(config(ok_certificate, "", "    tls: { ca: /nonexistent/ca.pem }\n")) ==
-        std::vector<std::string>{"t.yaml:8:16: upstreams.api.tls.ca: cannot read /nonexistent/ca.pem: No such "
+        Errors{"t.yaml:8:16: upstreams.api.tls.ca: cannot read /nonexistent/ca.pem: No such "
                                  "file or directory"});
 }
 

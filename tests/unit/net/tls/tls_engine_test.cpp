@@ -401,5 +401,37 @@ TEST_CASE("tls engine: releaseBuffers on an idle connection keeps it usable") {
   CHECK(pair.server_plain == "after release");
 }
 
+TEST_CASE("tls engine: keepBuffers holds the record buffers while busy, releases them when idle") {
+  auto client = clientContext(clientSettings());
+  const auto releasing = [](const TlsEngine& e) { return (SSL_get_mode(e.ssl()) & SSL_MODE_RELEASE_BUFFERS) != 0; };
+  SUBCASE("release_buffers on: cleared while busy, back (and freed) when idle") {
+    auto server = serverContext(serverSettings());
+    EnginePair pair = connect(*client, *server, "ec.example.com");
+    CHECK(releasing(*pair.server));
+    pair.server->keepBuffers(true);
+    CHECK_FALSE(releasing(*pair.server));
+    REQUIRE(pair.client->write("busy one"));
+    pair.pump();
+    REQUIRE(pair.server->write("answer one"));
+    pair.pump();
+    CHECK(pair.server_plain == "busy one");
+    CHECK(pair.client_plain == "answer one");
+    pair.server->keepBuffers(false);
+    CHECK(releasing(*pair.server));
+    REQUIRE(pair.client->write(" idle then two"));
+    pair.pump();
+    CHECK(pair.server_plain == "busy one idle then two");
+  }
+  SUBCASE("release_buffers off: keepBuffers(false) does not turn releasing on") {
+    TlsServerSettings settings = serverSettings();
+    settings.release_buffers = false;
+    auto server = serverContext(settings);
+    EnginePair pair = connect(*client, *server, "ec.example.com");
+    pair.server->keepBuffers(true);
+    pair.server->keepBuffers(false);
+    CHECK_FALSE(releasing(*pair.server));
+  }
+}
+
 }  // namespace
 }  // namespace edged::net::tls
