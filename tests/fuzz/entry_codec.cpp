@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string value = sealEntryPayload(payload);
   auto parts = decodeEntry(key, value);
   if (!parts) return 0;
-  const CacheEntry entry(std::move(*parts));
+  const EntryRef ref = CacheEntry::create(std::move(*parts));
+  const CacheEntry& entry = *ref;
   checkHead(entry.head().blob());
   const std::string again = encodeEntry(key, entry);
   if (again != value) __builtin_trap();

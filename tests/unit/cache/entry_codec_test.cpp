@@ -81,13 +81,13 @@ TEST_CASE("a head that is not valid field lines decodes to nothing (never served
     CacheEntry::Parts p;
     p.head = StoredHead(200);
     p.head.add(name, value);
-    const std::string bytes = encodeEntry("k", CacheEntry(std::move(p)));
+    const std::string bytes = encodeEntry("k", *CacheEntry::create(std::move(p)));
     CHECK_FALSE(decodeEntry("k", bytes));
   }
   CacheEntry::Parts ok;
   ok.head = StoredHead(200);
   ok.head.add("X-Tab", "a\tb c");
-  CHECK(decodeEntry("k", encodeEntry("k", CacheEntry(std::move(ok)))));
+  CHECK(decodeEntry("k", encodeEntry("k", *CacheEntry::create(std::move(ok)))));
 }
 
 TEST_CASE("tier TTL: freshness left plus the longest stale allowance") {
