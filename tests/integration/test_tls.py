@@ -27,7 +27,7 @@ import websockets
 
 from harness import Edged, free_port, to_yaml
 import tlstools
-from tlstools import Pki, cert_fingerprint, client_context, pem_fingerprint, subject_cn
+from tlstools import Pki, cert_fingerprint, client_context, pem_fingerprint, read_all, subject_cn
 
 TIMEOUT = 20
 
@@ -404,12 +404,7 @@ def test_websocket_over_tls_both_ways(env):
 def test_plain_http_on_tls_port_gets_400_and_garbage_is_closed(env):
     with socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
-        got = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            got += chunk
+        got = read_all(s)
     assert got.startswith(b"HTTP/1.1 400 ") and b"plain HTTP request was sent to HTTPS port" in got
     with socket.create_connection(("127.0.0.1", env.port), timeout=TIMEOUT) as s:
         s.sendall(b"\x00\x01garbage that is no ClientHello\r\n\r\n")
@@ -452,12 +447,7 @@ def test_mutual_tls_requires_a_client_certificate_and_logs_its_subject(env):
 def test_redirect_https_answers_308_keeping_path_and_query(env):
     with socket.create_connection(("127.0.0.1", env.redirect_port), timeout=TIMEOUT) as s:
         s.sendall(b"GET /p/q?x=1&y=2 HTTP/1.1\r\nHost: Example.com:8080\r\nConnection: close\r\n\r\n")
-        got = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            got += chunk
+        got = read_all(s)
     head = got.split(b"\r\n\r\n")[0].decode()
     assert head.startswith("HTTP/1.1 308 Permanent Redirect"), head
     assert re.search(r"(?im)^Location: https://example\.com/p/q\?x=1&y=2\r?$", head), head

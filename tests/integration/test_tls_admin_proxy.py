@@ -126,12 +126,7 @@ def test_admin_answers_over_https(env):
 def test_admin_refuses_plain_http_on_its_tls_port(env):
     with socket.create_connection(("127.0.0.1", env.admin_port), timeout=TIMEOUT) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_all(s)
     assert data.startswith(b"HTTP/1.1 400")
     assert b"ok\n" not in data
 
