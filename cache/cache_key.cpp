@@ -22,17 +22,20 @@ bool globMatch(std::string_view p, std::string_view t) {
 
 namespace {
 
-void appendHost(std::string& out, std::string_view scheme, std::string_view host) {
-  std::string lowered(host);
-  for (char& c : lowered) c = lower(c);
+// Appended lower-cased in place (no temporary: a host longer than the small-string buffer would
+// cost an allocation per request).
+void appendHost(std::string& out, std::string_view default_port, std::string_view host) {
+  const size_t at = out.size();
+  out += host;
+  for (size_t i = at; i < out.size(); ++i) out[i] = lower(out[i]);
   // Drop the default port; "[v6]:80" keeps its brackets.
+  const std::string_view lowered = std::string_view(out).substr(at);
   const size_t colon = lowered.rfind(':');
   if (colon != std::string::npos && lowered.find(']', colon) == std::string::npos) {
-    const std::string_view port = std::string_view(lowered).substr(colon + 1);
-    if (port.empty() || (scheme == "http" && port == "80") || (scheme == "https" && port == "443"))
-      lowered.resize(colon);
+    const std::string_view port = lowered.substr(colon + 1);
+    if (port.empty() || port == default_port)
+      out.resize(at + colon);
   }
-  out += lowered;
 }
 
 void appendTarget(std::string& out, std::string_view target, const KeyOptions& options) {
@@ -60,21 +63,18 @@ void appendTarget(std::string& out, std::string_view target, const KeyOptions& o
   }
 }
 
-std::string lowerScheme(std::string_view scheme) {
-  std::string s(scheme);
-  for (char& c : s) c = lower(c);
-  return s;
-}
-
 }  // namespace
 
 void appendPrimaryKey(std::string& key, std::string_view scheme, std::string_view host, std::string_view target,
                       const KeyOptions& options) {
-  const std::string s = lowerScheme(scheme);
-  key.reserve(key.size() + s.size() + 3 + host.size() + target.size());
-  key += s;
+  key.reserve(key.size() + scheme.size() + 3 + host.size() + target.size());
+  const size_t at = key.size();
+  key += scheme;
+  for (size_t i = at; i < key.size(); ++i) key[i] = lower(key[i]);
+  const std::string_view s = std::string_view(key).substr(at);
+  const std::string_view default_port = s == "http" ? "80" : s == "https" ? "443" : "";
   key += "://";
-  appendHost(key, s, host);
+  appendHost(key, default_port, host);
   appendTarget(key, target, options);
 }
 
