@@ -44,8 +44,8 @@ void forEachTag(std::string_view value, F&& f) {
 }
 
 // Framing and per-hop fields a stored head must not carry into a response the core frames.
-bool dropFromHit(std::string_view name) {
-  return proxy::equalsIgnoreCase(name, "content-length") || proxy::equalsIgnoreCase(name, "transfer-encoding") ||
+bool dropFromHit(std::string_view name, proxy::HeaderId id) {
+  return id == proxy::HeaderId::ContentLength || id == proxy::HeaderId::TransferEncoding ||
          proxy::equalsIgnoreCase(name, "age");
 }
 
@@ -459,19 +459,22 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     RangeAnswer ra;
     if (!not_modified && head.status() == 200 && !range.empty())
       ra = answerRange(request_->method, range, if_range, head, length);
+    // Each stored name is classified once here and the id travels with it, so the response head
+    // builder does not classify it again.
     head.forEach([&](FieldView f) {
-      if (dropFromHit(f.name)) return;
+      const proxy::HeaderId id = proxy::classifyHeader(f.name);
+      if (dropFromHit(f.name, id)) return;
       if (not_modified && !keptIn304(f.name)) return;
-      out_headers_.push_back({f.name, f.value});
+      out_headers_.push_back({f.name, f.value, id});
     });
     age_text_ = std::to_string(std::max<Seconds>(age, 0));
-    out_headers_.push_back({"Age", age_text_});
+    out_headers_.push_back({"Age", age_text_, proxy::HeaderId::Other});
     status_text_.clear();
     appendCacheStatus(status_text_, "edged", state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
     if (updating_) status_text_ += "; detail=stale-while-revalidate";
     if (from_tier_) status_text_ += "; detail=shared";
-    out_headers_.push_back({"Cache-Status", status_text_});
+    out_headers_.push_back({"Cache-Status", status_text_, proxy::HeaderId::Other});
     local.status = head.status();
     if (not_modified) {
       local.status = 304;
@@ -485,13 +488,13 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     if (ra.kind == RangeAnswer::Kind::Partial) {
       local.status = 206;
       range_text_ = contentRange(ra, length);
-      out_headers_.push_back({"Content-Range", range_text_});
+      out_headers_.push_back({"Content-Range", range_text_, proxy::HeaderId::Other});
       from = ra.span.first;
       count = ra.span.size();
     } else if (ra.kind == RangeAnswer::Kind::Unsatisfiable) {
       local.status = 416;
       range_text_ = contentRange(ra, length);
-      out_headers_.push_back({"Content-Range", range_text_});
+      out_headers_.push_back({"Content-Range", range_text_, proxy::HeaderId::Other});
       count = 0;
     }
     body_parts_.clear();
@@ -671,7 +674,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     reason_ = BypassReason::OnlyIfCached;
     out_headers_.clear();
     status_text_ = formatCacheStatus("edged", CacheState::Miss, BypassReason::None, std::nullopt, false);
-    out_headers_.push_back({"Cache-Status", status_text_});
+    out_headers_.push_back({"Cache-Status", status_text_, proxy::HeaderId::Other});
     *local_ = {};
     local_->status = 504;
     local_->headers = out_headers_;

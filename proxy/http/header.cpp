@@ -8,7 +8,6 @@
 namespace edged::proxy {
 
 namespace {
-inline char lower(char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 
 // ---- header name classification --------------------------------------------------------------
 // A name is matched by its length, its first letter and then one comparison of at most three
@@ -53,12 +52,6 @@ inline bool matches(const char* p, const NameKey& key) {
 }
 }  // namespace
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
 HeaderId classifyHeader(std::string_view name) {
   using enum HeaderId;
   const char* p = name.data();

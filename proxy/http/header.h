@@ -32,7 +32,16 @@ inline HeaderId headerIdOf(const Header& h) {
   return h.id != HeaderId::Unclassified ? h.id : classifyHeader(h.name);
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b);
+// ASCII case-insensitive; inline because most calls on hot paths end at the size test.
+inline bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+    const char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
+    if (x != y) return false;
+  }
+  return true;
+}
 // Hop-by-hop by definition (RFC 9110 §7.6.1), plus Proxy-Connection and Transfer-Encoding,
 // which edged re-frames itself.
 bool isHopByHop(std::string_view name);
