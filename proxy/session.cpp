@@ -110,6 +110,7 @@ void Session::reset() {
   upstream_start_ns_ = 0;
   upstream_head_ns_ = 0;
   request_id_ = {};
+  request_id_due_ = false;
 }
 
 // ---- request phase -------------------------------------------------------------------------
@@ -186,12 +187,12 @@ int Session::onRequestHead() {
   picker_ = &gen_->picker(route_->upstream_index);
   if (!admitted(*route)) return 0;
 
-  if (std::string_view id = head.find(HeaderId::XRequestId); validRequestId(id)) {
+  // The client's id, or one made when first used (a cache hit with the access log off never
+  // needs it).
+  if (std::string_view id = head.find(HeaderId::XRequestId); validRequestId(id))
     request_id_ = id;
-  } else {
-    services_.newRequestId(request_id_buf_);
-    request_id_ = {request_id_buf_, sizeof request_id_buf_};
-  }
+  else
+    request_id_due_ = true;
   // WebSocket: Upgrade and Connection tokens matched case-insensitively, in lists.
   if (req.upgrade && headerHasToken(head.find(HeaderId::Upgrade), "websocket") &&
       headerHasToken(head.find(HeaderId::Connection), "upgrade")) {
@@ -208,6 +209,15 @@ int Session::onRequestHead() {
   }
   runRequestFilters(0);
   return waiting_ ? kWaiting : 0;
+}
+
+std::string_view Session::requestId() {
+  if (request_id_due_) {
+    services_.newRequestId(request_id_buf_);
+    request_id_ = {request_id_buf_, sizeof request_id_buf_};
+    request_id_due_ = false;
+  }
+  return request_id_;
 }
 
 void Session::runRequestFilters(size_t from) {
@@ -272,7 +282,7 @@ void Session::buildRequestHead() {
   UpstreamRequest edit{req.method, forward_target_, headers};
   for (uint8_t i = 0; i < filter_count_; ++i) filters_[i]->onUpstreamRequest(edit);
   UpstreamRequestOptions o;
-  o.request_id = request_id_;
+  o.request_id = requestId();
   o.client_ip = client_.clientIp();
   if (!client_.tls().version.empty()) o.scheme = "https";
   o.forwarded_for = client_.forwardedFor();
@@ -611,7 +621,7 @@ bool Session::onUpstreamHead(const ResponseHead& h) {
   else
     m.body = BodyFraming::Chunked;  // length unknown (a filter transforms it, or the origin did not say)
   m.must_close = !req_complete_ || services_.draining();
-  m.request_id = request_id_;
+  m.request_id = requestId();
   keep_alive_ = client_.sendHead(edit.status, edit.reason, headers, m);
   response_head_sent_ = true;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
@@ -960,7 +970,7 @@ void Session::logAccess(Termination why) {
   r.upstream_seconds = upstream_head_ns_ ? (upstream_head_ns_ - upstream_start_ns_) / 1e9 : -1;
   r.request_seconds = (end_ns - start_ns_) / 1e9;
   r.termination = terminationName(why);
-  r.request_id = request_id_;
+  r.request_id = requestId();
   const Downstream::TlsFacts tls = client_.tls();
   r.tls_version = tls.version;
   r.tls_cipher = tls.cipher;

@@ -102,6 +102,8 @@ class Session final : public UpstreamHandler, private Resumer {
   };
 
   void reset();
+  // The exchange's X-Request-Id: the client's, or one generated on first use.
+  std::string_view requestId();
   // Request phase: run the filters from `from` on; then connect.
   void runRequestFilters(size_t from);
   void resume(FilterAction action) override;  // Resumer
@@ -186,6 +188,7 @@ class Session final : public UpstreamHandler, private Resumer {
   uint64_t upstream_head_ns_ = 0;
   char request_id_buf_[32] = {};
   std::string_view request_id_;   // the client's valid X-Request-Id, or one generated here
+  bool request_id_due_ = false;   // one is to be generated when first asked for (requestId())
 };
 
 }  // namespace edged::proxy
