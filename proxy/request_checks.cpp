@@ -9,11 +9,11 @@
 namespace edged::proxy {
 namespace {
 
-bool isAlpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
-bool isHex(unsigned char c) { return isDigit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
-bool isUnreserved(unsigned char c) { return isAlpha(c) || isDigit(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
-bool isSubDelim(unsigned char c) {
+constexpr bool isAlpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+constexpr bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+constexpr bool isHex(unsigned char c) { return isDigit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
+constexpr bool isUnreserved(unsigned char c) { return isAlpha(c) || isDigit(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+constexpr bool isSubDelim(unsigned char c) {
   switch (c) {
     case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',':
     case ';': case '=':
@@ -30,11 +30,30 @@ bool equalsLower(std::string_view s, std::string_view lower) {
   return true;
 }
 
+// Byte classes as tables: these run on every request's target and Host.
+struct ByteTable {
+  bool on[256] = {};
+};
+constexpr ByteTable makeRegNameTable() {  // unreserved / sub-delims
+  ByteTable t;
+  for (int c = 0; c < 256; ++c) t.on[c] = isUnreserved(static_cast<unsigned char>(c)) || isSubDelim(static_cast<unsigned char>(c));
+  return t;
+}
+constexpr ByteTable makeTargetRejectTable() {  // CTL, SP, DEL, '#' and (as before) bytes 0x00-0x20
+  ByteTable t;
+  for (int c = 0; c <= 0x20; ++c) t.on[c] = true;
+  t.on[0x7f] = true;
+  t.on[static_cast<unsigned char>('#')] = true;
+  return t;
+}
+constexpr ByteTable kRegNameByte = makeRegNameTable();
+constexpr ByteTable kTargetReject = makeTargetRejectTable();
+
 // reg-name = *( unreserved / pct-encoded / sub-delims )
 bool validRegName(std::string_view s) {
   for (size_t i = 0; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (isUnreserved(c) || isSubDelim(c)) continue;
+    if (kRegNameByte.on[c]) continue;
     if (c == '%' && i + 2 < s.size() && isHex(static_cast<unsigned char>(s[i + 1])) &&
         isHex(static_cast<unsigned char>(s[i + 2]))) {
       i += 2;
@@ -105,10 +124,8 @@ bool validUriHost(std::string_view host) {
 bool validHostField(std::string_view value) { return validAuthority(value, false); }
 
 TargetForm classifyTarget(std::string_view target, AbsoluteTarget& abs) {
-  for (char ch : target) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7f || c == '#') return TargetForm::Invalid;
-  }
+  for (char ch : target)
+    if (kTargetReject.on[static_cast<unsigned char>(ch)]) return TargetForm::Invalid;
   if (target.empty()) return TargetForm::Invalid;
   if (target.front() == '/') return TargetForm::Origin;
   if (target == "*") return TargetForm::Asterisk;
