@@ -6,10 +6,47 @@
 #include <cstring>
 #include <new>
 
+#include "cache/field_text.h"
+
 namespace edged::cache {
 namespace {
 
 constexpr uint8_t kNoCache = 1, kNeverStale = 2, kValidator = 4;
+
+// The head blob for create(): the fields a hit drops (Content-Length, Age) moved after all the
+// others, each name's lines kept in their order (RFC 9110 §5.3: only the order of lines of one
+// name matters). Returns the flags kHitSplit / kHasDate and the dropped lines' size in `tail`.
+uint8_t writeHead(std::string_view blob, int status, char* out, uint8_t& tail) {
+  using text::iequals;
+  auto dropped = [](std::string_view name) { return iequals(name, "content-length") || iequals(name, "age"); };
+  const HeadView head(status, blob);
+  size_t kept = 0, moved = 0;
+  bool splittable = true, has_date = false;
+  head.forEach([&](FieldView f) {
+    const size_t line = f.name.size() + f.value.size() + 4;
+    if (dropped(f.name)) {
+      moved += line;
+      return;
+    }
+    if (isHopByHop(f.name)) splittable = false;
+    has_date |= iequals(f.name, "date");
+    std::memcpy(out + kept, f.name.data(), line);  // the line as it is in the blob
+    kept += line;
+  });
+  head.forEach([&](FieldView f) {
+    if (!dropped(f.name)) return;
+    const size_t line = f.name.size() + f.value.size() + 4;
+    std::memcpy(out + kept, f.name.data(), line);
+    kept += line;
+  });
+  assert(kept == blob.size());
+  if (!splittable || moved > UINT8_MAX) {
+    tail = 0;
+    return 0;
+  }
+  tail = static_cast<uint8_t>(moved);
+  return static_cast<uint8_t>(CacheEntry::kHitSplitFlag | (has_date ? CacheEntry::kHasDateFlag : 0));
+}
 
 uint32_t clamp32(int64_t v) { return static_cast<uint32_t>(std::clamp<int64_t>(v, 0, UINT32_MAX - 1)); }
 
@@ -37,7 +74,7 @@ EntryRef CacheEntry::create(Parts p) {
   void* memory = ::operator new(sizeof(CacheEntry) + tail);
   auto* e = new (memory) CacheEntry;
   char* at = reinterpret_cast<char*>(e + 1);
-  if (!blob.empty()) std::memcpy(at, blob.data(), blob.size());
+  const uint8_t head_flags = blob.empty() ? CacheEntry::kHitSplitFlag : writeHead(blob, p.head.status(), at, e->hit_tail_);
   e->head_size_ = static_cast<uint32_t>(blob.size());
   e->status_ = static_cast<uint16_t>(p.head.status());
   if (inline_body) {
@@ -58,7 +95,7 @@ EntryRef CacheEntry::create(Parts p) {
   if (f.stale_while_revalidate) e->stale_while_revalidate_ = clamp32(*f.stale_while_revalidate);
   if (f.stale_if_error) e->stale_if_error_ = clamp32(*f.stale_if_error);
   e->flags_ = static_cast<uint8_t>((f.no_cache ? kNoCache : 0) | (f.never_stale ? kNeverStale : 0) |
-                                   (f.has_validator ? kValidator : 0));
+                                   (f.has_validator ? kValidator : 0) | head_flags);
   e->gauges_ = p.gauges;
   size_t extra_bytes = 0;
   if (!p.vary.names.empty() || !p.vary_key.empty() || !p.tags.empty()) {

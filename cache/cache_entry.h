@@ -47,6 +47,8 @@ class CacheEntry {
  public:
   // A body of at most this many bytes is stored inside the entry's own allocation.
   static constexpr size_t kInlineBody = 16 * 1024;
+  // Bits of the head's layout (hitFields()), beside the stored facts' bits 1, 2 and 4.
+  static constexpr uint8_t kHitSplitFlag = 8, kHasDateFlag = 16;
 
   struct Parts {
     StoredHead head;
@@ -65,6 +67,17 @@ class CacheEntry {
   CacheEntry& operator=(const CacheEntry&) = delete;
 
   HeadView head() const { return HeadView(status_, {tail(), head_size_}); }
+  // The stored fields a whole-response hit sends as they are, as serialized "name: value\r\n"
+  // lines: all but Content-Length and Age (the core writes its own length; the cache its own Age),
+  // which create() puts at the end of the blob. False when the entry cannot hand them out so
+  // (a head with a hop-by-hop field, as a foreign second-tier copy may have, or a long tail):
+  // then the caller filters head() field by field. `has_date`: the lines include a Date.
+  bool hitFields(std::string_view& fields, bool& has_date) const {
+    if (!(flags_ & kHitSplitFlag)) return false;
+    fields = {tail(), head_size_ - hit_tail_};
+    has_date = flags_ & kHasDateFlag;
+    return true;
+  }
   // The body in order, as views valid while a reference to the entry is held.
   size_t chunkCount() const { return chunk_count_ == 0 ? (body_size_ ? 1 : 0) : chunk_count_; }
   std::string_view chunk(size_t i) const {
@@ -114,6 +127,7 @@ class CacheEntry {
   uint32_t chunk_count_ = 0;       // 0: the body (body_size_ bytes) follows the head inline
   uint16_t status_ = 0;
   uint8_t flags_ = 0;
+  uint8_t hit_tail_ = 0;           // bytes of Content-Length / Age lines at the end of the head blob
   uint64_t body_size_ = 0;
   uint32_t response_time_ = 0;     // seconds since the epoch (clamped to 0..2106)
   uint32_t initial_age_ = 0;       // seconds, saturated

@@ -459,14 +459,22 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     RangeAnswer ra;
     if (!not_modified && head.status() == 200 && !range.empty())
       ra = answerRange(request_->method, range, if_range, head, length);
-    // Each stored name is classified once here and the id travels with it, so the response head
-    // builder does not classify it again.
-    head.forEach([&](FieldView f) {
-      const proxy::HeaderId id = proxy::classifyHeader(f.name);
-      if (dropFromHit(f.name, id)) return;
-      if (not_modified && !keptIn304(f.name)) return;
-      out_headers_.push_back({f.name, f.value, id});
-    });
+    // The entry's own head (not a 304-merged one), whole: its stored lines go out as they are
+    // (CacheEntry::hitFields()). Otherwise field by field, each name classified once here and the
+    // id kept, so the response head builder does not classify it again.
+    std::string_view raw;
+    bool raw_has_date = false;
+    if (not_modified || head.blob().data() != entry.head().blob().data() || !entry.hitFields(raw, raw_has_date)) {
+      raw = {};
+      head.forEach([&](FieldView f) {
+        const proxy::HeaderId id = proxy::classifyHeader(f.name);
+        if (dropFromHit(f.name, id)) return;
+        if (not_modified && !keptIn304(f.name)) return;
+        out_headers_.push_back({f.name, f.value, id});
+      });
+    }
+    local.raw_fields = raw;
+    local.raw_has_date = raw_has_date;
     age_text_ = std::to_string(std::max<Seconds>(age, 0));
     out_headers_.push_back({"Age", age_text_, proxy::HeaderId::Other});
     status_text_.clear();

@@ -91,6 +91,8 @@ bool ActiveClient::sendHead(int status, std::string_view reason, const std::vect
   o.client_http10 = request_.http10();
   o.request_id = meta.request_id;
   o.upgrade = meta.upgrade;
+  o.raw_fields = meta.raw_fields;
+  o.raw_has_date = meta.raw_has_date;
   if (status >= 200) o.date = httpDateNow();  // RFC 9110 §6.6.1; cached per worker, per second
   BodyFraming framing = meta.body;
   // HTTP/1.0 has no chunked coding: a body of unknown length ends with the connection.

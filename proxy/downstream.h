@@ -33,6 +33,10 @@ struct ResponseMeta {
   bool must_close = false;               // the exchange leaves the connection unusable
   std::string_view request_id;           // non-empty: X-Request-Id unless the fields carry one
   std::string_view upgrade;              // a 101: the protocol switched to
+  // Serialized HTTP/1 field lines sent before the headers as they are (LocalResponse::raw_fields);
+  // `raw_has_date`: a Date is among them.
+  std::string_view raw_fields;
+  bool raw_has_date = false;
 };
 
 class Downstream {

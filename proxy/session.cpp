@@ -728,6 +728,8 @@ void Session::respond(const LocalResponse& r, Termination why, bool close, Clien
   headers.assign(r.headers.begin(), r.headers.end());
   const bool head_request = client_.request().method_id == Method::Head;
   ResponseMeta m;
+  m.raw_fields = r.raw_fields;
+  m.raw_has_date = r.raw_has_date;
   char length[24];
   const std::span<const std::string_view> parts = r.body_parts.empty() ? std::span(&r.body, 1) : r.body_parts;
   size_t body_size = 0;

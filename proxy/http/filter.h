@@ -38,6 +38,11 @@ struct LocalResponse {
   int status = 0;
   std::string_view reason;                // empty: the standard phrase
   std::span<const Header> headers;        // no framing fields: the core frames the body
+  // Fields already serialized as HTTP/1 lines ("Name: value\r\n"), sent before `headers` as they
+  // are: no hop-by-hop or framing fields among them (a cache hit's stored head). `raw_has_date`:
+  // they include a Date, so the core adds none.
+  std::string_view raw_fields;
+  bool raw_has_date = false;
   std::string_view body;                  // (when body_parts is empty)
   std::span<const std::string_view> body_parts;  // the body in pieces, in order (then `body` is unused)
   // When set, the body's bytes belong to it and are written by reference (no copy): they stay

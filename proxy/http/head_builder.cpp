@@ -245,7 +245,7 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
   };
 
   // One pass: sized for every field kept (an upper bound: most are), shrunk to fit at the end.
-  size_t size = 13 + reason.size() + 2;  // "HTTP/1.1 200 " reason CRLF
+  size_t size = 13 + reason.size() + 2 + o.raw_fields.size();  // "HTTP/1.1 200 " reason CRLF
   for (const Header& h : headers) size += lineSize(h.name, h.value);
   if (!o.request_id.empty()) size += lineSize("X-Request-Id", o.request_id);
   if (!o.date.empty()) size += lineSize("Date", o.date);
@@ -260,8 +260,9 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
 
   HeadWriter w(out, size);
   w.put("HTTP/1.1 ").put(std::string_view(code, 3)).put(' ').put(reason).crlf();
+  w.put(o.raw_fields);
   bool origin_request_id = false;
-  bool has_date = false;
+  bool has_date = o.raw_has_date;
   for (const Header& h : headers) {
     const HeaderId id = headerIdOf(h);
     origin_request_id |= id == HeaderId::XRequestId;

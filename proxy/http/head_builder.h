@@ -41,6 +41,10 @@ struct ClientResponseOptions {
   // Non-empty: sent as Date unless `headers` carry one. RFC 9110 §6.6.1: edged's own answers
   // need it, and a recipient with a clock adds it to a forwarded response that lacks it.
   std::string_view date;
+  // Serialized field lines ("Name: value\r\n") written right after the status line as they are:
+  // no hop-by-hop or framing fields among them. `raw_has_date`: they carry a Date.
+  std::string_view raw_fields;
+  bool raw_has_date = false;
 };
 // Appends the head to send to an HTTP/1 client: "HTTP/1.1 STATUS REASON", the origin's headers
 // less hop-by-hop ones, then Transfer-Encoding / Connection as `options` says.

@@ -226,6 +226,13 @@ def test_miss_then_hit_with_age_and_the_stored_date(edged, origin):
     r4 = get(edged, "/aged/a")
     assert int(r4.headers.get("age")) >= 10 and r3.body == r4.body
     assert origin.request_count("/aged/a") == 1
+    # A hit sends each stored field once, its own Age and length instead of the stored ones, and
+    # adds no Date of its own beside the stored one.
+    names = r4.headers.names()
+    for name in ("age", "date", "content-length", "content-type", "cache-control", "cache-status"):
+        assert names.count(name) == 1, (name, r4.headers)
+    assert r4.headers.get("date") == PAST_DATE
+    assert int(r4.headers.get("content-length")) == len(r4.body)
 
 
 def test_head_is_answered_from_a_stored_get(edged, origin):

@@ -96,6 +96,34 @@ TEST_CASE("a committed fill is a hit, with its body as shared buffers") {
   CHECK(store.stats().entries == 1);
 }
 
+TEST_CASE("an entry's head: what a hit sends as it is (hitFields), Content-Length and Age last") {
+  auto entryWith = [](Fields fields) {
+    CacheEntry::Parts p;
+    p.head = StoredHead(200);
+    for (const FieldView& f : fields) p.head.add(f.name, f.value);  // as a decoded copy would
+    p.small_body = "x";
+    return CacheEntry::create(std::move(p));
+  };
+  std::string_view lines;
+  bool has_date = true;
+  const EntryRef e = entryWith({{"Age", "7"}, {"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"content-length", "1"},
+                                {"X-A", "1"}, {"Age", "8"}, {"X-A", "2"}});
+  REQUIRE(e->hitFields(lines, has_date));
+  CHECK(lines == "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\nX-A: 1\r\nX-A: 2\r\n");
+  CHECK(has_date);
+  // The whole head is still there, the dropped lines after the others in their own order.
+  CHECK(e->head().blob() == std::string(lines) + "Age: 7\r\ncontent-length: 1\r\nAge: 8\r\n");
+  CHECK(e->head().get("age") == "7");
+
+  const EntryRef no_date = entryWith({{"X-B", "b"}});
+  REQUIRE(no_date->hitFields(lines, has_date));
+  CHECK(lines == "X-B: b\r\n");
+  CHECK_FALSE(has_date);
+  // A hop-by-hop field (a foreign second-tier copy): the caller must filter field by field.
+  CHECK_FALSE(entryWith({{"X-B", "b"}, {"Connection", "close"}})->hitFields(lines, has_date));
+  CHECK_FALSE(entryWith({{"Transfer-Encoding", "chunked"}})->hitFields(lines, has_date));
+}
+
 TEST_CASE("only a body that ended cleanly and fits max_object is stored") {
   CacheStore store(StoreConfig{});
   CacheEntry::Parts p;

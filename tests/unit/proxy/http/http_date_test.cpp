@@ -60,5 +60,21 @@ TEST_CASE("buildClientResponseHead: Date added when the headers have none, never
   CHECK(out == "HTTP/1.1 200 OK\r\n\r\n");
 }
 
+TEST_CASE("buildClientResponseHead: serialized field lines go first, as they are; their Date counts") {
+  ClientResponseOptions o;
+  o.date = "Sun, 06 Nov 1994 08:49:37 GMT";
+  o.raw_fields = "ETag: \"a\"\r\nDate: Mon, 07 Nov 1994 08:49:37 GMT\r\n";
+  o.raw_has_date = true;
+  std::string out;
+  buildClientResponseHead(200, "", {{"Age", "3"}, {"Content-Length", "5"}}, o, out);
+  CHECK(out == "HTTP/1.1 200 OK\r\nETag: \"a\"\r\nDate: Mon, 07 Nov 1994 08:49:37 GMT\r\nAge: 3\r\n"
+               "Content-Length: 5\r\n\r\n");
+  out.clear();
+  o.raw_fields = "ETag: \"a\"\r\n";
+  o.raw_has_date = false;
+  buildClientResponseHead(304, "", {}, o, out);
+  CHECK(out == "HTTP/1.1 304 Not Modified\r\nETag: \"a\"\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace edged::proxy
