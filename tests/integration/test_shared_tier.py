@@ -378,10 +378,17 @@ def test_collapsing_across_instances_makes_one_origin_fill(trio, origin):
     path = "/slow/cold-%d" % time.monotonic_ns()
     acquired = total(trio, "edged_cache_shared_locks_acquired_total")
     served = total(trio, "edged_cache_shared_lock_waits_served_total")
+    timeouts = total(trio, "edged_cache_shared_timeouts_total")
     results = fire(trio, path)
     bad = [r for r in results if not (isinstance(r, httpwire.Response) and r.status == 200)]
     assert bad == [], bad[:3]
     assert all(r.body == (path + "\n").encode() for r in results)
+    timeouts = total(trio, "edged_cache_shared_timeouts_total") - timeouts
+    if timeouts:
+        # A Redis step slower than TIMEOUT (an ASan build on a loaded box) is a miss without the
+        # lock: that instance goes to the origin itself, as it must.
+        assert origin.request_count(path) <= 1 + timeouts * len(trio)
+        return
     assert origin.request_count(path) == 1
     assert total(trio, "edged_cache_shared_locks_acquired_total") == acquired + 1
     # The two instances that did not fill waited for the one that did, and served its copy.
