@@ -5,7 +5,7 @@ empties B's memory and Redis; corrupted or foreign values under the prefix are a
 served; Redis stopped or hung under load fails no request, and the tier comes back by itself.
 Collapsing across instances (with a third instance C): 20 concurrent requests for one cold key
 over A, B and C make one origin request; an uncacheable fill releases the other instances'
-waiters at once. A Redis address that never answers a connect costs a lookup the connect
+waiters at once; a lock left by a dead owner expires and its waiter goes to the origin. A Redis address that never answers a connect costs a lookup the connect
 timeout, not the lookup timeout."""
 
 import email.utils
@@ -436,3 +436,17 @@ def test_connect_to_a_blackholed_redis_is_given_up(origin, tmp_path_factory):
             e.stop()
     finally:
         hole.close()
+
+
+def test_a_lock_whose_owner_died_expires_by_itself(trio, origin, redis):
+    a = trio[0]
+    path = "/slow/orphan-%d" % time.monotonic_ns()
+    # A lock some instance took and never gave back (it died): it expires after its ttl.
+    assert redis.cmd("SET", PREFIX + "lock:http://localhost" + path + "#identity", "dead:1", "PX", 700) == "OK"
+    released = metric(a, "edged_cache_shared_lock_waits_released_total")
+    waits = metric(a, "edged_cache_shared_lock_waits_total")
+    r = get(a, path)
+    assert r.status == 200 and r.body == (path + "\n").encode()
+    assert origin.request_count(path) == 1
+    assert metric(a, "edged_cache_shared_lock_waits_total") == waits + 1
+    assert metric(a, "edged_cache_shared_lock_waits_released_total") == released + 1
