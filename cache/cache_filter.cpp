@@ -214,6 +214,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
         else e.filter_body = true;
       } else {
         permit_.abandon();
+        releaseTierLock();  // other instances waiting for this fill go to the origin now
         reason_ = d.reason;
         route_->counters->not_stored.fetch_add(1, std::memory_order_relaxed);
       }
@@ -257,6 +258,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       tier_pending_ = false;
       factory_.tier_->cancel(*this);
     }
+    releaseTierLock();
     if (wait_) stopWaiting();
     builder_.reset();
     permit_.abandon();
@@ -271,6 +273,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
     updating_ = not_modified_ = purge_ = false;
     from_tier_ = tier_pending_ = false;
+    tier_lock_ = 0;
     state_ = CacheState::Miss;
     reason_ = BypassReason::None;
     factory_.recycle(this);
@@ -280,7 +283,10 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   void annotateLog(proxy::LogNotes& notes) const override {
     switch (state_) {
       case CacheState::Hit: notes.cache = "HIT"; break;
-      case CacheState::Collapsed: notes.cache = "HIT", notes.cache_detail = "collapsed"; break;
+      case CacheState::Collapsed:
+        notes.cache = "HIT";
+        notes.cache_detail = from_tier_ ? "collapsed-shared" : "collapsed";  // -shared: another instance's fill
+        break;
       case CacheState::Stale:
         notes.cache = updating_ ? "UPDATING" : "STALE";
         if (!updating_) notes.cache_detail = reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
@@ -614,6 +620,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     (r == BypassReason::None ? route_->counters->stored : route_->counters->not_stored)
         .fetch_add(1, std::memory_order_relaxed);
     if (stored) copyToSecondTier(*stored);
+    releaseTierLock();  // after the copy's store (same connection): a waiter finds it
   }
 
   // --- The second tier (cache.shared): looked up on a local miss that holds the fill permit,
@@ -633,13 +640,25 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     SecondTier* tier = factory_.tier_;
     if (!tier || request_->method_id != proxy::Method::Get || hasRange()) return false;
     makeTierKey();
-    if (!tier->lookup(tier_key_, *this)) return false;
+    // Collapsing across instances takes a lock for this fill: not for a request whose answer is
+    // most likely not storable (Authorization).
+    if (!tier->lookup(tier_key_, *this, !facts_.has_authorization)) return false;
     tier_pending_ = true;
     return true;
   }
 
-  void onSecondTierResult(std::string_view value) override {
+  // This exchange's fill lock in the second tier, given back: the fill was copied there, or
+  // will not be.
+  void releaseTierLock() {
+    if (!tier_lock_) return;
+    if (factory_.tier_) factory_.tier_->unlock(tier_key_, tier_lock_);
+    tier_lock_ = 0;
+  }
+
+  void onSecondTierResult(const SecondTierAnswer& answer) override {
     tier_pending_ = false;
+    tier_lock_ = answer.lock;
+    const std::string_view value = answer.value;
     SecondTierCounters* c = factory_.settings_->tier_counters;
     proxy::FilterAction a = proxy::FilterAction::Continue;
     bool hit = false;
@@ -655,6 +674,8 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
         if (permit_.commit(std::move(b), &got) == BypassReason::None && got) {
           entry_ = std::move(got);
           from_tier_ = hit = true;
+          waited_ = answer.waited;  // another instance's fill: served as collapsed
+          if (answer.waited && c) c->lock_waits_served.fetch_add(1, std::memory_order_relaxed);
           a = reuse();
         }
       }
@@ -779,6 +800,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   bool purge_ = false;          // a PURGE request
   bool from_tier_ = false;     // entry_ came from the second tier
   bool tier_pending_ = false;  // a second-tier lookup is out
+  uint64_t tier_lock_ = 0;     // this exchange holds the key's fill lock in the second tier
   std::string tier_key_;
   StoredHead merged_;
   std::vector<proxy::Header> req_headers_;

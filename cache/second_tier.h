@@ -27,14 +27,30 @@ struct SecondTierCounters {
   std::atomic<uint64_t> subscribed{0};       // 1 while the purge subscription is live
   std::atomic<uint64_t> pubsub_lag_ms_last{0};   // publish -> applied, last message (wall clocks)
   std::atomic<uint64_t> pubsub_lag_ms_sum{0};
+  // Collapsing across instances (cache.shared.collapse).
+  std::atomic<uint64_t> locks_acquired{0};       // misses here and in Redis that took the fill lock
+  std::atomic<uint64_t> lock_waits{0};           // ... that found it held by another fill and waited
+  std::atomic<uint64_t> lock_waits_served{0};    // waits that ended with the other fill's copy, served
+  std::atomic<uint64_t> lock_wait_timeouts{0};   // waits that reached lock_timeout (to the origin)
+  std::atomic<uint64_t> lock_waits_released{0};  // waits whose lock went without a copy (to the origin)
+};
+
+// How a lookup ended. `value` is empty on a miss, an error or a timeout, and valid during the
+// call only. `lock` (collapsing lookups only): non-zero when this exchange holds the key's fill
+// lock: it must end it with SecondTier::unlock() (after its store(), if any). `waited`: the copy
+// is another instance's fill that this lookup waited for.
+struct SecondTierAnswer {
+  std::string_view value;
+  uint64_t lock = 0;
+  bool waited = false;
 };
 
 // The exchange waiting for a lookup (the cache filter).
 class SecondTierLookup {
  public:
   // Exactly once per lookup() that returned true, unless cancel() came first; never from inside
-  // lookup(). `value` is empty on a miss, an error or a timeout; it is valid during the call only.
-  virtual void onSecondTierResult(std::string_view value) = 0;
+  // lookup().
+  virtual void onSecondTierResult(const SecondTierAnswer& answer) = 0;
 
  protected:
   ~SecondTierLookup() = default;
@@ -47,13 +63,19 @@ class SecondTier {
  public:
   virtual ~SecondTier() = default;
   // Starts a lookup of the object `key`; false when it is not tried at all (breaker open): a miss
-  // at once. The answer comes within the configured timeout.
-  virtual bool lookup(std::string_view key, SecondTierLookup& waiter) = 0;
+  // at once. The answer comes within the configured timeout. With `collapse` (the exchange would
+  // fill the key from the origin) and collapsing configured, a miss also takes the key's fill
+  // lock; when another instance holds it the lookup waits for that fill's copy (up to the
+  // configured lock_timeout) and answers with it, or with a miss when the wait ends without one.
+  virtual bool lookup(std::string_view key, SecondTierLookup& waiter, bool collapse) = 0;
   // The waiter goes away: its answer is dropped.
   virtual void cancel(SecondTierLookup& waiter) = 0;
   // Writes `value` under `key` with a TTL and adds it to the tags' sets; asynchronous, no answer.
   virtual void store(std::string_view key, std::string value, uint64_t ttl_seconds,
                      std::span<const std::string> tags) = 0;
+  // Gives back a fill lock a collapsing lookup took (only while it is still this exchange's):
+  // after store() when the fill was copied, at once when it will not be.
+  virtual void unlock(std::string_view key, uint64_t lock) = 0;
   // Deletes the tier's copies (a key: all its encodings; a prefix of keys; a tag's keys) and tells
   // every other instance to purge its memory likewise. Asynchronous.
   virtual void purge(PurgeKind kind, std::string_view value) = 0;

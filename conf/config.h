@@ -209,6 +209,11 @@ struct SharedCacheConfig {
   std::string key_prefix = "edged:";       // every key edged writes starts with it
   uint64_t max_object = 1ull << 20;        // larger responses stay local
   Duration timeout{20};                    // a lookup slower than this is a miss
+  // Collapsing across instances: a miss in Redis too takes a lock key before the origin; the
+  // other instances wait for its copy (up to lock_timeout) instead of filling it themselves.
+  bool collapse = true;
+  Duration lock_timeout{5'000};            // how long a waiter waits for another instance's fill
+  Duration lock_ttl{5'000};                // the lock expires by itself after this (owner died)
 };
 
 struct CacheConfig {

@@ -339,6 +339,7 @@ class Loader {
   bool loadCacheKnob(const MapEntry& entry, CacheOverride& out);
   // `cache.shared:` (the Redis second tier).
   void loadSharedCache(const Field& field, SharedCacheConfig& out);
+  void loadSharedCollapse(const MapEntry& entry, SharedCacheConfig& out);
   void resolveRoutes(Config& config);
   // Run after the whole file is read: `admin` may come before `listen`.
   void checkAdminAddress(const Config& config);
@@ -1503,7 +1504,8 @@ void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& de
 }
 
 void Loader::loadSharedCache(const Field& field, SharedCacheConfig& out) {
-  const auto entries = mapEntries(field, {"redis", "key_prefix", "max_object", "timeout"});
+  const auto entries = mapEntries(field, {"redis", "key_prefix", "max_object", "timeout", "collapse",
+                                          "lock_timeout", "lock_ttl"});
   if (!entries) return;
   bool have_redis = false;
   for (const MapEntry& entry : *entries) {
@@ -1542,9 +1544,25 @@ void Loader::loadSharedCache(const Field& field, SharedCacheConfig& out) {
       if (readDuration(f, false, out.timeout) && out.timeout.count() > 10000) {
         fail(f, "must be at most 10s (a lookup delays the request by up to this long)");
       }
+    } else {
+      loadSharedCollapse(entry, out);
     }
   }
   if (!have_redis) fail(field, "needs `redis: HOST:PORT` or `redis: { sentinels: [...], master: NAME }`");
+}
+
+// cache.shared.collapse / lock_timeout / lock_ttl: collapsing fills across instances.
+void Loader::loadSharedCollapse(const MapEntry& entry, SharedCacheConfig& out) {
+  const Field& f = entry.field;
+  if (entry.key == "collapse") {
+    readBool(f, out.collapse);
+  } else if (entry.key == "lock_timeout") {
+    if (readDuration(f, false, out.lock_timeout) && out.lock_timeout.count() > 60'000)
+      fail(f, "must be at most 1m (a waiting request is held up to this long)");
+  } else if (entry.key == "lock_ttl") {
+    if (readDuration(f, false, out.lock_ttl) && out.lock_ttl.count() > 600'000)
+      fail(f, "must be at most 10m (a lock whose owner died blocks the key's fills this long)");
+  }
 }
 
 void Loader::loadRouteCache(const Field& field, CacheOverride& out) {

@@ -135,6 +135,10 @@ edged::cache::shared_tier::SharedTierOptions sharedTierOptions(const edged::conf
   o.key_prefix = c.key_prefix;
   o.max_object = c.max_object;
   o.timeout_ms = static_cast<uint64_t>(c.timeout.count());
+  // Collapsing across instances.
+  o.collapse = c.collapse;
+  o.lock_timeout_ms = static_cast<uint64_t>(c.lock_timeout.count());
+  o.lock_ttl_ms = static_cast<uint64_t>(c.lock_ttl.count());
   return o;
 }
 
@@ -314,6 +318,12 @@ void sharedTierMetrics(std::string&, One& one) {
   one("edged_cache_shared_subscribed", "gauge", "1 while the purge channel subscription is live.", v(c.subscribed));
   one("edged_cache_shared_pubsub_lag_ms", "gauge", "Publish to apply time of the last purge received (wall clocks).", v(c.pubsub_lag_ms_last));
   one("edged_cache_shared_pubsub_lag_ms_sum", "counter", "Sum of publish to apply times of the purges received.", v(c.pubsub_lag_ms_sum));
+  // Collapsing across instances (cache.shared.collapse).
+  one("edged_cache_shared_locks_acquired_total", "counter", "Misses in memory and Redis that took the key's fill lock (this instance filled).", v(c.locks_acquired));
+  one("edged_cache_shared_lock_waits_total", "counter", "Misses that found the fill lock held by another instance and waited.", v(c.lock_waits));
+  one("edged_cache_shared_lock_waits_served_total", "counter", "Waits served the other instance's copy (no origin request).", v(c.lock_waits_served));
+  one("edged_cache_shared_lock_wait_timeouts_total", "counter", "Waits that reached cache.shared.lock_timeout (went to the origin).", v(c.lock_wait_timeouts));
+  one("edged_cache_shared_lock_waits_released_total", "counter", "Waits whose lock went without a copy: not stored, or expired (went to the origin).", v(c.lock_waits_released));
 }
 
 void cacheMetrics(std::string& out) {

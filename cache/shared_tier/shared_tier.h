@@ -29,11 +29,15 @@ struct SharedTierOptions {
   uint64_t timeout_ms = 20;
   uint32_t breaker_threshold = 3;   // consecutive failures that open the breaker
   uint64_t breaker_cooldown_ms = 1000;
+  bool collapse = true;             // collapsing across instances: a fill lock per key in Redis
+  uint64_t lock_timeout_ms = 5000;  // a waiter's longest wait for another instance's fill
+  uint64_t lock_ttl_ms = 5000;      // the lock's expiry
   bool operator==(const SharedTierOptions&) const = default;
 };
 
 // Redis layout under the prefix P: P"o:"KEY objects (KEY = primary key '#' encoding), P"t:"TAG
-// sets of the object keys carrying TAG, channel P"purge".
+// sets of the object keys carrying TAG, P"lock:"KEY fill locks (value: instance and lock id,
+// expiring after lock_ttl), channel P"purge".
 class SharedTierHub;
 
 // Applies a purge another instance published to this process's memory; returns entries removed.

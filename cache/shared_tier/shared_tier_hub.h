@@ -31,6 +31,10 @@ class SharedTierHub {
   // thread. `generation` changes whenever the address does.
   bool master(std::string& host, int& port, uint64_t& generation) const;
   uint64_t generation() const { return master_gen_.load(std::memory_order_acquire); }
+  // This process's random id, and a new number for a fill lock it takes (any thread): the lock's
+  // value, so that only its owner deletes it.
+  const std::string& instance() const { return instance_; }
+  uint64_t nextLockId() { return next_lock_id_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   struct Purge {
@@ -78,6 +82,7 @@ class SharedTierHub {
   std::string master_host_;  // guarded by master_mutex_; empty while unknown
   int master_port_ = 0;      // guarded by master_mutex_
   std::atomic<uint64_t> master_gen_{0};
+  std::atomic<uint64_t> next_lock_id_{1};
   redisAsyncContext* sentinel_ = nullptr;  // loop thread
   bool sentinel_connected_ = false;
   uint64_t sentinel_started_ms_ = 0;

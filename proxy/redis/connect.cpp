@@ -6,10 +6,11 @@
 namespace edged::redis {
 
 redisAsyncContext* connectAsync(uv_loop_t* loop, const char* host, int port, void* data,
-                                redisConnectCallback* on_connect, redisDisconnectCallback* on_disconnect) {
+                                redisConnectCallback* on_connect, redisDisconnectCallback* on_disconnect,
+                                uint64_t connect_timeout_ms) {
   redisAsyncContext* c = redisAsyncConnect(host, port);
   if (!c) return nullptr;
-  if (c->err || !attachLoop(c, loop)) {
+  if (c->err || !attachLoop(c, loop, connect_timeout_ms)) {
     redisAsyncFree(c);
     return nullptr;
   }

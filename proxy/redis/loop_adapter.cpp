@@ -4,6 +4,8 @@
 // hiredis would take SO_ERROR == 0 of a connect in progress for success.
 #include "proxy/redis/loop_adapter.h"
 
+#include <sys/socket.h>
+
 #include <cstdlib>
 
 namespace edged::redis {
@@ -14,11 +16,12 @@ struct LoopEvents {
   redisAsyncContext* context = nullptr;  // null once hiredis cleaned up
   uv_poll_t poll{};
   uv_prepare_t flush{};
+  uv_timer_t connect_timer{};  // the connect's deadline (not started without one)
   int polled = 0;             // the events the poll is started with
   bool reading = false;       // hiredis wants reads
   bool writing = false;       // hiredis has bytes to write
   bool poll_writes = false;   // ... and waits for writability (short write, connect in progress)
-  int open_handles = 2;
+  int open_handles = 3;
 };
 
 bool connected(const LoopEvents* p) { return p->context && (p->context->c.flags & REDIS_CONNECTED); }
@@ -100,11 +103,22 @@ void cleanup(void* privdata) {
   };
   uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&p->flush), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->connect_timer), closed);
+}
+
+// The connect did not complete in time: shutdown(2) aborts it (Linux: the socket's error becomes
+// ECONNRESET), and hiredis, asked to write, finds the error and reports the failed connect (its
+// connect callback with REDIS_ERR, then it frees the context: cleanup() above).
+void onConnectTimeout(uv_timer_t* t) {
+  auto* p = static_cast<LoopEvents*>(t->data);
+  if (!p->context || connected(p)) return;
+  shutdown(p->context->c.fd, SHUT_RDWR);
+  redisAsyncHandleWrite(p->context);
 }
 
 }  // namespace
 
-bool attachLoop(redisAsyncContext* ac, uv_loop_t* loop) {
+bool attachLoop(redisAsyncContext* ac, uv_loop_t* loop, uint64_t connect_timeout_ms) {
   if (ac->ev.data) return false;
   auto* p = new LoopEvents;
   if (uv_poll_init(loop, &p->poll, ac->c.fd) != 0) {
@@ -112,8 +126,11 @@ bool attachLoop(redisAsyncContext* ac, uv_loop_t* loop) {
     return false;
   }
   uv_prepare_init(loop, &p->flush);
+  uv_timer_init(loop, &p->connect_timer);
   p->poll.data = p;
   p->flush.data = p;
+  p->connect_timer.data = p;
+  if (connect_timeout_ms > 0) uv_timer_start(&p->connect_timer, onConnectTimeout, connect_timeout_ms, 0);
   p->context = ac;
   ac->ev.addRead = addRead;
   ac->ev.delRead = delRead;

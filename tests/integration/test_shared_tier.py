@@ -2,7 +2,11 @@
 instances A and B (2 workers each) on the same Redis and prefix, one fake origin that counts
 requests per path. A fill through A is a hit on B without the origin; a tag purge or PURGE on A
 empties B's memory and Redis; corrupted or foreign values under the prefix are a miss, never
-served; Redis stopped or hung under load fails no request, and the tier comes back by itself."""
+served; Redis stopped or hung under load fails no request, and the tier comes back by itself.
+Collapsing across instances (with a third instance C): 20 concurrent requests for one cold key
+over A, B and C make one origin request; an uncacheable fill releases the other instances'
+waiters at once; a lock left by a dead owner expires and its waiter goes to the origin. A Redis address that never answers a connect costs a lookup the connect
+timeout, not the lookup timeout."""
 
 import email.utils
 import gzip
@@ -26,11 +30,19 @@ PREFIX = "t%d_" % (time.time() * 1000)
 # connection of an ASan build on a loaded box can take longer than 20 ms (a miss: the first test
 # would fail now and then); the fault test's bound (1 s) stays well above it.
 TIMEOUT = "100ms"
+LOCK_TIMEOUT = 3.0   # cache.shared.lock_timeout (s); the lock's ttl stays 5 s
+SLOW = 0.4           # the origin's answer time for /slow/ paths
 JSON_BODY = b'{"items": [' + b",".join(b'{"id": %d}' % i for i in range(300)) + b"]}"
 
 
 def handler(conn, req):
     path = req.target.split("?")[0]
+    if path.startswith("/slow"):
+        time.sleep(SLOW)         # one thread per connection: the others are not held
+        cc = "no-store" if path.startswith("/slow-nostore/") else "max-age=300"
+        conn.respond(200, ("%s\n" % req.target).encode(), headers=[("Content-Type", "text/plain"),
+                                                                     ("Cache-Control", cc)])
+        return
     n = conn.origin.request_count(req.target)
     body = ("%s #%d\n" % (req.target, n)).encode()
     h = [("Content-Type", "text/plain"), ("Date", PAST_DATE), ("Cache-Control", "max-age=300"),
@@ -63,7 +75,7 @@ def start_edged(name, origin, redis, tmp_path_factory):
                       admin={"address": "127.0.0.1:%d" % admin_port},
                       cache={"memory": "16MiB", "purge_allow": ["127.0.0.1/32"],
                              "shared": {"redis": "127.0.0.1:%d" % redis.port, "key_prefix": PREFIX,
-                                        "timeout": TIMEOUT}})
+                                        "timeout": TIMEOUT, "lock_timeout": "%gs" % LOCK_TIMEOUT}})
     e = Edged(cfg, tmp_path_factory.mktemp(name)).start()
     wait_admin(admin_port)
     e.admin_port = admin_port
@@ -77,6 +89,13 @@ def pair(origin, redis, tmp_path_factory):
     yield a, b
     a.stop()
     b.stop()
+
+
+@pytest.fixture(scope="module")
+def trio(pair, origin, redis, tmp_path_factory):
+    c = start_edged("c", origin, redis, tmp_path_factory)
+    yield pair + (c,)
+    c.stop()
 
 
 def get(e, target, headers=()):
@@ -330,3 +349,104 @@ def test_sentinel_failover_is_followed(origin, tmp_path_factory):
         sentinel.stop()
         replica.stop()
         master.stop()
+
+
+def fire(instances, path, n=20):
+    """n concurrent GETs of path, spread over the instances; the responses (or exceptions)."""
+    results = [None] * n
+    go = threading.Barrier(n)
+
+    def one(i):
+        try:
+            go.wait(5)
+            results[i] = get(instances[i % len(instances)], path)
+        except Exception as ex:  # noqa: BLE001 - reported by the caller
+            results[i] = ex
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    return results
+
+
+def total(instances, name):
+    return sum(metric(e, name) for e in instances)
+
+
+def test_collapsing_across_instances_makes_one_origin_fill(trio, origin):
+    path = "/slow/cold-%d" % time.monotonic_ns()
+    acquired = total(trio, "edged_cache_shared_locks_acquired_total")
+    served = total(trio, "edged_cache_shared_lock_waits_served_total")
+    timeouts = total(trio, "edged_cache_shared_timeouts_total")
+    results = fire(trio, path)
+    bad = [r for r in results if not (isinstance(r, httpwire.Response) and r.status == 200)]
+    assert bad == [], bad[:3]
+    assert all(r.body == (path + "\n").encode() for r in results)
+    timeouts = total(trio, "edged_cache_shared_timeouts_total") - timeouts
+    if timeouts:
+        # A Redis step slower than TIMEOUT (an ASan build on a loaded box) is a miss without the
+        # lock: that instance goes to the origin itself, as it must.
+        assert origin.request_count(path) <= 1 + timeouts * len(trio)
+        return
+    assert origin.request_count(path) == 1
+    assert total(trio, "edged_cache_shared_locks_acquired_total") == acquired + 1
+    # The two instances that did not fill waited for the one that did, and served its copy.
+    assert total(trio, "edged_cache_shared_lock_waits_served_total") >= served + 1
+    statuses = [r.headers.get("cache-status") for r in results]
+    assert any("collapsed" in st and "detail=shared" in st for st in statuses), statuses
+
+
+def test_uncacheable_fill_releases_the_other_instances_at_once(trio, origin):
+    path = "/slow-nostore/%d" % time.monotonic_ns()
+    released = total(trio, "edged_cache_shared_lock_waits_released_total")
+    started = time.monotonic()
+    results = fire(trio, path)
+    took = time.monotonic() - started
+    bad = [r for r in results if not (isinstance(r, httpwire.Response) and r.status == 200)]
+    assert bad == [], bad[:3]
+    assert origin.request_count(path) == len(results)      # nothing stored: each went itself
+    # Held until lock_timeout (or the lock's 5 s ttl) this would take >= 3 s; done it is about
+    # three origin answers (0.4 s each: the lock's owner, the other instances, their own waiters).
+    assert took < LOCK_TIMEOUT, took
+    assert total(trio, "edged_cache_shared_lock_waits_released_total") >= released + 1
+
+
+def test_connect_to_a_blackholed_redis_is_given_up(origin, tmp_path_factory):
+    from origin import Blackhole
+    hole = Blackhole()
+    try:
+        admin_port = free_port()
+        # Lookup timeout 3 s: the connect's own timeout (5 x timeout, at most 1 s) comes first.
+        cfg = make_config({"api": [origin.address]}, routes=[{"match": {"prefix": "/"}, "upstream": "api",
+                                                             "cache": "on"}], workers=1,
+                          admin={"address": "127.0.0.1:%d" % admin_port},
+                          cache={"shared": {"redis": hole.address, "key_prefix": PREFIX, "timeout": "3s"}})
+        e = Edged(cfg, tmp_path_factory.mktemp("hole")).start()
+        try:
+            wait_admin(admin_port)
+            e.admin_port = admin_port
+            r = get(e, "/hole/1")
+            assert r.status == 200 and r.body.startswith(b"/hole/1 #1")
+            # Answered when the connect was given up (a failure for the breaker), not by the
+            # lookup's own 3 s timeout.
+            assert metric(e, "edged_cache_shared_timeouts_total") == 0
+            assert metric(e, "edged_cache_shared_errors_total") >= 1
+        finally:
+            e.stop()
+    finally:
+        hole.close()
+
+
+def test_a_lock_whose_owner_died_expires_by_itself(trio, origin, redis):
+    a = trio[0]
+    path = "/slow/orphan-%d" % time.monotonic_ns()
+    # A lock some instance took and never gave back (it died): it expires after its ttl.
+    assert redis.cmd("SET", PREFIX + "lock:http://localhost" + path + "#identity", "dead:1", "PX", 700) == "OK"
+    released = metric(a, "edged_cache_shared_lock_waits_released_total")
+    waits = metric(a, "edged_cache_shared_lock_waits_total")
+    r = get(a, path)
+    assert r.status == 200 and r.body == (path + "\n").encode()
+    assert origin.request_count(path) == 1
+    assert metric(a, "edged_cache_shared_lock_waits_total") == waits + 1
+    assert metric(a, "edged_cache_shared_lock_waits_released_total") == released + 1

@@ -80,6 +80,37 @@ TEST_CASE("cache.shared: every bad value is reported at its position") {
         Errors{"t.yaml:13:5: cache.shared.sentinel: unknown key"});
 }
 
+TEST_CASE("cache.shared: collapsing across instances (collapse, lock_timeout, lock_ttl)") {
+  const LoadResult d = loadConfigString(withBase("cache:\n  shared:\n    redis: 127.0.0.1:6379\n"), "t.yaml");
+  REQUIRE(d.ok());
+  CHECK(d.config->cache.shared->collapse);  // on, like the in-process collapsing
+  CHECK(d.config->cache.shared->lock_timeout == Duration(5000));
+  CHECK(d.config->cache.shared->lock_ttl == Duration(5000));
+
+  const LoadResult r = loadConfigString(
+      withBase("cache:\n  shared:\n    redis: 127.0.0.1:6379\n    collapse: off\n    lock_timeout: 2s\n"
+               "    lock_ttl: 750ms\n"),
+      "t.yaml");
+  INFO(joinErrors(r));
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config->cache.shared->collapse);
+  CHECK(r.config->cache.shared->lock_timeout == Duration(2000));
+  CHECK(r.config->cache.shared->lock_ttl == Duration(750));
+
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: 127.0.0.1:1\n    collapse: maybe\n")) ==
+        Errors{"t.yaml:13:15: cache.shared.collapse: expected true or false, got 'maybe'"});
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: 127.0.0.1:1\n    lock_timeout: 0s\n")) ==
+        Errors{"t.yaml:13:19: cache.shared.lock_timeout: must be greater than 0"});
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: 127.0.0.1:1\n    lock_timeout: 2m\n")) ==
+        Errors{"t.yaml:13:19: cache.shared.lock_timeout: must be at most 1m (a waiting request is held up to "
+               "this long)"});
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: 127.0.0.1:1\n    lock_ttl: soon\n")) ==
+        Errors{"t.yaml:13:15: cache.shared.lock_ttl: bad duration 'soon' (use e.g. 250ms, 5s, 2m, 1h, 1d)"});
+  CHECK(errorsOf(withBase("cache:\n  shared:\n    redis: 127.0.0.1:1\n    lock_ttl: 1h\n")) ==
+        Errors{"t.yaml:13:15: cache.shared.lock_ttl: must be at most 10m (a lock whose owner died blocks the "
+               "key's fills this long)"});
+}
+
 }  // TEST_SUITE
 }  // namespace
 }  // namespace edged::conf
