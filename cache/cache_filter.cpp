@@ -666,7 +666,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       std::optional<CacheEntry::Parts> parts = decodeEntry(tier_key_, value);
       if (!parts) {
         if (c) c->corrupt.fetch_add(1, std::memory_order_relaxed);
-      } else if (parts->vary_key == secondaryKey(parts->vary, req_fields_, route_->key)) {
+      } else if (secondaryKeyMatches(parts->vary, req_fields_, route_->key, parts->vary_key)) {
         parts->gauges = &route_->counters->store;
         EntryBuilder b(std::move(*parts), UINT64_MAX);
         b.finish();

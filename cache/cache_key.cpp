@@ -157,16 +157,29 @@ std::string_view negotiatedEncoding(std::span<const std::string_view> accept_enc
   return best;
 }
 
-std::string secondaryKey(const VaryList& vary, std::span<const FieldView> request_fields, const KeyOptions& options) {
-  std::string key;
+void appendSecondaryKey(std::string& key, const VaryList& vary, std::span<const FieldView> request_fields,
+                        const KeyOptions& options) {
   for (const std::string& name : vary.names) {  // already sorted: listing order does not matter
     key += name;
     key += '=';
     if (name == "accept-encoding") {
-      std::vector<std::string_view> lines;
-      for (const FieldView& f : request_fields)
-        if (iequals(f.name, name)) lines.push_back(f.value);
-      key += negotiatedEncoding(lines, options.encodings);
+      // The request's Accept-Encoding lines: a few on the stack, more (rare) in a vector.
+      constexpr size_t kFew = 8;
+      std::string_view few[kFew];
+      size_t count = 0;
+      std::vector<std::string_view> many;
+      for (const FieldView& f : request_fields) {
+        if (!iequals(f.name, name)) continue;
+        if (count < kFew) {
+          few[count++] = f.value;
+          continue;
+        }
+        if (many.empty()) many.assign(few, few + kFew);
+        many.push_back(f.value);
+      }
+      key += negotiatedEncoding(many.empty() ? std::span<const std::string_view>(few, count)
+                                             : std::span<const std::string_view>(many),
+                                options.encodings);
     } else {
       bool first_value = true;
       for (const FieldView& f : request_fields) {
@@ -187,7 +200,20 @@ std::string secondaryKey(const VaryList& vary, std::span<const FieldView> reques
     }
     key += '\n';
   }
+}
+
+std::string secondaryKey(const VaryList& vary, std::span<const FieldView> request_fields, const KeyOptions& options) {
+  std::string key;
+  appendSecondaryKey(key, vary, request_fields, options);
   return key;
+}
+
+bool secondaryKeyMatches(const VaryList& vary, std::span<const FieldView> request_fields, const KeyOptions& options,
+                         std::string_view stored) {
+  thread_local std::string scratch;
+  scratch.clear();
+  appendSecondaryKey(scratch, vary, request_fields, options);
+  return scratch == stored;
 }
 
 }  // namespace edged::cache

@@ -49,5 +49,12 @@ std::string_view negotiatedEncoding(std::span<const std::string_view> accept_enc
 // of that field joined with ',' (field order kept), whitespace runs collapsed to one space and
 // trimmed; accept-encoding replaced by negotiatedEncoding(). "" when the list is empty.
 std::string secondaryKey(const VaryList& vary, std::span<const FieldView> request_fields, const KeyOptions& options);
+// The same, appended to `key`.
+void appendSecondaryKey(std::string& key, const VaryList& vary, std::span<const FieldView> request_fields,
+                        const KeyOptions& options);
+// secondaryKey(vary, request_fields, options) == stored, built in a per-thread buffer (a lookup of
+// a Vary entry allocates nothing once the thread's buffer has grown).
+bool secondaryKeyMatches(const VaryList& vary, std::span<const FieldView> request_fields, const KeyOptions& options,
+                         std::string_view stored);
 
 }  // namespace edged::cache

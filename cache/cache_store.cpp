@@ -237,7 +237,7 @@ EntryRef CacheStore::matchLocked(Node* node, std::span<const FieldView> fields, 
   EntryRef found;
   node->forEachEntry([&](const EntryRef& e) {
     if (found) return;
-    if (e->vary().names.empty() || secondaryKey(e->vary(), fields, options) == e->varyKey()) found = e;
+    if (e->vary().names.empty() || secondaryKeyMatches(e->vary(), fields, options, e->varyKey())) found = e;
   });
   return found;
 }

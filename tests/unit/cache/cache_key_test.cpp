@@ -98,6 +98,21 @@ TEST_CASE("secondary (Vary) key (RFC 9111 §4.1)") {
     CHECK(secondaryKey(vary, r.a, o) == secondaryKey(reordered, r.a, o));  // Vary listing order does not matter
   }
   CHECK(secondaryKey(VaryList{}, Fields{{"Accept-Language", "en"}}, o).empty());
+  for (const Row& r : rows) {
+    INFO(r.name);
+    CHECK(secondaryKeyMatches(vary, r.b, o, secondaryKey(vary, r.a, o)) == r.same);
+  }
+}
+
+TEST_CASE("secondary key: every Accept-Encoding line counts, however many") {
+  KeyOptions o;
+  o.encodings = {"br", "gzip"};
+  const VaryList vary = parseVary(std::vector<std::string_view>{"Accept-Encoding"});
+  Fields many(11, FieldView{"Accept-Encoding", "identity"});
+  many.back().value = "gzip";  // only the 11th line names a coding edged serves
+  CHECK(secondaryKey(vary, many, o) == "accept-encoding=gzip\n");
+  CHECK(secondaryKeyMatches(vary, many, o, "accept-encoding=gzip\n"));
+  CHECK_FALSE(secondaryKeyMatches(vary, many, o, "accept-encoding=identity\n"));
 }
 
 }  // TEST_SUITE
