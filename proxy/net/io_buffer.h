@@ -28,9 +28,45 @@ struct ExternalBuf : IoBuf {
   const void* object;
   void (*drop)(const void* object);
 };
+// Freed ExternalBufs kept per thread for the next wrapExternal() (one per cache hit), at most
+// kMax of them; `object` links them. An ExternalBuf is released on the thread that made it (the
+// exchange's worker), so the list is never shared.
+struct ExternalBufCache {
+  static constexpr size_t kMax = 1024;
+  ExternalBuf* head = nullptr;
+  size_t count = 0;
+  ExternalBufCache() = default;
+  ExternalBufCache(const ExternalBufCache&) = delete;
+  ExternalBufCache& operator=(const ExternalBufCache&) = delete;
+  ~ExternalBufCache() {
+    while (head) {
+      ExternalBuf* next = static_cast<ExternalBuf*>(const_cast<void*>(head->object));
+      delete head;
+      head = next;
+    }
+  }
+  ExternalBuf* take() {
+    ExternalBuf* b = head;
+    if (!b) return new ExternalBuf;
+    head = static_cast<ExternalBuf*>(const_cast<void*>(b->object));
+    --count;
+    return b;
+  }
+  void give(ExternalBuf* b) {
+    if (count == kMax) {
+      delete b;
+      return;
+    }
+    b->object = head;
+    head = b;
+    ++count;
+  }
+};
+inline thread_local ExternalBufCache external_buf_cache;
+
 // A new ExternalBuf (one reference) that adopts one reference to `object`.
 inline IoBuf* wrapExternal(const void* object, void (*drop)(const void*)) {
-  auto* b = new ExternalBuf;
+  ExternalBuf* b = external_buf_cache.take();
   b->refs = 1;
   b->capacity = 0;
   b->pool = nullptr;
@@ -87,7 +123,7 @@ inline void release(IoBuf* b) {
   }
   auto* e = static_cast<ExternalBuf*>(b);
   e->drop(e->object);
-  delete e;
+  external_buf_cache.give(e);
 }
 
 // Move-only owning reference.

@@ -187,5 +187,30 @@ TEST_CASE("an ExternalBuf holds its owner until its last reference goes") {
   CHECK(owner == 0);
 }
 
+TEST_CASE("released ExternalBufs are reused by the same thread, at most kMax kept") {
+  int owner = 0;
+  auto drop = [](const void* o) { --*static_cast<int*>(const_cast<void*>(o)); };
+  ++owner;
+  IoBuf* a = wrapExternal(&owner, drop);
+  release(a);
+  const size_t kept = external_buf_cache.count;
+  ++owner;
+  IoBuf* b = wrapExternal(&owner, drop);
+  CHECK(b == a);  // the one just released
+  CHECK(external_buf_cache.count == kept - 1);
+  CHECK(b->refs == 1u);
+  CHECK(static_cast<ExternalBuf*>(b)->object == &owner);
+  release(b);
+  // A burst of releases keeps at most kMax for reuse; the rest are freed (LeakSanitizer checks).
+  std::vector<IoBuf*> many;
+  for (size_t i = 0; i < ExternalBufCache::kMax + 10; ++i) {
+    ++owner;
+    many.push_back(wrapExternal(&owner, drop));
+  }
+  for (IoBuf* x : many) release(x);
+  CHECK(external_buf_cache.count == ExternalBufCache::kMax);
+  CHECK(owner == 0);
+}
+
 }  // namespace
 }  // namespace edged::net
