@@ -25,6 +25,20 @@ namespace edged::proxy {
 inline constexpr size_t kHighWater = 64 * 1024;
 inline constexpr size_t kLowWater = 16 * 1024;
 
+// A response's mark toward its client starts small, like TCP's slow start: a client that has not
+// yet taken kProvenReader bytes of this response (handed to its socket; the kernel alone holds up
+// to 128 KiB unsent, TCP_NOTSENT_LOWAT, so one that never reads stops below that) may have
+// kInitialHighWater queued before the origin is paused, then kHighWater. 200 readers that never
+// read then hold one small buffer each, not two 64 KiB buffers of freshly touched memory.
+inline constexpr size_t kInitialHighWater = 16 * 1024;
+inline constexpr uint64_t kProvenReader = 256 * 1024;
+// The mark for a response of which the client took `taken` bytes and `left` bytes are still to
+// come from the origin (UINT64_MAX: unknown). Pausing for a known rest under kHighWater would cost
+// a fast client a round of the loop and save nothing (a 64 KiB response reads and writes as one).
+inline constexpr size_t responseHighWater(uint64_t taken, uint64_t left) {
+  return taken >= kProvenReader || left <= kHighWater ? kHighWater : kInitialHighWater;
+}
+
 // What the Session says of the response it starts.
 struct ResponseMeta {
   BodyFraming body = BodyFraming::None;  // None: no body; ContentLength: `content_length` bytes;

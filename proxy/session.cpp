@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <optional>
@@ -107,6 +108,7 @@ void Session::reset() {
   keep_alive_ = true;
   body_failed_ = false;
   resp_body_bytes_ = 0;
+  resp_length_ = kUnknownLength;
   upstream_start_ns_ = 0;
   upstream_head_ns_ = 0;
   request_id_ = {};
@@ -624,6 +626,7 @@ bool Session::onUpstreamHead(const ResponseHead& h) {
   m.request_id = requestId();
   keep_alive_ = client_.sendHead(edit.status, edit.reason, headers, m);
   response_head_sent_ = true;
+  resp_length_ = m.body == BodyFraming::ContentLength ? m.content_length : kUnknownLength;
   return no_body;  // HEAD, 204, 304: no body whatever Content-Length says (RFC 9110 §6.4.1)
 }
 
@@ -683,16 +686,24 @@ void Session::onUpstreamReadBatchDone() {
     return;
   }
   client_.flush();
-  if (up_ && !upstream_paused_ && client_.queuedBytes() > kHighWater) {
+  if (up_ && !upstream_paused_ && client_.queuedBytes() > responseMark()) {
     upstream_paused_ = true;
     up_->pauseReading();
   }
 }
 
 bool Session::mayDeferReadBatch() {
-  // What waits is bounded: under 2 x kHighWater before the next read adds one buffer, and that
-  // read's flush checks the high-water mark (pausing the origin) as usual.
-  return client_.queuedBytes() < 2 * kHighWater;
+  // What waits is bounded: under 2 x the mark (responseMark()) before the next read adds one
+  // buffer, and that read's flush checks the mark (pausing the origin) as usual.
+  return client_.queuedBytes() < 2 * responseMark();
+}
+
+// ---- the response's high-water mark (small until the client reads: downstream.h) -----------
+size_t Session::responseMark() const {
+  const uint64_t done = client_.bytesQueued() - client_.queuedBytes();  // handed to the socket
+  const uint64_t left = resp_length_ == kUnknownLength ? kUnknownLength
+                        : resp_length_ - std::min(resp_length_, resp_body_bytes_);
+  return responseHighWater(done > out_mark_ ? done - out_mark_ : 0, left);
 }
 
 void Session::onClientDrained() {

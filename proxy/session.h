@@ -123,6 +123,8 @@ class Session final : public UpstreamHandler, private Resumer {
   bool connectTo(upstream::Server& server, bool allow_pooled);
   void notePanic(const upstream::Server& server);
   void flushUpstream();
+  // How much response data may wait toward the client before the origin is paused.
+  size_t responseMark() const;
   // The one place a try's outcome is judged: true when the exchange was retried elsewhere.
   bool retried(upstream::FailureKind kind, int http_status, upstream::RetryDecision& d);
   void pushBody(uint8_t stage, std::string_view bytes, bool end_of_body);
@@ -186,6 +188,9 @@ class Session final : public UpstreamHandler, private Resumer {
   uint64_t start_ns_ = 0;
   uint64_t upstream_start_ns_ = 0;
   uint64_t upstream_head_ns_ = 0;
+  // The response body's length toward the client (responseMark()), kUnknownLength when not known.
+  static constexpr uint64_t kUnknownLength = UINT64_MAX;
+  uint64_t resp_length_ = kUnknownLength;
   char request_id_buf_[32] = {};
   std::string_view request_id_;   // the client's valid X-Request-Id, or one generated here
   bool request_id_due_ = false;   // one is to be generated when first asked for (requestId())

@@ -221,6 +221,8 @@ void Worker::openListener(size_t slot, int fd) {
 void Worker::run() {
   for (auto [slot, fd] : listen_fds_) openListener(slot, fd);
   listen_fds_.clear();
+  // Read buffers warm from the start (io_buffer.h): a burst of new exchanges finds them present.
+  buffers_.prefill(kWarmBuffers);
   // The access log is handed to the writer thread at least once a second (never written here);
   // generations no longer used are freed at the same pace.
   uv_timer_start(&tick_timer_, [](uv_timer_t* t) {

@@ -159,6 +159,7 @@ class Worker final : public SessionServices {
   LoopMailbox mailbox_;  // cross-thread posts for filters (cache collapsing)
   FilterEnv filter_env_{metrics_, &loop_, &mailbox_};
   BufferPool buffers_;
+  static constexpr size_t kWarmBuffers = 64;  // 4 MiB of the pool's 64 free buffers, touched at start
   ActiveClientPool active_clients_;
   ClientTimers client_timers_{&loop_};
   PostedFlushes posted_flushes_{&loop_};

@@ -73,7 +73,8 @@ struct FakeDownstream final : Downstream {
   }
   void endBody() override { ended = true; }
   void flush() override {}
-  size_t queuedBytes() const override { return 0; }
+  size_t waiting = 0;             // what queuedBytes() says: queued, not yet taken by the socket
+  size_t queuedBytes() const override { return waiting; }
   uint64_t bytesQueued() const override { return queued; }
   void pauseRequestBody() override { paused = true; }
   void resumeRequestBody() override { paused = false; }
@@ -103,8 +104,9 @@ struct FakeOrigin final : OriginStream {
     ++flushes;
     queue.discardPending();  // as if written at once
   }
-  void pauseReading() override {}
-  void resumeReading() override {}
+  bool paused = false;
+  void pauseReading() override { paused = true; }
+  void resumeReading() override { paused = false; }
   void release(bool reuse) override {
     ++released;
     reused_back = reuse;
@@ -323,6 +325,81 @@ TEST_CASE("the origin closing after the head cuts the client connection") {
   CHECK_FALSE(x.client.keep_alive);  // the connection closes
   CHECK(x.services.origins.size() == 1);
   CHECK_FALSE(x.services.lastOrigin().reused_back);
+}
+
+// ---- the response's high-water mark (small until the client reads) --------------------------
+
+TEST_CASE("responseHighWater: small until the client took kProvenReader bytes or the rest is short") {
+  constexpr uint64_t kUnknown = UINT64_MAX;
+  CHECK(responseHighWater(0, kUnknown) == kInitialHighWater);
+  CHECK(responseHighWater(kProvenReader - 1, 4 << 20) == kInitialHighWater);
+  CHECK(responseHighWater(kProvenReader, kUnknown) == kHighWater);
+  CHECK(responseHighWater(0, kHighWater) == kHighWater);      // a short known rest: no pause for it
+  CHECK(responseHighWater(0, kHighWater + 1) == kInitialHighWater);
+  CHECK(kInitialHighWater < kHighWater);
+}
+
+// A 4 MiB response up to its head; the origin stream of the exchange.
+FakeOrigin& bigResponse(Exchange& x, uint64_t length, BodyFraming framing = BodyFraming::ContentLength) {
+  setRequest(x.client.req, "GET", "/big");
+  REQUIRE(x.session.onRequestHead() == 0);
+  x.session.onRequestComplete();
+  x.session.onUpstreamConnected();
+  CHECK_FALSE(x.session.onUpstreamHead(response(200, {}, framing, length)));
+  return x.services.lastOrigin();
+}
+
+TEST_CASE("a client that has taken nothing yet pauses the origin past the small mark") {
+  Exchange x;
+  FakeOrigin& o = bigResponse(x, 4 << 20);
+  const std::string chunk(2 * kInitialHighWater, 'b');
+  x.session.onUpstreamBody(nullptr, chunk.data(), kInitialHighWater + 1);
+  x.client.waiting = kInitialHighWater + 1;  // none of it taken
+  CHECK(x.session.mayDeferReadBatch());  // the next read may join this flush while under 2 x mark
+  x.session.onUpstreamBody(nullptr, chunk.data(), kInitialHighWater - 1);
+  x.client.waiting = 2 * kInitialHighWater;
+  CHECK_FALSE(x.session.mayDeferReadBatch());
+  x.session.onUpstreamReadBatchDone();
+  CHECK(o.paused);
+  // It drains (the socket took it all): the origin goes on, still under the small mark.
+  x.client.waiting = 0;
+  x.session.onClientDrained();
+  CHECK_FALSE(o.paused);
+}
+
+TEST_CASE("a client that took kProvenReader bytes gets the full mark") {
+  Exchange x;
+  FakeOrigin& o = bigResponse(x, 4 << 20);
+  const std::string chunk(kProvenReader, 'b');
+  x.session.onUpstreamBody(nullptr, chunk.data(), chunk.size());
+  x.client.waiting = 0;  // all taken
+  const std::string more(kHighWater - 1, 'c');
+  x.session.onUpstreamBody(nullptr, more.data(), more.size());
+  x.client.waiting = more.size();
+  CHECK(x.session.mayDeferReadBatch());
+  x.session.onUpstreamReadBatchDone();
+  CHECK_FALSE(o.paused);  // under kHighWater
+}
+
+TEST_CASE("a response of unknown length is held to the small mark too; a short known rest is not") {
+  SUBCASE("chunked") {
+    Exchange x;
+    FakeOrigin& o = bigResponse(x, 0, BodyFraming::Chunked);
+    const std::string chunk(kInitialHighWater + 1, 'b');
+    x.session.onUpstreamBody(nullptr, chunk.data(), chunk.size());
+    x.client.waiting = chunk.size();
+    x.session.onUpstreamReadBatchDone();
+    CHECK(o.paused);
+  }
+  SUBCASE("96 KiB: after 40 KiB the rest is under kHighWater") {
+    Exchange x;
+    FakeOrigin& o = bigResponse(x, 96 * 1024);
+    const std::string chunk(40 * 1024, 'b');
+    x.session.onUpstreamBody(nullptr, chunk.data(), chunk.size());
+    x.client.waiting = chunk.size();
+    x.session.onUpstreamReadBatchDone();
+    CHECK_FALSE(o.paused);
+  }
 }
 
 // ---- filters --------------------------------------------------------------------------------

@@ -212,5 +212,26 @@ TEST_CASE("released ExternalBufs are reused by the same thread, at most kMax kep
   CHECK(owner == 0);
 }
 
+TEST_CASE("BufferPool::prefill fills the free list up to its bound, written through once") {
+  BufferPool pool(8);
+  pool.prefill(3);
+  CHECK(pool.freeCount() == 3u);
+  pool.prefill(20);  // bounded by max_free
+  CHECK(pool.freeCount() == 8u);
+  pool.prefill(4);   // already above: nothing more
+  CHECK(pool.freeCount() == 8u);
+  std::vector<IoBuf*> got;
+  for (int i = 0; i < 8; ++i) got.push_back(pool.get());  // from the free list
+  CHECK(pool.freeCount() == 0u);
+  for (IoBuf* b : got) {
+    CHECK(b->refs == 1u);
+    CHECK(b->pool == &pool);
+    CHECK(b->data()[0] == 0);  // written through (zeroed) by prefill
+    CHECK(b->data()[b->capacity - 1] == 0);
+    release(b);
+  }
+  CHECK(pool.freeCount() == 8u);
+}
+
 }  // namespace
 }  // namespace edged::net
