@@ -70,9 +70,11 @@ TEST_CASE("what is not this version's entry for this key decodes to nothing") {
     b[i] = static_cast<char>(b[i] ^ 0x04);
     CHECK_FALSE(decodeEntry("k#identity", b));
   }
-  std::string v2 = bytes;
-  v2[4] = 2;
-  CHECK_FALSE(decodeEntry("k#identity", v2));
+  for (char version : {1, 3}) {  // 1: the earlier format (FNV-1a checksum); 3: a later one
+    std::string other = bytes;
+    other[4] = version;
+    CHECK_FALSE(decodeEntry("k#identity", other));
+  }
 }
 
 TEST_CASE("a head that is not valid field lines decodes to nothing (never served)") {
