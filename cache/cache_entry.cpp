@@ -7,6 +7,7 @@
 #include <new>
 
 #include "cache/field_text.h"
+#include "proxy/http/header.h"
 
 namespace edged::cache {
 namespace {
@@ -28,7 +29,8 @@ uint8_t writeHead(std::string_view blob, int status, char* out, uint8_t& tail) {
       moved += line;
       return;
     }
-    if (isHopByHop(f.name)) splittable = false;
+    // What the response head builder would drop field by field (proxy::isHopByHop's names).
+    if (proxy::isHopByHop(proxy::classifyHeader(f.name))) splittable = false;
     has_date |= iequals(f.name, "date");
     std::memcpy(out + kept, f.name.data(), line);  // the line as it is in the blob
     kept += line;
