@@ -179,9 +179,14 @@ bool RedisTier::lookup(std::string_view key, SecondTierLookup& waiter, bool coll
   }
   const std::string& k = slot ? slot->object_key : key_scratch_;
   const uint64_t id = next_id_++;
-  const char* argv[] = {"GET", k.data()};
-  const size_t lens[] = {3, k.size()};
-  if (redisAsyncCommandArgv(c, onGetReply, reinterpret_cast<void*>(static_cast<uintptr_t>(id)), 2, argv, lens) != REDIS_OK) {
+  // The GET in RESP, formatted here: hiredis's argv formatter costs about 1,500 instructions and
+  // several allocations a command, on every local miss.
+  char length[24];
+  const auto [length_end, ec] = std::to_chars(length, length + sizeof length, k.size());
+  command_scratch_.assign("*2\r\n$3\r\nGET\r\n$");
+  command_scratch_.append(length, length_end).append("\r\n").append(k).append("\r\n");
+  if (redisAsyncFormattedCommand(c, onGetReply, reinterpret_cast<void*>(static_cast<uintptr_t>(id)),
+                                 command_scratch_.data(), command_scratch_.size()) != REDIS_OK) {
     if (slot) slot->waiter = nullptr;
     failure();
     return false;

@@ -107,6 +107,7 @@ class RedisTier final : public SecondTier {
   uint64_t master_gen_ = 0;  // the hub's master generation ctx_ was made for
   std::deque<Pending> pending_;  // lookups in send order
   std::string key_scratch_;
+  std::string command_scratch_;  // a GET in RESP, formatted by lookup()
   std::string lock_scratch_, ttl_scratch_;
   std::vector<std::unique_ptr<Collapse>> collapses_;
   size_t waiting_ = 0;  // slots between polls
