@@ -288,6 +288,14 @@ bool RedisTier::sendPoll(Collapse* slot) {
   return true;
 }
 
+// The slot polls again after its interval (never past its wait's end).
+void RedisTier::waitForPoll(Collapse* slot, uint64_t now) {
+  slot->next_poll_ms = std::min(now + slot->interval_ms, slot->wait_until_ms);
+  slot->waiting = true;
+  ++waiting_;
+  armPollTimer();
+}
+
 void RedisTier::armPollTimer() {
   if (released_ || !timer_open_) return;
   if (waiting_ == 0) {
@@ -388,11 +396,7 @@ void RedisTier::onReply(const Pending& p, redisReply* r) {
         const uint64_t now = uv_now(loop_);
         slot->wait_until_ms = now + options_.lock_timeout_ms;
         slot->interval_ms = kFirstPollMs;
-        slot->next_poll_ms = std::min(now + slot->interval_ms, slot->wait_until_ms);
-        slot->waiting = true;
-        ++waiting_;
-        armPollTimer();
-        return;
+        return waitForPoll(slot, now);
       }
       break;
     case Step::Poll:
@@ -408,11 +412,7 @@ void RedisTier::onReply(const Pending& p, redisReply* r) {
           break;
         }
         slot->interval_ms = std::min(slot->interval_ms * 2, kMaxPollMs);
-        slot->next_poll_ms = std::min(now + slot->interval_ms, slot->wait_until_ms);
-        slot->waiting = true;
-        ++waiting_;
-        armPollTimer();
-        return;
+        return waitForPoll(slot, now);
       }
       break;
     case Step::Probe:

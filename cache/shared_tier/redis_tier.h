@@ -79,6 +79,7 @@ class RedisTier final : public SecondTier {
   bool sendLock(Collapse* slot, uint64_t deadline_ms);
   bool sendPoll(Collapse* slot);
   void onReply(const Pending& p, redisReply* r);
+  void waitForPoll(Collapse* slot, uint64_t now);
   void armPollTimer();
   void onPollTimer();
   const std::string& lockValue(uint64_t lock);
