@@ -19,7 +19,7 @@ constexpr uint8_t kNoCache = 1, kNeverStale = 2, kValidator = 4;
 // name matters). Returns the flags kHitSplit / kHasDate and the dropped lines' size in `tail`.
 uint8_t writeHead(std::string_view blob, int status, char* out, uint8_t& tail) {
   using text::iequals;
-  auto dropped = [](std::string_view name) { return iequals(name, "content-length") || iequals(name, "age"); };
+  const auto dropped = replacedOnHit;
   const HeadView head(status, blob);
   size_t kept = 0, moved = 0;
   bool splittable = true, has_date = false;
@@ -55,6 +55,10 @@ uint32_t clamp32(int64_t v) { return static_cast<uint32_t>(std::clamp<int64_t>(v
 const VaryList kNoVary;
 
 }  // namespace
+
+bool replacedOnHit(std::string_view name) {
+  return text::iequals(name, "content-length") || text::iequals(name, "age");
+}
 
 size_t EncodedBody::bytes() const {
   size_t n = sizeof(EncodedBody) + encoding.capacity() + head.bytes() + chunks.capacity() * sizeof(BufferRef);

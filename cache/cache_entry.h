@@ -43,6 +43,10 @@ struct StoreGauges {
 
 class EntryRef;
 
+// The stored fields a hit never sends: it writes its own Content-Length and Age. create() keeps
+// them at the end of the head blob; the cache filter drops them on the field-by-field path.
+bool replacedOnHit(std::string_view name);
+
 class CacheEntry {
  public:
   // A body of at most this many bytes is stored inside the entry's own allocation.

@@ -45,8 +45,7 @@ void forEachTag(std::string_view value, F&& f) {
 
 // Framing and per-hop fields a stored head must not carry into a response the core frames.
 bool dropFromHit(std::string_view name, proxy::HeaderId id) {
-  return id == proxy::HeaderId::ContentLength || id == proxy::HeaderId::TransferEncoding ||
-         proxy::equalsIgnoreCase(name, "age");
+  return id == proxy::HeaderId::TransferEncoding || replacedOnHit(name);
 }
 
 // RFC 9110 §15.4.5: what a 304 carries of the stored response.
