@@ -49,6 +49,11 @@ def handler(conn, req):
         cc = "max-age=0, stale-while-revalidate=60" if n == 1 else "max-age=60"
         h = [("Content-Type", "text/plain"), ("Date", now), ("Cache-Control", cc), ("ETag", '"w%d"' % n),
              ("X-Rev", "first" if n == 1 else "second")]
+    elif path.startswith("/early/"):
+        # RFC 9110 §15.2: an interim 103 first, the final (cacheable) response a moment later.
+        conn.send(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+        time.sleep(0.1)
+        h += [("Cache-Control", "max-age=60")]
     elif path.startswith("/fresh/"):
         h += [("Cache-Control", "max-age=60"), ("ETag", '"e%d"' % n), ("Surrogate-Key", "all t-%s" % path[7:])]
     elif path.startswith("/aged/"):
@@ -233,6 +238,17 @@ def test_miss_then_hit_with_age_and_the_stored_date(edged, origin):
         assert names.count(name) == 1, (name, r4.headers)
     assert r4.headers.get("date") == PAST_DATE
     assert int(r4.headers.get("content-length")) == len(r4.body)
+
+
+def test_an_interim_1xx_is_relayed_and_never_stored_as_the_response(edged, origin):
+    r1 = get(edged, "/early/a")
+    assert [st for st, _ in r1.interim] == [103]
+    assert r1.status == 200 and r1.body == b"GET /early/a #1\n"
+    assert r1.headers.get("cache-status") == "edged; fwd=uri-miss; stored"
+    r2 = get(edged, "/early/a")
+    assert r2.status == 200 and r2.body == r1.body and r2.interim == []
+    assert r2.headers.get("cache-status").startswith("edged; hit; ttl=")
+    assert origin.request_count("/early/a") == 1
 
 
 def test_head_is_answered_from_a_stored_get(edged, origin):
