@@ -22,25 +22,35 @@ uint8_t writeHead(std::string_view blob, int status, char* out, uint8_t& tail) {
   const auto dropped = replacedOnHit;
   const HeadView head(status, blob);
   size_t kept = 0, moved = 0;
+  const char* first_moved = nullptr;  // where the first dropped line is in the blob
+  bool kept_after_moved = false;      // a kept line follows a dropped one
   bool splittable = true, has_date = false;
   head.forEach([&](FieldView f) {
     const size_t line = f.name.size() + f.value.size() + 4;
     if (dropped(f.name)) {
+      if (!first_moved) first_moved = f.name.data();
       moved += line;
       return;
     }
+    kept_after_moved |= first_moved != nullptr;
     // What the response head builder would drop field by field (proxy::isHopByHop's names).
     if (proxy::isHopByHop(proxy::classifyHeader(f.name))) splittable = false;
     has_date |= iequals(f.name, "date");
     std::memcpy(out + kept, f.name.data(), line);  // the line as it is in the blob
     kept += line;
   });
-  head.forEach([&](FieldView f) {
-    if (!dropped(f.name)) return;
-    const size_t line = f.name.size() + f.value.size() + 4;
-    std::memcpy(out + kept, f.name.data(), line);
-    kept += line;
-  });
+  if (moved > 0 && !kept_after_moved) {
+    // Already at the end (an entry's own blob, as the second tier hands it back): one copy.
+    std::memcpy(out + kept, first_moved, moved);
+    kept += moved;
+  } else if (moved > 0) {
+    head.forEach([&](FieldView f) {
+      if (!dropped(f.name)) return;
+      const size_t line = f.name.size() + f.value.size() + 4;
+      std::memcpy(out + kept, f.name.data(), line);
+      kept += line;
+    });
+  }
   assert(kept == blob.size());
   if (!splittable || moved > UINT8_MAX) {
     tail = 0;
@@ -57,7 +67,11 @@ const VaryList kNoVary;
 }  // namespace
 
 bool replacedOnHit(std::string_view name) {
-  return text::iequals(name, "content-length") || text::iequals(name, "age");
+  switch (name.size()) {  // most names are neither length: no comparison
+    case 14: return text::iequals(name, "content-length");
+    case 3: return text::iequals(name, "age");
+    default: return false;
+  }
 }
 
 size_t EncodedBody::bytes() const {

@@ -70,7 +70,17 @@ TEST_CASE("what is not this version's entry for this key decodes to nothing") {
     b[i] = static_cast<char>(b[i] ^ 0x04);
     CHECK_FALSE(decodeEntry("k#identity", b));
   }
-  for (char version : {1, 3}) {  // 1: the earlier format (FNV-1a checksum); 3: a later one
+  // Two flips that an odd multiply alone carries only upward (the top bit of two words of one
+  // lane, or of consecutive lanes) are caught too.
+  for (size_t i = 16 + 7; i + 32 < bytes.size(); i += 8) {
+    for (size_t apart : {8, 32}) {
+      std::string b = bytes;
+      b[i] = static_cast<char>(b[i] ^ 0x80);
+      b[i + apart] = static_cast<char>(b[i + apart] ^ 0x80);
+      CHECK_FALSE(decodeEntry("k#identity", b));
+    }
+  }
+  for (char version : {1, 2, 4}) {  // 1, 2: earlier formats (other checksums); 4: a later one
     std::string other = bytes;
     other[4] = version;
     CHECK_FALSE(decodeEntry("k#identity", other));
@@ -79,12 +89,24 @@ TEST_CASE("what is not this version's entry for this key decodes to nothing") {
 
 TEST_CASE("a head that is not valid field lines decodes to nothing (never served)") {
   for (const auto& [name, value] : {std::pair<const char*, const char*>{"Bad Name", "v"}, {"X-A", "a\x01b"},
-                                    {"X-B", "a\x7f"}, {"", "v"}}) {
+                                    {"X-B", "a\x7f"}, {"", "v"}, {"X:E", "v"}}) {
     CacheEntry::Parts p;
     p.head = StoredHead(200);
     p.head.add(name, value);
     const std::string bytes = encodeEntry("k", *CacheEntry::create(std::move(p)));
     CHECK_FALSE(decodeEntry("k", bytes));
+  }
+  // A CR or LF inside a value (StoredHead::add drops them: put in the payload, sealed again).
+  for (char c : {'\n', '\r', '\0'}) {
+    CacheEntry::Parts p;
+    p.head = StoredHead(200);
+    p.head.add("X-C", "a~b");
+    std::string payload = encodeEntry("k", *CacheEntry::create(std::move(p))).substr(16);
+    const size_t at = payload.find("a~b");
+    REQUIRE(at != std::string::npos);
+    CHECK(decodeEntry("k", sealEntryPayload(payload)));  // resealed as it is: still an entry
+    payload[at + 1] = c;
+    CHECK_FALSE(decodeEntry("k", sealEntryPayload(payload)));
   }
   CacheEntry::Parts ok;
   ok.head = StoredHead(200);
