@@ -141,6 +141,9 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
         break;
       default:
         if (isHopByHop(id)) return false;
+        // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored;
+        // it is not passed on either (HTTP/1.0 has no Expect, and no 1xx reaches such a client).
+        if (o.client_http10 && id == HeaderId::Other && equalsIgnoreCase(h.name, "expect")) return false;
         break;
     }
     return !named.names(h.name);

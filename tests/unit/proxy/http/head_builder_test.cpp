@@ -383,6 +383,21 @@ TEST_CASE("request head: Via names this hop with the version received, after ear
   CHECK(valuesOf(h, "Via") == V{"1.0 edged"});
 }
 
+TEST_CASE("request head: an HTTP/1.0 request's Expect is not forwarded; an HTTP/1.1 one's is") {
+  // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
+  const std::vector<Header> headers = {{"Host", "h"}, {"expect", "100-continue"}, {"Content-Length", "3"}};
+  UpstreamRequestOptions o = opts();
+  o.body = BodyFraming::ContentLength;
+  o.content_length = 3;
+  Head h = parseHead(request("POST", headers, o));
+  CHECK(valuesOf(h, "Expect") == V{"100-continue"});
+  o.client_http10 = true;
+  h = parseHead(request("POST", headers, o));
+  CHECK_FALSE(has(h, "Expect"));
+  CHECK(valuesOf(h, "Content-Length") == V{"3"});
+  CHECK(valuesOf(h, "Via") == V{"1.0 edged"});
+}
+
 TEST_CASE("request head: X-Forwarded-For is appended to, in order, and added once") {
   SUBCASE("no previous value") {
     const Head h = parseHead(request("GET", {{"Host", "h"}}, opts("203.0.113.9")));
