@@ -238,9 +238,12 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
                         static_cast<char>('0' + status % 10)};
   if (reason.empty()) reason = reasonPhrase(status);
   const ConnectionTokens named(headers);
-  // 204/304/HEAD (BodyFraming::None) keep the origin's Content-Length: it describes the
-  // representation. Chunked and read-until-close bodies drop it.
-  const bool drop_length = o.body != BodyFraming::ContentLength && o.body != BodyFraming::None;
+  // 304/HEAD (BodyFraming::None) keep the origin's Content-Length: it describes the
+  // representation. Chunked and read-until-close bodies drop it, and so do 1xx and 204, whatever
+  // the origin sent: RFC 9110 §8.6, a server MUST NOT send it in them (Transfer-Encoding, the
+  // other MUST NOT of RFC 9112 §6.1, is hop-by-hop and never forwarded).
+  const bool drop_length =
+      (o.body != BodyFraming::ContentLength && o.body != BodyFraming::None) || status < 200 || status == 204;
   auto forwarded = [&](const Header& h, HeaderId id) {
     if (isHopByHop(id)) return false;
     if (id == HeaderId::ContentLength && drop_length) return false;

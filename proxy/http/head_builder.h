@@ -48,7 +48,8 @@ struct ClientResponseOptions {
   bool raw_has_date = false;
 };
 // Appends the head to send to an HTTP/1 client: "HTTP/1.1 STATUS REASON", the origin's headers
-// less hop-by-hop ones, then Transfer-Encoding / Connection as `options` says.
+// less hop-by-hop ones (and less Content-Length in a 1xx or 204: RFC 9110 §8.6), then
+// Transfer-Encoding / Connection as `options` says.
 void buildClientResponseHead(int status, std::string_view reason, const std::vector<Header>& headers,
                              const ClientResponseOptions& options, std::string& out);
 

@@ -681,6 +681,30 @@ TEST_CASE("response head: Content-Length and Transfer-Encoding by framing") {
   }
 }
 
+TEST_CASE("response head: no Content-Length or Transfer-Encoding in a 1xx or 204, whatever the origin sent") {
+  // RFC 9110 §8.6 and RFC 9112 §6.1: a server MUST NOT send either in a 1xx or 204. A 304 keeps
+  // its Content-Length (it describes the representation); Transfer-Encoding never passes.
+  const std::vector<Header> headers = {{"Content-Length", "42"}, {"Transfer-Encoding", "chunked"}, {"ETag", "\"x\""}};
+  for (const int status : {100, 101, 103, 204}) {
+    CAPTURE(status);
+    ClientResponseOptions o;
+    o.body = BodyFraming::None;
+    if (status == 101) o.upgrade = "websocket";
+    Head h = parseHead(response(status, "", headers, o));
+    CHECK_FALSE(has(h, "Content-Length"));
+    CHECK_FALSE(has(h, "Transfer-Encoding"));
+    CHECK(valuesOf(h, "ETag") == V{"\"x\""});
+    o.body = BodyFraming::ContentLength;  // a caller's framing cannot bring it back
+    h = parseHead(response(status, "", headers, o));
+    CHECK_FALSE(has(h, "Content-Length"));
+  }
+  ClientResponseOptions o;
+  o.body = BodyFraming::None;
+  const Head h = parseHead(response(304, "", headers, o));
+  CHECK(valuesOf(h, "Content-Length") == V{"42"});
+  CHECK_FALSE(has(h, "Transfer-Encoding"));
+}
+
 TEST_CASE("response head: Connection header from keep_alive and the client's version") {
   const std::vector<Header> origin_says = {{"Connection", "close"}, {"Content-Length", "0"}};
   SUBCASE("HTTP/1.1 client kept alive: no Connection header") {
