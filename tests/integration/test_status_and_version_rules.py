@@ -7,7 +7,9 @@ replaced by "-"), or the exact head the origin received:
 - RFC 9110 §10.1.1: an HTTP/1.0 request's Expect: 100-continue is ignored (not forwarded); an
   HTTP/1.1 one still is, and its 100 still reaches the client;
 - RFC 9110 §15.2: no 1xx (100, 103) to an HTTP/1.0 client, the final response still goes out;
-- RFC 9110 §7.8: an HTTP/1.0 request's Upgrade is ignored: no Upgrade to the origin, no tunnel."""
+- RFC 9110 §7.8: an HTTP/1.0 request's Upgrade is ignored: no Upgrade to the origin, no tunnel;
+- RFC 9112 §6.1: an origin's HTTP/1.0 response with Transfer-Encoding has faulty framing: its
+  connection is closed after it, never pooled."""
 
 import re
 import socket
@@ -64,11 +66,27 @@ def origin():
     o.stop()
 
 
+def http10_chunked(conn, req):
+    conn.send(b"HTTP/1.0 200 OK\r\nX-Origin: old\r\nConnection: keep-alive\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    return None   # the origin would serve the next request on this connection
+
+
 @pytest.fixture(scope="module")
-def proxy(origin, tmp_path_factory):
+def old_origin():
+    """Its own upstream, so that every connection to it belongs to the one test that uses it."""
+    o = Origin("old", http10_chunked)
+    yield o
+    o.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(origin, old_origin, tmp_path_factory):
     routes = [{"match": {"prefix": "/cache/"}, "upstream": "app", "cache": "on"},
+              {"match": {"prefix": "/old/"}, "upstream": "old"},
               {"match": {"prefix": "/"}, "upstream": "app"}]
-    e = Edged(make_config({"app": [origin.address]}, routes=routes, cache={"memory": "1MiB"}),
+    e = Edged(make_config({"app": [origin.address], "old": [old_origin.address]}, routes=routes,
+                          cache={"memory": "1MiB"}),
               tmp_path_factory.mktemp("edged")).start()
     yield e
     e.stop()
@@ -185,3 +203,15 @@ def test_http10_upgrade_is_not_a_tunnel(proxy, origin):
     req = last_request(origin, "/ws")
     assert req.headers.get("upgrade") is None and "upgrade" not in req.headers.tokens("connection"), \
         req.raw_head
+
+
+def test_http10_origin_response_with_transfer_encoding_is_not_pooled(proxy, old_origin):
+    """The body is decoded and passed on, then the origin connection is closed: the second request
+    opens a new one although the origin said keep-alive."""
+    with httpwire.connect(proxy.port, timeout=5) as s:
+        bs = httpwire.BufferedSocket(s)
+        for rid in ("f1", "f2"):
+            s.sendall(get("/old/x", rid))
+            r = httpwire.read_response(bs)
+            assert (r.status, r.framing, r.body) == (200, "chunked", b"ok"), r.raw_head
+    assert [r.conn_id for r in old_origin.snapshot()] == [1, 2]
