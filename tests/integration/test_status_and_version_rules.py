@@ -9,7 +9,8 @@ replaced by "-"), or the exact head the origin received:
 - RFC 9110 §15.2: no 1xx (100, 103) to an HTTP/1.0 client, the final response still goes out;
 - RFC 9110 §7.8: an HTTP/1.0 request's Upgrade is ignored: no Upgrade to the origin, no tunnel;
 - RFC 9112 §6.1: an origin's HTTP/1.0 response with Transfer-Encoding has faulty framing: its
-  connection is closed after it, never pooled."""
+  connection is closed after it, never pooled;
+- RFC 9110 §7.8: an origin's 101 to a protocol the client did not offer is a 502, not a tunnel."""
 
 import re
 import socket
@@ -80,13 +81,27 @@ def old_origin():
     o.stop()
 
 
+def switch_to_h2c(conn, req):
+    conn.send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+    return "close"
+
+
 @pytest.fixture(scope="module")
-def proxy(origin, old_origin, tmp_path_factory):
+def h2c_origin():
+    """Its own upstream: the 502 it causes marks its server failed, no other test's."""
+    o = Origin("h2c", switch_to_h2c)
+    yield o
+    o.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(origin, old_origin, h2c_origin, tmp_path_factory):
     routes = [{"match": {"prefix": "/cache/"}, "upstream": "app", "cache": "on"},
               {"match": {"prefix": "/old/"}, "upstream": "old"},
+              {"match": {"prefix": "/h2c/"}, "upstream": "h2c"},
               {"match": {"prefix": "/"}, "upstream": "app"}]
-    e = Edged(make_config({"app": [origin.address], "old": [old_origin.address]}, routes=routes,
-                          cache={"memory": "1MiB"}),
+    e = Edged(make_config({"app": [origin.address], "old": [old_origin.address],
+                           "h2c": [h2c_origin.address]}, routes=routes, cache={"memory": "1MiB"}),
               tmp_path_factory.mktemp("edged")).start()
     yield e
     e.stop()
@@ -215,3 +230,15 @@ def test_http10_origin_response_with_transfer_encoding_is_not_pooled(proxy, old_
             r = httpwire.read_response(bs)
             assert (r.status, r.framing, r.body) == (200, "chunked", b"ok"), r.raw_head
     assert [r.conn_id for r in old_origin.snapshot()] == [1, 2]
+
+
+def test_101_to_a_protocol_the_client_did_not_offer_is_502(proxy, h2c_origin):
+    with httpwire.connect(proxy.port, timeout=5) as s:
+        s.sendall(get("/h2c/x", "g1", extra=b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                               b"Sec-WebSocket-Version: 13\r\n"))
+        r = httpwire.read_response(httpwire.BufferedSocket(s))
+    assert r.status == 502, r.raw_head
+    assert b"h2c" not in r.raw_head.lower() and r.headers.get("upgrade") is None, r.raw_head
+    req = h2c_origin.snapshot()[0]
+    assert req.headers.get("upgrade") == "websocket", req.raw_head
