@@ -209,8 +209,12 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
         parts.gauges = &route_->counters->store;
         builder_.emplace(std::move(parts), s.max_object);
         stored_ = true;
-        if (!e.has_body) commitFill();
-        else e.filter_body = true;
+        if (!e.has_body) {
+          builder_->finish();  // a 204: the head is the whole response (unfinished, it was never stored)
+          commitFill();
+        } else {
+          e.filter_body = true;
+        }
       } else {
         permit_.abandon();
         releaseTierLock();  // other instances waiting for this fill go to the origin now

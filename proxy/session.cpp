@@ -29,6 +29,14 @@ bool onlyChunked(std::string_view te) {
 }
 
 void resumeTask(void* owner) { static_cast<Session*>(owner)->onResumedTask(); }
+
+// RFC 9110 §7.8: a server MUST NOT switch to a protocol the request's Upgrade did not name. True
+// when each protocol an origin's 101 names was offered (a 101 naming none takes the offer).
+bool switchesToOffered(std::string_view offered, std::string_view chosen) {
+  bool ok = true;
+  fields::forEachToken(chosen, [&](std::string_view p) { ok = ok && fields::listHasToken(offered, p); });
+  return ok;
+}
 }  // namespace
 
 // Nothing is reserved here: an idle keep-alive connection should cost as little as possible.
@@ -559,6 +567,13 @@ bool Session::onUpstreamHead(const ResponseHead& h) {
   const int status = h.status;
   if (status == 101 && !upgrade_) {
     LOG_WARN("upstream %s answered 101 to a request that was not an upgrade",
+             (server_ ? server_->name().c_str() : "-"));
+    onUpstreamFailure(UpstreamFailure::BadResponse);
+    return false;
+  }
+  if (status == 101 &&
+      !switchesToOffered(client_.request().fields.find(HeaderId::Upgrade), h.fields.find(HeaderId::Upgrade))) {
+    LOG_WARN("upstream %s answered 101 with a protocol the client did not offer",
              (server_ ? server_->name().c_str() : "-"));
     onUpstreamFailure(UpstreamFailure::BadResponse);
     return false;

@@ -336,7 +336,11 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
   if (response_complete_) {
     // The end is here: finishing covers what a batch-end flush would do (a compressor is
     // finished once instead of flushed, then finished).
-    h->onUpstreamComplete(!leftover_ && llhttp_should_keep_alive(&parser_));
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing; the
+    // connection is closed after it, whatever its Connection field says.
+    const bool faulty_framing =
+        parser_.http_major == 1 && parser_.http_minor == 0 && (parser_.flags & F_TRANSFER_ENCODING);
+    h->onUpstreamComplete(!leftover_ && !faulty_framing && llhttp_should_keep_alive(&parser_));
     return;
   }
   readBatchDone(h, n);

@@ -141,6 +141,9 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
         break;
       default:
         if (isHopByHop(id)) return false;
+        // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored;
+        // it is not passed on either (HTTP/1.0 has no Expect, and no 1xx reaches such a client).
+        if (o.client_http10 && id == HeaderId::Other && equalsIgnoreCase(h.name, "expect")) return false;
         break;
     }
     return !named.names(h.name);
@@ -235,9 +238,12 @@ void buildClientResponseHead(int status, std::string_view reason, const std::vec
                         static_cast<char>('0' + status % 10)};
   if (reason.empty()) reason = reasonPhrase(status);
   const ConnectionTokens named(headers);
-  // 204/304/HEAD (BodyFraming::None) keep the origin's Content-Length: it describes the
-  // representation. Chunked and read-until-close bodies drop it.
-  const bool drop_length = o.body != BodyFraming::ContentLength && o.body != BodyFraming::None;
+  // 304/HEAD (BodyFraming::None) keep the origin's Content-Length: it describes the
+  // representation. Chunked and read-until-close bodies drop it, and so do 1xx and 204, whatever
+  // the origin sent: RFC 9110 §8.6, a server MUST NOT send it in them (Transfer-Encoding, the
+  // other MUST NOT of RFC 9112 §6.1, is hop-by-hop and never forwarded).
+  const bool drop_length =
+      (o.body != BodyFraming::ContentLength && o.body != BodyFraming::None) || status < 200 || status == 204;
   auto forwarded = [&](const Header& h, HeaderId id) {
     if (isHopByHop(id)) return false;
     if (id == HeaderId::ContentLength && drop_length) return false;

@@ -23,7 +23,8 @@ struct UpstreamRequestOptions {
   bool keep_alive = true;          // false: ask the origin to close ("Connection: close")
   std::string_view upgrade;        // non-empty: forward "Upgrade: <this>" and "Connection: upgrade"
   std::string_view request_id;     // non-empty: sent as X-Request-Id (the client's own is dropped)
-  bool client_http10 = false;      // the request came as HTTP/1.0: "Via: 1.0 edged", else 1.1
+  bool client_http10 = false;      // the request came as HTTP/1.0: "Via: 1.0 edged", else 1.1;
+                                   // its Expect is not forwarded (RFC 9110 §10.1.1)
 };
 // Appends the head to send to the origin: "METHOD TARGET HTTP/1.1", the client's headers less
 // hop-by-hop ones (and those Connection names) and less any X-Forwarded-*/X-Real-IP it replaces,
@@ -47,7 +48,8 @@ struct ClientResponseOptions {
   bool raw_has_date = false;
 };
 // Appends the head to send to an HTTP/1 client: "HTTP/1.1 STATUS REASON", the origin's headers
-// less hop-by-hop ones, then Transfer-Encoding / Connection as `options` says.
+// less hop-by-hop ones (and less Content-Length in a 1xx or 204: RFC 9110 §8.6), then
+// Transfer-Encoding / Connection as `options` says.
 void buildClientResponseHead(int status, std::string_view reason, const std::vector<Header>& headers,
                              const ClientResponseOptions& options, std::string& out);
 

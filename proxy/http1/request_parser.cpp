@@ -15,7 +15,9 @@ void takeRequestLine(const llhttp_t& p, RequestHead& r) {
 void takeRequestHead(const llhttp_t& p, RequestHead& r) {
   takeRequestLine(p, r);
   r.keep_alive = llhttp_should_keep_alive(&p) != 0;
-  r.upgrade = p.upgrade != 0;
+  // RFC 9110 §7.8: a server MUST ignore an Upgrade field received in an HTTP/1.0 request (llhttp
+  // flags it whatever the version): such a request is plain HTTP, never a tunnel.
+  r.upgrade = p.upgrade != 0 && !(p.http_major == 1 && p.http_minor == 0);
   if (p.flags & F_CHUNKED) {
     r.framing = BodyFraming::Chunked;
   } else if ((p.flags & F_CONTENT_LENGTH) && p.content_length > 0) {

@@ -383,6 +383,21 @@ TEST_CASE("request head: Via names this hop with the version received, after ear
   CHECK(valuesOf(h, "Via") == V{"1.0 edged"});
 }
 
+TEST_CASE("request head: an HTTP/1.0 request's Expect is not forwarded; an HTTP/1.1 one's is") {
+  // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored.
+  const std::vector<Header> headers = {{"Host", "h"}, {"expect", "100-continue"}, {"Content-Length", "3"}};
+  UpstreamRequestOptions o = opts();
+  o.body = BodyFraming::ContentLength;
+  o.content_length = 3;
+  Head h = parseHead(request("POST", headers, o));
+  CHECK(valuesOf(h, "Expect") == V{"100-continue"});
+  o.client_http10 = true;
+  h = parseHead(request("POST", headers, o));
+  CHECK_FALSE(has(h, "Expect"));
+  CHECK(valuesOf(h, "Content-Length") == V{"3"});
+  CHECK(valuesOf(h, "Via") == V{"1.0 edged"});
+}
+
 TEST_CASE("request head: X-Forwarded-For is appended to, in order, and added once") {
   SUBCASE("no previous value") {
     const Head h = parseHead(request("GET", {{"Host", "h"}}, opts("203.0.113.9")));
@@ -664,6 +679,30 @@ TEST_CASE("response head: Content-Length and Transfer-Encoding by framing") {
     CHECK_FALSE(has(h, "Content-Length"));
     CHECK_FALSE(has(h, "Transfer-Encoding"));
   }
+}
+
+TEST_CASE("response head: no Content-Length or Transfer-Encoding in a 1xx or 204, whatever the origin sent") {
+  // RFC 9110 §8.6 and RFC 9112 §6.1: a server MUST NOT send either in a 1xx or 204. A 304 keeps
+  // its Content-Length (it describes the representation); Transfer-Encoding never passes.
+  const std::vector<Header> headers = {{"Content-Length", "42"}, {"Transfer-Encoding", "chunked"}, {"ETag", "\"x\""}};
+  for (const int status : {100, 101, 103, 204}) {
+    CAPTURE(status);
+    ClientResponseOptions o;
+    o.body = BodyFraming::None;
+    if (status == 101) o.upgrade = "websocket";
+    Head h = parseHead(response(status, "", headers, o));
+    CHECK_FALSE(has(h, "Content-Length"));
+    CHECK_FALSE(has(h, "Transfer-Encoding"));
+    CHECK(valuesOf(h, "ETag") == V{"\"x\""});
+    o.body = BodyFraming::ContentLength;  // a caller's framing cannot bring it back
+    h = parseHead(response(status, "", headers, o));
+    CHECK_FALSE(has(h, "Content-Length"));
+  }
+  ClientResponseOptions o;
+  o.body = BodyFraming::None;
+  const Head h = parseHead(response(304, "", headers, o));
+  CHECK(valuesOf(h, "Content-Length") == V{"42"});
+  CHECK_FALSE(has(h, "Transfer-Encoding"));
 }
 
 TEST_CASE("response head: Connection header from keep_alive and the client's version") {

@@ -72,6 +72,18 @@ TEST_CASE("http1 request: line, fields, framing and body reach the head and the 
   CHECK(r.body == "hello");
 }
 
+TEST_CASE("http1 request: Upgrade asks to switch protocols in HTTP/1.1 only (RFC 9110 §7.8)") {
+  const std::string_view fields = "Host: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+  Req r11;
+  CHECK(r11.feed(std::string("GET /ws HTTP/1.1\r\n").append(fields)) == HPE_PAUSED_UPGRADE);
+  CHECK(r11.head.upgrade);
+  Req r10;  // llhttp flags it too; the head says it is plain HTTP
+  CHECK(r10.feed(std::string("GET /ws HTTP/1.0\r\n").append(fields)) == HPE_PAUSED_UPGRADE);
+  CHECK(r10.heads == 1);
+  CHECK(r10.head.version_minor == 0);
+  CHECK_FALSE(r10.head.upgrade);
+}
+
 TEST_CASE("http1 request: chunked framing and HTTP/1.1 keep-alive") {
   Req r;
   REQUIRE(r.feed("PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n") == HPE_OK);
