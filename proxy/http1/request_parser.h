@@ -38,6 +38,8 @@ class RequestParser {
       llhttp_settings_init(&x);
       x.on_message_begin = onMessageBegin;
       x.on_url = onUrl;
+      x.on_version = onVersion;
+      x.on_version_complete = onVersionComplete;
       x.on_header_field = onHeaderField;
       x.on_header_value = onHeaderValue;
       x.on_header_value_complete = onHeaderValueComplete;
@@ -73,6 +75,19 @@ class RequestParser {
     }
     return limit(h, h.parsedRequest().fields.addTarget(at, n), 414);
   }
+  // RFC 9112 §2.3 / RFC 9110 §15.6.6: edged speaks HTTP/1.x only. A major version of 2 or more
+  // is 505 as soon as its digit is read (llhttp would call "HTTP/3.0" merely invalid); HTTP/0.9,
+  // which llhttp takes, is 505 too (takeRequestLine reads major 0 as "no request line yet").
+  static int onVersion(llhttp_t* p, const char*, size_t) {
+    if (p->http_major < 2) return 0;
+    owner(p).refuseHead(505);
+    return -1;
+  }
+  static int onVersionComplete(llhttp_t* p) {
+    if (p->http_major == 1) return 0;
+    owner(p).refuseHead(505);
+    return -1;
+  }
   static int onHeaderField(llhttp_t* p, const char* at, size_t n) {
     H& h = owner(p);
     return limit(h, h.parsedRequest().fields.addField(at, n), 431);
@@ -86,7 +101,14 @@ class RequestParser {
     return limit(h, h.parsedRequest().fields.addValue(at, n), 431);
   }
   static int onHeaderValueComplete(llhttp_t* p) {
-    owner(p).parsedRequest().fields.endValue();
+    H& h = owner(p);
+    ParsedHead& fields = h.parsedRequest().fields;
+    fields.endValue();
+    // field-name = token (RFC 9110 §5.1): llhttp takes ": v" as a field with an empty name.
+    if (fields.size() == 0 || fields.name(fields.size() - 1).empty()) {
+      h.refuseHead(400);
+      return -1;
+    }
     return 0;
   }
   static int onHeadersComplete(llhttp_t* p) {
