@@ -183,6 +183,14 @@ int ActiveClient::onRequestBodyData(const char* at, size_t n) {
   return 0;
 }
 
+int ActiveClient::onRequestChunkHeader(uint64_t size) {
+  if (const int status = session_.onRequestChunk(size); status != 0) {
+    state.reject_status = status;
+    return -1;
+  }
+  return 0;
+}
+
 int ActiveClient::onRequestEnd() {
   state.message_complete = true;
   state.phase = session_.active() ? ClientPhase::Waiting : ClientPhase::Idle;

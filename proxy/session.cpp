@@ -421,6 +421,13 @@ int Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
   return 0;
 }
 
+// nginx's check: a chunk that would take the body past max_body_bytes is refused when its size
+// line arrives (a "ffffffffffffffff" chunk is 413 at once, not after client_body).
+int Session::onRequestChunk(uint64_t size) {
+  const uint64_t max_body = gen().config().limits.max_body_bytes;
+  return max_body != 0 && size > max_body - std::min(req_body_bytes_, max_body) ? 413 : 0;
+}
+
 void Session::onRequestComplete() {
   req_complete_ = true;
   if (up_ && client_.request().framing == BodyFraming::Chunked) up_->out().appendCopy(kLastChunk);

@@ -27,6 +27,7 @@ void takeRequestHead(const llhttp_t& p, RequestHead& r);
 //   int checkFieldValue(const char* at, size_t n);    0, or a status refusing this value piece
 //   int onRequestHead();                              the head is filled: an llhttp callback result
 //   int onRequestBodyData(const char* at, size_t n);  0, or -1 to stop
+//   int onRequestChunkHeader(uint64_t size);          0, or -1 to stop (a chunk's size line)
 //   int onRequestEnd();                               an llhttp callback result
 //   ChunkExtensionFix& chunkExtensionFix();           see chunk_extension_fix.h
 template <class H>
@@ -45,6 +46,7 @@ class RequestParser {
       x.on_header_value_complete = onHeaderValueComplete;
       x.on_headers_complete = onHeadersComplete;
       x.on_body = onBody;
+      x.on_chunk_header = onChunkHeader;
       x.on_message_complete = onMessageComplete;
       x.on_chunk_extension_value = onChunkExtensionValue;
       x.on_chunk_extension_value_complete = onChunkExtensionValueComplete;
@@ -118,6 +120,8 @@ class RequestParser {
   }
   static int onBody(llhttp_t* p, const char* at, size_t n) { return owner(p).onRequestBodyData(at, n); }
   static int onMessageComplete(llhttp_t* p) { return owner(p).onRequestEnd(); }
+  // llhttp keeps the size of the chunk whose size line just ended in content_length.
+  static int onChunkHeader(llhttp_t* p) { return owner(p).onRequestChunkHeader(p->content_length); }
   static int onChunkExtensionValue(llhttp_t* p, const char* at, size_t n) {
     owner(p).chunkExtensionFix().onValue(at, n);
     return 0;

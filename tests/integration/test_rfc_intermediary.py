@@ -140,3 +140,20 @@ def test_unforwardable_origin_response_is_502_and_its_connection_dropped(proxy, 
     bad, after = o.snapshot()[before:]
     assert bad.target == target and after.target == "/after"
     assert after.conn_id != bad.conn_id, "the connection of an invalid response was reused"
+
+
+@pytest.mark.parametrize("size", [b"ffffffffffffffff", b"a00001"])
+def test_chunk_larger_than_the_body_limit_is_413_at_its_size_line(proxy, size):
+    """A chunk that cannot fit in limits.max_body_bytes (10 MiB here) is refused when its size
+    line arrives, as nginx does, instead of waiting for bytes that never come (client_body,
+    5 s, then 408). The origin never gets a complete request."""
+    e, o = proxy
+    before = o.request_count()
+    with httpwire.connect(e.port, 3) as s:   # less than client_body: the answer comes first
+        s.sendall(b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+                  b"3\r\nabc\r\n" + size + b"\r\nxyz")
+        r = httpwire.read_response(httpwire.BufferedSocket(s))
+        assert r.status == 413, r.raw_head
+        assert r.headers.get("connection") == "close", r.raw_head
+    time.sleep(0.05)
+    assert o.request_count() == before, o.snapshot()[before:]

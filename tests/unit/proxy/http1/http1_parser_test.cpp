@@ -30,6 +30,8 @@ struct Req {
   int onRequestHead() { ++heads; return 0; }
   int onRequestBodyData(const char* at, size_t n) { body.append(at, n); return 0; }
   int onRequestEnd() { ++ends; return 0; }
+  uint64_t largest_chunk = 0;
+  int onRequestChunkHeader(uint64_t size) { largest_chunk = std::max(largest_chunk, size); return 0; }
   ChunkExtensionFix fix;
   ChunkExtensionFix& chunkExtensionFix() { return fix; }
 };
@@ -133,6 +135,14 @@ TEST_CASE("http1 request: a major version other than 1 is refused with 505") {
   CHECK(early.feed("1.1\r\nHost: a\r\n\r\n") == HPE_OK);
   CHECK(early.refused == 0);
   CHECK(early.heads == 1);
+}
+
+TEST_CASE("http1 request: each chunk's size reaches the owner before its data") {
+  Req r;
+  REQUIRE(r.feed("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n") == HPE_OK);
+  CHECK(r.largest_chunk == 3);
+  REQUIRE(r.feed("ffffffffffffffff\r\nab") == HPE_OK);
+  CHECK(r.largest_chunk == 0xffffffffffffffffULL);
 }
 
 TEST_CASE("http1 response: a field with an empty name makes the response invalid") {
