@@ -139,7 +139,12 @@ size_t ActiveClient::maxHeadBytes() { return worker_.config().limits.max_header_
 
 // llhttp takes "GET /\r\n" for HTTP/0.9 and waits for the byte after the line: refuse at once.
 int ActiveClient::checkTarget(const char* at, size_t n) {
-  return urlEndsWithoutVersion(at, n, state.in->data() + state.in_end) ? 400 : 0;
+  char* const begin = state.in->data();
+  const char* const end = begin + state.in_end;
+  if (urlEndsWithoutVersion(at, n, end)) return 400;
+  // "HTTP/1.2" is read as HTTP/1.1 (RFC 9110 §2.5): the version is still ahead of llhttp.
+  if (at + n < end) readMinorVersionAsOne(begin + (at + n - begin), end);
+  return 0;
 }
 
 // obs-fold: 400 (RFC 9112 §5.2).
@@ -172,6 +177,14 @@ int ActiveClient::onRequestHead() {
 
 int ActiveClient::onRequestBodyData(const char* at, size_t n) {
   if (const int status = session_.onRequestBody(state.in.get(), at, n); status != 0) {
+    state.reject_status = status;
+    return -1;
+  }
+  return 0;
+}
+
+int ActiveClient::onRequestChunkHeader(uint64_t size) {
+  if (const int status = session_.onRequestChunk(size); status != 0) {
     state.reject_status = status;
     return -1;
   }

@@ -126,6 +126,7 @@ class ActiveClient final : public Downstream {
   int checkFieldValue(const char* at, size_t n);
   int onRequestHead();
   int onRequestBodyData(const char* at, size_t n);
+  int onRequestChunkHeader(uint64_t size);
   int onRequestEnd();
   http1::ChunkExtensionFix& chunkExtensionFix() { return chunk_extension_fix_; }
 

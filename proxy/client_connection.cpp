@@ -8,6 +8,7 @@
 #include "proxy/log.h"
 #include "proxy/net/tls/tls.h"
 #include "proxy/proxy_protocol.h"
+#include "proxy/request_checks.h"
 #include "proxy/worker.h"
 
 namespace edged::proxy {
@@ -447,6 +448,9 @@ void ClientConnection::processInput() {
       break;  // the exchange decides: tunnel or HTTP
     } else {
       int status = x->state.reject_status ? x->state.reject_status : 400;
+      // A method llhttp does not know but that is a token: not implemented (RFC 9110 §9.1).
+      if (status == 400 && err == HPE_INVALID_METHOD && unknownMethodToken(llhttp_get_error_pos(parser), data + n))
+        status = 501;
       if (status == 400)
         LOG_INFO("client %s sent an invalid request: %s (%s)", x->state.client_ip, llhttp_errno_name(err),
                  llhttp_get_error_reason(parser) ? llhttp_get_error_reason(parser) : "");

@@ -86,9 +86,14 @@ bool validIpLiteral(std::string_view s) {
   return inet_pton(AF_INET6, buf, addr) == 1;
 }
 
+// port = *DIGIT (RFC 3986 §3.2.3), and a TCP port: a value above 65535 names no port.
 bool validPort(std::string_view s) {
-  for (char c : s)
+  unsigned long value = 0;
+  for (char c : s) {
     if (!isDigit(static_cast<unsigned char>(c))) return false;
+    value = value * 10 + static_cast<unsigned long>(c - '0');
+    if (value > 65535) return false;
+  }
   return true;
 }
 
@@ -214,6 +219,30 @@ bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin
   const char* p = at;
   while (p > buffer_begin && (p[-1] == ' ' || p[-1] == '\t')) --p;
   return p > buffer_begin && p[-1] == '\n';
+}
+
+bool unknownMethodToken(const char* error_pos, const char* buffer_end) {
+  // tchar (RFC 9110 §5.6.2): VCHAR except delimiters.
+  constexpr std::string_view kTcharPunct = "!#$%&'*+-.^_`|~";
+  const char* p = error_pos;
+  while (p < buffer_end) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == ' ') return p > error_pos;
+    if (!isAlpha(c) && !isDigit(c) && kTcharPunct.find(static_cast<char>(c)) == std::string_view::npos) return false;
+    ++p;
+  }
+  return false;
+}
+
+bool readMinorVersionAsOne(char* after_target, const char* buffer_end) {
+  constexpr std::string_view kPrefix = " HTTP/1.";
+  if (buffer_end - after_target < static_cast<long>(kPrefix.size()) + 2) return false;
+  if (std::string_view(after_target, kPrefix.size()) != kPrefix) return false;
+  char& minor = after_target[kPrefix.size()];
+  const char next = after_target[kPrefix.size() + 1];
+  if (minor < '2' || minor > '9' || (next != '\r' && next != '\n')) return false;
+  minor = '1';
+  return true;
 }
 
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end) {

@@ -10,8 +10,8 @@ namespace edged::proxy {
 // RFC 3986 host (reg-name, IPv4address, or an IP-literal in brackets: IPv6 or IPvFuture). An
 // empty reg-name is valid syntax (RFC 9112 §3.2: a target without authority sends `Host:` empty).
 bool validUriHost(std::string_view host);
-// The Host field value: uri-host [ ":" port ], port being digits only (RFC 9110 §7.2). No
-// userinfo, no path, no spaces.
+// The Host field value: uri-host [ ":" port ], port being digits only (RFC 9110 §7.2) and at
+// most 65535. No userinfo, no path, no spaces.
 bool validHostField(std::string_view value);
 
 // The parts of an absolute-form target (RFC 9112 §3.2.2): "http://authority/path?query".
@@ -54,6 +54,20 @@ long parseMaxForwards(std::string_view value);
 // before "HTTP/1.x". `buffer_end` is the end of the bytes handed to llhttp_execute: a span that
 // reaches it was cut by the read and says nothing yet.
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end);
+
+// llhttp knows a fixed list of methods and refuses any other (HPE_INVALID_METHOD) at the byte
+// `error_pos` where the name left its list. True when the request line still reads as a method
+// token (RFC 9110 §9.1: case-sensitive, any tchar): tchars from there up to a SP within the
+// buffer. Such a request names a method edged does not implement: 501 (RFC 9110 §15.6.2), where
+// a method that is not a token ("GE(T", a leading space) is a malformed request line: 400.
+bool unknownMethodToken(const char* error_pos, const char* buffer_end);
+
+// RFC 9110 §2.5: a message whose major version is 1 and whose minor version is higher than 1
+// is processed as HTTP/1.1. llhttp (strict) refuses "HTTP/1.2", so the version is rewritten in
+// the read buffer before llhttp reaches it: `after_target` is the byte after the request
+// target; " HTTP/1.x" with x in 2..9 followed by CR or LF becomes " HTTP/1.1". False (nothing
+// changed) otherwise, including when the buffer ends before the line does.
+bool readMinorVersionAsOne(char* after_target, const char* buffer_end);
 
 // Transfer-Encoding: whether the last coding of a field value is "chunked" (parameters and case
 // ignored). A request whose final coding is not chunked has no knowable length: 400 and close

@@ -178,6 +178,12 @@ int Session::onRequestHead() {
       }
     }
   }
+  // RFC 9110 §9.3.7: "OPTIONS *" asks about the server itself, which edged is to its client:
+  // answered here like Max-Forwards 0 (200 with Allow), never routed as a path.
+  if (req.method_id == Method::Options && line.target == "*") {
+    answer(200, Termination::None, req.framing != BodyFraming::None);
+    return 0;
+  }
   std::string_view target = line.target;
   route_host_ = line.route_host;
   host_from_target_ = line.host_from_target;
@@ -421,6 +427,13 @@ int Session::onRequestBody(IoBuf* buf, const char* p, size_t n) {
   if (!up_) return 0;  // already answered: the rest of the body is discarded
   queueRequestBody(up_->out(), client_.request().framing, buf, p, n);
   return 0;
+}
+
+// nginx's check: a chunk that would take the body past max_body_bytes is refused when its size
+// line arrives (a "ffffffffffffffff" chunk is 413 at once, not after client_body).
+int Session::onRequestChunk(uint64_t size) {
+  const uint64_t max_body = gen().config().limits.max_body_bytes;
+  return max_body != 0 && size > max_body - std::min(req_body_bytes_, max_body) ? 413 : 0;
 }
 
 void Session::onRequestComplete() {
@@ -794,7 +807,7 @@ void Session::answer(int status, Termination why, bool close) {
   static constexpr Header kAllowFields[] = {{"Server", "edged", HeaderId::Other},
                                             {"Content-Type", "text/html", HeaderId::ContentType},
                                             {"Allow", kAllowedMethods, HeaderId::Other}};
-  // OPTIONS with Max-Forwards 0 is the one success edged answers itself (RFC 9110 §7.6.2).
+  // OPTIONS with Max-Forwards 0 (RFC 9110 §7.6.2) or "*" is the one success edged answers itself.
   static constexpr Header kOptionsFields[] = {{"Server", "edged", HeaderId::Other},
                                               {"Allow", kAllowedMethods, HeaderId::Other}};
   std::string& text = services_.textScratch();

@@ -55,6 +55,8 @@ class Session final : public UpstreamHandler, private Resumer {
   void reject(int status, Termination why);
   // Returns 0, or a status to reject the request with (413).
   int onRequestBody(IoBuf* buf, const char* p, size_t n);
+  // A chunk of `size` bytes is announced: 0, or 413 when it cannot fit in the body limit.
+  int onRequestChunk(uint64_t size);
   void onRequestComplete();
   void onRequestBodyReadBatchDone();  // after each client read: flush toward the origin
   // The client went away or timed out mid-exchange: abandon the origin side, log, end. The

@@ -405,6 +405,7 @@ int UpstreamConnection::onResponseHead(llhttp_t*) {
     LOG_WARN("upstream %s sent status %d, outside 100..599", server_->name().c_str(), status);
     return -1;
   }
+  if (!headForwardable(status)) return -1;
   if (status >= 200 || status == 101) response_started_ = true;
   // Node and others advertise how long they keep an idle connection: retire ours before that.
   std::string_view ka = head_.fields.find("keep-alive");
@@ -414,6 +415,36 @@ int UpstreamConnection::onResponseHead(llhttp_t*) {
   if (!handler_ || state_ == State::Closing) return -1;
   if (status == 101) return 2;
   return no_body && status >= 200 ? 1 : 0;
+}
+
+// RFC 9112 §2.3: an HTTP/1.1 connection carries HTTP/1.x responses; llhttp also takes
+// "HTTP/2.0". RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ); llhttp passes
+// other control bytes, which would reach the client in the status line. RFC 9112 §6.1: chunked is the only transfer coding edged decodes; any other one
+// (gzip, or "gzip, chunked", whose content llhttp would hand over still gzip-coded while the
+// field goes) cannot be forwarded as what it is: an invalid response, 502, as nginx does. 1xx,
+// 204 and 304 have no body to decode.
+bool UpstreamConnection::headForwardable(int status) const {
+  if (head_.version_major != 1) {
+    LOG_WARN("upstream %s answered in HTTP/%u.%u", server_->name().c_str(), unsigned{head_.version_major}, unsigned{head_.version_minor});
+    return false;
+  }
+  for (const char c : head_.fields.target()) {  // the reason phrase
+    const auto b = static_cast<unsigned char>(c);
+    if ((b < 0x20 && b != '\t') || b == 0x7f) {
+      LOG_WARN("upstream %s sent a control byte in its reason phrase", server_->name().c_str());
+      return false;
+    }
+  }
+  if (status < 200 || status == 204 || status == 304) return true;
+  bool only_chunked = true;
+  for (size_t i = 0; i < head_.fields.size(); ++i) {
+    if (head_.fields.id(i) != HeaderId::TransferEncoding) continue;
+    fields::forEachListElement(head_.fields.value(i), [&](std::string_view coding) {
+      only_chunked = only_chunked && fields::iequals(coding, "chunked");
+    });
+  }
+  if (!only_chunked) LOG_WARN("upstream %s sent a transfer coding other than chunked", server_->name().c_str());
+  return only_chunked;
 }
 
 int UpstreamConnection::onResponseBodyData(const char* at, size_t n) {

@@ -93,6 +93,9 @@ class UpstreamConnection final : public OriginStream {
   enum class State : uint8_t { Connecting, Active, Idle, Closing };
   static void onTimer(uv_timer_t* t);
   static void onClose(uv_handle_t* h);
+  // The response's version, reason phrase and transfer codings are ones edged can forward
+  // (else the response is invalid: 502).
+  bool headForwardable(int status) const;
   static void onWriteDone(void* self, int status);
 
   void fail(UpstreamFailure f);

@@ -27,6 +27,7 @@ void takeRequestHead(const llhttp_t& p, RequestHead& r);
 //   int checkFieldValue(const char* at, size_t n);    0, or a status refusing this value piece
 //   int onRequestHead();                              the head is filled: an llhttp callback result
 //   int onRequestBodyData(const char* at, size_t n);  0, or -1 to stop
+//   int onRequestChunkHeader(uint64_t size);          0, or -1 to stop (a chunk's size line)
 //   int onRequestEnd();                               an llhttp callback result
 //   ChunkExtensionFix& chunkExtensionFix();           see chunk_extension_fix.h
 template <class H>
@@ -38,11 +39,14 @@ class RequestParser {
       llhttp_settings_init(&x);
       x.on_message_begin = onMessageBegin;
       x.on_url = onUrl;
+      x.on_version = onVersion;
+      x.on_version_complete = onVersionComplete;
       x.on_header_field = onHeaderField;
       x.on_header_value = onHeaderValue;
       x.on_header_value_complete = onHeaderValueComplete;
       x.on_headers_complete = onHeadersComplete;
       x.on_body = onBody;
+      x.on_chunk_header = onChunkHeader;
       x.on_message_complete = onMessageComplete;
       x.on_chunk_extension_value = onChunkExtensionValue;
       x.on_chunk_extension_value_complete = onChunkExtensionValueComplete;
@@ -73,6 +77,19 @@ class RequestParser {
     }
     return limit(h, h.parsedRequest().fields.addTarget(at, n), 414);
   }
+  // RFC 9112 §2.3 / RFC 9110 §15.6.6: edged speaks HTTP/1.x only. A major version of 2 or more
+  // is 505 as soon as its digit is read (llhttp would call "HTTP/3.0" merely invalid); HTTP/0.9,
+  // which llhttp takes, is 505 too (takeRequestLine reads major 0 as "no request line yet").
+  static int onVersion(llhttp_t* p, const char*, size_t) {
+    if (p->http_major < 2) return 0;
+    owner(p).refuseHead(505);
+    return -1;
+  }
+  static int onVersionComplete(llhttp_t* p) {
+    if (p->http_major == 1) return 0;
+    owner(p).refuseHead(505);
+    return -1;
+  }
   static int onHeaderField(llhttp_t* p, const char* at, size_t n) {
     H& h = owner(p);
     return limit(h, h.parsedRequest().fields.addField(at, n), 431);
@@ -86,7 +103,14 @@ class RequestParser {
     return limit(h, h.parsedRequest().fields.addValue(at, n), 431);
   }
   static int onHeaderValueComplete(llhttp_t* p) {
-    owner(p).parsedRequest().fields.endValue();
+    H& h = owner(p);
+    ParsedHead& fields = h.parsedRequest().fields;
+    fields.endValue();
+    // field-name = token (RFC 9110 §5.1): llhttp takes ": v" as a field with an empty name.
+    if (fields.size() == 0 || fields.name(fields.size() - 1).empty()) {
+      h.refuseHead(400);
+      return -1;
+    }
     return 0;
   }
   static int onHeadersComplete(llhttp_t* p) {
@@ -96,6 +120,8 @@ class RequestParser {
   }
   static int onBody(llhttp_t* p, const char* at, size_t n) { return owner(p).onRequestBodyData(at, n); }
   static int onMessageComplete(llhttp_t* p) { return owner(p).onRequestEnd(); }
+  // llhttp keeps the size of the chunk whose size line just ended in content_length.
+  static int onChunkHeader(llhttp_t* p) { return owner(p).onRequestChunkHeader(p->content_length); }
   static int onChunkExtensionValue(llhttp_t* p, const char* at, size_t n) {
     owner(p).chunkExtensionFix().onValue(at, n);
     return 0;

@@ -61,8 +61,11 @@ class ResponseParser {
     return 0;
   }
   static int onHeaderValueComplete(llhttp_t* p) {
-    owner(p).parsedResponse().fields.endValue();
-    return 0;
+    ParsedHead& fields = owner(p).parsedResponse().fields;
+    fields.endValue();
+    // field-name = token (RFC 9110 §5.1): ": v" (an empty name, which llhttp takes) makes the
+    // response invalid (502), never a line forwarded to the client.
+    return fields.size() == 0 || fields.name(fields.size() - 1).empty() ? -1 : 0;
   }
   static int onHeadersComplete(llhttp_t* p) {
     H& h = owner(p);

@@ -2,11 +2,14 @@
 // client side's callbacks (ParsedHead with the head size limit, the HTTP/0.9 check on the URL
 // span, the obs-fold check on value spans, the request line / Host checks of
 // proxy/request_checks at headers complete, HPE_PAUSED after each message for pipelining), fed
-// in pieces whose size comes from the first byte.
+// in pieces whose size comes from the first byte. Also as the client side does: the HTTP/1.2 ->
+// HTTP/1.1 rewrite in the read buffer, 505 for a major version other than 1, 400 for an empty
+// field name, and the 501/400 decision on a method llhttp refuses.
 #include <llhttp.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "proxy/http/http.h"
@@ -44,7 +47,20 @@ int onUrl(llhttp_t* p, const char* at, size_t n) {
     s->reject = 400;
     return -1;
   }
+  // ActiveClient::checkTarget: the version after the target may be rewritten in place.
+  char* const begin = const_cast<char*>(s->buffer_begin);
+  if (at + n < s->buffer_end) edged::proxy::readMinorVersionAsOne(begin + (at + n - s->buffer_begin), s->buffer_end);
   return limit(s, s->head.addTarget(at, n), 414);
+}
+int onVersion(llhttp_t* p, const char*, size_t) {
+  if (p->http_major < 2) return 0;
+  static_cast<State*>(p->data)->reject = 505;
+  return -1;
+}
+int onVersionComplete(llhttp_t* p) {
+  if (p->http_major == 1) return 0;
+  static_cast<State*>(p->data)->reject = 505;
+  return -1;
 }
 int onHeaderField(llhttp_t* p, const char* at, size_t n) {
   auto* s = static_cast<State*>(p->data);
@@ -59,7 +75,12 @@ int onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   return limit(s, s->head.addValue(at, n), 431);
 }
 int onHeaderValueComplete(llhttp_t* p) {
-  static_cast<State*>(p->data)->head.endValue();
+  auto* s = static_cast<State*>(p->data);
+  s->head.endValue();
+  if (s->head.size() == 0 || s->head.name(s->head.size() - 1).empty()) {
+    s->reject = 400;
+    return -1;
+  }
   return 0;
 }
 int onHeadersComplete(llhttp_t* p) {
@@ -93,13 +114,17 @@ int onChunkExtensionValueComplete(llhttp_t* p) { return static_cast<State*>(p->d
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const size_t piece = 1 + (data[0] & 0x7f);
-  const char* p = reinterpret_cast<const char*>(data) + 1;
-  const char* end = reinterpret_cast<const char*>(data) + size;
+  // A mutable copy, as the client's read buffer is (the version rewrite writes into it).
+  std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const char* p = input.data();
+  const char* end = input.data() + input.size();
 
   llhttp_settings_t settings;
   llhttp_settings_init(&settings);
   settings.on_message_begin = onMessageBegin;
   settings.on_url = onUrl;
+  settings.on_version = onVersion;
+  settings.on_version_complete = onVersionComplete;
   settings.on_header_field = onHeaderField;
   settings.on_header_value = onHeaderValue;
   settings.on_header_value_complete = onHeaderValueComplete;
@@ -125,7 +150,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (err == HPE_PAUSED) llhttp_resume(&parser);
       else llhttp_resume_after_upgrade(&parser);
     } else {
-      return 0;  // the client side answers 4xx and closes
+      // the client side answers 4xx (501 for a method token llhttp does not know) and closes
+      if (err == HPE_INVALID_METHOD) (void)edged::proxy::unknownMethodToken(llhttp_get_error_pos(&parser), p + n);
+      return 0;
     }
   }
   return 0;

@@ -38,6 +38,10 @@ TEST_CASE("Host: uri-host [':' port]") {
       {"example.com:80a", false},
       {"example.com:-1", false},
       {"example.com:80:81", false},
+      {"example.com:65535", true},
+      {"example.com:065535", true},       // leading zeros: still port 65535
+      {"example.com:65536", false},       // no such TCP port
+      {"example.com:99999999999999999999", false},
       {"[::1", false},
       {"::1", false},                    // IPv6 without brackets
       {"[::1]x", false},
@@ -227,6 +231,48 @@ TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
   // The read ended inside the URL: nothing known yet.
   const std::string cut = "GET /ind";
   CHECK_FALSE(urlEndsWithoutVersion(cut.data() + 4, 4, cut.data() + cut.size()));
+}
+
+TEST_CASE("an unknown method that is a token is 501, a malformed one 400") {
+  struct Case { std::string_view line; size_t error_at; bool token; };
+  const Case cases[] = {
+      {"FOO / HTTP/1.1\r\n", 0, true},
+      {"get / HTTP/1.1\r\n", 0, true},            // methods are case-sensitive
+      {"GETS / HTTP/1.1\r\n", 3, true},           // llhttp stops where the name left its list
+      {"M-SEARCH2 / HTTP/1.1\r\n", 8, true},
+      {"X!#$%&'*+-.^_`|~ / HTTP/1.1\r\n", 0, true},
+      {"GE(T / HTTP/1.1\r\n", 2, false},          // '(' is a delimiter, not a tchar
+      {" GET / HTTP/1.1\r\n", 0, false},          // no method at all
+      {"G\tT / HTTP/1.1\r\n", 1, false},
+      {"GET\t/ HTTP/1.1\r\n", 3, false},
+      {"FOO", 0, false},                           // no SP yet: not known to be a method
+      {"FO\xc3\xa9 / HTTP/1.1\r\n", 2, false},   // not ASCII
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.line);
+    CHECK(unknownMethodToken(c.line.data() + c.error_at, c.line.data() + c.line.size()) == c.token);
+  }
+}
+
+TEST_CASE("HTTP/1.x with x > 1 is read as HTTP/1.1") {
+  struct Case { std::string_view after_target; std::string_view now; bool changed; };
+  const Case cases[] = {
+      {" HTTP/1.2\r\nHost: a\r\n", " HTTP/1.1\r\nHost: a\r\n", true},
+      {" HTTP/1.9\n", " HTTP/1.1\n", true},
+      {" HTTP/1.1\r\n", " HTTP/1.1\r\n", false},
+      {" HTTP/1.0\r\n", " HTTP/1.0\r\n", false},
+      {" HTTP/1.12\r\n", " HTTP/1.12\r\n", false},   // two digits: llhttp's 400 stands
+      {" HTTP/2.0\r\n", " HTTP/2.0\r\n", false},
+      {" http/1.2\r\n", " http/1.2\r\n", false},
+      {" HTTP/1.2", " HTTP/1.2", false},                // the line is not all here yet
+      {" HTTP/1.2 \r\n", " HTTP/1.2 \r\n", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.after_target);
+    std::string buf(c.after_target);
+    CHECK(readMinorVersionAsOne(buf.data(), buf.data() + buf.size()) == c.changed);
+    CHECK(buf == c.now);
+  }
 }
 
 }  // TEST_SUITE

@@ -30,6 +30,8 @@ struct Req {
   int onRequestHead() { ++heads; return 0; }
   int onRequestBodyData(const char* at, size_t n) { body.append(at, n); return 0; }
   int onRequestEnd() { ++ends; return 0; }
+  uint64_t largest_chunk = 0;
+  int onRequestChunkHeader(uint64_t size) { largest_chunk = std::max(largest_chunk, size); return 0; }
   ChunkExtensionFix fix;
   ChunkExtensionFix& chunkExtensionFix() { return fix; }
 };
@@ -115,6 +117,50 @@ TEST_CASE("http1 request: the request line is known before the head ends") {
   takeRequestLine(r.p, r.head);
   CHECK(r.head.method == "DELETE");
   CHECK(r.head.version_minor == 1);
+}
+
+TEST_CASE("http1 request: a field with an empty name is refused with 400") {
+  for (std::string_view head : {"GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n", "GET / HTTP/1.1\r\n: v\r\nHost: a\r\n\r\n",
+                                "GET / HTTP/1.1\r\nHost: a\r\n:\r\n\r\n"}) {
+    CAPTURE(head);
+    Req r;
+    CHECK(r.feed(head) != HPE_OK);
+    CHECK(r.refused == 400);
+    CHECK(r.heads == 0);
+  }
+}
+
+TEST_CASE("http1 request: a major version other than 1 is refused with 505") {
+  for (std::string_view line : {"GET / HTTP/2.0\r\n", "GET / HTTP/3.0\r\n", "GET / HTTP/9.9\r\n", "GET / HTTP/0.9\r\n"}) {
+    CAPTURE(line);
+    Req r;
+    CHECK(r.feed(line) != HPE_OK);
+    CHECK(r.refused == 505);
+  }
+  // Cut right after the major digit: known at once.
+  Req cut;
+  CHECK(cut.feed("GET / HTTP/3") != HPE_OK);
+  CHECK(cut.refused == 505);
+  // Cut before it: nothing refused yet, HTTP/1.1 then goes on.
+  Req early;
+  CHECK(early.feed("GET / HTTP/") == HPE_OK);
+  CHECK(early.feed("1.1\r\nHost: a\r\n\r\n") == HPE_OK);
+  CHECK(early.refused == 0);
+  CHECK(early.heads == 1);
+}
+
+TEST_CASE("http1 request: each chunk's size reaches the owner before its data") {
+  Req r;
+  REQUIRE(r.feed("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n") == HPE_OK);
+  CHECK(r.largest_chunk == 3);
+  REQUIRE(r.feed("ffffffffffffffff\r\nab") == HPE_OK);
+  CHECK(r.largest_chunk == 0xffffffffffffffffULL);
+}
+
+TEST_CASE("http1 response: a field with an empty name makes the response invalid") {
+  Resp r;
+  CHECK(r.feed("HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 0\r\n\r\n") != HPE_OK);
+  CHECK(r.heads == 0);
 }
 
 TEST_CASE("http1 response: status, reason, framing") {

@@ -1,0 +1,161 @@
+"""RFC 9112 / RFC 9110 rules for an intermediary that test_hostile_requests.py does not cover,
+each found failing by probing the binary: what the client gets (exact status) and the exact bytes
+the origin receives, or that it receives nothing. One edged and one origin for the module."""
+
+import time
+
+import pytest
+
+import httpwire
+from harness import Edged, make_config
+from origin import Origin
+
+H = b"Host: example.com\r\n"
+C = b"Connection: close\r\n"
+
+# Responses the origin sends as they are, keyed by the request target.
+RAW_RESPONSES = {
+    "/resp/empty-name": b"HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 2\r\n\r\nok",
+    "/resp/http2": b"HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/resp/reason-ctl": b"HTTP/1.1 200 O\x01K\r\nContent-Length: 2\r\n\r\nok",
+    "/resp/te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x00",
+    "/resp/te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                             b"4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n",
+}
+
+
+def handler(conn, req):
+    raw = RAW_RESPONSES.get(req.target)
+    if raw is not None:
+        conn.send(raw)
+        return "keep"   # edged must drop the connection itself
+    conn.respond(200, b"ok")
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory):
+    o = Origin("a", handler)
+    e = Edged(make_config({"app": {"servers": [{"address": o.address}], "keepalive": 4}}),
+              tmp_path_factory.mktemp("edged"))
+    try:
+        e.start()
+        yield e, o
+    finally:
+        try:
+            e.stop()
+        finally:
+            o.stop()
+
+
+def exchange(port, raw, method="GET"):
+    """One request on a fresh connection: (status or None if closed without an answer, Response)."""
+    with httpwire.connect(port, 5) as s:
+        s.sendall(raw)
+        bs = httpwire.BufferedSocket(s)
+        try:
+            r = httpwire.read_response(bs, method)
+        except (httpwire.PeerClosed, ConnectionResetError):
+            return None, None
+        return r.status, r
+
+
+# (id, raw request, status). None of them may reach the origin.
+REFUSED = [
+    # RFC 9110 §5.1: field-name = token, never empty (llhttp takes ": v")
+    ("empty-field-name", b"GET / HTTP/1.1\r\n" + H + b": v\r\n" + C + b"\r\n", 400),
+    ("empty-field-name-first", b"GET / HTTP/1.1\r\n: v\r\n" + H + C + b"\r\n", 400),
+    ("empty-field-name-no-value", b"GET / HTTP/1.1\r\n" + H + b":\r\n" + C + b"\r\n", 400),
+    # RFC 9112 §2.3 / RFC 9110 §15.6.6: only HTTP/1.x here
+    ("version-0.9", b"GET / HTTP/0.9\r\n" + H + C + b"\r\n", 505),
+    ("version-3.0", b"GET / HTTP/3.0\r\n" + H + C + b"\r\n", 505),
+    # RFC 9110 §9.1: methods are case-sensitive tokens; one edged does not know is 501
+    ("method-unknown", b"FOO / HTTP/1.1\r\n" + H + C + b"\r\n", 501),
+    ("method-lowercase", b"get / HTTP/1.1\r\n" + H + C + b"\r\n", 501),
+    ("method-not-a-token", b"GE(T / HTTP/1.1\r\n" + H + C + b"\r\n", 400),
+    # RFC 9110 §7.2 / RFC 3986 §3.2.3: a port above 65535 is no port
+    ("host-port-65536", b"GET / HTTP/1.1\r\nHost: example.com:65536\r\n" + C + b"\r\n", 400),
+    ("absolute-port-99999", b"GET http://example.com:99999/ HTTP/1.1\r\n" + H + C + b"\r\n", 400),
+]
+
+
+@pytest.mark.parametrize("name,raw,expected", REFUSED, ids=[c[0] for c in REFUSED])
+def test_refused_and_never_forwarded(proxy, name, raw, expected):
+    e, o = proxy
+    before = o.request_count()
+    status, r = exchange(e.port, raw)
+    assert status == expected, (name, status, r and r.raw_head)
+    assert r.headers.get("connection") == "close", r.raw_head
+    time.sleep(0.05)
+    assert o.request_count() == before, o.snapshot()[before:]
+
+
+def test_http_1_2_is_served_as_http_1_1(proxy):
+    """RFC 9110 §2.5: a higher minor version of a major version edged speaks is processed as
+    HTTP/1.1: answered in HTTP/1.1, kept alive, forwarded as HTTP/1.1."""
+    e, o = proxy
+    before = o.request_count()
+    with httpwire.connect(e.port, 5) as s:
+        bs = httpwire.BufferedSocket(s)
+        s.sendall(b"GET /v12 HTTP/1.2\r\n" + H + b"\r\n")
+        r = httpwire.read_response(bs)
+        assert (r.version, r.status, r.body) == ("HTTP/1.1", 200, b"ok"), r.raw_head
+        assert "connection" not in r.headers, r.raw_head
+        s.sendall(b"GET /v19 HTTP/1.9\r\n" + H + C + b"\r\n")
+        assert httpwire.read_response(bs).status == 200
+    reqs = o.snapshot()[before:]
+    assert [q.raw_head.split(b"\r\n", 1)[0] for q in reqs] == [b"GET /v12 HTTP/1.1", b"GET /v19 HTTP/1.1"]
+    assert [q.headers.get_all("via") for q in reqs] == [["1.1 edged"], ["1.1 edged"]]
+
+
+def test_options_asterisk_is_answered_by_edged(proxy):
+    """RFC 9110 §9.3.7 / RFC 9112 §3.2.4: "OPTIONS *" is about the server, which edged is to
+    its client: 200 with Allow and no body, never routed (it was a 404) nor forwarded."""
+    e, o = proxy
+    before = o.request_count()
+    for extra in (b"", b"Max-Forwards: 3\r\n"):
+        status, r = exchange(e.port, b"OPTIONS * HTTP/1.1\r\n" + H + extra + C + b"\r\n", "OPTIONS")
+        assert status == 200, r and r.raw_head
+        assert "OPTIONS" in r.headers.get("allow"), r.raw_head
+        assert r.headers.get("content-length") == "0" and r.body == b"", r.raw_head
+    time.sleep(0.05)
+    assert o.request_count() == before
+
+
+@pytest.mark.parametrize("target", sorted(RAW_RESPONSES))
+def test_unforwardable_origin_response_is_502_and_its_connection_dropped(proxy, target):
+    """An empty field name (RFC 9110 §5.1), an HTTP/2.0 status line on an HTTP/1.1 connection
+    (RFC 9112 §2.3), a control byte in the reason phrase (RFC 9112 §4), a transfer coding other
+    than chunked (RFC 9112 §6.1; edged forwarded the gzip-coded bytes as identity): 502, nothing
+    of the response reaches the client, and the next request goes to a new origin connection."""
+    e, o = proxy
+    before = o.request_count()
+    with httpwire.connect(e.port, 5) as s:
+        bs = httpwire.BufferedSocket(s)
+        s.sendall(b"GET " + target.encode() + b" HTTP/1.1\r\n" + H + b"\r\n")
+        r = httpwire.read_response(bs)
+        assert r.status == 502, r.raw_head
+        assert b"\x1f\x8b" not in r.body and b"ok" != r.body
+        assert r.headers.get("transfer-encoding") is None and b": v" not in r.raw_head
+        assert r.raw_head.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), r.raw_head
+    status, r = exchange(e.port, b"GET /after HTTP/1.1\r\n" + H + C + b"\r\n")
+    assert status == 200 and r.body == b"ok", r and r.raw_head
+    bad, after = o.snapshot()[before:]
+    assert bad.target == target and after.target == "/after"
+    assert after.conn_id != bad.conn_id, "the connection of an invalid response was reused"
+
+
+@pytest.mark.parametrize("size", [b"ffffffffffffffff", b"a00001"])
+def test_chunk_larger_than_the_body_limit_is_413_at_its_size_line(proxy, size):
+    """A chunk that cannot fit in limits.max_body_bytes (10 MiB here) is refused when its size
+    line arrives, as nginx does, instead of waiting for bytes that never come (client_body,
+    5 s, then 408). The origin never gets a complete request."""
+    e, o = proxy
+    before = o.request_count()
+    with httpwire.connect(e.port, 3) as s:   # less than client_body: the answer comes first
+        s.sendall(b"POST /up HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n"
+                  b"3\r\nabc\r\n" + size + b"\r\nxyz")
+        r = httpwire.read_response(httpwire.BufferedSocket(s))
+        assert r.status == 413, r.raw_head
+        assert r.headers.get("connection") == "close", r.raw_head
+    time.sleep(0.05)
+    assert o.request_count() == before, o.snapshot()[before:]
