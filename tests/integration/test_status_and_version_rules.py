@@ -58,13 +58,18 @@ def handler(conn, req):
     return None
 
 
+def serve(name, handle):
+    """An origin for the module, stopped by the fixture that yields from here."""
+    o = Origin(name, handle)
+    yield o
+    o.stop()
+
+
 @pytest.fixture(scope="module")
 def origin():
     # send_continue: a request that reaches it with Expect: 100-continue gets a 100 before its
     # body is read.
-    o = Origin("o", handler)
-    yield o
-    o.stop()
+    yield from serve("o", handler)
 
 
 def http10_chunked(conn, req):
@@ -76,9 +81,7 @@ def http10_chunked(conn, req):
 @pytest.fixture(scope="module")
 def old_origin():
     """Its own upstream, so that every connection to it belongs to the one test that uses it."""
-    o = Origin("old", http10_chunked)
-    yield o
-    o.stop()
+    yield from serve("old", http10_chunked)
 
 
 def switch_to_h2c(conn, req):
@@ -89,9 +92,7 @@ def switch_to_h2c(conn, req):
 @pytest.fixture(scope="module")
 def h2c_origin():
     """Its own upstream: the 502 it causes marks its server failed, no other test's."""
-    o = Origin("h2c", switch_to_h2c)
-    yield o
-    o.stop()
+    yield from serve("h2c", switch_to_h2c)
 
 
 @pytest.fixture(scope="module")
