@@ -171,7 +171,15 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       e.headers.push_back({"Cache-Status", status_text_});
       return proxy::FilterAction::Continue;
     }
-    if (revalidating_ && entry_ && e.status == 304) return answerRevalidated(now, local);
+    if (revalidating_ && entry_ && e.status == 304) {
+      if (selectedBy304(entry_->head(), resp_fields_)) return answerRevalidated(now, local);
+      // RFC 9111 §4.3.4: a 304 for another representation updates nothing: the stored response
+      // is answered as it is (not freshened, so the next request revalidates again).
+      permit_.abandon();
+      state_ = CacheState::Stale;
+      route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
+      return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
+    }
     if (entry_ && stale_if_error_ && e.status >= 500) {
       permit_.abandon();
       state_ = CacheState::Stale;

@@ -288,7 +288,7 @@ StoredHead makeStoredHead(int status, std::span<const FieldView> fields) {
 
 bool updatedBy304(std::string_view n) {
   if (isHopByHop(n)) return false;
-  constexpr std::string_view kKept[] = {"content-length", "content-encoding", "content-range", "age"};
+  constexpr std::string_view kKept[] = {"content-length", "content-encoding", "content-range"};
   for (std::string_view k : kKept)
     if (iequals(n, k)) return false;
   return true;
@@ -303,12 +303,31 @@ StoredHead merge304(HeadView stored, std::span<const FieldView> nm) {
   };
   StoredHead out(stored.status());
   stored.forEach([&](FieldView f) {
-    if (!updates(f.name)) out.add(f.name, f.value);
+    // The stored Age went with the old response: the merged head's age is the 304's (§4.2.3).
+    if (!updates(f.name) && !iequals(f.name, "age")) out.add(f.name, f.value);
   });
   for (const FieldView& f : nm)
     if (updatedBy304(f.name) && storable(nm, f.name)) out.add(f.name, f.value);
   out.shrink();
   return out;
+}
+
+bool selectedBy304(HeadView stored, std::span<const FieldView> nm) {
+  std::string_view etag, lm;
+  for (const FieldView& f : nm) {
+    if (etag.empty() && iequals(f.name, "etag")) etag = f.value;
+    else if (lm.empty() && iequals(f.name, "last-modified")) lm = f.value;
+  }
+  if (!etag.empty()) {
+    const auto theirs = parseEntityTag(etag), ours = parseEntityTag(stored.get("etag"));
+    if (!theirs) return true;  // not a validator at all: as if absent
+    if (!ours) return false;
+    return theirs->weak ? weakMatch(*theirs, *ours) : strongMatch(*theirs, *ours);
+  }
+  const std::string_view stored_lm = stored.get("last-modified");
+  if (lm.empty() || stored_lm.empty()) return true;
+  const auto theirs = parseHttpDate(trim(lm)), ours = parseHttpDate(trim(stored_lm));
+  return !theirs || !ours || *theirs == *ours;
 }
 
 bool invalidatesStored(std::string_view method, int status) {

@@ -152,12 +152,18 @@ StoredHead makeStoredHead(int status, std::span<const FieldView> fields);
 
 // RFC 9111 §3.2 / §4.3.4: fields of a 304 that replace the stored ones. Everything except:
 // hop-by-hop and Connection-named fields (not stored at all), Content-Length, Transfer-Encoding,
-// Content-Encoding, Content-Range (the stored body's framing and coding depend on them) and Age
-// (generated on each hit).
+// Content-Encoding, Content-Range (the stored body's framing and coding depend on them).
 bool updatedBy304(std::string_view name);
 // The stored head after a 304: stored fields whose name the 304 carries (and may update) are
 // replaced by the 304's, the others kept in order; the 304's new fields appended. Status kept.
+// The stored Age is always dropped: the merged head is aged from the 304 (its Age, if any, and
+// its Date), never from the old response's Age (a hit generates its own Age anyway).
 StoredHead merge304(HeadView stored, std::span<const FieldView> not_modified);
+// RFC 9111 §4.3.4: does this 304 select the stored response for update? Its ETag, when it has
+// one, must match the stored ETag (strong comparison for a strong one, weak for a weak one);
+// without an ETag, its Last-Modified, when both have one, must equal the stored one. A 304
+// without a validator selects the stored response. False: the 304 updates nothing.
+bool selectedBy304(HeadView stored, std::span<const FieldView> not_modified);
 
 // RFC 9111 §4.4: does this response to `method` invalidate cached URIs? Unsafe (or unknown)
 // method and a non-error status (2xx, 3xx).

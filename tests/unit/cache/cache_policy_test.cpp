@@ -243,7 +243,7 @@ TEST_CASE("304 merge (RFC 9111 §3.2, §4.3.4)") {
       {"RFC 9111 §3.2: new fields are added", "x-new", "2"},
       {"RFC 9111 §3.1: Connection-named fields are not stored", "x-hop", ""},
       {"RFC 9111 §3.1: hop-by-hop fields are not stored", "transfer-encoding", ""},
-      {"RFC 9111 §5.1: Age is generated on each hit, not stored from a 304", "age", ""},
+      {"RFC 9111 §4.2.3: the merged head is aged from the 304: its Age", "age", "5"},
       {"RFC 9111 §3.2: the validator is kept", "etag", "\"v1\""},
   };
   for (const Row& r : rows) {
@@ -251,6 +251,35 @@ TEST_CASE("304 merge (RFC 9111 §3.2, §4.3.4)") {
     CHECK(merged.get(r.field) == r.expected);
   }
   CHECK(merged.status() == 200);
+}
+
+TEST_CASE("304 merge drops the stored Age (RFC 9111 §4.2.3)") {
+  // A response stored with Age: 61 and revalidated by a 304 without Age is as old as the 304,
+  // not 61 s older (it would be stale again at once).
+  const StoredHead stored = makeStoredHead(200, Fields{{"Cache-Control", "max-age=60"}, {"Age", "61"}, {"ETag", "\"a\""}});
+  const StoredHead merged = merge304(stored, Fields{{"Cache-Control", "max-age=60"}, {"ETag", "\"a\""}});
+  CHECK(merged.get("age") == "");
+  CHECK(merged.get("etag") == "\"a\"");
+}
+
+TEST_CASE("which 304 updates the stored response (RFC 9111 §4.3.4)") {
+  struct Row { const char* name; Fields stored; Fields nm; bool expected; };
+  const Row rows[] = {
+      {"same strong ETag", {{"ETag", "\"a\""}}, {{"ETag", "\"a\""}}, true},
+      {"another strong ETag: updates nothing", {{"ETag", "\"a\""}}, {{"ETag", "\"b\""}}, false},
+      {"strong ETag against a weak stored one: strong comparison fails", {{"ETag", "W/\"a\""}}, {{"ETag", "\"a\""}}, false},
+      {"weak ETag matches weakly", {{"ETag", "\"a\""}}, {{"ETag", "W/\"a\""}}, true},
+      {"another weak ETag", {{"ETag", "W/\"a\""}}, {{"ETag", "W/\"b\""}}, false},
+      {"an ETag when the stored response has none", {{"Last-Modified", at(kNow - 1000)}}, {{"ETag", "\"a\""}}, false},
+      {"no validator in the 304", {{"ETag", "\"a\""}}, {{"Cache-Control", "max-age=5"}}, true},
+      {"same Last-Modified", {{"Last-Modified", at(kNow - 1000)}}, {{"Last-Modified", at(kNow - 1000)}}, true},
+      {"another Last-Modified", {{"Last-Modified", at(kNow - 1000)}}, {{"Last-Modified", at(kNow - 10)}}, false},
+      {"Last-Modified in the 304 only", {{"ETag", "\"a\""}}, {{"Last-Modified", at(kNow - 10)}}, true},
+  };
+  for (const Row& r : rows) {
+    INFO(r.name);
+    CHECK(selectedBy304(makeStoredHead(200, r.stored), r.nm) == r.expected);
+  }
 }
 
 TEST_CASE("invalidation after unsafe methods (RFC 9111 §4.4)") {

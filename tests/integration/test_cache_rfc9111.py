@@ -1,0 +1,368 @@
+"""RFC 9111 conformance of the response cache as a shared cache, probe by probe, in the manner of
+the public HTTP Caching Tests suite (cache-tests.fyi): one edged and one scripted origin for the
+module. Each probe has its own path; the origin answers by path and request number (SCRIPT) and
+counts requests per path, so each test asserts what the client saw and how many requests reached
+the origin. Staleness comes from Age and max-age, never from waiting."""
+
+import email.utils
+import time
+
+import pytest
+
+import httpwire
+from harness import Edged, make_config
+from origin import Origin
+
+
+def http_date(offset=0):
+    return email.utils.formatdate(time.time() + offset, usegmt=True)
+
+
+LM_OLD = http_date(-10 * 86400)   # a Last-Modified ten days old: the heuristic gives a day
+SCRIPT = {}
+
+
+def script(path):
+    def register(fn):
+        SCRIPT[path] = fn
+        return fn
+    return register
+
+
+def handler(conn, req):
+    path = req.target
+    n = conn.origin.request_count(req.target)
+    fn = SCRIPT.get(path.split("?")[0])
+    status, headers, body = fn(n, req) if fn else (404, [], b"no script\n")
+    if body is None:
+        body = ("%s %s #%d\n" % (req.method, path, n)).encode()
+    if status in (204, 304) or req.method == "HEAD":
+        h = list(headers)
+        if req.method == "HEAD" and status not in (204, 304):
+            h.append(("Content-Length", str(len(body))))
+        conn.respond(status, b"", headers=h, length=False)
+    else:
+        conn.respond(status, body, headers=headers)
+    return None
+
+
+def fixed(status, *headers, body=None):
+    """A response that is the same for every request (Date: now)."""
+    return lambda n, req: (status, [("Date", http_date())] + list(headers), body)
+
+
+@pytest.fixture(scope="module")
+def origin():
+    o = Origin("o", handler)
+    yield o
+    o.stop()
+
+
+@pytest.fixture(scope="module")
+def edged(origin, tmp_path_factory):
+    cfg = make_config({"api": [origin.address]},
+                      routes=[{"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}],
+                      cache={"memory": "4MiB"})
+    e = Edged(cfg, tmp_path_factory.mktemp("edged")).start()
+    yield e
+    e.stop()
+
+
+def get(e, target, method="GET", headers=(), body=None, host="localhost"):
+    return httpwire.request(e.port, method, target, headers=list(headers), body=body, host=host)
+
+
+def twice(e, origin, path, headers=()):
+    """Two GETs of `path`; returns (second response, origin request count)."""
+    get(e, path, headers=headers)
+    r = get(e, path, headers=headers)
+    return r, origin.request_count(path)
+
+
+# --- Freshness (RFC 9111 §4.2) -------------------------------------------------------------
+
+@pytest.mark.parametrize("name,headers,reused", [
+    ("max-age-0", [("Cache-Control", "max-age=0")], False),
+    ("max-age-60", [("Cache-Control", "max-age=60")], True),
+    ("s-maxage-over-max-age", [("Cache-Control", "max-age=0, s-maxage=60")], True),
+    ("s-maxage-0-over-max-age", [("Cache-Control", "max-age=60, s-maxage=0")], False),
+    ("expires-past", [("Expires", http_date(-60))], False),
+    ("expires-0", [("Expires", "0")], False),
+    ("expires-garbage", [("Expires", "garbage")], False),
+    ("max-age-over-expires-past", [("Cache-Control", "max-age=60"), ("Expires", http_date(-60))], True),
+    ("negative-max-age", [("Cache-Control", "max-age=-1")], False),
+    ("max-age-huge", [("Cache-Control", "max-age=99999999999999999999")], True),
+    ("max-age-2-31", [("Cache-Control", "max-age=2147483648")], True),
+    ("max-age-leading-zero", [("Cache-Control", "max-age=003600")], True),
+    ("max-age-quoted", [("Cache-Control", 'max-age="3600"')], True),
+    ("max-age-single-quoted", [("Cache-Control", "max-age='3600'")], False),
+    ("max-age-in-quoted-extension", [("Cache-Control", 'extension="max-age=3600", max-age=0')], False),
+    ("max-age-in-quoted-extension-rev", [("Cache-Control", 'max-age=0, extension="max-age=3600"')], False),
+    ("age-over-max-age", [("Cache-Control", "max-age=60"), ("Age", "61")], False),
+    ("age-under-max-age", [("Cache-Control", "max-age=60"), ("Age", "30")], True),
+    ("heuristic-200", [("Last-Modified", LM_OLD)], True),
+    ("heuristic-404", [("Last-Modified", LM_OLD)], True),
+    ("no-store-case", [("Cache-Control", "No-StOrE, max-age=60")], False),
+    ("no-cache-case", [("Cache-Control", "max-age=60, No-CaChE")], False),
+    ("private", [("Cache-Control", "private, max-age=60")], False),
+    ("private-s-maxage", [("Cache-Control", "private, s-maxage=60")], False),
+    ("vary-star", [("Cache-Control", "max-age=60"), ("Vary", "*")], False),
+    ("must-understand-200", [("Cache-Control", "must-understand, no-store, max-age=60")], True),
+    ("pragma-response", [("Cache-Control", "max-age=60"), ("Pragma", "no-cache")], True),
+])
+def test_freshness_and_storing(edged, origin, name, headers, reused):
+    path = "/f/" + name
+    status = 404 if name == "heuristic-404" else 200
+    SCRIPT[path] = fixed(status, *headers)
+    r, count = twice(edged, origin, path)
+    assert r.status == status
+    assert count == (1 if reused else 2), (name, r.headers)
+
+
+def test_expires_without_date_and_a_date_in_the_future(edged, origin):
+    SCRIPT["/f/expires-no-date"] = lambda n, req: (200, [("Expires", http_date(60))], None)
+    r, count = twice(edged, origin, "/f/expires-no-date")
+    assert count == 1
+    SCRIPT["/f/date-future"] = lambda n, req: (200, [("Date", http_date(3600)), ("Cache-Control", "max-age=60")], None)
+    r, count = twice(edged, origin, "/f/date-future")
+    assert count == 1 and r.headers.get("age") == "0"
+
+
+def test_status_codes_with_explicit_freshness_and_must_understand(edged, origin):
+    # §3: any final status with explicit freshness may be stored (cache-tests status-299-fresh is
+    # "optimal"); must-understand limits storing to the status codes the cache understands.
+    SCRIPT["/s/299"] = fixed(299, ("Cache-Control", "max-age=60"))
+    SCRIPT["/s/599-mu"] = fixed(599, ("Cache-Control", "must-understand, no-store, max-age=60"))
+    SCRIPT["/s/299-heur"] = fixed(299, ("Last-Modified", LM_OLD))
+    assert twice(edged, origin, "/s/299")[1] == 1
+    assert twice(edged, origin, "/s/599-mu")[1] == 2
+    assert twice(edged, origin, "/s/299-heur")[1] == 2
+
+
+# --- Storing ---------------------------------------------------------------------------------
+
+def test_request_no_store_is_not_stored(edged, origin):
+    SCRIPT["/st/req-no-store"] = fixed(200, ("Cache-Control", "max-age=60"))
+    get(edged, "/st/req-no-store", headers=[("Cache-Control", "no-store")])
+    get(edged, "/st/req-no-store")
+    assert origin.request_count("/st/req-no-store") == 2
+
+
+@pytest.mark.parametrize("cc,stored", [
+    ("max-age=60", False), ("public, max-age=60", True), ("s-maxage=60", True),
+    ("max-age=60, must-revalidate", True)])
+def test_authorization(edged, origin, cc, stored):
+    path = "/st/auth-" + cc.replace(", ", "-").replace("=", "")
+    SCRIPT[path] = fixed(200, ("Cache-Control", cc))
+    get(edged, path, headers=[("Authorization", "Basic dTpw")])
+    get(edged, path, headers=[("Authorization", "Basic dTpw")])
+    assert origin.request_count(path) == (1 if stored else 2)
+
+
+def test_a_post_response_is_never_served_for_get(edged, origin):
+    path = "/st/post"
+    SCRIPT[path] = fixed(200, ("Cache-Control", "max-age=60"), ("Content-Location", path))
+    get(edged, path, method="POST", body=b"x")
+    r = get(edged, path)
+    assert r.body.startswith(b"GET ")
+    assert origin.request_count(path) == 2
+
+
+def test_a_206_is_not_stored_and_a_range_is_answered_from_a_stored_200(edged, origin):
+    path = "/st/partial"
+
+    def partial(n, req):
+        if req.headers.get("range"):
+            return (206, [("Date", http_date()), ("Cache-Control", "max-age=60"),
+                          ("Content-Range", "bytes 0-1/10")], b"01")
+        return (200, [("Date", http_date()), ("Cache-Control", "max-age=60")], b"0123456789")
+    SCRIPT[path] = partial
+    r = get(edged, path, headers=[("Range", "bytes=0-1")])
+    assert r.status == 206 and r.body == b"01"
+    r = get(edged, path)
+    assert r.status == 200 and r.body == b"0123456789"
+    assert origin.request_count(path) == 2
+    r = get(edged, path, headers=[("Range", "bytes=2-3")])
+    assert r.status == 206 and r.body == b"23" and origin.request_count(path) == 2
+
+
+# --- Revalidation (RFC 9111 §4.3) ------------------------------------------------------------
+
+def test_etag_revalidation_304_updates_headers_but_not_framing(edged, origin):
+    path = "/r/etag"
+
+    def etag(n, req):
+        if n == 1:
+            return (200, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("Age", "61"), ("ETag", '"a"'),
+                          ("X-Test", "A"), ("Content-Type", "text/plain"), ("Set-Cookie", "a=b")], b"stored body\n")
+        assert req.headers.get("if-none-match") == '"a"'
+        return (304, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("ETag", '"a"'), ("X-Test", "B"),
+                      ("Content-Type", "text/plain;charset=utf-8"), ("Set-Cookie", "a=c"),
+                      ("Content-Length", "0")], b"")
+    SCRIPT[path] = etag
+    get(edged, path)
+    r = get(edged, path)
+    assert r.status == 200 and r.body == b"stored body\n"
+    assert r.headers.get("x-test") == "B" and r.headers.get("content-type") == "text/plain;charset=utf-8"
+    assert r.headers.get("content-length") == str(len(b"stored body\n"))
+    r = get(edged, path)
+    assert r.body == b"stored body\n" and r.headers.get("x-test") == "B"
+    assert r.headers.get_all("set-cookie") == ["a=c"]
+    assert origin.request_count(path) == 2
+
+
+def test_last_modified_revalidation_sends_if_modified_since(edged, origin):
+    path = "/r/lm"
+
+    def lm(n, req):
+        if n == 1:
+            return (200, [("Date", http_date()), ("Cache-Control", "max-age=1"), ("Age", "5"),
+                          ("Last-Modified", LM_OLD)], b"lm body\n")
+        assert req.headers.get("if-modified-since") == LM_OLD
+        return (304, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("Last-Modified", LM_OLD)], b"")
+    SCRIPT[path] = lm
+    get(edged, path)
+    r = get(edged, path)
+    assert r.status == 200 and r.body == b"lm body\n"
+    assert get(edged, path).body == b"lm body\n"
+    assert origin.request_count(path) == 2
+
+
+def test_a_304_with_another_strong_etag_does_not_update_the_stored_response(edged, origin):
+    # §4.3.4: a 304 whose strong validator matches no stored response updates none of them.
+    path = "/r/etag-mismatch"
+
+    def mismatch(n, req):
+        if n == 1:
+            return (200, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("Age", "61"), ("ETag", '"a"'),
+                          ("X-Test", "A")], b"old\n")
+        if req.headers.get("if-none-match"):
+            return (304, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("ETag", '"b"'),
+                          ("X-Test", "B")], b"")
+        return (200, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("ETag", '"b"'),
+                      ("X-Test", "C")], b"new\n")
+    SCRIPT[path] = mismatch
+    get(edged, path)
+    for n in (2, 3):   # not freshened either: each request revalidates again
+        r = get(edged, path)
+        assert (r.status, r.body, r.headers.get("x-test"), r.headers.get("etag")) == (200, b"old\n", "A", '"a"')
+        assert origin.request_count(path) == n
+
+
+def test_response_no_cache_revalidates_every_time(edged, origin):
+    path = "/r/no-cache"
+
+    def nc(n, req):
+        if req.headers.get("if-none-match") == '"n"':
+            return (304, [("Date", http_date()), ("ETag", '"n"'), ("Cache-Control", "no-cache, max-age=60")], b"")
+        return (200, [("Date", http_date()), ("ETag", '"n"'), ("Cache-Control", "no-cache, max-age=60")], b"nc\n")
+    SCRIPT[path] = nc
+    for _ in range(3):
+        assert get(edged, path).body == b"nc\n"
+    reqs = [q for q in origin.snapshot() if q.target == path]
+    assert len(reqs) == 3 and all(q.headers.get("if-none-match") == '"n"' for q in reqs[1:])
+
+
+def test_must_revalidate_stale_is_never_served_stale(edged, origin):
+    path = "/r/must-revalidate"
+
+    def mr(n, req):
+        if n == 1:
+            return (200, [("Date", http_date()), ("ETag", '"m"'), ("Age", "61"),
+                          ("Cache-Control", "max-age=60, must-revalidate, stale-if-error=60")], b"mr\n")
+        return (503, [("Date", http_date())], b"down\n")
+    SCRIPT[path] = mr
+    get(edged, path)
+    r = get(edged, path, headers=[("Cache-Control", "max-stale=600")])
+    assert r.status == 503
+    assert origin.request_count(path) == 2
+
+
+# --- Request directives (RFC 9111 §5.2.1) -----------------------------------------------------
+
+def test_request_max_age_0_and_only_if_cached(edged, origin):
+    # §5.2.1.1: max-age=0 accepts a response of age 0; Age: 5 makes the stored one older.
+    path = "/q/max-age-0"
+    SCRIPT[path] = fixed(200, ("Cache-Control", "max-age=60"), ("Age", "5"))
+    get(edged, path)
+    get(edged, path, headers=[("Cache-Control", "max-age=0")])
+    assert origin.request_count(path) == 2
+    r = get(edged, path, headers=[("Cache-Control", "only-if-cached")])
+    assert r.status == 200 and origin.request_count(path) == 2
+    assert r.headers.get_all("cache-control") == ["max-age=60"]   # the request's never leaks
+    r = get(edged, "/q/absent", headers=[("Cache-Control", "only-if-cached")])
+    assert r.status == 504 and origin.request_count("/q/absent") == 0
+
+
+# --- Invalidation (RFC 9111 §4.4) ------------------------------------------------------------
+
+@pytest.mark.parametrize("method,status,invalidated", [
+    ("POST", 200, True), ("PUT", 201, True), ("DELETE", 204, True), ("PATCH", 303, True),
+    ("POST", 404, False), ("DELETE", 500, False)])
+def test_unsafe_methods_invalidate_on_success_only(edged, origin, method, status, invalidated):
+    base = "/i/%s-%d" % (method.lower(), status)
+    loc, cl = base + "-loc", base + "-cl"
+
+    def target(n, req):
+        if req.method != "GET":
+            return (status, [("Date", http_date()), ("Location", loc), ("Content-Location", cl)], b"")
+        return (200, [("Date", http_date()), ("Cache-Control", "max-age=60")], None)
+    for p in (base, loc, cl):
+        SCRIPT[p] = target
+        get(edged, p)
+    get(edged, base, method=method, body=b"x")
+    for p in (base, loc, cl):
+        get(edged, p)
+        gets = sum(1 for q in origin.snapshot() if q.target == p and q.method == "GET")
+        assert gets == (2 if invalidated else 1), p
+
+
+def test_location_of_another_origin_is_not_invalidated(edged, origin):
+    path = "/i/other-host"
+    SCRIPT[path] = lambda n, req: (200 if req.method == "GET" else 201,
+                                   [("Date", http_date()), ("Cache-Control", "max-age=60"),
+                                    ("Location", "http://other.example/i/other-host")], None)
+    get(edged, path, host="other.example")
+    get(edged, "/i/trigger", method="POST", body=b"x")
+    SCRIPT["/i/trigger"] = SCRIPT[path]
+    get(edged, "/i/trigger", method="POST", body=b"x")
+    get(edged, path, host="other.example")
+    assert sum(1 for q in origin.snapshot() if q.target == path and q.method == "GET") == 1
+
+
+# --- Headers on a hit ------------------------------------------------------------------------
+
+def test_headers_on_a_hit(edged, origin):
+    path = "/h/hit"
+    date = http_date(-3)
+    SCRIPT[path] = lambda n, req: (200, [("Date", date), ("Cache-Control", "max-age=60"), ("Age", "7"),
+                                         ("Set-Cookie", "s=1"), ("Connection", "X-Hop"), ("X-Hop", "1"),
+                                         ("Keep-Alive", "timeout=5"), ("X-Keep", "k")], b"hit body\n")
+    get(edged, path)
+    r = get(edged, path, headers=[("Cache-Control", "max-stale=5, min-fresh=1")])
+    assert origin.request_count(path) == 1
+    assert r.headers.get("date") == date
+    age = int(r.headers.get("age"))   # §4.2.3: max(apparent age 3, Age 7 + delay), plus time resident
+    assert 7 <= age <= 12
+    assert "warning" not in r.headers
+    assert r.headers.get("content-length") == str(len(b"hit body\n")) and r.body == b"hit body\n"
+    assert "x-hop" not in r.headers and "keep-alive" not in r.headers and r.headers.get("x-keep") == "k"
+    assert r.headers.get_all("cache-control") == ["max-age=60"]
+    assert r.headers.get_all("set-cookie") == ["s=1"]   # RFC 9111 §7.3 allows storing it
+
+
+def test_head_from_a_stored_get_and_never_get_from_a_head(edged, origin):
+    path = "/h/head"
+    SCRIPT[path] = fixed(200, ("Cache-Control", "max-age=60"), ("X-Rep", "1"), body=b"head body\n")
+    get(edged, path)
+    g = get(edged, path)
+    h = get(edged, path, method="HEAD")
+    assert h.status == 200 and h.body == b"" and h.headers.get("x-rep") == "1"
+    assert h.headers.get("content-length") == g.headers.get("content-length") == str(len(b"head body\n"))
+    assert origin.request_count(path) == 1
+    path2 = "/h/head-first"
+    SCRIPT[path2] = fixed(200, ("Cache-Control", "max-age=60"), body=b"head first\n")
+    get(edged, path2, method="HEAD")
+    r = get(edged, path2)
+    assert r.body == b"head first\n"
+    assert origin.request_count(path2) == 2
