@@ -256,7 +256,8 @@ std::optional<FieldView> conditionalRequestField(HeadView stored) {
 
 bool isHopByHop(std::string_view n) {
   constexpr std::string_view kNames[] = {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
-                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization"};
+                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization",
+                                         "proxy-authentication-info"};
   for (std::string_view k : kNames)
     if (iequals(n, k)) return true;
   return false;

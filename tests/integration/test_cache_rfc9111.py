@@ -337,7 +337,8 @@ def test_headers_on_a_hit(edged, origin):
     date = http_date(-3)
     SCRIPT[path] = lambda n, req: (200, [("Date", date), ("Cache-Control", "max-age=60"), ("Age", "7"),
                                          ("Set-Cookie", "s=1"), ("Connection", "X-Hop"), ("X-Hop", "1"),
-                                         ("Keep-Alive", "timeout=5"), ("X-Keep", "k")], b"hit body\n")
+                                         ("Keep-Alive", "timeout=5"), ("X-Keep", "k"),
+                                         ("Proxy-Authentication-Info", 'nextnonce="n"')], b"hit body\n")
     get(edged, path)
     r = get(edged, path, headers=[("Cache-Control", "max-stale=5, min-fresh=1")])
     assert origin.request_count(path) == 1
@@ -347,6 +348,7 @@ def test_headers_on_a_hit(edged, origin):
     assert "warning" not in r.headers
     assert r.headers.get("content-length") == str(len(b"hit body\n")) and r.body == b"hit body\n"
     assert "x-hop" not in r.headers and "keep-alive" not in r.headers and r.headers.get("x-keep") == "k"
+    assert "proxy-authentication-info" not in r.headers   # §3.1: never stored
     assert r.headers.get_all("cache-control") == ["max-age=60"]
     assert r.headers.get_all("set-cookie") == ["s=1"]   # RFC 9111 §7.3 allows storing it
 

@@ -206,6 +206,7 @@ TEST_CASE("stored head drops hop-by-hop and Connection-named fields (RFC 9111 §
                                                   {"X-Secret", "1"},
                                                   {"Content-Type", "text/html"},
                                                   {"Proxy-Authenticate", "Basic"},
+                                                  {"Proxy-Authentication-Info", "nextnonce=\"x\""},
                                                   {"Upgrade", "h2c"},
                                                   {"TE", "trailers"},
                                                   {"Trailer", "X"},
