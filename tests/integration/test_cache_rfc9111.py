@@ -368,3 +368,101 @@ def test_head_from_a_stored_get_and_never_get_from_a_head(edged, origin):
     r = get(edged, path2)
     assert r.body == b"head first\n"
     assert origin.request_count(path2) == 2
+
+
+# --- More probes -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,status,reused", [
+    ("h301", 301, True), ("h410", 410, True), ("h501", 501, True), ("h302", 302, False),
+    ("h307", 307, False), ("h500", 500, False)])
+def test_heuristic_freshness_only_for_heuristically_cacheable_codes(edged, origin, name, status, reused):
+    # RFC 9110 §15.1 / RFC 9111 §4.2.2, Last-Modified ten days old, no explicit freshness.
+    path = "/m/" + name
+    SCRIPT[path] = fixed(status, ("Last-Modified", LM_OLD), ("Location", "/elsewhere"))
+    assert twice(edged, origin, path)[1] == (1 if reused else 2)
+
+
+def test_heuristic_freshness_with_a_query_string(edged, origin):
+    # RFC 9111 has no query-string exception (RFC 2616 §13.9 had one).
+    SCRIPT["/m/query"] = fixed(200, ("Last-Modified", LM_OLD))
+    get(edged, "/m/query?a=1")
+    get(edged, "/m/query?a=1")
+    assert origin.request_count("/m/query?a=1") == 1
+
+
+def test_s_maxage_and_stale_responses_under_request_directives(edged, origin):
+    # §5.2.2.10: s-maxage implies proxy-revalidate: never served stale, even for max-stale.
+    SCRIPT["/m/s-maxage-stale"] = fixed(200, ("Cache-Control", "s-maxage=60"), ("Age", "61"))
+    get(edged, "/m/s-maxage-stale")
+    get(edged, "/m/s-maxage-stale", headers=[("Cache-Control", "max-stale")])
+    assert origin.request_count("/m/s-maxage-stale") == 2
+    # max-stale does allow a plain stale response; only-if-cached with a stale one is 504.
+    SCRIPT["/m/stale"] = fixed(200, ("Cache-Control", "max-age=60"), ("Age", "61"))
+    get(edged, "/m/stale")
+    assert get(edged, "/m/stale", headers=[("Cache-Control", "max-stale=30")]).status == 200
+    assert origin.request_count("/m/stale") == 1
+    assert get(edged, "/m/stale", headers=[("Cache-Control", "only-if-cached")]).status == 504
+    assert origin.request_count("/m/stale") == 1
+
+
+def test_request_no_cache_and_pragma_revalidate_with_the_stored_validator(edged, origin):
+    path = "/m/req-no-cache"
+
+    def rnc(n, req):
+        if req.headers.get("if-none-match") == '"q"':
+            return (304, [("Date", http_date()), ("ETag", '"q"'), ("Cache-Control", "max-age=60")], b"")
+        return (200, [("Date", http_date()), ("ETag", '"q"'), ("Cache-Control", "max-age=60")], b"q\n")
+    SCRIPT[path] = rnc
+    get(edged, path)
+    assert get(edged, path, headers=[("Cache-Control", "no-cache")]).body == b"q\n"
+    assert get(edged, path, headers=[("Pragma", "no-cache")]).body == b"q\n"
+    reqs = [q for q in origin.snapshot() if q.target == path]
+    assert len(reqs) == 3 and [q.headers.get("if-none-match") for q in reqs] == [None, '"q"', '"q"']
+
+
+def test_a_stale_response_without_validator_is_fetched_again(edged, origin):
+    SCRIPT["/m/no-validator"] = fixed(200, ("Cache-Control", "max-age=60"), ("Age", "61"))
+    get(edged, "/m/no-validator")
+    r = get(edged, "/m/no-validator")
+    assert r.status == 200 and r.body.endswith(b"#2\n")
+    reqs = [q for q in origin.snapshot() if q.target == "/m/no-validator"]
+    assert len(reqs) == 2 and "if-none-match" not in reqs[1].headers and "if-modified-since" not in reqs[1].headers
+
+
+def test_absolute_same_origin_location_is_invalidated(edged, origin):
+    target, loc = "/m/abs-post", "/m/abs-loc"
+    SCRIPT[loc] = fixed(200, ("Cache-Control", "max-age=60"))
+    SCRIPT[target] = fixed(201, ("Location", "http://localhost" + loc))
+    get(edged, loc)
+    get(edged, target, method="POST", body=b"x")
+    get(edged, loc)
+    assert origin.request_count(loc) == 2
+
+
+def test_a_response_without_date_gets_one_and_a_hit_has_one_age(edged, origin):
+    # RFC 9110 §6.6.1: a recipient with a clock adds Date to a cached response that has none.
+    SCRIPT["/m/no-date"] = lambda n, req: (200, [("Cache-Control", "max-age=60"), ("Age", "3")], None)
+    get(edged, "/m/no-date")
+    r = get(edged, "/m/no-date")
+    assert origin.request_count("/m/no-date") == 1
+    assert len(r.headers.get_all("date")) == 1
+    assert len(r.headers.get_all("age")) == 1 and int(r.headers.get("age")) >= 3
+
+
+def test_a_client_conditional_that_does_not_match_gets_the_stored_200(edged, origin):
+    SCRIPT["/m/inm"] = fixed(200, ("Cache-Control", "max-age=60"), ("ETag", '"x"'), body=b"inm\n")
+    get(edged, "/m/inm")
+    r = get(edged, "/m/inm", headers=[("If-None-Match", '"y"')])
+    assert (r.status, r.body) == (200, b"inm\n")
+    r = get(edged, "/m/inm", headers=[("If-None-Match", 'W/"x"')])
+    assert r.status == 304 and r.headers.get("etag") == '"x"'
+    assert origin.request_count("/m/inm") == 1
+
+
+def test_query_arguments_are_keys_and_a_cookie_does_not_prevent_reuse(edged, origin):
+    SCRIPT["/m/qa"] = fixed(200, ("Cache-Control", "max-age=60"))
+    get(edged, "/m/qa?test=1")
+    assert get(edged, "/m/qa?test=2").body.endswith(b"#1\n")   # its own first request
+    assert origin.request_count("/m/qa?test=2") == 1
+    get(edged, "/m/qa?test=1", headers=[("Cookie", "a=b")])
+    assert origin.request_count("/m/qa?test=1") == 1
