@@ -206,7 +206,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       }
       if (d.store) {
         CacheEntry::Parts parts;
-        parts.head = makeStoredHead(e.status, resp_fields_);
+        parts.head = makeStoredHead(e.status, resp_fields_, rf.cc.directives.withheld);
         parts.facts = sf;
         std::vector<std::string_view> vary_lines;
         for (const FieldView& f : resp_fields_)
@@ -542,7 +542,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   }
 
   proxy::FilterAction answerRevalidated(int64_t now, proxy::LocalResponse& local) {
-    merged_ = merge304(entry_->head(), resp_fields_);
+    merged_ = merge304(entry_->head(), resp_fields_, responseFacts(304, resp_fields_, now).cc.directives.withheld);
     std::vector<FieldView>& mf = merged_fields_;
     mf.clear();
     merged_.forEach([&](FieldView f) { mf.push_back(f); });

@@ -279,10 +279,10 @@ bool storable(std::span<const FieldView> fields, std::string_view name) {
 
 }  // namespace
 
-StoredHead makeStoredHead(int status, std::span<const FieldView> fields) {
+StoredHead makeStoredHead(int status, std::span<const FieldView> fields, std::string_view withheld) {
   StoredHead h(status);
   for (const FieldView& f : fields)
-    if (storable(fields, f.name)) h.add(f.name, f.value);
+    if (storable(fields, f.name) && !isWithheld(withheld, f.name)) h.add(f.name, f.value);
   h.shrink();
   return h;
 }
@@ -295,7 +295,7 @@ bool updatedBy304(std::string_view n) {
   return true;
 }
 
-StoredHead merge304(HeadView stored, std::span<const FieldView> nm) {
+StoredHead merge304(HeadView stored, std::span<const FieldView> nm, std::string_view withheld) {
   auto updates = [&](std::string_view name) {
     if (!updatedBy304(name) || !storable(nm, name)) return false;
     for (const FieldView& f : nm)
@@ -305,10 +305,10 @@ StoredHead merge304(HeadView stored, std::span<const FieldView> nm) {
   StoredHead out(stored.status());
   stored.forEach([&](FieldView f) {
     // The stored Age went with the old response: the merged head's age is the 304's (§4.2.3).
-    if (!updates(f.name) && !iequals(f.name, "age")) out.add(f.name, f.value);
+    if (!updates(f.name) && !iequals(f.name, "age") && !isWithheld(withheld, f.name)) out.add(f.name, f.value);
   });
   for (const FieldView& f : nm)
-    if (updatedBy304(f.name) && storable(nm, f.name)) out.add(f.name, f.value);
+    if (updatedBy304(f.name) && storable(nm, f.name) && !isWithheld(withheld, f.name)) out.add(f.name, f.value);
   out.shrink();
   return out;
 }

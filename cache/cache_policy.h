@@ -147,8 +147,9 @@ std::optional<FieldView> conditionalRequestField(HeadView stored);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy-only ones a cache must not store (RFC 9111 §3.1).
 bool isHopByHop(std::string_view name);
-// The head to store: every field except hop-by-hop ones and those named in Connection.
-StoredHead makeStoredHead(int status, std::span<const FieldView> fields);
+// The head to store: every field except hop-by-hop ones, those named in Connection and those
+// `withheld` by the response's no-cache="..." / private="..." (RFC 9111 §5.2.2.4, §5.2.2.7).
+StoredHead makeStoredHead(int status, std::span<const FieldView> fields, std::string_view withheld = {});
 
 // RFC 9111 §3.2 / §4.3.4: fields of a 304 that replace the stored ones. Everything except:
 // hop-by-hop and Connection-named fields (not stored at all), Content-Length, Transfer-Encoding,
@@ -158,7 +159,8 @@ bool updatedBy304(std::string_view name);
 // replaced by the 304's, the others kept in order; the 304's new fields appended. Status kept.
 // The stored Age is always dropped: the merged head is aged from the 304 (its Age, if any, and
 // its Date), never from the old response's Age (a hit generates its own Age anyway).
-StoredHead merge304(HeadView stored, std::span<const FieldView> not_modified);
+// Fields `withheld` by the 304's own no-cache="..." / private="..." are not kept, stored or new.
+StoredHead merge304(HeadView stored, std::span<const FieldView> not_modified, std::string_view withheld = {});
 // RFC 9111 §4.3.4: does this 304 select the stored response for update? Its ETag, when it has
 // one, must match the stored ETag (strong comparison for a strong one, weak for a weak one);
 // without an ETag, its Last-Modified, when both have one, must equal the stored one. A 304

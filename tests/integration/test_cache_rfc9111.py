@@ -466,3 +466,18 @@ def test_query_arguments_are_keys_and_a_cookie_does_not_prevent_reuse(edged, ori
     assert origin.request_count("/m/qa?test=2") == 1
     get(edged, "/m/qa?test=1", headers=[("Cookie", "a=b")])
     assert origin.request_count("/m/qa?test=1") == 1
+
+
+@pytest.mark.parametrize("cc,field", [
+    ('private="X-Secret", max-age=60', "x-secret"),
+    ('no-cache="Set-Cookie", max-age=60', "set-cookie"),
+    ("no-cache=X-Secret, max-age=60", "x-secret")])
+def test_fields_withheld_by_qualified_private_and_no_cache(edged, origin, cc, field):
+    # RFC 9111 §5.2.2.7 / §5.2.2.4: the response is stored and reused without the listed field.
+    path = "/m/withheld-%s-%s" % (cc.split("=")[0], field)
+    SCRIPT[path] = fixed(200, ("Cache-Control", cc), ("X-Secret", "s"), ("Set-Cookie", "a=b"), ("X-Kept", "k"))
+    first = get(edged, path)
+    assert first.headers.get(field) is not None   # the response itself is not changed
+    r = get(edged, path)
+    assert origin.request_count(path) == 1
+    assert r.headers.get(field) is None and r.headers.get("x-kept") == "k"

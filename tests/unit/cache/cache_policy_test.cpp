@@ -46,6 +46,7 @@ TEST_CASE("storable? (RFC 9111 §3)") {
       {"RFC 9111 §5.2.2.3: must-understand with a status not understood", "GET", {}, 299,
        {{"Cache-Control", "max-age=60, no-store, must-understand"}}, BypassReason::Status},
       {"RFC 9111 §5.2.2.7: private is not stored by a shared cache", "GET", {}, 200, {{"Cache-Control", "private, max-age=60"}}, BypassReason::Private},
+      {"RFC 9111 §5.2.2.7: private=\"f\" is stored without the field", "GET", {}, 200, {{"Cache-Control", "private=\"X-Secret\", max-age=60"}}, BypassReason::None},
       {"RFC 9111 §3.5: Authorization without permission", "GET", {{"Authorization", "Basic x"}}, 200, {{"Cache-Control", "max-age=60"}}, BypassReason::Authorization},
       {"RFC 9111 §3.5: Authorization with public", "GET", {{"Authorization", "Basic x"}}, 200, {{"Cache-Control", "public, max-age=60"}}, BypassReason::None},
       {"RFC 9111 §3.5: Authorization with s-maxage", "GET", {{"Authorization", "Basic x"}}, 200, {{"Cache-Control", "s-maxage=60"}}, BypassReason::None},
@@ -252,6 +253,22 @@ TEST_CASE("304 merge (RFC 9111 §3.2, §4.3.4)") {
     CHECK(merged.get(r.field) == r.expected);
   }
   CHECK(merged.status() == 200);
+}
+
+TEST_CASE("fields withheld by no-cache=\"f\" / private=\"f\" are not stored (RFC 9111 §5.2.2.4, §5.2.2.7)") {
+  const Fields fields{{"Cache-Control", "private=\"X-Secret\", no-cache=\"Set-Cookie\", max-age=60"},
+                      {"x-secret", "1"}, {"Set-Cookie", "a=b"}, {"X-Kept", "k"}};
+  const std::string withheld = parseCacheControl(fields[0].value).withheld;
+  const StoredHead h = makeStoredHead(200, fields, withheld);
+  CHECK(h.get("x-secret") == "");
+  CHECK(h.get("set-cookie") == "");
+  CHECK(h.get("x-kept") == "k");
+  // A 304 withholding a field drops it, stored or new.
+  const StoredHead merged = merge304(makeStoredHead(200, Fields{{"X-Secret", "old"}, {"X-Kept", "k"}}),
+                                     Fields{{"X-Secret", "new"}, {"X-Other", "o"}}, "x-secret,");
+  CHECK(merged.get("x-secret") == "");
+  CHECK(merged.get("x-kept") == "k");
+  CHECK(merged.get("x-other") == "o");
 }
 
 TEST_CASE("304 merge drops the stored Age (RFC 9111 §4.2.3)") {
