@@ -33,7 +33,11 @@ def handler(conn, req):
     path = req.target
     n = conn.origin.request_count(req.target)
     fn = SCRIPT.get(path.split("?")[0])
-    status, headers, body = fn(n, req) if fn else (404, [], b"no script\n")
+    res = fn(n, req) if fn else (404, [], b"no script\n")
+    if res is None:          # the origin drops the connection without an answer
+        conn.close()
+        return "close"
+    status, headers, body = res
     if body is None:
         body = ("%s %s #%d\n" % (req.method, path, n)).encode()
     if status in (204, 304) or req.method == "HEAD":
@@ -481,3 +485,21 @@ def test_fields_withheld_by_qualified_private_and_no_cache(edged, origin, cc, fi
     r = get(edged, path)
     assert origin.request_count(path) == 1
     assert r.headers.get(field) is None and r.headers.get("x-kept") == "k"
+
+
+def test_must_revalidate_when_the_origin_cannot_answer(edged, origin):
+    # §5.2.2.2: a stale must-revalidate response is never reused; when the origin cannot be
+    # reached the cache generates an error (SHOULD be 504).
+    path = "/m/mr-down"
+    SCRIPT[path] = fixed(200, ("Cache-Control", "max-age=60, must-revalidate"), ("Age", "61"), ("ETag", '"d"'))
+    get(edged, path)
+
+    SCRIPT[path] = lambda n, req: None
+    r = get(edged, path, headers=[("Cache-Control", "max-stale")])
+    assert r.status in (502, 504) and b"#1" not in r.body, (r.status, r.body)
+    assert origin.request_count(path) >= 2
+
+
+def test_two_expires_are_invalid(edged, origin):
+    SCRIPT["/m/two-expires"] = fixed(200, ("Expires", http_date(60)), ("Expires", http_date(120)))
+    assert twice(edged, origin, "/m/two-expires")[1] == 2
