@@ -133,10 +133,15 @@ CacheControl parseCacheControl(std::span<const std::string_view> lines) {
   for (std::string_view line : lines) {
     forEachElement(line, [&](std::string_view element) {
       const size_t eq = element.find('=');
-      const std::string_view name = trim(element.substr(0, eq));
+      const std::string_view raw_name = element.substr(0, eq);
+      const std::string_view name = trim(raw_name);
       if (!isToken(name)) return;
       Argument arg;
-      if (eq != std::string_view::npos) arg = unquote(element.substr(eq + 1));
+      if (eq != std::string_view::npos) {
+        arg = unquote(element.substr(eq + 1));
+        // RFC 9110 §5.6.2: token "=" argument, no whitespace around "=": not a valid argument.
+        if (isOws(raw_name.back()) || (eq + 1 < element.size() && isOws(element[eq + 1]))) arg.ok = false;
+      }
       applyDirective(cc, seen, name, arg, poisoned_swr, poisoned_sie, poisoned_min_fresh, poisoned_max_stale);
     });
   }

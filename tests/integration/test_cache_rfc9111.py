@@ -102,6 +102,11 @@ def twice(e, origin, path, headers=()):
     ("max-age-single-quoted", [("Cache-Control", "max-age='3600'")], False),
     ("max-age-in-quoted-extension", [("Cache-Control", 'extension="max-age=3600", max-age=0')], False),
     ("max-age-in-quoted-extension-rev", [("Cache-Control", 'max-age=0, extension="max-age=3600"')], False),
+    # §4.2.1: duplicates may use the first or be stale; edged is conservative (stale).
+    ("max-age-dup-sameline", [("Cache-Control", "max-age=60, max-age=1")], False),
+    ("max-age-dup-twoline", [("Cache-Control", "max-age=1"), ("Cache-Control", "max-age=60")], False),
+    ("max-age-space-before-equals", [("Cache-Control", "max-age =60")], False),   # RFC 9110 §5.6.2
+    ("max-age-space-after-equals", [("Cache-Control", "max-age= 60")], False),
     ("age-over-max-age", [("Cache-Control", "max-age=60"), ("Age", "61")], False),
     ("age-under-max-age", [("Cache-Control", "max-age=60"), ("Age", "30")], True),
     ("heuristic-200", [("Last-Modified", LM_OLD)], True),
