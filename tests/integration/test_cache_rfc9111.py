@@ -508,3 +508,16 @@ def test_must_revalidate_when_the_origin_cannot_answer(edged, origin):
 def test_two_expires_are_invalid(edged, origin):
     SCRIPT["/m/two-expires"] = fixed(200, ("Expires", http_date(60)), ("Expires", http_date(120)))
     assert twice(edged, origin, "/m/two-expires")[1] == 2
+
+
+def test_cache_tests_headers_omit_listed_in_no_cache_and_connection(edged, origin):
+    # cache-tests headers-omit-headers-listed-in-Cache-Control-no-cache(-single) and
+    # headers-omit-headers-listed-in-Connection: required there.
+    SCRIPT["/m/omit-no-cache"] = fixed(200, ("Cache-Control", 'no-cache="a, b"'), ("a", "1"), ("b", "2"), ("c", "3"),
+                                       ("Cache-Control", "max-age=3600"))
+    SCRIPT["/m/omit-connection"] = fixed(200, ("Connection", "a, b"), ("a", "1"), ("b", "2"), ("c", "3"),
+                                         ("Cache-Control", "max-age=3600"))
+    for path in ("/m/omit-no-cache", "/m/omit-connection"):
+        r, count = twice(edged, origin, path)
+        assert count == 1, path
+        assert r.headers.get("c") == "3" and r.headers.get("a") is None and r.headers.get("b") is None, path
