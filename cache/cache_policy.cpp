@@ -224,7 +224,9 @@ ReuseDecision decideReuse(const CacheControl& rq, const StoredFacts& st, int64_t
   d.ttl = st.freshness_lifetime - d.age;
   const bool fresh = d.ttl > 0;
   const int64_t staleness = fresh ? 0 : -d.ttl;
-  d.stale_if_error = !st.never_stale && st.stale_if_error && staleness <= *st.stale_if_error;
+  // §4.2.4: never stale when a directive forbids it (must-revalidate, proxy-revalidate, s-maxage,
+  // and the response's no-cache: reuse only after a successful validation).
+  d.stale_if_error = !st.never_stale && !st.no_cache && st.stale_if_error && staleness <= *st.stale_if_error;
   auto set = [&](ReuseAction a, ReuseReason r) { d.action = a; d.reason = r; };
   if (rq.no_cache) set(ReuseAction::Revalidate, ReuseReason::RequestNoCache);            // §5.2.1.4
   else if (st.no_cache) set(ReuseAction::Revalidate, ReuseReason::ResponseNoCache);      // §5.2.2.4

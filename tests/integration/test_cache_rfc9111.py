@@ -306,7 +306,7 @@ def test_request_max_age_0_and_only_if_cached(edged, origin):
 # --- Invalidation (RFC 9111 §4.4) ------------------------------------------------------------
 
 @pytest.mark.parametrize("method,status,invalidated", [
-    ("POST", 200, True), ("PUT", 201, True), ("DELETE", 204, True), ("PATCH", 303, True),
+    ("POST", 200, True), ("PUT", 201, True), ("DELETE", 204, True), ("PATCH", 303, True), ("M-SEARCH", 200, True),
     ("POST", 404, False), ("DELETE", 500, False)])
 def test_unsafe_methods_invalidate_on_success_only(edged, origin, method, status, invalidated):
     base = "/i/%s-%d" % (method.lower(), status)
@@ -521,3 +521,22 @@ def test_cache_tests_headers_omit_listed_in_no_cache_and_connection(edged, origi
         r, count = twice(edged, origin, path)
         assert count == 1, path
         assert r.headers.get("c") == "3" and r.headers.get("a") is None and r.headers.get("b") is None, path
+
+
+@pytest.mark.parametrize("cc,stale_ok", [
+    ("max-age=60, stale-if-error=600", True),
+    ("max-age=60, must-revalidate, stale-if-error=600", False),
+    ("max-age=60, proxy-revalidate, stale-if-error=600", False),
+    ("max-age=60, no-cache, stale-if-error=600", False),
+    ("s-maxage=60, stale-if-error=600", False)])
+def test_stale_if_error_never_overrides_a_directive_that_forbids_stale(edged, origin, cc, stale_ok):
+    # cache-tests stale-sie-close / stale-close-*: RFC 9111 §4.2.4, RFC 5861 §4.
+    path = "/m/sie-" + cc.replace(", ", "-").replace("=", "")
+    SCRIPT[path] = fixed(200, ("Cache-Control", cc), ("Age", "61"), ("ETag", '"e"'), body=b"stale body\n")
+    get(edged, path)
+    SCRIPT[path] = lambda n, req: None   # the origin drops the connection
+    r = get(edged, path)
+    if stale_ok:
+        assert (r.status, r.body) == (200, b"stale body\n")
+    else:
+        assert r.status == 502 and r.body != b"stale body\n", cc

@@ -156,6 +156,8 @@ TEST_CASE("reuse decision (RFC 9111 §4.2, §4.3, §5.2; RFC 5861)") {
       {"RFC 5861 §4: within stale-if-error: stale allowed on error", {}, {{"Cache-Control", "max-age=60, stale-if-error=100"}}, 100, A::Revalidate, true},
       {"RFC 5861 §4: past stale-if-error", {}, {{"Cache-Control", "max-age=60, stale-if-error=10"}}, 100, A::Revalidate, false},
       {"RFC 9111 §5.2.2.2: must-revalidate forbids stale-if-error", {}, {{"Cache-Control", "max-age=60, stale-if-error=100, must-revalidate"}}, 100, A::Revalidate, false},
+      {"RFC 9111 §4.2.4 / §5.2.2.4: response no-cache forbids stale-if-error", {}, {{"Cache-Control", "max-age=60, no-cache, stale-if-error=100"}}, 100, A::Revalidate, false},
+      {"RFC 9111 §5.2.2.4: nor a fresh no-cache entry when its validation fails", {}, {{"Cache-Control", "max-age=60, no-cache, stale-if-error=100"}}, 10, A::Revalidate, false},
       {"RFC 9111 §5.2.1.7: only-if-cached with a fresh entry", {{"Cache-Control", "only-if-cached"}}, {{"Cache-Control", "max-age=60"}}, 1, A::ServeFresh},
       {"RFC 9111 §5.2.1.7: only-if-cached with a stale entry: 504", {{"Cache-Control", "only-if-cached"}}, {{"Cache-Control", "max-age=60"}}, 100, A::GatewayTimeout},
       {"RFC 9111 §5.2.1.7: only-if-cached with max-stale serves stale", {{"Cache-Control", "only-if-cached, max-stale"}}, {{"Cache-Control", "max-age=60"}}, 100, A::ServeStale},
