@@ -540,3 +540,23 @@ def test_stale_if_error_never_overrides_a_directive_that_forbids_stale(edged, or
         assert (r.status, r.body) == (200, b"stale body\n")
     else:
         assert r.status == 502 and r.body != b"stale body\n", cc
+
+
+def test_if_none_match_wins_over_if_modified_since_and_vary_fields_go_with_a_revalidation(edged, origin):
+    # cache-tests conditional-etag-precedence and conditional-etag-vary-headers (required).
+    SCRIPT["/m/inm-ims"] = fixed(200, ("Cache-Control", "max-age=60"), ("ETag", '"p"'), ("Last-Modified", LM_OLD))
+    get(edged, "/m/inm-ims")
+    r = get(edged, "/m/inm-ims", headers=[("If-None-Match", '"p"'), ("If-Modified-Since", http_date(-20 * 86400))])
+    assert r.status == 304 and origin.request_count("/m/inm-ims") == 1
+    path = "/m/vary-reval"
+
+    def vary(n, req):
+        if req.headers.get("if-none-match") == '"v"':
+            return (304, [("Date", http_date()), ("ETag", '"v"'), ("Vary", "Abc"), ("Cache-Control", "max-age=60")], b"")
+        return (200, [("Date", http_date()), ("ETag", '"v"'), ("Vary", "Abc"), ("Cache-Control", "max-age=60"),
+                      ("Age", "61")], b"vary\n")
+    SCRIPT[path] = vary
+    get(edged, path, headers=[("Abc", "123")])
+    assert get(edged, path, headers=[("Abc", "123")]).body == b"vary\n"
+    reqs = [q for q in origin.snapshot() if q.target == path]
+    assert len(reqs) == 2 and reqs[1].headers.get("if-none-match") == '"v"' and reqs[1].headers.get("abc") == "123"
