@@ -560,3 +560,33 @@ def test_if_none_match_wins_over_if_modified_since_and_vary_fields_go_with_a_rev
     assert get(edged, path, headers=[("Abc", "123")]).body == b"vary\n"
     reqs = [q for q in origin.snapshot() if q.target == path]
     assert len(reqs) == 2 and reqs[1].headers.get("if-none-match") == '"v"' and reqs[1].headers.get("abc") == "123"
+
+
+@pytest.mark.parametrize("name,vary,first,second,reused", [
+    ("omit", "Foo", [("Foo", "1")], [], False),
+    ("2-omit", "Foo, Bar", [("Foo", "1")], [], False),
+    ("2-no-match", "Foo, Bar", [("Foo", "1"), ("Bar", "abc")], [("Foo", "2"), ("Bar", "abc")], False),
+    ("3-order", "Foo, Bar, Baz", [("Foo", "1"), ("Bar", "abc4"), ("Baz", "789")],
+     [("Foo", "1"), ("Bar", "abc"), ("Baz", "789")], False),
+    ("3-omit", "Foo, Bar, Baz", [("Foo", "1"), ("Baz", "789")], [("Foo", "1"), ("Baz", "789")], True),
+    ("cache-key", "Foo", [("Foo", "1"), ("Other", "2")], [("Foo", "1"), ("Other", "3")], True),
+    ("normalise-space", "Foo", [("Foo", "1,2")], [("Foo", " 1, 2 ")], True),
+    ("normalise-combine", "Foo", [("Foo", "1, 2")], [("Foo", "1"), ("Foo", "2")], True),
+    ("case", "foo", [("Foo", "1")], [("FOO", "1")], True)])
+def test_vary(edged, origin, name, vary, first, second, reused):
+    # cache-tests vary-*: RFC 9111 §4.1.
+    path = "/v/" + name
+    SCRIPT[path] = fixed(200, ("Expires", http_date(5000)), ("Last-Modified", LM_OLD), ("Vary", vary))
+    get(edged, path, headers=first)
+    get(edged, path, headers=second)
+    assert origin.request_count(path) == (1 if reused else 2)
+
+
+def test_vary_keeps_the_other_variant(edged, origin):
+    path = "/v/invalidate"
+    SCRIPT[path] = lambda n, req: (200, [("Date", http_date()), ("Expires", http_date(5000)), ("Vary", "Foo")],
+                                   ("foo_%s\n" % req.headers.get("foo")).encode())
+    get(edged, path, headers=[("Foo", "1")])
+    get(edged, path, headers=[("Foo", "2")])
+    r = get(edged, path, headers=[("Foo", "1")])
+    assert r.body == b"foo_1\n" and origin.request_count(path) == 2
