@@ -102,6 +102,13 @@ def twice(e, origin, path, headers=()):
     ("max-age-single-quoted", [("Cache-Control", "max-age='3600'")], False),
     ("max-age-in-quoted-extension", [("Cache-Control", 'extension="max-age=3600", max-age=0')], False),
     ("max-age-in-quoted-extension-rev", [("Cache-Control", 'max-age=0, extension="max-age=3600"')], False),
+    ("max-age-0-expires-future", [("Expires", http_date(10000)), ("Cache-Control", "max-age=0")], False),
+    ("max-age-a100", [("Cache-Control", "max-age=a100")], False),
+    ("max-age-100a", [("Cache-Control", "max-age=100a")], False),
+    ("max-age-extension", [("Cache-Control", "foobar, max-age=3600")], True),
+    ("max-age-case", [("Cache-Control", "MaX-aGe=3600")], True),
+    ("max-age-ignore-quoted-all", [("Cache-Control", 'extension="max-age=100", max-age="0"')], False),
+    ("s-maxage-multiple-lines", [("Cache-Control", "max-age=3600"), ("Cache-Control", "s-maxage=0")], False),
     # §4.2.1: duplicates may use the first or be stale; edged is conservative (stale).
     ("max-age-dup-sameline", [("Cache-Control", "max-age=60, max-age=1")], False),
     ("max-age-dup-twoline", [("Cache-Control", "max-age=1"), ("Cache-Control", "max-age=60")], False),
@@ -193,6 +200,10 @@ def test_a_206_is_not_stored_and_a_range_is_answered_from_a_stored_200(edged, or
     assert origin.request_count(path) == 2
     r = get(edged, path, headers=[("Range", "bytes=2-3")])
     assert r.status == 206 and r.body == b"23" and origin.request_count(path) == 2
+    r = get(edged, path, headers=[("Range", "bytes=7-")])
+    assert (r.status, r.body, r.headers.get("content-range")) == (206, b"789", "bytes 7-9/10")
+    r = get(edged, path, headers=[("Range", "bytes=-1")])
+    assert (r.status, r.body) == (206, b"9") and origin.request_count(path) == 2
 
 
 # --- Revalidation (RFC 9111 §4.3) ------------------------------------------------------------
