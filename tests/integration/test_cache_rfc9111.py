@@ -394,11 +394,15 @@ def test_head_from_a_stored_get_and_never_get_from_a_head(edged, origin):
 
 @pytest.mark.parametrize("name,status,reused", [
     ("h301", 301, True), ("h410", 410, True), ("h501", 501, True), ("h302", 302, False),
-    ("h307", 307, False), ("h500", 500, False)])
+    ("h307", 307, False), ("h500", 500, False), ("h203", 203, True), ("h204", 204, True), ("h405", 405, True),
+    ("h414", 414, True), ("h201", 201, False), ("h202", 202, False), ("h403", 403, False), ("h502", 502, False),
+    ("h503", 503, False), ("h504", 504, False), ("h599", 599, False), ("h599-public", 599, True)])
 def test_heuristic_freshness_only_for_heuristically_cacheable_codes(edged, origin, name, status, reused):
-    # RFC 9110 §15.1 / RFC 9111 §4.2.2, Last-Modified ten days old, no explicit freshness.
+    # RFC 9110 §15.1 / RFC 9111 §4.2.2 (cache-tests heuristic-*), Last-Modified ten days old, no
+    # explicit freshness; `public` allows the heuristic for any status (§4.2.2).
     path = "/m/" + name
-    SCRIPT[path] = fixed(status, ("Last-Modified", LM_OLD), ("Location", "/elsewhere"))
+    extra = [("Cache-Control", "public")] if name.endswith("public") else []
+    SCRIPT[path] = fixed(status, ("Last-Modified", LM_OLD), ("Location", "/elsewhere"), *extra)
     assert twice(edged, origin, path)[1] == (1 if reused else 2)
 
 
