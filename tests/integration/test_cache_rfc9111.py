@@ -605,3 +605,34 @@ def test_vary_keeps_the_other_variant(edged, origin):
     get(edged, path, headers=[("Foo", "2")])
     r = get(edged, path, headers=[("Foo", "1")])
     assert r.body == b"foo_1\n" and origin.request_count(path) == 2
+
+
+@pytest.mark.parametrize("name,headers,reused", [
+    ("wrong-case", [("Expires", "THU, 18 AUG 2050 02:01:18 gMT")], True),
+    ("utc", [("Expires", "Thu, 18 Aug 2050 02:01:18 UTC")], False),
+    ("two-digit-year", [("Expires", "Thu, 18 Aug 50 02:01:18 GMT")], False),
+    ("no-comma", [("Expires", "Thu 18 Aug 2050 02:01:18 GMT")], False),
+    ("multiple-spaces", [("Expires", "Thu, 18  Aug  2050 02:01:18 GMT")], False),
+    ("date-dashes", [("Expires", "Thu, 18-Aug-2050 02:01:18 GMT")], False),
+    ("time-periods", [("Expires", "Thu, 18 Aug 2050 02.01.18 GMT")], False),
+    ("one-digit-hour", [("Expires", "Thu, 18 Aug 2050 2:01:18 GMT")], False),
+    ("rfc850", [("Expires", "Thursday, 18-Aug-50 02:01:18 GMT")], True),
+    ("asctime", [("Expires", "Thu Aug 18 02:01:18 2050")], True),
+])
+def test_expires_parsing(edged, origin, name, headers, reused):
+    # cache-tests expires-parse / expires-freshness (RFC 9110 §5.6.7: an invalid date is in the past).
+    path = "/x/" + name
+    SCRIPT[path] = fixed(200, *headers)
+    assert twice(edged, origin, path)[1] == (1 if reused else 2)
+
+
+@pytest.mark.parametrize("name,headers,reused", [
+    ("old-date", lambda: [("Expires", http_date(300)), ("Date", http_date(400))], False),
+    ("age-slow-date", lambda: [("Date", http_date(-10)), ("Expires", http_date(10)), ("Age", "25")], False),
+    ("age-fast-date", lambda: [("Date", http_date(10)), ("Expires", http_date(20)), ("Age", "15")], False),
+    ("invalid-date", lambda: [("Date", "foo"), ("Expires", http_date(10))], True),
+])
+def test_expires_with_date_and_age(edged, origin, name, headers, reused):
+    path = "/x/" + name
+    SCRIPT[path] = lambda n, req: (200, headers(), None)
+    assert twice(edged, origin, path)[1] == (1 if reused else 2)
