@@ -636,3 +636,28 @@ def test_expires_with_date_and_age(edged, origin, name, headers, reused):
     path = "/x/" + name
     SCRIPT[path] = lambda n, req: (200, headers(), None)
     assert twice(edged, origin, path)[1] == (1 if reused else 2)
+
+
+@pytest.mark.parametrize("name,headers,reused", [
+    ("max-age", [("CDN-Cache-Control", "max-age=3600")], True),
+    ("max-age-max-plus", [("CDN-Cache-Control", "max-age=99999999999")], True),
+    ("max-age-age", [("CDN-Cache-Control", "max-age=3600"), ("Age", "7200")], False),
+    ("max-age-0", [("CDN-Cache-Control", "max-age=0")], False),
+    ("max-age-0-expires", [("CDN-Cache-Control", "max-age=0"), ("Expires", http_date(10000))], False),
+    ("max-age-expires-invalid", [("CDN-Cache-Control", "max-age=3600"), ("Expires", "0")], True),
+    ("short-cc", [("Cache-Control", "max-age=0"), ("CDN-Cache-Control", "max-age=3600")], True),
+    ("long-cc", [("Cache-Control", "max-age=3600"), ("CDN-Cache-Control", "max-age=0")], False),
+    ("private", [("CDN-Cache-Control", "private"), ("Cache-Control", "max-age=10000")], False),
+    ("no-cache", [("CDN-Cache-Control", "no-cache"), ("Cache-Control", "max-age=10000")], False),
+    ("no-store", [("Cache-Control", "max-age=10000"), ("CDN-Cache-Control", "no-store")], False),
+    ("fresh-cc-nostore", [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=10000")], True),
+    ("invalid-sf-unknown", [("CDN-Cache-Control", "max-age=10000, &&&&&"), ("Cache-Control", "no-store")], False),
+    ("invalid-sf-wrong-type", [("CDN-Cache-Control", 'max-age="10000"'), ("Cache-Control", "no-store")], False),
+    ("space-before-equals", [("Cache-Control", "max-age=0"), ("CDN-Cache-Control", "max-age =100")], False),
+    ("case", [("CDN-Cache-Control", "MaX-aGe=3600")], False),   # sf keys are lowercase: invalid field
+])
+def test_cdn_cache_control(edged, origin, name, headers, reused):
+    # cache-tests cdn-cache-control (RFC 9213).
+    path = "/cdn/" + name
+    SCRIPT[path] = fixed(200, *headers)
+    assert twice(edged, origin, path)[1] == (1 if reused else 2)
