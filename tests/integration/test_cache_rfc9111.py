@@ -661,3 +661,27 @@ def test_cdn_cache_control(edged, origin, name, headers, reused):
     path = "/cdn/" + name
     SCRIPT[path] = fixed(200, *headers)
     assert twice(edged, origin, path)[1] == (1 if reused else 2)
+
+
+def test_if_modified_since_answered_by_the_cache(edged, origin):
+    # cache-tests conditional-lm-*: fresh -> 304 from the cache (any HTTP-date form); stale ->
+    # validated with the stored Last-Modified, then 304 to the client.
+    lm_t = time.time() - 3000
+    lm = email.utils.formatdate(lm_t, usegmt=True)
+    rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(lm_t))
+    SCRIPT["/c/lm-fresh"] = fixed(200, ("Cache-Control", "max-age=100000"), ("Last-Modified", lm))
+    get(edged, "/c/lm-fresh")
+    for ims in (lm, email.utils.formatdate(lm_t + 1000, usegmt=True), rfc850):
+        assert get(edged, "/c/lm-fresh", headers=[("If-Modified-Since", ims)]).status == 304, ims
+    assert get(edged, "/c/lm-fresh", headers=[("If-Modified-Since", http_date(-4000))]).status == 200
+    assert origin.request_count("/c/lm-fresh") == 1
+    path = "/c/lm-stale"
+
+    def stale(n, req):
+        if req.headers.get("if-modified-since") == lm:
+            return (304, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("Last-Modified", lm)], b"")
+        return (200, [("Date", http_date()), ("Cache-Control", "max-age=1"), ("Age", "2"), ("Last-Modified", lm)], None)
+    SCRIPT[path] = stale
+    get(edged, path)
+    r = get(edged, path, headers=[("If-Modified-Since", lm)])
+    assert r.status == 304 and origin.request_count(path) == 2
