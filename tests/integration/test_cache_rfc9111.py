@@ -685,3 +685,15 @@ def test_if_modified_since_answered_by_the_cache(edged, origin):
     get(edged, path)
     r = get(edged, path, headers=[("If-Modified-Since", lm)])
     assert r.status == 304 and origin.request_count(path) == 2
+
+
+def test_end_to_end_fields_are_stored_whatever_their_name(edged, origin):
+    # RFC 9111 §3.1: all received fields, unrecognised ones included (cache-tests headers-store-*).
+    fields = [("Test-Header", "t"), ("Content-Foo", "c"), ("X-Frame-Options", "deny"), ("Clear-Site-Data", '"cookies"'),
+              ("Set-Cookie2", "a=b"), ("Strict-Transport-Security", "max-age=1"), ("WWW-Authenticate", "Basic"),
+              ("Public-Key-Pins", "x")]
+    SCRIPT["/m/store-all"] = fixed(200, ("Cache-Control", "max-age=3600"), *fields)
+    r, count = twice(edged, origin, "/m/store-all")
+    assert count == 1
+    for name, value in fields:
+        assert r.headers.get(name) == value, name
