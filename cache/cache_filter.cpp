@@ -177,6 +177,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       // is answered as it is (not freshened, so the next request revalidates again).
       permit_.abandon();
       state_ = CacheState::Stale;
+      unmatched_304_ = true;
       route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
       return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
     }
@@ -282,7 +283,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     local_ = nullptr;
     resumer_ = nullptr;
     revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
-    updating_ = not_modified_ = purge_ = false;
+    updating_ = not_modified_ = purge_ = unmatched_304_ = false;
     from_tier_ = tier_pending_ = false;
     tier_lock_ = 0;
     state_ = CacheState::Miss;
@@ -300,7 +301,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
         break;
       case CacheState::Stale:
         notes.cache = updating_ ? "UPDATING" : "STALE";
-        if (!updating_) notes.cache_detail = reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
+        if (!updating_)
+          notes.cache_detail = unmatched_304_ ? "unmatched-304"
+                               : reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
         break;
       case CacheState::Revalidated: notes.cache = not_modified_ ? "REVALIDATED" : "EXPIRED"; break;
       case CacheState::Miss:
@@ -498,6 +501,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     appendCacheStatus(status_text_, "edged", state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
     if (updating_) status_text_ += "; detail=stale-while-revalidate";
+    if (unmatched_304_) status_text_ += "; detail=unmatched-304";
     if (from_tier_) status_text_ += "; detail=shared";
     out_headers_.push_back({"Cache-Status", status_text_, proxy::HeaderId::Other});
     local.status = head.status();
@@ -807,6 +811,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   bool waited_ = false;
   bool stale_if_error_ = false;
   bool updating_ = false;       // served stale under stale-while-revalidate (a refresh runs)
+  bool unmatched_304_ = false;  // revalidation got a 304 for another representation: served as stored
   bool not_modified_ = false;   // revalidated by a 304
   bool purge_ = false;          // a PURGE request
   bool from_tier_ = false;     // entry_ came from the second tier
