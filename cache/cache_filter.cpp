@@ -208,6 +208,11 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       if (d.store) {
         CacheEntry::Parts parts;
         parts.head = makeStoredHead(e.status, resp_fields_, rf.cc.directives.withheld);
+        if (!parts.head.has("date")) {  // RFC 9110 §6.6.1: cached with the time it was received
+          char date[29];
+          parts.head.add("Date", formatHttpDate(now, date));
+          parts.head.shrink();
+        }
         parts.facts = sf;
         std::vector<std::string_view> vary_lines;
         for (const FieldView& f : resp_fields_)
