@@ -503,7 +503,8 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     age_text_ = std::to_string(std::max<Seconds>(age, 0));
     out_headers_.push_back({"Age", age_text_, proxy::HeaderId::Other});
     status_text_.clear();
-    appendCacheStatus(status_text_, "edged", state_, reason_, ttl, false);
+    // An unmatched 304 went forward (fwd=stale; fwd-status=304) but stored nothing.
+    appendCacheStatus(status_text_, "edged", unmatched_304_ ? CacheState::Revalidated : state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
     if (updating_) status_text_ += "; detail=stale-while-revalidate";
     if (unmatched_304_) status_text_ += "; detail=unmatched-304";
