@@ -701,3 +701,20 @@ def test_end_to_end_fields_are_stored_whatever_their_name(edged, origin):
     assert count == 1
     for name, value in fields:
         assert r.headers.get(name) == value, name
+
+
+def test_equivalent_uris_share_an_entry_and_its_invalidation(edged, origin):
+    # RFC 9110 §4.2.3 / RFC 3986 §6.2.2: %7E and ~ are the same URI, so are %2f and %2F.
+    def gets(p):
+        return sum(1 for q in origin.snapshot() if q.target.startswith(p) and q.method == "GET")
+    for p in ("/n/~user", "/n/%7Euser", "/n/%7euser", "/n/a%2fb", "/n/a%2Fb"):
+        SCRIPT[p] = lambda n, req: (200 if req.method == "GET" else 204,
+                                    [("Date", http_date()), ("Cache-Control", "max-age=60")], None)
+    for p in ("/n/~user", "/n/%7Euser", "/n/%7euser"):
+        get(edged, p)
+    get(edged, "/n/a%2fb")
+    get(edged, "/n/a%2Fb")
+    assert gets("/n/~") + gets("/n/%7") == 1 and gets("/n/a%2") == 1
+    get(edged, "/n/%7euser", method="POST", body=b"x")   # invalidates /n/~user
+    get(edged, "/n/~user")
+    assert gets("/n/~") + gets("/n/%7") == 2
