@@ -93,7 +93,12 @@ RequestFacts requestFacts(std::string_view method, std::span<const FieldView> fi
   RequestFacts r;
   r.method = method;
   r.cc = requestCacheControl(valuesOf(fields, "cache-control"), valuesOf(fields, "pragma"));
-  for (const FieldView& f : fields) r.has_authorization = r.has_authorization || iequals(f.name, "authorization");
+  for (const FieldView& f : fields) {
+    r.has_authorization = r.has_authorization || iequals(f.name, "authorization");
+    // RFC 9111 §4.3.2: If-Match / If-Unmodified-Since are not for a cache to evaluate: the stored
+    // response is validated at the origin, where the precondition goes along (as no-cache does).
+    if (iequals(f.name, "if-match") || iequals(f.name, "if-unmodified-since")) r.cc.no_cache = true;
+  }
   return r;
 }
 

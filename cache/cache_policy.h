@@ -76,7 +76,8 @@ struct ResponseFacts {
 
 // The facts of a request / response read from its fields (Cache-Control and Pragma folded per
 // §5.4; targeted fields per RFC 9213; dates and Age parsed; Vary checked for "*"). `now` is the
-// reference for rfc850 two-digit years.
+// reference for rfc850 two-digit years. A request with If-Match or If-Unmodified-Since counts as
+// no-cache (§4.3.2: those preconditions are the origin's to evaluate).
 RequestFacts requestFacts(std::string_view method, std::span<const FieldView> fields);
 ResponseFacts responseFacts(int status, std::span<const FieldView> fields, int64_t now);
 

@@ -718,3 +718,25 @@ def test_equivalent_uris_share_an_entry_and_its_invalidation(edged, origin):
     get(edged, "/n/%7euser", method="POST", body=b"x")   # invalidates /n/~user
     get(edged, "/n/~user")
     assert gets("/n/~") + gets("/n/%7") == 2
+
+
+def test_if_match_and_if_unmodified_since_are_evaluated_by_the_origin(edged, origin):
+    # RFC 9111 §4.3.2: not applicable to a cache; the stored response is validated at the origin
+    # with the client's precondition alongside, and a 412 leaves the entry as it was.
+    path = "/m/if-match"
+
+    def im(n, req):
+        if req.headers.get("if-match") == '"other"' or req.headers.get("if-unmodified-since"):
+            return (412, [("Date", http_date())], b"precondition failed\n")
+        if req.headers.get("if-none-match") == '"im"':
+            return (304, [("Date", http_date()), ("ETag", '"im"'), ("Cache-Control", "max-age=60")], b"")
+        return (200, [("Date", http_date()), ("ETag", '"im"'), ("Cache-Control", "max-age=60")], b"im\n")
+    SCRIPT[path] = im
+    get(edged, path)
+    assert get(edged, path, headers=[("If-Match", '"other"')]).status == 412
+    assert get(edged, path, headers=[("If-Unmodified-Since", http_date(-86400))]).status == 412
+    r = get(edged, path, headers=[("If-Match", '"im"')])
+    assert (r.status, r.body) == (200, b"im\n")
+    assert get(edged, path).body == b"im\n"
+    reqs = [q for q in origin.snapshot() if q.target == path]
+    assert len(reqs) == 4 and reqs[1].headers.get("if-match") == '"other"'

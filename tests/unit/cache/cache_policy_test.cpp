@@ -139,6 +139,8 @@ TEST_CASE("reuse decision (RFC 9111 §4.2, §4.3, §5.2; RFC 5861)") {
       {"RFC 9111 §5.2.1.4: request no-cache revalidates a fresh entry", {{"Cache-Control", "no-cache"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
       {"RFC 9111 §5.4: request Pragma no-cache without Cache-Control", {{"Pragma", "no-cache"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
       {"RFC 9111 §5.2.2.4: response no-cache revalidates every time", {}, {{"Cache-Control", "max-age=60, no-cache"}}, 1, A::Revalidate},
+      {"RFC 9111 §4.3.2: If-Match is the origin's: validated there", {{"If-Match", "\"a\""}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
+      {"RFC 9111 §4.3.2: If-Unmodified-Since is the origin's: validated there", {{"If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
       {"RFC 9111 §5.2.1.1: request max-age older than the entry", {{"Cache-Control", "max-age=5"}}, {{"Cache-Control", "max-age=60"}}, 10, A::Revalidate},
       {"RFC 9111 §5.2.1.1: request max-age younger than the entry", {{"Cache-Control", "max-age=50"}}, {{"Cache-Control", "max-age=60"}}, 10, A::ServeFresh},
       {"RFC 9111 §5.2.1.1: request max-age=0 forces validation", {{"Cache-Control", "max-age=0"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
