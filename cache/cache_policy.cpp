@@ -153,6 +153,9 @@ StoreDecision decideStore(const RequestFacts& rq, const ResponseFacts& rs) {
   // §3: the status code is final; 206 is not stored (partial responses, §3.3, not combined here);
   // 304 is a validation answer, not a response to store.
   if (rs.status < 200 || rs.status == 206 || rs.status == 304) return {false, BypassReason::Status};
+  // RFC 9110 §15.5.13: a 412 answers the request's precondition (If-Match, If-Unmodified-Since,
+  // which go to the origin, §4.3.2), not the resource: never a response for other requests.
+  if (rs.status == 412) return {false, BypassReason::Status};
   if (rq.cc.no_store) return {false, BypassReason::NoStoreRequest};
   // §5.2.2.3: must-understand limits storing to status codes the cache understands, and then
   // overrides no-store.

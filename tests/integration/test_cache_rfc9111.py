@@ -727,13 +727,14 @@ def test_if_match_and_if_unmodified_since_are_evaluated_by_the_origin(edged, ori
 
     def im(n, req):
         if req.headers.get("if-match") == '"other"' or req.headers.get("if-unmodified-since"):
-            return (412, [("Date", http_date())], b"precondition failed\n")
+            return (412, [("Date", http_date()), ("Cache-Control", "max-age=60")], b"precondition failed\n")
         if req.headers.get("if-none-match") == '"im"':
             return (304, [("Date", http_date()), ("ETag", '"im"'), ("Cache-Control", "max-age=60")], b"")
         return (200, [("Date", http_date()), ("ETag", '"im"'), ("Cache-Control", "max-age=60")], b"im\n")
     SCRIPT[path] = im
     get(edged, path)
     assert get(edged, path, headers=[("If-Match", '"other"')]).status == 412
+    assert get(edged, path).body == b"im\n"        # the 412 (even with max-age) replaced nothing
     assert get(edged, path, headers=[("If-Unmodified-Since", http_date(-86400))]).status == 412
     r = get(edged, path, headers=[("If-Match", '"im"')])
     assert (r.status, r.body) == (200, b"im\n")

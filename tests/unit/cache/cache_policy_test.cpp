@@ -39,6 +39,7 @@ TEST_CASE("storable? (RFC 9111 §3)") {
       {"RFC 9111 §3: a non-final status is not stored", "GET", {}, 103, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
       {"RFC 9111 §3.3: a partial 206 is not stored", "GET", {}, 206, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
       {"RFC 9111 §4.3.4: a 304 is not stored as a response", "GET", {}, 304, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
+      {"RFC 9110 §15.5.13: a 412 answers a precondition, it is not stored", "GET", {{"If-Match", "\"x\""}}, 412, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
       {"RFC 9111 §5.2.1.5: request no-store", "GET", {{"Cache-Control", "no-store"}}, 200, {{"Cache-Control", "max-age=60"}}, BypassReason::NoStoreRequest},
       {"RFC 9111 §5.2.2.5: response no-store", "GET", {}, 200, {{"Cache-Control", "max-age=60, no-store"}}, BypassReason::NoStoreResponse},
       {"RFC 9111 §5.2.2.3: must-understand with an understood status overrides no-store", "GET", {}, 200,
