@@ -141,7 +141,7 @@ def test_expires_without_date_and_a_date_in_the_future(edged, origin):
     assert count == 1
     SCRIPT["/f/date-future"] = lambda n, req: (200, [("Date", http_date(3600)), ("Cache-Control", "max-age=60")], None)
     r, count = twice(edged, origin, "/f/date-future")
-    assert count == 1 and r.headers.get("age") == "0"
+    assert count == 1 and int(r.headers.get("age")) <= 2   # apparent age never negative (§4.2.3)
 
 
 def test_status_codes_with_explicit_freshness_and_must_understand(edged, origin):
