@@ -64,13 +64,33 @@ void setDelta(std::optional<Seconds>& slot, bool& seen, const Argument& arg, boo
   seen = true;
 }
 
+// no-cache="a, b" / private="a": adds the field names to cc.withheld; false (nothing added) when
+// there is no argument, or it is not a non-empty list of tokens.
+bool withhold(CacheControl& cc, const Argument& arg) {
+  if (!arg.present || !arg.ok) return false;
+  std::string names;
+  bool valid = true;
+  forEachElement(arg.value, [&](std::string_view e) {
+    if (!isToken(e)) { valid = false; return; }
+    for (char c : e) names.push_back(lower(c));
+    names.push_back(',');
+  });
+  if (!valid || names.empty()) return false;
+  cc.withheld += names;
+  return true;
+}
+
 void applyDirective(CacheControl& cc, Seen& seen, std::string_view name, const Argument& arg,
                     bool& poisoned_swr, bool& poisoned_sie, bool& poisoned_min_fresh, bool& poisoned_max_stale) {
   cc.present = true;
   auto is = [&](std::string_view n) { return iequals(name, n); };
   if (is("no-store")) cc.no_store = true;
-  else if (is("no-cache")) { cc.no_cache = true; if (arg.present) cc.no_cache_qualified = true; }
-  else if (is("private")) cc.private_ = true;
+  else if (is("no-cache")) {
+    if (arg.present) cc.no_cache_qualified = true;
+    if (!withhold(cc, arg)) cc.no_cache = true;
+  } else if (is("private")) {
+    if (!withhold(cc, arg)) cc.private_ = true;
+  }
   else if (is("public")) cc.public_ = true;
   else if (is("must-revalidate")) cc.must_revalidate = true;
   else if (is("proxy-revalidate")) cc.proxy_revalidate = true;
@@ -113,10 +133,15 @@ CacheControl parseCacheControl(std::span<const std::string_view> lines) {
   for (std::string_view line : lines) {
     forEachElement(line, [&](std::string_view element) {
       const size_t eq = element.find('=');
-      const std::string_view name = trim(element.substr(0, eq));
+      const std::string_view raw_name = element.substr(0, eq);
+      const std::string_view name = trim(raw_name);
       if (!isToken(name)) return;
       Argument arg;
-      if (eq != std::string_view::npos) arg = unquote(element.substr(eq + 1));
+      if (eq != std::string_view::npos) {
+        arg = unquote(element.substr(eq + 1));
+        // RFC 9110 §5.6.2: token "=" argument, no whitespace around "=": not a valid argument.
+        if (isOws(raw_name.back()) || (eq + 1 < element.size() && isOws(element[eq + 1]))) arg.ok = false;
+      }
       applyDirective(cc, seen, name, arg, poisoned_swr, poisoned_sie, poisoned_min_fresh, poisoned_max_stale);
     });
   }
@@ -124,6 +149,16 @@ CacheControl parseCacheControl(std::span<const std::string_view> lines) {
 }
 
 CacheControl parseCacheControl(std::string_view line) { return parseCacheControl(std::span(&line, 1)); }
+
+bool isWithheld(std::string_view withheld, std::string_view name) {
+  while (!withheld.empty()) {
+    const size_t comma = withheld.find(',');
+    if (iequals(withheld.substr(0, comma), name)) return true;
+    if (comma == std::string_view::npos) break;
+    withheld.remove_prefix(comma + 1);
+  }
+  return false;
+}
 
 bool pragmaHasNoCache(std::string_view value) {
   bool found = false;
@@ -136,6 +171,9 @@ bool pragmaHasNoCache(std::string_view value) {
 CacheControl requestCacheControl(std::span<const std::string_view> cache_control_lines,
                                  std::span<const std::string_view> pragma_lines) {
   CacheControl cc = parseCacheControl(cache_control_lines);
+  // A request's no-cache has no field list (RFC 9111 §5.2.1.4): any argument is plain no-cache.
+  if (cc.no_cache_qualified) cc.no_cache = true;
+  cc.withheld.clear();
   if (!cache_control_lines.empty()) return cc;
   for (std::string_view p : pragma_lines)
     if (pragmaHasNoCache(p)) {

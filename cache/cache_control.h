@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace edged::cache {
@@ -16,9 +17,9 @@ using Seconds = int64_t;
 struct CacheControl {
   bool present = false;            // at least one directive (known or not) was seen
   bool no_store = false;
-  bool no_cache = false;           // qualified no-cache="f" counts as unqualified (conservative)
+  bool no_cache = false;           // unqualified, or qualified with a list that is not valid
   bool no_cache_qualified = false;
-  bool private_ = false;           // qualified private="f" counts as unqualified (conservative)
+  bool private_ = false;           // unqualified, or qualified with a list that is not valid
   bool public_ = false;
   bool must_revalidate = false;
   bool proxy_revalidate = false;
@@ -38,7 +39,14 @@ struct CacheControl {
   std::optional<Seconds> min_fresh;
   std::optional<Seconds> stale_while_revalidate;  // RFC 5861
   std::optional<Seconds> stale_if_error;          // RFC 5861
+  // Cache-Control no-cache="a, b" / private="c" (RFC 9111 §5.2.2.4, §5.2.2.7): the listed field
+  // names, lowercase, each followed by ','. The response may be stored and reused without them.
+  // A list that is empty or holds a non-token counts as the unqualified directive instead.
+  std::string withheld;
 };
+
+// True when `name` is one of a CacheControl::withheld list (any case).
+bool isWithheld(std::string_view withheld, std::string_view name);
 
 // Cache-Control, RFC 9111 §5.2 / RFC 9110 §5.6.2: every field line of the message, in order (their
 // combination is the comma-joined list). Directive names are case-insensitive tokens; arguments

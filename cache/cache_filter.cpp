@@ -171,7 +171,16 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       e.headers.push_back({"Cache-Status", status_text_});
       return proxy::FilterAction::Continue;
     }
-    if (revalidating_ && entry_ && e.status == 304) return answerRevalidated(now, local);
+    if (revalidating_ && entry_ && e.status == 304) {
+      if (selectedBy304(entry_->head(), resp_fields_)) return answerRevalidated(now, local);
+      // RFC 9111 §4.3.4: a 304 for another representation updates nothing: the stored response
+      // is answered as it is (not freshened, so the next request revalidates again).
+      permit_.abandon();
+      state_ = CacheState::Stale;
+      unmatched_304_ = true;
+      route_->counters->stale.fetch_add(1, std::memory_order_relaxed);
+      return serve(*entry_, entry_->head(), entry_->bodySize(), reuse_.age, reuse_.ttl, local);
+    }
     if (entry_ && stale_if_error_ && e.status >= 500) {
       permit_.abandon();
       state_ = CacheState::Stale;
@@ -198,7 +207,12 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
       }
       if (d.store) {
         CacheEntry::Parts parts;
-        parts.head = makeStoredHead(e.status, resp_fields_);
+        parts.head = makeStoredHead(e.status, resp_fields_, rf.cc.directives.withheld);
+        if (!parts.head.has("date")) {  // RFC 9110 §6.6.1: cached with the time it was received
+          char date[29];
+          parts.head.add("Date", formatHttpDate(now, date));
+          parts.head.shrink();
+        }
         parts.facts = sf;
         std::vector<std::string_view> vary_lines;
         for (const FieldView& f : resp_fields_)
@@ -274,7 +288,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     local_ = nullptr;
     resumer_ = nullptr;
     revalidating_ = invalidate_ = stored_ = stale_if_error_ = waited_ = false;
-    updating_ = not_modified_ = purge_ = false;
+    updating_ = not_modified_ = purge_ = unmatched_304_ = false;
     from_tier_ = tier_pending_ = false;
     tier_lock_ = 0;
     state_ = CacheState::Miss;
@@ -292,7 +306,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
         break;
       case CacheState::Stale:
         notes.cache = updating_ ? "UPDATING" : "STALE";
-        if (!updating_) notes.cache_detail = reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
+        if (!updating_)
+          notes.cache_detail = unmatched_304_ ? "unmatched-304"
+                               : reuse_.stale_if_error || stale_if_error_ ? "stale-if-error" : "max-stale";
         break;
       case CacheState::Revalidated: notes.cache = not_modified_ ? "REVALIDATED" : "EXPIRED"; break;
       case CacheState::Miss:
@@ -487,9 +503,11 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     age_text_ = std::to_string(std::max<Seconds>(age, 0));
     out_headers_.push_back({"Age", age_text_, proxy::HeaderId::Other});
     status_text_.clear();
-    appendCacheStatus(status_text_, "edged", state_, reason_, ttl, false);
+    // An unmatched 304 went forward (fwd=stale; fwd-status=304) but stored nothing.
+    appendCacheStatus(status_text_, "edged", unmatched_304_ ? CacheState::Revalidated : state_, reason_, ttl, false);
     if (state_ == CacheState::Revalidated) status_text_ = "edged; fwd=stale; fwd-status=304; stored";
     if (updating_) status_text_ += "; detail=stale-while-revalidate";
+    if (unmatched_304_) status_text_ += "; detail=unmatched-304";
     if (from_tier_) status_text_ += "; detail=shared";
     out_headers_.push_back({"Cache-Status", status_text_, proxy::HeaderId::Other});
     local.status = head.status();
@@ -534,7 +552,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   }
 
   proxy::FilterAction answerRevalidated(int64_t now, proxy::LocalResponse& local) {
-    merged_ = merge304(entry_->head(), resp_fields_);
+    merged_ = merge304(entry_->head(), resp_fields_, responseFacts(304, resp_fields_, now).cc.directives.withheld);
     std::vector<FieldView>& mf = merged_fields_;
     mf.clear();
     merged_.forEach([&](FieldView f) { mf.push_back(f); });
@@ -799,6 +817,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   bool waited_ = false;
   bool stale_if_error_ = false;
   bool updating_ = false;       // served stale under stale-while-revalidate (a refresh runs)
+  bool unmatched_304_ = false;  // revalidation got a 304 for another representation: served as stored
   bool not_modified_ = false;   // revalidated by a 304
   bool purge_ = false;          // a PURGE request
   bool from_tier_ = false;     // entry_ came from the second tier

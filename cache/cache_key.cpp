@@ -38,11 +38,49 @@ void appendHost(std::string& out, std::string_view default_port, std::string_vie
   }
 }
 
+int hexValue(char c) {
+  if (isDigit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 §2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
+bool isUnreserved(int c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
+
+// The path with its percent-encoding normalised (RFC 3986 §6.2.2.1, §6.2.2.2; RFC 9110 §4.2.3):
+// hex digits upper case, encoded unreserved characters decoded. Equivalent URIs share a key, for
+// hits and for invalidation alike.
+void appendPath(std::string& out, std::string_view path) {
+  for (size_t i = 0; i < path.size(); ++i) {
+    const int hi = path[i] == '%' && i + 2 < path.size() ? hexValue(path[i + 1]) : -1;
+    const int lo = hi >= 0 ? hexValue(path[i + 2]) : -1;
+    if (lo < 0) {
+      out += path[i];
+      continue;
+    }
+    const int c = hi * 16 + lo;
+    if (isUnreserved(c)) {
+      out += static_cast<char>(c);
+    } else {
+      constexpr char kHex[] = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[hi];
+      out += kHex[lo];
+    }
+    i += 2;
+  }
+}
+
 void appendTarget(std::string& out, std::string_view target, const KeyOptions& options) {
   target = target.substr(0, target.find('#'));
   const size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
-  out += path.empty() ? "/" : path;
+  if (path.empty()) out += '/';
+  else appendPath(out, path);
   if (q == std::string_view::npos) return;
   std::string_view query = target.substr(q + 1);
   bool first = true;

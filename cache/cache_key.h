@@ -26,7 +26,8 @@ struct KeyOptions {
 bool globMatch(std::string_view pattern, std::string_view text);
 
 // scheme://host[:port]path?query: scheme and host lowercased, the scheme's default port dropped
-// (http 80, https 443), an empty path made "/", ignored query parameters removed (the others keep
+// (http 80, https 443), an empty path made "/", the path's percent-encoding normalised (hex upper
+// case, unreserved characters decoded), ignored query parameters removed (the others keep
 // their order; a query left empty loses its '?'), the fragment dropped. The method is not part
 // of the key (HEAD is answered from GET's entry).
 std::string primaryKey(std::string_view scheme, std::string_view host, std::string_view target,

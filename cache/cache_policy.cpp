@@ -93,7 +93,12 @@ RequestFacts requestFacts(std::string_view method, std::span<const FieldView> fi
   RequestFacts r;
   r.method = method;
   r.cc = requestCacheControl(valuesOf(fields, "cache-control"), valuesOf(fields, "pragma"));
-  for (const FieldView& f : fields) r.has_authorization = r.has_authorization || iequals(f.name, "authorization");
+  for (const FieldView& f : fields) {
+    r.has_authorization = r.has_authorization || iequals(f.name, "authorization");
+    // RFC 9111 §4.3.2: If-Match / If-Unmodified-Since are not for a cache to evaluate: the stored
+    // response is validated at the origin, where the precondition goes along (as no-cache does).
+    if (iequals(f.name, "if-match") || iequals(f.name, "if-unmodified-since")) r.cc.no_cache = true;
+  }
   return r;
 }
 
@@ -148,6 +153,9 @@ StoreDecision decideStore(const RequestFacts& rq, const ResponseFacts& rs) {
   // §3: the status code is final; 206 is not stored (partial responses, §3.3, not combined here);
   // 304 is a validation answer, not a response to store.
   if (rs.status < 200 || rs.status == 206 || rs.status == 304) return {false, BypassReason::Status};
+  // RFC 9110 §15.5.13: a 412 answers the request's precondition (If-Match, If-Unmodified-Since,
+  // which go to the origin, §4.3.2), not the resource: never a response for other requests.
+  if (rs.status == 412) return {false, BypassReason::Status};
   if (rq.cc.no_store) return {false, BypassReason::NoStoreRequest};
   // §5.2.2.3: must-understand limits storing to status codes the cache understands, and then
   // overrides no-store.
@@ -224,7 +232,9 @@ ReuseDecision decideReuse(const CacheControl& rq, const StoredFacts& st, int64_t
   d.ttl = st.freshness_lifetime - d.age;
   const bool fresh = d.ttl > 0;
   const int64_t staleness = fresh ? 0 : -d.ttl;
-  d.stale_if_error = !st.never_stale && st.stale_if_error && staleness <= *st.stale_if_error;
+  // §4.2.4: never stale when a directive forbids it (must-revalidate, proxy-revalidate, s-maxage,
+  // and the response's no-cache: reuse only after a successful validation).
+  d.stale_if_error = !st.never_stale && !st.no_cache && st.stale_if_error && staleness <= *st.stale_if_error;
   auto set = [&](ReuseAction a, ReuseReason r) { d.action = a; d.reason = r; };
   if (rq.no_cache) set(ReuseAction::Revalidate, ReuseReason::RequestNoCache);            // §5.2.1.4
   else if (st.no_cache) set(ReuseAction::Revalidate, ReuseReason::ResponseNoCache);      // §5.2.2.4
@@ -256,7 +266,8 @@ std::optional<FieldView> conditionalRequestField(HeadView stored) {
 
 bool isHopByHop(std::string_view n) {
   constexpr std::string_view kNames[] = {"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
-                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization"};
+                                         "upgrade", "trailer", "proxy-authenticate", "proxy-authorization",
+                                         "proxy-authentication-info"};
   for (std::string_view k : kNames)
     if (iequals(n, k)) return true;
   return false;
@@ -278,23 +289,23 @@ bool storable(std::span<const FieldView> fields, std::string_view name) {
 
 }  // namespace
 
-StoredHead makeStoredHead(int status, std::span<const FieldView> fields) {
+StoredHead makeStoredHead(int status, std::span<const FieldView> fields, std::string_view withheld) {
   StoredHead h(status);
   for (const FieldView& f : fields)
-    if (storable(fields, f.name)) h.add(f.name, f.value);
+    if (storable(fields, f.name) && !isWithheld(withheld, f.name)) h.add(f.name, f.value);
   h.shrink();
   return h;
 }
 
 bool updatedBy304(std::string_view n) {
   if (isHopByHop(n)) return false;
-  constexpr std::string_view kKept[] = {"content-length", "content-encoding", "content-range", "age"};
+  constexpr std::string_view kKept[] = {"content-length", "content-encoding", "content-range"};
   for (std::string_view k : kKept)
     if (iequals(n, k)) return false;
   return true;
 }
 
-StoredHead merge304(HeadView stored, std::span<const FieldView> nm) {
+StoredHead merge304(HeadView stored, std::span<const FieldView> nm, std::string_view withheld) {
   auto updates = [&](std::string_view name) {
     if (!updatedBy304(name) || !storable(nm, name)) return false;
     for (const FieldView& f : nm)
@@ -303,12 +314,31 @@ StoredHead merge304(HeadView stored, std::span<const FieldView> nm) {
   };
   StoredHead out(stored.status());
   stored.forEach([&](FieldView f) {
-    if (!updates(f.name)) out.add(f.name, f.value);
+    // The stored Age went with the old response: the merged head's age is the 304's (§4.2.3).
+    if (!updates(f.name) && !iequals(f.name, "age") && !isWithheld(withheld, f.name)) out.add(f.name, f.value);
   });
   for (const FieldView& f : nm)
-    if (updatedBy304(f.name) && storable(nm, f.name)) out.add(f.name, f.value);
+    if (updatedBy304(f.name) && storable(nm, f.name) && !isWithheld(withheld, f.name)) out.add(f.name, f.value);
   out.shrink();
   return out;
+}
+
+bool selectedBy304(HeadView stored, std::span<const FieldView> nm) {
+  std::string_view etag, lm;
+  for (const FieldView& f : nm) {
+    if (etag.empty() && iequals(f.name, "etag")) etag = f.value;
+    else if (lm.empty() && iequals(f.name, "last-modified")) lm = f.value;
+  }
+  if (!etag.empty()) {
+    const auto theirs = parseEntityTag(etag), ours = parseEntityTag(stored.get("etag"));
+    if (!theirs) return true;  // not a validator at all: as if absent
+    if (!ours) return false;
+    return theirs->weak ? weakMatch(*theirs, *ours) : strongMatch(*theirs, *ours);
+  }
+  const std::string_view stored_lm = stored.get("last-modified");
+  if (lm.empty() || stored_lm.empty()) return true;
+  const auto theirs = parseHttpDate(trim(lm)), ours = parseHttpDate(trim(stored_lm));
+  return !theirs || !ours || *theirs == *ours;
 }
 
 bool invalidatesStored(std::string_view method, int status) {

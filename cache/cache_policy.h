@@ -76,7 +76,8 @@ struct ResponseFacts {
 
 // The facts of a request / response read from its fields (Cache-Control and Pragma folded per
 // §5.4; targeted fields per RFC 9213; dates and Age parsed; Vary checked for "*"). `now` is the
-// reference for rfc850 two-digit years.
+// reference for rfc850 two-digit years. A request with If-Match or If-Unmodified-Since counts as
+// no-cache (§4.3.2: those preconditions are the origin's to evaluate).
 RequestFacts requestFacts(std::string_view method, std::span<const FieldView> fields);
 ResponseFacts responseFacts(int status, std::span<const FieldView> fields, int64_t now);
 
@@ -147,17 +148,25 @@ std::optional<FieldView> conditionalRequestField(HeadView stored);
 
 // Hop-by-hop fields (RFC 9110 §7.6.1) plus the proxy-only ones a cache must not store (RFC 9111 §3.1).
 bool isHopByHop(std::string_view name);
-// The head to store: every field except hop-by-hop ones and those named in Connection.
-StoredHead makeStoredHead(int status, std::span<const FieldView> fields);
+// The head to store: every field except hop-by-hop ones, those named in Connection and those
+// `withheld` by the response's no-cache="..." / private="..." (RFC 9111 §5.2.2.4, §5.2.2.7).
+StoredHead makeStoredHead(int status, std::span<const FieldView> fields, std::string_view withheld = {});
 
 // RFC 9111 §3.2 / §4.3.4: fields of a 304 that replace the stored ones. Everything except:
 // hop-by-hop and Connection-named fields (not stored at all), Content-Length, Transfer-Encoding,
-// Content-Encoding, Content-Range (the stored body's framing and coding depend on them) and Age
-// (generated on each hit).
+// Content-Encoding, Content-Range (the stored body's framing and coding depend on them).
 bool updatedBy304(std::string_view name);
 // The stored head after a 304: stored fields whose name the 304 carries (and may update) are
 // replaced by the 304's, the others kept in order; the 304's new fields appended. Status kept.
-StoredHead merge304(HeadView stored, std::span<const FieldView> not_modified);
+// The stored Age is always dropped: the merged head is aged from the 304 (its Age, if any, and
+// its Date), never from the old response's Age (a hit generates its own Age anyway).
+// Fields `withheld` by the 304's own no-cache="..." / private="..." are not kept, stored or new.
+StoredHead merge304(HeadView stored, std::span<const FieldView> not_modified, std::string_view withheld = {});
+// RFC 9111 §4.3.4: does this 304 select the stored response for update? Its ETag, when it has
+// one, must match the stored ETag (strong comparison for a strong one, weak for a weak one);
+// without an ETag, its Last-Modified, when both have one, must equal the stored one. A 304
+// without a validator selects the stored response. False: the 304 updates nothing.
+bool selectedBy304(HeadView stored, std::span<const FieldView> not_modified);
 
 // RFC 9111 §4.4: does this response to `method` invalidate cached URIs? Unsafe (or unknown)
 // method and a non-error status (2xx, 3xx).

@@ -1,5 +1,6 @@
 // cache/http_date.cpp — HTTP-date in its three historical forms, without the C library's
-// locale- and time-zone-dependent functions.
+// locale- and time-zone-dependent functions. Names (day, month, GMT) are matched in any case: the
+// grammar is case-sensitive, but recipients are encouraged to be robust (RFC 9110 §5.6.7).
 #include "cache/http_date.h"
 
 #include "cache/field_text.h"
@@ -30,7 +31,7 @@ constexpr unsigned daysIn(int64_t y, unsigned m) {
 
 int month(std::string_view s) {
   for (int i = 0; i < 12; ++i)
-    if (s == kMonths[i]) return i + 1;
+    if (text::iequals(s, kMonths[i])) return i + 1;
   return 0;
 }
 
@@ -57,7 +58,7 @@ std::optional<int64_t> assemble(int64_t y, int mon, int d, int h, int m, int s) 
 
 bool oneOf(std::string_view s, const std::string_view* names) {
   for (int i = 0; i < 7; ++i)
-    if (s == names[i]) return true;
+    if (text::iequals(s, names[i])) return true;
   return false;
 }
 
@@ -67,7 +68,7 @@ std::optional<int64_t> parseHttpDate(std::string_view t, int64_t now) {
   int d = 0, y = 0, h = 0, mi = 0, s = 0;
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" (29 bytes)
   if (t.size() == 29 && t[3] == ',' && t[4] == ' ' && t[7] == ' ' && t[11] == ' ' && t[16] == ' ' &&
-      t[25] == ' ' && t.substr(26) == "GMT") {
+      t[25] == ' ' && text::iequals(t.substr(26), "GMT")) {
     if (!oneOf(t.substr(0, 3), kDays) || !digits(t.substr(5, 2), 2, d) || !digits(t.substr(12, 4), 4, y) ||
         !timeOfDay(t.substr(17, 8), h, mi, s))
       return std::nullopt;
@@ -87,7 +88,7 @@ std::optional<int64_t> parseHttpDate(std::string_view t, int64_t now) {
   if (comma == std::string_view::npos || !oneOf(t.substr(0, comma), kLongDays)) return std::nullopt;
   std::string_view r = t.substr(comma + 1);
   if (r.size() != 23 || r[0] != ' ' || r[3] != '-' || r[7] != '-' || r[10] != ' ' || r[19] != ' ' ||
-      r.substr(20) != "GMT")
+      !text::iequals(r.substr(20), "GMT"))
     return std::nullopt;
   int yy = 0;
   if (!digits(r.substr(1, 2), 2, d) || !digits(r.substr(8, 2), 2, yy) || !timeOfDay(r.substr(11, 8), h, mi, s))

@@ -35,6 +35,7 @@ std::string describe(const CacheControl& c) {
   num(c.min_fresh, "min-fresh");
   num(c.stale_while_revalidate, "swr");
   num(c.stale_if_error, "sie");
+  if (!c.withheld.empty()) s += "withheld=" + c.withheld + " ";
   if (!s.empty()) s.pop_back();
   return s;
 }
@@ -56,12 +57,22 @@ TEST_CASE("Cache-Control parse, one row per rule") {
       {"RFC 9110 §5.6.2: a quoted-string argument is accepted for max-age", {"max-age=\"60\""}, "max-age=60"},
       {"RFC 9110 §5.6.4: quoted-string with escapes and commas stays one element",
        {"private=\"a, \\\"b\\\"\", max-age=3"}, "private max-age=3"},
-      {"RFC 9111 §5.2.2.4: qualified no-cache is kept as no-cache (conservative)", {"no-cache=\"Set-Cookie, X\""}, "no-cache=q"},
+      {"RFC 9111 §5.2.2.4: qualified no-cache withholds its fields, the rest is reusable",
+       {"no-cache=\"Set-Cookie, X\""}, "withheld=set-cookie,x,"},
+      {"RFC 9111 §5.2.2.7: qualified private withholds its fields from a shared cache",
+       {"private=\"Set-Cookie\", max-age=3"}, "max-age=3 withheld=set-cookie,"},
+      {"RFC 9111 §5.2: a token argument is accepted for the field list", {"private=X-Secret"}, "withheld=x-secret,"},
+      {"RFC 9111 §5.2.2.7: both lists add up", {"private=\"A\", no-cache=\"B\""}, "withheld=a,b,"},
+      {"RFC 9111 §5.2.2.4: an empty field list is plain no-cache (conservative)", {"no-cache=\"\""}, "no-cache=q"},
+      {"RFC 9111 §5.2.2.7: a list with a non-token is plain private (conservative)", {"private=\"a b\""}, "private"},
       {"RFC 9111 §4.2.1: duplicate max-age is treated as stale", {"max-age=60, max-age=60"}, "max-age=0!"},
       {"RFC 9111 §4.2.1: duplicate across field lines is treated as stale", {"max-age=60", "max-age=120"}, "max-age=0!"},
       {"RFC 9111 §4.2.1: non-integer max-age is treated as stale", {"max-age=abc"}, "max-age=0!"},
       {"RFC 9111 §4.2.1: negative max-age is treated as stale", {"max-age=-5"}, "max-age=0!"},
       {"RFC 9111 §4.2.1: max-age without a value is treated as stale", {"max-age"}, "max-age=0!"},
+      {"RFC 9110 §5.6.2: whitespace before \"=\" makes max-age invalid (stale)", {"max-age =60"}, "max-age=0!"},
+      {"RFC 9110 §5.6.2: whitespace after \"=\" makes max-age invalid (stale)", {"max-age= 60"}, "max-age=0!"},
+      {"RFC 9110 §5.6.2: private with an invalid argument stays private", {"private =\"x\""}, "private"},
       {"RFC 9111 §4.2.1: duplicate s-maxage is treated as stale", {"s-maxage=5, s-maxage=9"}, "s-maxage=0!"},
       {"RFC 9111 §1.2.2: delta-seconds overflow saturates at 2^31", {"max-age=99999999999999999999999"}, "max-age=2147483648"},
       {"RFC 9111 §1.2.2: exactly 2^31 stays", {"s-maxage=2147483648"}, "s-maxage=2147483648"},
@@ -94,6 +105,8 @@ TEST_CASE("Pragma: no-cache only when the request has no Cache-Control (RFC 9111
       {"RFC 9111 §5.4: Pragma ignored when Cache-Control is present", {"max-age=5"}, {"no-cache"}, "max-age=5"},
       {"RFC 9111 §5.4: other pragma directives mean nothing", {}, {"foo=bar"}, ""},
       {"RFC 9111 §5.4: case-insensitive, in a list", {}, {"x, No-Cache"}, "no-cache"},
+      {"RFC 9111 §5.2.1.4: a request's no-cache has no field list: any argument is no-cache",
+       {"no-cache=\"x\""}, {}, "no-cache=q"},
   };
   for (const PRow& r : rows) {
     INFO(r.name);

@@ -39,6 +39,7 @@ TEST_CASE("storable? (RFC 9111 §3)") {
       {"RFC 9111 §3: a non-final status is not stored", "GET", {}, 103, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
       {"RFC 9111 §3.3: a partial 206 is not stored", "GET", {}, 206, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
       {"RFC 9111 §4.3.4: a 304 is not stored as a response", "GET", {}, 304, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
+      {"RFC 9110 §15.5.13: a 412 answers a precondition, it is not stored", "GET", {{"If-Match", "\"x\""}}, 412, {{"Cache-Control", "max-age=60"}}, BypassReason::Status},
       {"RFC 9111 §5.2.1.5: request no-store", "GET", {{"Cache-Control", "no-store"}}, 200, {{"Cache-Control", "max-age=60"}}, BypassReason::NoStoreRequest},
       {"RFC 9111 §5.2.2.5: response no-store", "GET", {}, 200, {{"Cache-Control", "max-age=60, no-store"}}, BypassReason::NoStoreResponse},
       {"RFC 9111 §5.2.2.3: must-understand with an understood status overrides no-store", "GET", {}, 200,
@@ -46,6 +47,7 @@ TEST_CASE("storable? (RFC 9111 §3)") {
       {"RFC 9111 §5.2.2.3: must-understand with a status not understood", "GET", {}, 299,
        {{"Cache-Control", "max-age=60, no-store, must-understand"}}, BypassReason::Status},
       {"RFC 9111 §5.2.2.7: private is not stored by a shared cache", "GET", {}, 200, {{"Cache-Control", "private, max-age=60"}}, BypassReason::Private},
+      {"RFC 9111 §5.2.2.7: private=\"f\" is stored without the field", "GET", {}, 200, {{"Cache-Control", "private=\"X-Secret\", max-age=60"}}, BypassReason::None},
       {"RFC 9111 §3.5: Authorization without permission", "GET", {{"Authorization", "Basic x"}}, 200, {{"Cache-Control", "max-age=60"}}, BypassReason::Authorization},
       {"RFC 9111 §3.5: Authorization with public", "GET", {{"Authorization", "Basic x"}}, 200, {{"Cache-Control", "public, max-age=60"}}, BypassReason::None},
       {"RFC 9111 §3.5: Authorization with s-maxage", "GET", {{"Authorization", "Basic x"}}, 200, {{"Cache-Control", "s-maxage=60"}}, BypassReason::None},
@@ -138,6 +140,8 @@ TEST_CASE("reuse decision (RFC 9111 §4.2, §4.3, §5.2; RFC 5861)") {
       {"RFC 9111 §5.2.1.4: request no-cache revalidates a fresh entry", {{"Cache-Control", "no-cache"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
       {"RFC 9111 §5.4: request Pragma no-cache without Cache-Control", {{"Pragma", "no-cache"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
       {"RFC 9111 §5.2.2.4: response no-cache revalidates every time", {}, {{"Cache-Control", "max-age=60, no-cache"}}, 1, A::Revalidate},
+      {"RFC 9111 §4.3.2: If-Match is the origin's: validated there", {{"If-Match", "\"a\""}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
+      {"RFC 9111 §4.3.2: If-Unmodified-Since is the origin's: validated there", {{"If-Unmodified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
       {"RFC 9111 §5.2.1.1: request max-age older than the entry", {{"Cache-Control", "max-age=5"}}, {{"Cache-Control", "max-age=60"}}, 10, A::Revalidate},
       {"RFC 9111 §5.2.1.1: request max-age younger than the entry", {{"Cache-Control", "max-age=50"}}, {{"Cache-Control", "max-age=60"}}, 10, A::ServeFresh},
       {"RFC 9111 §5.2.1.1: request max-age=0 forces validation", {{"Cache-Control", "max-age=0"}}, {{"Cache-Control", "max-age=60"}}, 1, A::Revalidate},
@@ -155,6 +159,8 @@ TEST_CASE("reuse decision (RFC 9111 §4.2, §4.3, §5.2; RFC 5861)") {
       {"RFC 5861 §4: within stale-if-error: stale allowed on error", {}, {{"Cache-Control", "max-age=60, stale-if-error=100"}}, 100, A::Revalidate, true},
       {"RFC 5861 §4: past stale-if-error", {}, {{"Cache-Control", "max-age=60, stale-if-error=10"}}, 100, A::Revalidate, false},
       {"RFC 9111 §5.2.2.2: must-revalidate forbids stale-if-error", {}, {{"Cache-Control", "max-age=60, stale-if-error=100, must-revalidate"}}, 100, A::Revalidate, false},
+      {"RFC 9111 §4.2.4 / §5.2.2.4: response no-cache forbids stale-if-error", {}, {{"Cache-Control", "max-age=60, no-cache, stale-if-error=100"}}, 100, A::Revalidate, false},
+      {"RFC 9111 §5.2.2.4: nor a fresh no-cache entry when its validation fails", {}, {{"Cache-Control", "max-age=60, no-cache, stale-if-error=100"}}, 10, A::Revalidate, false},
       {"RFC 9111 §5.2.1.7: only-if-cached with a fresh entry", {{"Cache-Control", "only-if-cached"}}, {{"Cache-Control", "max-age=60"}}, 1, A::ServeFresh},
       {"RFC 9111 §5.2.1.7: only-if-cached with a stale entry: 504", {{"Cache-Control", "only-if-cached"}}, {{"Cache-Control", "max-age=60"}}, 100, A::GatewayTimeout},
       {"RFC 9111 §5.2.1.7: only-if-cached with max-stale serves stale", {{"Cache-Control", "only-if-cached, max-stale"}}, {{"Cache-Control", "max-age=60"}}, 100, A::ServeStale},
@@ -206,6 +212,7 @@ TEST_CASE("stored head drops hop-by-hop and Connection-named fields (RFC 9111 §
                                                   {"X-Secret", "1"},
                                                   {"Content-Type", "text/html"},
                                                   {"Proxy-Authenticate", "Basic"},
+                                                  {"Proxy-Authentication-Info", "nextnonce=\"x\""},
                                                   {"Upgrade", "h2c"},
                                                   {"TE", "trailers"},
                                                   {"Trailer", "X"},
@@ -243,7 +250,7 @@ TEST_CASE("304 merge (RFC 9111 §3.2, §4.3.4)") {
       {"RFC 9111 §3.2: new fields are added", "x-new", "2"},
       {"RFC 9111 §3.1: Connection-named fields are not stored", "x-hop", ""},
       {"RFC 9111 §3.1: hop-by-hop fields are not stored", "transfer-encoding", ""},
-      {"RFC 9111 §5.1: Age is generated on each hit, not stored from a 304", "age", ""},
+      {"RFC 9111 §4.2.3: the merged head is aged from the 304: its Age", "age", "5"},
       {"RFC 9111 §3.2: the validator is kept", "etag", "\"v1\""},
   };
   for (const Row& r : rows) {
@@ -251,6 +258,51 @@ TEST_CASE("304 merge (RFC 9111 §3.2, §4.3.4)") {
     CHECK(merged.get(r.field) == r.expected);
   }
   CHECK(merged.status() == 200);
+}
+
+TEST_CASE("fields withheld by no-cache=\"f\" / private=\"f\" are not stored (RFC 9111 §5.2.2.4, §5.2.2.7)") {
+  const Fields fields{{"Cache-Control", "private=\"X-Secret\", no-cache=\"Set-Cookie\", max-age=60"},
+                      {"x-secret", "1"}, {"Set-Cookie", "a=b"}, {"X-Kept", "k"}};
+  const std::string withheld = parseCacheControl(fields[0].value).withheld;
+  const StoredHead h = makeStoredHead(200, fields, withheld);
+  CHECK(h.get("x-secret") == "");
+  CHECK(h.get("set-cookie") == "");
+  CHECK(h.get("x-kept") == "k");
+  // A 304 withholding a field drops it, stored or new.
+  const StoredHead merged = merge304(makeStoredHead(200, Fields{{"X-Secret", "old"}, {"X-Kept", "k"}}),
+                                     Fields{{"X-Secret", "new"}, {"X-Other", "o"}}, "x-secret,");
+  CHECK(merged.get("x-secret") == "");
+  CHECK(merged.get("x-kept") == "k");
+  CHECK(merged.get("x-other") == "o");
+}
+
+TEST_CASE("304 merge drops the stored Age (RFC 9111 §4.2.3)") {
+  // A response stored with Age: 61 and revalidated by a 304 without Age is as old as the 304,
+  // not 61 s older (it would be stale again at once).
+  const StoredHead stored = makeStoredHead(200, Fields{{"Cache-Control", "max-age=60"}, {"Age", "61"}, {"ETag", "\"a\""}});
+  const StoredHead merged = merge304(stored, Fields{{"Cache-Control", "max-age=60"}, {"ETag", "\"a\""}});
+  CHECK(merged.get("age") == "");
+  CHECK(merged.get("etag") == "\"a\"");
+}
+
+TEST_CASE("which 304 updates the stored response (RFC 9111 §4.3.4)") {
+  struct Row { const char* name; Fields stored; Fields nm; bool expected; };
+  const Row rows[] = {
+      {"same strong ETag", {{"ETag", "\"a\""}}, {{"ETag", "\"a\""}}, true},
+      {"another strong ETag: updates nothing", {{"ETag", "\"a\""}}, {{"ETag", "\"b\""}}, false},
+      {"strong ETag against a weak stored one: strong comparison fails", {{"ETag", "W/\"a\""}}, {{"ETag", "\"a\""}}, false},
+      {"weak ETag matches weakly", {{"ETag", "\"a\""}}, {{"ETag", "W/\"a\""}}, true},
+      {"another weak ETag", {{"ETag", "W/\"a\""}}, {{"ETag", "W/\"b\""}}, false},
+      {"an ETag when the stored response has none", {{"Last-Modified", at(kNow - 1000)}}, {{"ETag", "\"a\""}}, false},
+      {"no validator in the 304", {{"ETag", "\"a\""}}, {{"Cache-Control", "max-age=5"}}, true},
+      {"same Last-Modified", {{"Last-Modified", at(kNow - 1000)}}, {{"Last-Modified", at(kNow - 1000)}}, true},
+      {"another Last-Modified", {{"Last-Modified", at(kNow - 1000)}}, {{"Last-Modified", at(kNow - 10)}}, false},
+      {"Last-Modified in the 304 only", {{"ETag", "\"a\""}}, {{"Last-Modified", at(kNow - 10)}}, true},
+  };
+  for (const Row& r : rows) {
+    INFO(r.name);
+    CHECK(selectedBy304(makeStoredHead(200, r.stored), r.nm) == r.expected);
+  }
 }
 
 TEST_CASE("invalidation after unsafe methods (RFC 9111 §4.4)") {
