@@ -55,11 +55,17 @@ bool isUnreserved(int c) {
 // hex digits upper case, encoded unreserved characters decoded. Equivalent URIs share a key, for
 // hits and for invalidation alike.
 void appendPath(std::string& out, std::string_view path) {
-  for (size_t i = 0; i < path.size(); ++i) {
-    const int hi = path[i] == '%' && i + 2 < path.size() ? hexValue(path[i + 1]) : -1;
+  size_t i = 0;
+  while (i < path.size()) {
+    const size_t pct = path.find('%', i);  // most paths have none: appended in one piece
+    out.append(path.substr(i, pct == std::string_view::npos ? std::string_view::npos : pct - i));
+    if (pct == std::string_view::npos) return;
+    i = pct;
+    const int hi = i + 2 < path.size() ? hexValue(path[i + 1]) : -1;
     const int lo = hi >= 0 ? hexValue(path[i + 2]) : -1;
-    if (lo < 0) {
-      out += path[i];
+    if (lo < 0) {  // not an escape: the '%' as it is
+      out += '%';
+      ++i;
       continue;
     }
     const int c = hi * 16 + lo;
@@ -67,11 +73,10 @@ void appendPath(std::string& out, std::string_view path) {
       out += static_cast<char>(c);
     } else {
       constexpr char kHex[] = "0123456789ABCDEF";
-      out += '%';
-      out += kHex[hi];
-      out += kHex[lo];
+      const char escape[3] = {'%', kHex[hi], kHex[lo]};
+      out.append(escape, 3);
     }
-    i += 2;
+    i += 3;
   }
 }
 
