@@ -102,15 +102,17 @@ class Origin:
     """handler(conn, req) sends the response and returns KEEP (default when None) or CLOSE.
     keepalive_timeout: close an idle connection exactly that many seconds after the last
     response ended, as Node's http server does (a handler advertises it with `ka_header()`).
-    send_continue: answer `Expect: 100-continue` with a 100 before reading the body."""
+    send_continue: answer `Expect: 100-continue` with a 100 before reading the body.
+    read_timeout: how long a request may pause while it is read before the origin gives up."""
 
     def __init__(self, name="origin", handler=None, keepalive_timeout=None, send_continue=True,
-                 backlog=128, recv_size=65536, port=0):
+                 backlog=128, recv_size=65536, port=0, read_timeout=30):
         self.name = name
         self.handler = handler or default_handler
         self.keepalive_timeout = keepalive_timeout
         self.send_continue = send_continue
         self.recv_size = recv_size
+        self.read_timeout = read_timeout
         self.on_body_progress = None   # called with the bytes of request body read so far
         self.lock = threading.Lock()
         self.accepts = 0
@@ -200,7 +202,7 @@ class Origin:
                 timeout = self.keepalive_timeout if index > 0 else None
                 if not self._wait_readable(conn, timeout):
                     break
-                conn.sock.settimeout(30)
+                conn.sock.settimeout(self.read_timeout)
                 req = self._read_request(conn)
                 req.conn_index = index
                 index += 1

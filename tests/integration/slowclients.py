@@ -168,7 +168,9 @@ class Attack:
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from origin import Origin
-    o = Origin("o", origin_handler, backlog=1024)
+    # Patient: a slow body must be ended by the proxy's client_body (30 s in tools/slow-clients),
+    # not by the origin giving up on it at the same moment.
+    o = Origin("o", origin_handler, backlog=1024, read_timeout=120)
     print("PORT %d" % o.port, flush=True)
     while True:
         time.sleep(3600)
