@@ -228,6 +228,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
           commitFill();
         } else {
           e.filter_body = true;
+          e.body_unchanged = true;  // copied as it passes: the client keeps the origin's length
         }
       } else {
         permit_.abandon();

@@ -633,20 +633,24 @@ bool Session::onUpstreamHead(const ResponseHead& h) {
 
   // Response filters, in reverse order of the chain.
   ResponseEdit edit{status, h.reason(), headers, !no_body, false};
+  bool body_rewritten = false;  // a body filter changes the bytes (their length is not known)
   for (size_t i = filter_count_; i-- > 0;) {
-    edit.filter_body = false;
+    edit.filter_body = edit.body_unchanged = false;
     if (filters_[i]->onResponseHead(edit, local_) == FilterAction::Respond) {
       releaseUpstream(false);  // its body is not read: the connection cannot be reused
       respond(local_, Termination::None, false, ClientNext::Done);
       return false;
     }
-    if (edit.filter_body && !no_body) body_[body_count_++] = filters_[i];
+    if (edit.filter_body && !no_body) {
+      body_[body_count_++] = filters_[i];
+      body_rewritten |= !edit.body_unchanged;
+    }
   }
   status_ = edit.status;
   ResponseMeta m;
   if (no_body)
     m.body = BodyFraming::None;
-  else if (body_count_ == 0 && h.framing == BodyFraming::ContentLength)
+  else if (!body_rewritten && h.framing == BodyFraming::ContentLength)  // no filter, or only tees
     m.body = BodyFraming::ContentLength, m.content_length = h.content_length;
   else
     m.body = BodyFraming::Chunked;  // length unknown (a filter transforms it, or the origin did not say)

@@ -101,6 +101,8 @@ struct ResponseEdit {
   bool has_body;                 // false for HEAD, 204, 304
   bool upgraded;                 // a 101: the tunnel is never filtered (not called)
   bool filter_body = false;      // out: this filter wants onResponseBody
+  bool body_unchanged = false;   // out, with filter_body: the bytes go on as they come (a tee),
+                                 // so the origin's Content-Length still describes them
 };
 
 // What a filter adds to its exchange's access-log line (views valid until its release()).
