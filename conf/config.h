@@ -95,6 +95,7 @@ struct Limits {
   uint64_t max_body_bytes = 1024 * 1024;       // nginx client_max_body_size; 0 = unlimited -> 413
   uint32_t max_connections = 0;                // per listener, all workers; 0 = unlimited
   uint32_t max_headers = 100;                  // header fields in a request -> 431
+  uint64_t max_response_header_bytes = 64 * 1024;  // an origin's status line + headers -> 502
   PerClientLimits per_client;
 };
 

@@ -904,7 +904,7 @@ void Loader::loadTimeouts(const Field& field, Timeouts& timeouts) {
 
 void Loader::loadLimits(const Field& field, Limits& limits) {
   const auto entries = mapEntries(field, {"max_header_bytes", "max_body_bytes", "max_connections",
-                                          "max_headers", "per_client"});
+                                          "max_headers", "max_response_header_bytes", "per_client"});
   if (!entries) return;
   for (const MapEntry& entry : *entries) {
     if (entry.key == "max_header_bytes") {
@@ -915,6 +915,8 @@ void Loader::loadLimits(const Field& field, Limits& limits) {
       readUint(entry.field, 0, 10'000'000, limits.max_connections);
     } else if (entry.key == "max_headers") {
       readUint(entry.field, 1, 10'000, limits.max_headers);
+    } else if (entry.key == "max_response_header_bytes") {
+      readSize(entry.field, 1024, 1024 * 1024, "1KiB..1MiB", limits.max_response_header_bytes);
     } else if (entry.key == "per_client") {
       loadPerClient(entry.field, limits.per_client);
     }

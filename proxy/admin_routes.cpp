@@ -83,6 +83,7 @@ std::string configJson(const conf::Config& c, uint64_t generation) {
   o.push_back('}');
   key("limits"); o.push_back('{');
   key("max_header_bytes"); num(c.limits.max_header_bytes); key("max_body_bytes"); num(c.limits.max_body_bytes);
+  key("max_response_header_bytes"); num(c.limits.max_response_header_bytes);
   o.push_back('}');
   static constexpr const char* kBalance[] = {"round_robin", "least_conn", "hash", "random_two"};
   key("upstreams"); o.push_back('{');

@@ -447,6 +447,14 @@ bool UpstreamConnection::headForwardable(int status) const {
   return only_chunked;
 }
 
+size_t UpstreamConnection::maxResponseHeadBytes() const { return gen_->config().limits.max_response_header_bytes; }
+
+int UpstreamConnection::onResponseHeadTooLarge() {
+  LOG_WARN("upstream %s sent a response head over limits.max_response_header_bytes (%zu)", server_->name().c_str(),
+           maxResponseHeadBytes());
+  return -1;
+}
+
 int UpstreamConnection::onResponseBodyData(const char* at, size_t n) {
   if (!handler_) return -1;
   handler_->onUpstreamBody(in_.get(), at, n);

@@ -82,6 +82,8 @@ class UpstreamConnection final : public OriginStream {
   int onResponseBodyData(const char* at, size_t n);
   int onResponseEnd(llhttp_t* p);
   http1::ChunkExtensionFix& chunkExtensionFix() { return chunk_extension_fix_; }
+  size_t maxResponseHeadBytes() const;
+  int onResponseHeadTooLarge();
 
   // TransportHandler: called by transport_ only.
   void onTransportConnected(int status);

@@ -20,6 +20,8 @@ void takeResponseHead(const llhttp_t& p, ResponseHead& h);
 //   int onResponseBodyData(const char* at, size_t n);  0, or -1 to stop
 //   int onResponseEnd(llhttp_t* p);                    an llhttp callback result
 //   ChunkExtensionFix& chunkExtensionFix();           see chunk_extension_fix.h
+//   size_t maxResponseHeadBytes();                     the head's size limit (status line + fields)
+//   int onResponseHeadTooLarge();                      past it: an llhttp callback result (-1)
 template <class H>
 class ResponseParser {
  public:
@@ -48,17 +50,20 @@ class ResponseParser {
     owner(p).parsedResponse().reset();
     return 0;
   }
+  // Every piece of the head is copied: its size is bounded whatever the origin sends (nginx's
+  // proxy_buffer_size: "upstream sent too big header").
+  static int limit(llhttp_t* p, size_t head_bytes) {
+    H& h = owner(p);
+    return head_bytes > h.maxResponseHeadBytes() ? h.onResponseHeadTooLarge() : 0;
+  }
   static int onStatus(llhttp_t* p, const char* at, size_t n) {
-    owner(p).parsedResponse().fields.addTarget(at, n);
-    return 0;
+    return limit(p, owner(p).parsedResponse().fields.addTarget(at, n));
   }
   static int onHeaderField(llhttp_t* p, const char* at, size_t n) {
-    owner(p).parsedResponse().fields.addField(at, n);
-    return 0;
+    return limit(p, owner(p).parsedResponse().fields.addField(at, n));
   }
   static int onHeaderValue(llhttp_t* p, const char* at, size_t n) {
-    owner(p).parsedResponse().fields.addValue(at, n);
-    return 0;
+    return limit(p, owner(p).parsedResponse().fields.addValue(at, n));
   }
   static int onHeaderValueComplete(llhttp_t* p) {
     ParsedHead& fields = owner(p).parsedResponse().fields;

@@ -21,10 +21,16 @@ RAW_RESPONSES = {
     "/resp/te-gzip": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x00",
     "/resp/te-gzip-chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
                              b"4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n",
+    # Over limits.max_response_header_bytes (64 KiB by default): never buffered whole.
+    "/resp/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * (100 << 10) + b"\r\nContent-Length: 2\r\n\r\nok",
 }
+BIG_HEAD_OK = b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * (40 << 10) + b"\r\nContent-Length: 2\r\n\r\nok"
 
 
 def handler(conn, req):
+    if req.target == "/resp/big-head-ok":
+        conn.send(BIG_HEAD_OK)
+        return "keep"
     raw = RAW_RESPONSES.get(req.target)
     if raw is not None:
         conn.send(raw)
@@ -142,6 +148,14 @@ def test_unforwardable_origin_response_is_502_and_its_connection_dropped(proxy, 
     bad, after = o.snapshot()[before:]
     assert bad.target == target and after.target == "/after"
     assert after.conn_id != bad.conn_id, "the connection of an invalid response was reused"
+
+
+def test_a_big_response_head_under_the_limit_is_forwarded(proxy):
+    """40 KiB of header fields (under the default 64 KiB of limits.max_response_header_bytes)."""
+    e, _ = proxy
+    status, r = exchange(e.port, b"GET /resp/big-head-ok HTTP/1.1\r\n" + H + C + b"\r\n")
+    assert status == 200 and r.body == b"ok"
+    assert len(r.headers.get("x-big")) == 40 << 10
 
 
 @pytest.mark.parametrize("size", [b"ffffffffffffffff", b"a00001"])

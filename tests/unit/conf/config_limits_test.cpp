@@ -34,6 +34,7 @@ TEST_CASE("limits: the issue's shape loads") {
 limits:
   max_connections: 20000
   max_headers: 50
+  max_response_header_bytes: 32KiB
   per_client:
     connections: 256
     rate: 100/s
@@ -59,6 +60,7 @@ routes:
   CHECK_FALSE(c.listeners[1].proxy_protocol);
   CHECK(c.limits.max_connections == 20000);
   CHECK(c.limits.max_headers == 50);
+  CHECK(c.limits.max_response_header_bytes == 32 * 1024);
   CHECK(c.limits.per_client.connections == 256);
   CHECK(c.limits.per_client.rate_per_minute == 6000);
   CHECK(c.limits.per_client.burst == 200);
@@ -85,6 +87,7 @@ TEST_CASE("limits: defaults") {
   REQUIRE(r.ok());
   CHECK(r.config->limits.max_connections == 0);
   CHECK(r.config->limits.max_headers == 100);
+  CHECK(r.config->limits.max_response_header_bytes == 64 * 1024);
   CHECK(r.config->limits.per_client.connections == 0);
   CHECK(r.config->limits.per_client.rate_per_minute == 0);
   CHECK_FALSE(r.config->real_ip);
@@ -103,6 +106,8 @@ TEST_CASE("limits: errors point at the value") {
   CHECK(errorsOf(withBase("limits:\n  max_connections: -1\n  max_headers: 0\n")) ==
         Errors{"t.yaml:11:20: limits.max_connections: must be 0..10000000, got -1",
                "t.yaml:12:16: limits.max_headers: must be 1..10000, got 0"});
+  CHECK(errorsOf(withBase("limits:\n  max_response_header_bytes: 512\n")) ==
+        Errors{"t.yaml:11:30: limits.max_response_header_bytes: must be 1KiB..1MiB, got 512"});
   CHECK(errorsOf(withBase("limits:\n  per_client:\n    rate: 100/h\n    burst: x\n    key: \"a b\"\n    conns: 1\n")) ==
         Errors{"t.yaml:12:11: limits.per_client.rate: bad rate '100/h' (use e.g. 100/s or 30/m)",
                "t.yaml:13:12: limits.per_client.burst: expected an integer, got 'x'",

@@ -52,6 +52,10 @@ struct Resp {
   int onResponseEnd(llhttp_t*) { ++ends; return 0; }
   ChunkExtensionFix fix;
   ChunkExtensionFix& chunkExtensionFix() { return fix; }
+  size_t max_head = 64 * 1024;
+  int too_large = 0;
+  size_t maxResponseHeadBytes() const { return max_head; }
+  int onResponseHeadTooLarge() { ++too_large; return -1; }
 };
 
 TEST_CASE("http1 request: line, fields, framing and body reach the head and the owner") {
@@ -161,6 +165,34 @@ TEST_CASE("http1 response: a field with an empty name makes the response invalid
   Resp r;
   CHECK(r.feed("HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 0\r\n\r\n") != HPE_OK);
   CHECK(r.heads == 0);
+}
+
+TEST_CASE("http1 response: a head over the owner's limit stops the parse, however it is cut") {
+  const std::string head = "HTTP/1.1 200 OK\r\nX-Big: " + std::string(200, 'v') + "\r\nContent-Length: 0\r\n\r\n";
+  {
+    Resp r;
+    r.max_head = 100;
+    CHECK(r.feed(head) != HPE_OK);
+    CHECK(r.too_large == 1);
+    CHECK(r.heads == 0);
+  }
+  {
+    Resp r;  // a byte at a time: stopped near the limit (the count leaves out "HTTP/1.1 200 "), not at the end
+    r.max_head = 100;
+    llhttp_errno_t err = HPE_OK;
+    size_t fed = 0;
+    for (; fed < head.size() && err == HPE_OK; ++fed) err = r.feed(head.substr(fed, 1));
+    CHECK(err != HPE_OK);
+    CHECK(fed <= 100 + 16);
+    CHECK(r.heads == 0);
+  }
+  {
+    Resp r;  // at the limit exactly: served
+    r.max_head = head.size();
+    CHECK(r.feed(head) == HPE_OK);
+    CHECK(r.heads == 1);
+    CHECK(r.too_large == 0);
+  }
 }
 
 TEST_CASE("http1 response: status, reason, framing") {
