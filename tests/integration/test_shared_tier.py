@@ -32,6 +32,8 @@ PREFIX = "t%d_" % (time.time() * 1000)
 TIMEOUT = "100ms"
 LOCK_TIMEOUT = 3.0   # cache.shared.lock_timeout (s); the lock's ttl stays 5 s
 SLOW = 0.4           # the origin's answer time for /slow/ paths
+SHARED_MAX_OBJECT = 64 << 10   # cache.shared.max_object of every instance here
+BIG_BODY = 100 << 10
 JSON_BODY = b'{"items": [' + b",".join(b'{"id": %d}' % i for i in range(300)) + b"]}"
 
 
@@ -50,6 +52,8 @@ def handler(conn, req):
     if path.startswith("/json/"):
         h[0] = ("Content-Type", "application/json")
         body = JSON_BODY
+    elif path.startswith("/big/"):
+        body += b"x" * BIG_BODY   # over cache.shared.max_object, under cache.max_object
     conn.respond(200, body, headers=h)
 
 
@@ -75,7 +79,8 @@ def start_edged(name, origin, redis, tmp_path_factory):
                       admin={"address": "127.0.0.1:%d" % admin_port},
                       cache={"memory": "16MiB", "purge_allow": ["127.0.0.1/32"],
                              "shared": {"redis": "127.0.0.1:%d" % redis.port, "key_prefix": PREFIX,
-                                        "timeout": TIMEOUT, "lock_timeout": "%gs" % LOCK_TIMEOUT}})
+                                        "timeout": TIMEOUT, "lock_timeout": "%gs" % LOCK_TIMEOUT,
+                                        "max_object": "%dKiB" % (SHARED_MAX_OBJECT >> 10)}})
     e = Edged(cfg, tmp_path_factory.mktemp(name)).start()
     wait_admin(admin_port)
     e.admin_port = admin_port
@@ -148,6 +153,24 @@ def test_a_fills_b_hits_without_the_origin(pair, origin, redis):
     assert origin.request_count("/p/one") == 1
     assert metric(b, "edged_cache_shared_hits_total") >= 1
     assert metric(a, "edged_cache_shared_stores_total") >= 1
+
+
+def test_an_object_over_the_shared_max_object_stays_local(pair, origin, redis):
+    """cache.shared.max_object: a larger response is stored in A's memory only; B fills its own."""
+    a, b = pair
+    stores = metric(a, "edged_cache_shared_stores_total")
+    assert "fwd=uri-miss" in get(a, "/big/one").headers.get("cache-status")
+    assert "fwd=uri-miss" in get(a, "/p/small-beside-big").headers.get("cache-status")
+    # The small one's asynchronous copy lands; the big one's never does.
+    wait_for(lambda: redis.cmd("EXISTS", obj_key("/p/small-beside-big")) == 1, what="the small copy in Redis")
+    assert redis.cmd("EXISTS", obj_key("/big/one")) == 0
+    assert metric(a, "edged_cache_shared_stores_total") == stores + 1
+    r = get(a, "/big/one")
+    assert "hit" in r.headers.get("cache-status") and "detail=shared" not in r.headers.get("cache-status")
+    assert len(r.body) > BIG_BODY
+    rb = get(b, "/big/one")
+    assert "fwd=uri-miss" in rb.headers.get("cache-status") and len(rb.body) > BIG_BODY
+    assert origin.request_count("/big/one") == 2
 
 
 def test_compressed_variant_is_shared_too(pair, origin, redis):
