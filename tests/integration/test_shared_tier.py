@@ -152,6 +152,7 @@ def test_a_fills_b_hits_without_the_origin(pair, origin, redis):
     assert "detail=shared" not in r3.headers.get("cache-status") and "hit" in r3.headers.get("cache-status")
     assert origin.request_count("/p/one") == 1
     assert metric(b, "edged_cache_shared_hits_total") >= 1
+    assert metric(a, "edged_cache_shared_misses_total") >= 1     # A's lookup before its fill
     assert metric(a, "edged_cache_shared_stores_total") >= 1
 
 
@@ -293,6 +294,7 @@ def test_redis_stopped_or_hung_under_load_then_back(pair, origin, redis):
         redis.resume()
         enter("up again")
         time.sleep(0.3)
+        errors = metric(a, "edged_cache_shared_errors_total") + metric(b, "edged_cache_shared_errors_total")
         enter("killed")
         redis.stop()                                 # gone: connections refused
         time.sleep(1.0)
@@ -312,6 +314,8 @@ def test_redis_stopped_or_hung_under_load_then_back(pair, origin, redis):
     assert failures == [], failures[:5]
     assert done[0] > 50
     assert metric(a, "edged_cache_shared_timeouts_total") > 0
+    # Killed: the lost connections and refused connects are errors (hung was timeouts).
+    assert metric(a, "edged_cache_shared_errors_total") + metric(b, "edged_cache_shared_errors_total") > errors
     # The tier comes back by itself: breakers closed, a new fill on A is a hit on B.
     wait_for(lambda: metric(a, "edged_cache_shared_breaker_open") == 0 and
              metric(b, "edged_cache_shared_breaker_open") == 0, timeout=10.0, what="breakers to close")
