@@ -38,19 +38,6 @@ void appendHost(std::string& out, std::string_view default_port, std::string_vie
   }
 }
 
-int hexValue(char c) {
-  if (isDigit(c)) return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// RFC 3986 §2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~".
-bool isUnreserved(int c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
-
 // The path with its percent-encoding normalised (RFC 3986 §6.2.2.1, §6.2.2.2; RFC 9110 §4.2.3):
 // hex digits upper case, encoded unreserved characters decoded. Equivalent URIs share a key, for
 // hits and for invalidation alike.
@@ -61,15 +48,15 @@ void appendPath(std::string& out, std::string_view path) {
     out.append(path.substr(i, pct == std::string_view::npos ? std::string_view::npos : pct - i));
     if (pct == std::string_view::npos) return;
     i = pct;
-    const int hi = i + 2 < path.size() ? hexValue(path[i + 1]) : -1;
-    const int lo = hi >= 0 ? hexValue(path[i + 2]) : -1;
+    const int hi = i + 2 < path.size() ? proxy::fields::hexValue(path[i + 1]) : -1;
+    const int lo = hi >= 0 ? proxy::fields::hexValue(path[i + 2]) : -1;
     if (lo < 0) {  // not an escape: the '%' as it is
       out += '%';
       ++i;
       continue;
     }
     const int c = hi * 16 + lo;
-    if (isUnreserved(c)) {
+    if (proxy::fields::isUnreserved(static_cast<unsigned char>(c))) {
       out += static_cast<char>(c);
     } else {
       constexpr char kHex[] = "0123456789ABCDEF";

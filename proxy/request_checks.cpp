@@ -6,13 +6,15 @@
 
 #include <cstring>
 
+#include "proxy/http/field_list.h"
+
 namespace edged::proxy {
 namespace {
 
 constexpr bool isAlpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 constexpr bool isDigit(unsigned char c) { return c >= '0' && c <= '9'; }
-constexpr bool isHex(unsigned char c) { return isDigit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
-constexpr bool isUnreserved(unsigned char c) { return isAlpha(c) || isDigit(c) || c == '-' || c == '.' || c == '_' || c == '~'; }
+constexpr bool isHex(unsigned char c) { return fields::hexValue(static_cast<char>(c)) >= 0; }
+using fields::isUnreserved;
 constexpr bool isSubDelim(unsigned char c) {
   switch (c) {
     case '!': case '$': case '&': case '\'': case '(': case ')': case '*': case '+': case ',':

@@ -12,6 +12,19 @@ constexpr char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>
 
 constexpr bool isOws(char c) { return c == ' ' || c == '\t'; }
 
+// URI characters (RFC 3986), for the request target's checks and the cache key's normalisation.
+// A hex digit's value, or -1.
+constexpr int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  const char l = lower(c);
+  return l >= 'a' && l <= 'f' ? l - 'a' + 10 : -1;
+}
+// unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~" (§2.3).
+constexpr bool isUnreserved(unsigned char c) {
+  return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+         c == '~';
+}
+
 constexpr std::string_view trim(std::string_view s) {
   while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
   while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
