@@ -57,8 +57,9 @@ class ParsedHead {
     return bytes_ += n;
   }
   // The field's value is complete: spaces and tabs around it are trimmed off (once, here). A field
-  // that ended with no value bytes still needs its (empty) value.
-  void endValue() {
+  // that ended with no value bytes still needs its (empty) value. False when the field has no
+  // name (": v", which llhttp takes): not a field line (field-name = token, RFC 9110 §5.1).
+  bool endValue() {
     if (last_ == Last::Field) {
       Field& f = fields_.back();
       f.value = {static_cast<uint32_t>(store_.size()), 0};
@@ -69,6 +70,7 @@ class ParsedHead {
       while (v.len && isSpace(store_[v.off])) ++v.off, --v.len;
     }
     last_ = Last::Value;
+    return !fields_.empty() && fields_.back().name.len != 0;
   }
 
   std::string_view target() const { return view(target_); }

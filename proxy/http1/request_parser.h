@@ -104,10 +104,7 @@ class RequestParser {
   }
   static int onHeaderValueComplete(llhttp_t* p) {
     H& h = owner(p);
-    ParsedHead& fields = h.parsedRequest().fields;
-    fields.endValue();
-    // field-name = token (RFC 9110 §5.1): llhttp takes ": v" as a field with an empty name.
-    if (fields.size() == 0 || fields.name(fields.size() - 1).empty()) {
+    if (!h.parsedRequest().fields.endValue()) {  // ": v": no field name
       h.refuseHead(400);
       return -1;
     }

@@ -66,11 +66,8 @@ class ResponseParser {
     return limit(p, owner(p).parsedResponse().fields.addValue(at, n));
   }
   static int onHeaderValueComplete(llhttp_t* p) {
-    ParsedHead& fields = owner(p).parsedResponse().fields;
-    fields.endValue();
-    // field-name = token (RFC 9110 §5.1): ": v" (an empty name, which llhttp takes) makes the
-    // response invalid (502), never a line forwarded to the client.
-    return fields.size() == 0 || fields.name(fields.size() - 1).empty() ? -1 : 0;
+    // ": v" (no field name) makes the response invalid (502), never a line forwarded to the client.
+    return owner(p).parsedResponse().fields.endValue() ? 0 : -1;
   }
   static int onHeadersComplete(llhttp_t* p) {
     H& h = owner(p);
