@@ -189,7 +189,7 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     }
     if (permit_) {
       const ResponseFacts rf = responseFacts(e.status, resp_fields_, now);
-      StoreDecision d = decideStore(facts_, rf);
+      StoreDecision d = decideStore(facts_, rf, route_->policy);
       StoredFacts sf = storedFacts(rf, request_time_, now, route_->policy);
       const bool explicit_freshness = rf.cc.directives.max_age || rf.cc.directives.s_maxage || rf.expires_present;
       if (route_->default_ttl > 0 && !explicit_freshness && isHeuristicallyCacheable(e.status) &&
@@ -553,7 +553,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   }
 
   proxy::FilterAction answerRevalidated(int64_t now, proxy::LocalResponse& local) {
-    merged_ = merge304(entry_->head(), resp_fields_, responseFacts(304, resp_fields_, now).cc.directives.withheld);
+    std::string withheld = responseFacts(304, resp_fields_, now).cc.directives.withheld;
+    if (!route_->policy.store_set_cookie) withheld += "set-cookie,";  // a 304's Set-Cookie is not stored either
+    merged_ = merge304(entry_->head(), resp_fields_, withheld);
     std::vector<FieldView>& mf = merged_fields_;
     mf.clear();
     merged_.forEach([&](FieldView f) { mf.push_back(f); });

@@ -40,6 +40,7 @@ std::string_view reasonName(BypassReason r) {
     case BypassReason::Incomplete: return "incomplete";
     case BypassReason::Purged: return "purged";
     case BypassReason::OnlyIfCached: return "only-if-cached";
+    case BypassReason::SetCookie: return "set-cookie";
   }
   return "?";
 }
@@ -120,6 +121,8 @@ ResponseFacts responseFacts(int status, std::span<const FieldView> fields, int64
     else if (iequals(f.name, "etag")) r.has_etag = r.has_etag || parseEntityTag(f.value).has_value();
   }
   r.vary_star = parseVary(valuesOf(fields, "vary")).star;
+  for (const FieldView& f : fields)
+    if (iequals(f.name, "set-cookie")) r.set_cookie = !isWithheld(r.cc.directives.withheld, "set-cookie");
   return r;
 }
 
@@ -145,7 +148,7 @@ bool isUnderstoodStatus(int status) {
 
 bool isSafeMethod(std::string_view m) { return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE"; }
 
-StoreDecision decideStore(const RequestFacts& rq, const ResponseFacts& rs) {
+StoreDecision decideStore(const RequestFacts& rq, const ResponseFacts& rs, const PolicyConfig& config) {
   const CacheControl& cc = rs.cc.directives;
   // §3: the request method is understood by the cache. Only GET bodies are stored: a HEAD response
   // has none, and HEAD is answered from the stored GET.
@@ -170,6 +173,7 @@ StoreDecision decideStore(const RequestFacts& rq, const ResponseFacts& rs) {
   if (rq.has_authorization && !cc.public_ && !cc.s_maxage && !cc.must_revalidate)
     return {false, BypassReason::Authorization};
   if (rs.vary_star) return {false, BypassReason::VaryStar};  // §4.1: never matches
+  if (rs.set_cookie && !config.store_set_cookie) return {false, BypassReason::SetCookie};
   const bool explicit_freshness = cc.max_age || cc.s_maxage || (rs.expires_present && !rs.cc.targeted) || cc.public_;
   const bool validator = rs.has_etag || rs.last_modified.has_value();
   if (!explicit_freshness && !validator && !isHeuristicallyCacheable(rs.status))

@@ -34,6 +34,7 @@ enum class BypassReason : uint8_t {
   Incomplete,       // the body did not end cleanly
   Purged,           // a purge ran while the fill was in progress
   OnlyIfCached,     // only-if-cached and nothing usable stored: 504
+  SetCookie,        // Set-Cookie in the response, and the route does not store it (the default)
 };
 
 std::string_view stateName(CacheState s);
@@ -52,6 +53,12 @@ struct PolicyConfig {
   Seconds heuristic_cap = 86400;             // cap of the 10% Last-Modified heuristic
   Seconds default_stale_while_revalidate = 0;  // used when the response names none
   Seconds default_stale_if_error = 0;
+  // RFC 9111 §7.3 lets a shared cache store a response with Set-Cookie; nginx and Varnish do not by
+  // default (one user's session cookie would be served to the next), and neither does edged unless
+  // the route says `store_set_cookie: true`. A Set-Cookie the response itself withholds
+  // (no-cache="Set-Cookie", private="Set-Cookie") is left out of the stored head and does not
+  // stop the store.
+  bool store_set_cookie = false;
 };
 
 // The request's facts.
@@ -72,6 +79,7 @@ struct ResponseFacts {
   std::optional<int64_t> age;
   bool has_etag = false;
   bool vary_star = false;
+  bool set_cookie = false;         // a Set-Cookie the Cache-Control does not withhold
 };
 
 // The facts of a request / response read from its fields (Cache-Control and Pragma folded per
@@ -94,7 +102,8 @@ struct StoreDecision {
 };
 // RFC 9111 §3: may this response be stored by a shared cache? (Body size and completeness are
 // judged later, by the store.) The first rule that refuses gives the reason.
-StoreDecision decideStore(const RequestFacts& request, const ResponseFacts& response);
+StoreDecision decideStore(const RequestFacts& request, const ResponseFacts& response,
+                          const PolicyConfig& config = {});
 
 // RFC 9111 §4.2.1 / §4.2.2: s-maxage, else max-age, else Expires - Date (Expires ignored under a
 // targeted field; an invalid Expires is 0), else the heuristic: 10% of Date - Last-Modified capped

@@ -200,6 +200,7 @@ struct RouteCacheConfig {
   Duration stale_if_error{0};
   Duration lock_timeout{5'000};            // a collapsed waiter goes to the origin after this
   Duration default_ttl{0};                 // freshness for responses that give none (0 = none)
+  bool store_set_cookie = false;           // store responses with Set-Cookie (nginx, Varnish: no)
 };
 
 // `cache.shared`: the second tier in Redis, shared by every edged instance (issue 17).

@@ -199,6 +199,7 @@ struct CacheOverride {
   std::optional<std::string> key;
   std::optional<std::vector<std::string>> ignore_query;
   std::optional<Duration> stale_while_revalidate, stale_if_error, lock_timeout, default_ttl;
+  std::optional<bool> store_set_cookie;
 
   RouteCacheConfig applyTo(RouteCacheConfig base) const {
     if (enabled) base.enabled = *enabled;
@@ -208,6 +209,7 @@ struct CacheOverride {
     if (stale_if_error) base.stale_if_error = *stale_if_error;
     if (lock_timeout) base.lock_timeout = *lock_timeout;
     if (default_ttl) base.default_ttl = *default_ttl;
+    if (store_set_cookie) base.store_set_cookie = *store_set_cookie;
     return base;
   }
 };
@@ -1459,7 +1461,7 @@ void Loader::loadCompression(const Field& field, CompressionOverride& out) {
 void Loader::loadCache(const Field& field, CacheConfig& cache, CacheOverride& defaults) {
   const auto entries = mapEntries(field, {"memory", "max_object", "purge_allow", "tag_headers", "key",
                                           "ignore_query", "stale_while_revalidate", "stale_if_error",
-                                          "lock_timeout", "default_ttl", "shared"});
+                                          "lock_timeout", "default_ttl", "store_set_cookie", "shared"});
   if (!entries) return;
   const Field* max_object_field = nullptr;
   for (const MapEntry& entry : *entries) {
@@ -1570,7 +1572,7 @@ void Loader::loadSharedCollapse(const MapEntry& entry, SharedCacheConfig& out) {
 void Loader::loadRouteCache(const Field& field, CacheOverride& out) {
   if (!switchOrMap(field, out.enabled)) return;
   const auto entries = mapEntries(field, {"enabled", "key", "ignore_query", "stale_while_revalidate",
-                                          "stale_if_error", "lock_timeout", "default_ttl"});
+                                          "stale_if_error", "lock_timeout", "default_ttl", "store_set_cookie"});
   if (!entries) return;
   out.enabled = true;  // a map turns the cache on unless it says `enabled: false`
   for (const MapEntry& entry : *entries) {
@@ -1617,6 +1619,9 @@ bool Loader::loadCacheKnob(const MapEntry& entry, CacheOverride& out) {
     if (readDuration(f, false, d)) out.lock_timeout = d;
   } else if (entry.key == "default_ttl") {
     if (readDuration(f, true, d)) out.default_ttl = d;
+  } else if (entry.key == "store_set_cookie") {
+    bool on = false;
+    if (readBool(f, on)) out.store_set_cookie = on;
   } else {
     return false;
   }

@@ -107,6 +107,7 @@ std::shared_ptr<const edged::cache::CacheSettings> cacheSettings(const edged::co
       }
       rs.policy.default_stale_while_revalidate = seconds(c.stale_while_revalidate);
       rs.policy.default_stale_if_error = seconds(c.stale_if_error);
+      rs.policy.store_set_cookie = c.store_set_cookie;
       rs.default_ttl = seconds(c.default_ttl);
       rs.lock_timeout_ms = static_cast<uint64_t>(c.lock_timeout.count());
       auto& counters = cacheState().routes[r.host + r.prefix];

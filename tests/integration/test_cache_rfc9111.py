@@ -65,7 +65,9 @@ def origin():
 @pytest.fixture(scope="module")
 def edged(origin, tmp_path_factory):
     cfg = make_config({"api": [origin.address]},
-                      routes=[{"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}],
+                      routes=[{"match": {"prefix": "/sc-store/"}, "upstream": "api",
+                               "cache": {"store_set_cookie": True}},
+                              {"match": {"prefix": "/"}, "upstream": "api", "cache": "on"}],
                       cache={"memory": "4MiB"})
     e = Edged(cfg, tmp_path_factory.mktemp("edged")).start()
     yield e
@@ -208,13 +210,13 @@ def test_a_206_is_not_stored_and_a_range_is_answered_from_a_stored_200(edged, or
 
 # --- Revalidation (RFC 9111 §4.3) ------------------------------------------------------------
 
-def test_etag_revalidation_304_updates_headers_but_not_framing(edged, origin):
-    path = "/r/etag"
-
+@pytest.mark.parametrize("path,cookies", [("/r/etag", []), ("/sc-store/r/etag", ["a=c"])])
+def test_etag_revalidation_304_updates_headers_but_not_framing(edged, origin, path, cookies):
+    # The 304's Set-Cookie is merged only where the route stores Set-Cookie (store_set_cookie).
     def etag(n, req):
         if n == 1:
             return (200, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("Age", "61"), ("ETag", '"a"'),
-                          ("X-Test", "A"), ("Content-Type", "text/plain"), ("Set-Cookie", "a=b")], b"stored body\n")
+                          ("X-Test", "A"), ("Content-Type", "text/plain")], b"stored body\n")
         assert req.headers.get("if-none-match") == '"a"'
         return (304, [("Date", http_date()), ("Cache-Control", "max-age=60"), ("ETag", '"a"'), ("X-Test", "B"),
                       ("Content-Type", "text/plain;charset=utf-8"), ("Set-Cookie", "a=c"),
@@ -227,7 +229,7 @@ def test_etag_revalidation_304_updates_headers_but_not_framing(edged, origin):
     assert r.headers.get("content-length") == str(len(b"stored body\n"))
     r = get(edged, path)
     assert r.body == b"stored body\n" and r.headers.get("x-test") == "B"
-    assert r.headers.get_all("set-cookie") == ["a=c"]
+    assert r.headers.get_all("set-cookie") == cookies
     assert origin.request_count(path) == 2
 
 
@@ -354,11 +356,13 @@ def test_location_of_another_origin_is_not_invalidated(edged, origin):
 
 # --- Headers on a hit ------------------------------------------------------------------------
 
-def test_headers_on_a_hit(edged, origin):
-    path = "/h/hit"
+@pytest.mark.parametrize("path", ["/h/hit", "/sc-store/h/hit"])
+def test_headers_on_a_hit(edged, origin, path):
+    # Set-Cookie only where the route stores it: elsewhere the response would not be stored.
     date = http_date(-3)
+    cookie = [("Set-Cookie", "s=1")] if path.startswith("/sc-store/") else []
     SCRIPT[path] = lambda n, req: (200, [("Date", date), ("Cache-Control", "max-age=60"), ("Age", "7"),
-                                         ("Set-Cookie", "s=1"), ("Connection", "X-Hop"), ("X-Hop", "1"),
+                                         *cookie, ("Connection", "X-Hop"), ("X-Hop", "1"),
                                          ("Keep-Alive", "timeout=5"), ("X-Keep", "k"),
                                          ("Proxy-Authentication-Info", 'nextnonce="n"')], b"hit body\n")
     get(edged, path)
@@ -372,7 +376,28 @@ def test_headers_on_a_hit(edged, origin):
     assert "x-hop" not in r.headers and "keep-alive" not in r.headers and r.headers.get("x-keep") == "k"
     assert "proxy-authentication-info" not in r.headers   # §3.1: never stored
     assert r.headers.get_all("cache-control") == ["max-age=60"]
-    assert r.headers.get_all("set-cookie") == ["s=1"]   # RFC 9111 §7.3 allows storing it
+    assert r.headers.get_all("set-cookie") == [v for _, v in cookie]   # RFC 9111 §7.3 allows storing it
+
+
+def test_set_cookie_responses_are_not_stored_by_default(edged, origin):
+    # As nginx and Varnish: one client's session cookie must never be another's cache hit. Each
+    # client still gets its own response, Set-Cookie and all.
+    path = "/sc/login"
+    SCRIPT[path] = lambda n, req: (200, [("Date", http_date()), ("Cache-Control", "public, max-age=60"),
+                                         ("Set-Cookie", "session=user%d" % n)], b"welcome\n")
+    a = get(edged, path)
+    b = get(edged, path)
+    assert origin.request_count(path) == 2
+    assert a.headers.get_all("set-cookie") == ["session=user1"]
+    assert b.headers.get_all("set-cookie") == ["session=user2"]
+    assert "stored" not in b.headers.get("cache-status") and "hit" not in b.headers.get("cache-status")
+    # The same response on a route with store_set_cookie: true is stored, cookie and all.
+    path = "/sc-store/login"
+    SCRIPT[path] = SCRIPT["/sc/login"]
+    get(edged, path)
+    r = get(edged, path)
+    assert origin.request_count(path) == 1 and r.headers.get_all("set-cookie") == ["session=user1"]
+    assert r.headers.get("cache-status").startswith("edged; hit")
 
 
 def test_head_from_a_stored_get_and_never_get_from_a_head(edged, origin):
@@ -503,7 +528,9 @@ def test_query_arguments_are_keys_and_a_cookie_does_not_prevent_reuse(edged, ori
 def test_fields_withheld_by_qualified_private_and_no_cache(edged, origin, cc, field):
     # RFC 9111 §5.2.2.7 / §5.2.2.4: the response is stored and reused without the listed field.
     path = "/m/withheld-%s-%s" % (cc.split("=")[0], field)
-    SCRIPT[path] = fixed(200, ("Cache-Control", cc), ("X-Secret", "s"), ("Set-Cookie", "a=b"), ("X-Kept", "k"))
+    # (Set-Cookie only where it is withheld: otherwise it keeps the response out of the cache.)
+    cookie = [("Set-Cookie", "a=b")] if field == "set-cookie" else []
+    SCRIPT[path] = fixed(200, ("Cache-Control", cc), ("X-Secret", "s"), *cookie, ("X-Kept", "k"))
     first = get(edged, path)
     assert first.headers.get(field) is not None   # the response itself is not changed
     r = get(edged, path)

@@ -66,6 +66,12 @@ TEST_CASE("storable? (RFC 9111 §3)") {
        {{"Cache-Control", "no-store"}, {"CDN-Cache-Control", "max-age=60"}}, BypassReason::None},
       {"RFC 9213 §2.1: Edged-Cache-Control first", "GET", {}, 200,
        {{"Edged-Cache-Control", "private"}, {"CDN-Cache-Control", "max-age=60"}}, BypassReason::Private},
+      {"Set-Cookie is not stored by default (nginx, Varnish)", "GET", {}, 200,
+       {{"Cache-Control", "public, max-age=60"}, {"Set-Cookie", "s=1"}}, BypassReason::SetCookie},
+      {"Set-Cookie withheld by no-cache=\"Set-Cookie\" is stored without it", "GET", {}, 200,
+       {{"Cache-Control", "no-cache=\"set-cookie\", max-age=60"}, {"Set-Cookie", "s=1"}}, BypassReason::None},
+      {"Set-Cookie withheld by private=\"Set-Cookie\" is stored without it", "GET", {}, 200,
+       {{"Set-Cookie", "s=1"}, {"Cache-Control", "private=\"X, Set-Cookie\", max-age=60"}}, BypassReason::None},
   };
   for (const Row& r : rows) {
     INFO(r.name);
@@ -73,6 +79,18 @@ TEST_CASE("storable? (RFC 9111 §3)") {
     CHECK(dec.reason == r.expected);
     CHECK(dec.store == (r.expected == BypassReason::None));
   }
+}
+
+TEST_CASE("store_set_cookie: a route may store responses with Set-Cookie (RFC 9111 §7.3 allows it)") {
+  const Fields response{{"Cache-Control", "max-age=60"}, {"Set-Cookie", "s=1"}};
+  const RequestFacts rq = requestFacts("GET", Fields{});
+  const ResponseFacts rs = responseFacts(200, response, kNow);
+  CHECK(rs.set_cookie);
+  CHECK(decideStore(rq, rs).reason == BypassReason::SetCookie);
+  PolicyConfig config;
+  config.store_set_cookie = true;
+  CHECK(decideStore(rq, rs, config).store);
+  CHECK(reasonName(BypassReason::SetCookie) == "set-cookie");
 }
 
 TEST_CASE("freshness lifetime (RFC 9111 §4.2.1, §4.2.2)") {

@@ -44,6 +44,7 @@ TEST_CASE("cache: `on` without a top-level block uses the defaults") {
   REQUIRE(c.routes[1].cached());
   CHECK(c.routes[1].cache->lock_timeout == Duration(5000));
   CHECK(c.routes[1].cache->default_ttl == Duration(0));
+  CHECK_FALSE(c.routes[1].cache->store_set_cookie);
   CHECK(c.cache.memory == 256ull << 20);
 }
 
@@ -61,7 +62,7 @@ TEST_CASE("cache: a route map overrides the top-level defaults it names") {
   const LoadResult result = loadConfigString(
       withRoute("{ ignore_query: [utm_*, fbclid], stale_while_revalidate: 30s, lock_timeout: 2s }",
                 "cache:\n  max_object: 1MiB\n  purge_allow: [127.0.0.1/32, \"::1/128\", 10.0.0.1]\n"
-                "  tag_headers: [X-Tags]\n  stale_if_error: 5m\n  default_ttl: 10s\n"
+                "  tag_headers: [X-Tags]\n  stale_if_error: 5m\n  default_ttl: 10s\n  store_set_cookie: true\n"
                 "  key: \"$scheme://$host$uri?$args|$http_x_tenant|$cookie_s\"\n"),
       "t.yaml");
   INFO(joinErrors(result));
@@ -76,6 +77,7 @@ TEST_CASE("cache: a route map overrides the top-level defaults it names") {
   CHECK(r.stale_while_revalidate == Duration(30000));
   CHECK(r.stale_if_error == Duration(300000));  // from the top level
   CHECK(r.default_ttl == Duration(10000));
+  CHECK(r.store_set_cookie);  // from the top level
   CHECK(r.lock_timeout == Duration(2000));
   CHECK(r.key == "$scheme://$host$uri?$args|$http_x_tenant|$cookie_s");
 }
