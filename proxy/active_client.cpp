@@ -129,6 +129,7 @@ void ActiveClient::endBody() {
 void ActiveClient::onRequestBegin() {
   chunk_extension_fix_.reset();
   state.reject_status = 0;
+  state.version_pending = false;
   state.message_complete = false;
   state.phase = ClientPhase::Head;
   state.phase_start = uv_now(worker_.loop());
@@ -142,14 +143,42 @@ int ActiveClient::checkTarget(const char* at, size_t n) {
   char* const begin = state.in->data();
   const char* const end = begin + state.in_end;
   if (urlEndsWithoutVersion(at, n, end)) return 400;
-  // "HTTP/1.2" is read as HTTP/1.1 (RFC 9110 §2.5): the version is still ahead of llhttp.
+  // "HTTP/1.2" is read as HTTP/1.1 (RFC 9110 §2.5): the version is still ahead of llhttp. When
+  // the read ended with the target, the version waits in the buffer until it is all there.
+  state.version_pending = at + n == end;
   if (at + n < end) readMinorVersionAsOne(begin + (at + n - begin), end);
   return 0;
 }
 
+bool ActiveClient::settlePendingVersion(char* data, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const char c = data[i];
+    if (c == ' ') {
+      // " HTTP/1.x" and the CR or LF after it: 10 bytes, or a line that ends sooner (llhttp judges it).
+      if (n - i < 10 && std::memchr(data + i, '\n', n - i) == nullptr) return false;
+      readMinorVersionAsOne(data + i, data + n);
+      state.version_pending = false;
+      return true;
+    }
+    if (c == '\r' || c == '\n') break;  // no version: urlEndsWithoutVersion's case
+  }
+  // The target goes on (checkTarget looks again where it ends), or the line ended without a version.
+  state.version_pending = false;
+  return true;
+}
+
+void ActiveClient::noteParsed(const char* data, size_t n) {
+  for (size_t i = n; i-- > 0;) {
+    if (data[i] != ' ' && data[i] != '\t') {
+      state.parsed_tail = data[i];
+      return;
+    }
+  }
+}
+
 // obs-fold: 400 (RFC 9112 §5.2).
 int ActiveClient::checkFieldValue(const char* at, size_t n) {
-  return valueContinuesFoldedLine(at, n, state.in->data()) ? 400 : 0;
+  return valueContinuesFoldedLine(at, n, state.in->data(), state.parsed_tail) ? 400 : 0;
 }
 
 int ActiveClient::onRequestHead() {

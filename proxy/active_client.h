@@ -50,6 +50,12 @@ struct ClientState {
   BufRef in;
   size_t in_start = 0;
   size_t in_end = 0;
+  // The last byte the parser took that is not SP/HTAB, from reads whose buffer is gone: an obs-fold
+  // split across reads is still seen (ActiveClient::checkFieldValue).
+  char parsed_tail = 0;
+  // The request target reached the end of what was read: its version (" HTTP/1.2") is not parsed
+  // until it is all here, so that it can still be read as HTTP/1.1 (ActiveClient::checkTarget).
+  bool version_pending = false;
   uint64_t phase_start = 0;       // uv_now when the current phase began
   uint64_t request_start = 0;     // uv_now when the current request's head was complete
   uint64_t last_read = 0;
@@ -124,6 +130,11 @@ class ActiveClient final : public Downstream {
   // RFC 9112 checks on pieces of the head as llhttp hands them (proxy/request_checks).
   int checkTarget(const char* at, size_t n);
   int checkFieldValue(const char* at, size_t n);
+  // With state.version_pending: false while `data` (the unparsed `n` bytes) holds only part of the
+  // request line's " HTTP/1.x"; then rewrites "HTTP/1.2".."HTTP/1.9" as HTTP/1.1 like checkTarget.
+  bool settlePendingVersion(char* data, size_t n);
+  // The parser took these bytes: keeps the last one that is not SP/HTAB (state.parsed_tail).
+  void noteParsed(const char* data, size_t n);
   int onRequestHead();
   int onRequestBodyData(const char* at, size_t n);
   int onRequestChunkHeader(uint64_t size);

@@ -428,9 +428,11 @@ void ClientConnection::processInput() {
       if (state == HPE_PAUSED) llhttp_resume(parser);
       else llhttp_resume_after_upgrade(parser);
     }
-    const char* data = x->state.in->data() + x->state.in_start;
+    char* const data = x->state.in->data() + x->state.in_start;
     const size_t n = x->state.in_end - x->state.in_start;
+    if (x->state.version_pending && !x->settlePendingVersion(data, n)) break;  // the rest of " HTTP/1.x" first
     const llhttp_errno_t err = llhttp_execute(parser, data, n);
+    x->noteParsed(data, err == HPE_OK ? n : static_cast<size_t>(llhttp_get_error_pos(parser) - data));
     if (err == HPE_OK) {
       x->state.in_start = x->state.in_end;
     } else if (err == HPE_PAUSED && x->chunkExtensionFix().takeRefeed()) {
@@ -448,9 +450,13 @@ void ClientConnection::processInput() {
       break;  // the exchange decides: tunnel or HTTP
     } else {
       int status = x->state.reject_status ? x->state.reject_status : 400;
-      // A method llhttp does not know but that is a token: not implemented (RFC 9110 §9.1).
-      if (status == 400 && err == HPE_INVALID_METHOD && unknownMethodToken(llhttp_get_error_pos(parser), data + n))
-        status = 501;
+      // A method llhttp does not know but that is a token: not implemented (RFC 9110 §9.1). While
+      // the read ends inside the name, the bytes stay unparsed and the verdict waits for more
+      // (llhttp keeps its error: the next execute returns it at once, error_pos unmoved).
+      if (status == 400 && err == HPE_INVALID_METHOD) {
+        status = unknownMethodStatus(llhttp_get_error_pos(parser), data + n);
+        if (status == 0) break;
+      }
       if (status == 400)
         LOG_INFO("client %s sent an invalid request: %s (%s)", x->state.client_ip, llhttp_errno_name(err),
                  llhttp_get_error_reason(parser) ? llhttp_get_error_reason(parser) : "");

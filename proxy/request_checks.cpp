@@ -216,24 +216,25 @@ bool finalCodingIsChunked(std::string_view te) {
   }
 }
 
-bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin) {
+bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin, char before_buffer) {
   if (n == 0) return false;
   const char* p = at;
   while (p > buffer_begin && (p[-1] == ' ' || p[-1] == '\t')) --p;
-  return p > buffer_begin && p[-1] == '\n';
+  return (p > buffer_begin ? p[-1] : before_buffer) == '\n';
 }
 
-bool unknownMethodToken(const char* error_pos, const char* buffer_end) {
+int unknownMethodStatus(const char* error_pos, const char* buffer_end) {
   // tchar (RFC 9110 §5.6.2): VCHAR except delimiters.
   constexpr std::string_view kTcharPunct = "!#$%&'*+-.^_`|~";
+  constexpr long kLongestAwaited = 64;
   const char* p = error_pos;
   while (p < buffer_end) {
     const auto c = static_cast<unsigned char>(*p);
-    if (c == ' ') return p > error_pos;
-    if (!isAlpha(c) && !isDigit(c) && kTcharPunct.find(static_cast<char>(c)) == std::string_view::npos) return false;
+    if (c == ' ') return p > error_pos ? 501 : 400;
+    if (!isAlpha(c) && !isDigit(c) && kTcharPunct.find(static_cast<char>(c)) == std::string_view::npos) return 400;
     ++p;
   }
-  return false;
+  return buffer_end - error_pos < kLongestAwaited ? 0 : 400;
 }
 
 bool readMinorVersionAsOne(char* after_target, const char* buffer_end) {

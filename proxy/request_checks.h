@@ -56,11 +56,13 @@ long parseMaxForwards(std::string_view value);
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end);
 
 // llhttp knows a fixed list of methods and refuses any other (HPE_INVALID_METHOD) at the byte
-// `error_pos` where the name left its list. True when the request line still reads as a method
-// token (RFC 9110 §9.1: case-sensitive, any tchar): tchars from there up to a SP within the
-// buffer. Such a request names a method edged does not implement: 501 (RFC 9110 §15.6.2), where
-// a method that is not a token ("GE(T", a leading space) is a malformed request line: 400.
-bool unknownMethodToken(const char* error_pos, const char* buffer_end);
+// `error_pos` where the name left its list. 501 when the request line still reads as a method
+// token (RFC 9110 §9.1: case-sensitive, any tchar): tchars from there up to a SP. Such a request
+// names a method edged does not implement (RFC 9110 §15.6.2), where a method that is not a token
+// ("GE(T", a leading space) is a malformed request line: 400. 0 while the buffer ends among the
+// name's tchars (a client that sends a byte at a time): the answer waits for more bytes, up to a
+// name of 64.
+int unknownMethodStatus(const char* error_pos, const char* buffer_end);
 
 // RFC 9110 §2.5: a message whose major version is 1 and whose minor version is higher than 1
 // is processed as HTTP/1.1. llhttp (strict) refuses "HTTP/1.2", so the version is rewritten in
@@ -78,9 +80,10 @@ bool finalCodingIsChunked(std::string_view transfer_encoding);
 // before it; the span of that value piece is `at`, `n` bytes. True when only SP/HTAB stand
 // between `at` and a preceding LF, i.e. the piece begins a continuation line. An empty piece is
 // never one: llhttp reports an empty value as a 0-byte span at the start of the next line. `buffer_begin`: the start of
-// the memory before `at` that may be looked at. A server may reject or unfold; edged rejects
-// (400), and llhttp's unfolding (one SP) stays the fallback when the line starts a read buffer.
-bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin);
+// the memory before `at` that may be looked at; `before_buffer`: the last byte other than SP/HTAB
+// received before it (a read may end anywhere in the line, even between the LF and the SP). A
+// server may reject or unfold; edged rejects (400), however the bytes were split.
+bool valueContinuesFoldedLine(const char* at, size_t n, const char* buffer_begin, char before_buffer);
 
 // What edged allows (the Allow of its 405 answers): every method but CONNECT and TRACE.
 inline constexpr std::string_view kAllowedMethods = "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH";

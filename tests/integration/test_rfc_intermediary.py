@@ -2,6 +2,7 @@
 each found failing by probing the binary: what the client gets (exact status) and the exact bytes
 the origin receives, or that it receives nothing. One edged and one origin for the module."""
 
+import socket
 import time
 
 import pytest
@@ -53,10 +54,21 @@ def proxy(tmp_path_factory):
             o.stop()
 
 
-def exchange(port, raw, method="GET"):
+def send_bytewise(s, raw):
+    """A byte per segment, each read by edged on its own (as some clients and attackers send)."""
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(len(raw)):
+        s.sendall(raw[i:i + 1])
+        time.sleep(0.002)
+
+
+def exchange(port, raw, method="GET", bytewise=False):
     """One request on a fresh connection: (status or None if closed without an answer, Response)."""
     with httpwire.connect(port, 5) as s:
-        s.sendall(raw)
+        if bytewise:
+            send_bytewise(s, raw)
+        else:
+            s.sendall(raw)
         bs = httpwire.BufferedSocket(s)
         try:
             r = httpwire.read_response(bs, method)
@@ -81,32 +93,40 @@ REFUSED = [
     # RFC 9110 §7.2 / RFC 3986 §3.2.3: a port above 65535 is no port
     ("host-port-65536", b"GET / HTTP/1.1\r\nHost: example.com:65536\r\n" + C + b"\r\n", 400),
     ("absolute-port-99999", b"GET http://example.com:99999/ HTTP/1.1\r\n" + H + C + b"\r\n", 400),
+    # RFC 9112 §5.2: obs-fold (test_hostile_requests has it whole; here it matters sent a byte at a time)
+    ("obs-fold", b"GET / HTTP/1.1\r\n" + H + b"X-A: one\r\n two\r\n" + C + b"\r\n", 400),
+    ("obs-fold-tab", b"GET / HTTP/1.1\r\n" + H + b"X-A: one\r\n\t two\r\n" + C + b"\r\n", 400),
 ]
 
 
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
 @pytest.mark.parametrize("name,raw,expected", REFUSED, ids=[c[0] for c in REFUSED])
-def test_refused_and_never_forwarded(proxy, name, raw, expected):
+def test_refused_and_never_forwarded(proxy, name, raw, expected, bytewise):
+    # Sent whole or a byte per read: the same answer (a split must not change the verdict).
     e, o = proxy
     before = o.request_count()
-    status, r = exchange(e.port, raw)
+    status, r = exchange(e.port, raw, bytewise=bytewise)
     assert status == expected, (name, status, r and r.raw_head)
     assert r.headers.get("connection") == "close", r.raw_head
     time.sleep(0.05)
     assert o.request_count() == before, o.snapshot()[before:]
 
 
-def test_http_1_2_is_served_as_http_1_1(proxy):
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+def test_http_1_2_is_served_as_http_1_1(proxy, bytewise):
     """RFC 9110 §2.5: a higher minor version of a major version edged speaks is processed as
-    HTTP/1.1: answered in HTTP/1.1, kept alive, forwarded as HTTP/1.1."""
+    HTTP/1.1: answered in HTTP/1.1, kept alive, forwarded as HTTP/1.1; also when the version
+    arrives a byte per read."""
     e, o = proxy
     before = o.request_count()
+    send = send_bytewise if bytewise else (lambda s, raw: s.sendall(raw))
     with httpwire.connect(e.port, 5) as s:
         bs = httpwire.BufferedSocket(s)
-        s.sendall(b"GET /v12 HTTP/1.2\r\n" + H + b"\r\n")
+        send(s, b"GET /v12 HTTP/1.2\r\n" + H + b"\r\n")
         r = httpwire.read_response(bs)
         assert (r.version, r.status, r.body) == ("HTTP/1.1", 200, b"ok"), r.raw_head
         assert "connection" not in r.headers, r.raw_head
-        s.sendall(b"GET /v19 HTTP/1.9\r\n" + H + C + b"\r\n")
+        send(s, b"GET /v19 HTTP/1.9\r\n" + H + C + b"\r\n")
         assert httpwire.read_response(bs).status == 200
     reqs = o.snapshot()[before:]
     assert [q.raw_head.split(b"\r\n", 1)[0] for q in reqs] == [b"GET /v12 HTTP/1.1", b"GET /v19 HTTP/1.1"]

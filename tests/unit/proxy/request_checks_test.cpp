@@ -201,22 +201,27 @@ TEST_CASE("Transfer-Encoding: the final coding") {
 TEST_CASE("obs-fold: a value piece that starts a continuation line") {
   const std::string fold = "X-A: one\r\n two\r\n";
   const char* b = fold.data();
-  CHECK(valueContinuesFoldedLine(b + fold.find(" two"), 4, b));   // llhttp's span starts at the SP
-  CHECK(valueContinuesFoldedLine(b + fold.find("two"), 3, b));
+  CHECK(valueContinuesFoldedLine(b + fold.find(" two"), 4, b, 'x'));   // llhttp's span starts at the SP
+  CHECK(valueContinuesFoldedLine(b + fold.find("two"), 3, b, 'x'));
   const std::string tab = "X-A: one\r\n\t\ttwo\r\n";
-  CHECK(valueContinuesFoldedLine(tab.data() + tab.find("two"), 3, tab.data()));
+  CHECK(valueContinuesFoldedLine(tab.data() + tab.find("two"), 3, tab.data(), 'x'));
   const std::string plain = "X-A:  one\r\n";
-  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find("one"), 3, plain.data()));
-  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find(":") + 1, 5, plain.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find("one"), 3, plain.data(), 'x'));
+  CHECK_FALSE(valueContinuesFoldedLine(plain.data() + plain.find(":") + 1, 5, plain.data(), 'x'));
   // A piece that continues a value cut by the read (not at a line start) is no fold.
   const std::string cut = "X-A: on";
-  CHECK_FALSE(valueContinuesFoldedLine(cut.data() + cut.find("on") + 1, 1, cut.data()));
-  // Nothing before the buffer: unknown, so no.
+  CHECK_FALSE(valueContinuesFoldedLine(cut.data() + cut.find("on") + 1, 1, cut.data(), 'x'));
+  // The line starts the buffer: the byte before it, from an earlier read, decides.
   const std::string first = " two";
-  CHECK_FALSE(valueContinuesFoldedLine(first.data(), 4, first.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(first.data(), 4, first.data(), 'e'));
+  CHECK_FALSE(valueContinuesFoldedLine(first.data(), 4, first.data(), 0));   // nothing before
+  CHECK(valueContinuesFoldedLine(first.data(), 4, first.data(), '\n'));     // "one\r\n" | " two"
+  CHECK(valueContinuesFoldedLine(first.data() + 1, 3, first.data(), '\n')); // "one\r\n" | " two", span at "two"
+  const std::string mid = "two";                                            // "one\r\n " | "two"
+  CHECK(valueContinuesFoldedLine(mid.data(), 3, mid.data(), '\n'));
   // An empty value: llhttp's 0-byte span sits at the start of the next line. Not a fold.
   const std::string empty = "X-A:\r\nHost: a\r\n";
-  CHECK_FALSE(valueContinuesFoldedLine(empty.data() + empty.find("Host"), 0, empty.data()));
+  CHECK_FALSE(valueContinuesFoldedLine(empty.data() + empty.find("Host"), 0, empty.data(), 'x'));
 }
 
 TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
@@ -234,23 +239,26 @@ TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
 }
 
 TEST_CASE("an unknown method that is a token is 501, a malformed one 400") {
-  struct Case { std::string_view line; size_t error_at; bool token; };
+  struct Case { std::string_view line; size_t error_at; int status; };
+  const std::string long_name(70, 'X');
   const Case cases[] = {
-      {"FOO / HTTP/1.1\r\n", 0, true},
-      {"get / HTTP/1.1\r\n", 0, true},            // methods are case-sensitive
-      {"GETS / HTTP/1.1\r\n", 3, true},           // llhttp stops where the name left its list
-      {"M-SEARCH2 / HTTP/1.1\r\n", 8, true},
-      {"X!#$%&'*+-.^_`|~ / HTTP/1.1\r\n", 0, true},
-      {"GE(T / HTTP/1.1\r\n", 2, false},          // '(' is a delimiter, not a tchar
-      {" GET / HTTP/1.1\r\n", 0, false},          // no method at all
-      {"G\tT / HTTP/1.1\r\n", 1, false},
-      {"GET\t/ HTTP/1.1\r\n", 3, false},
-      {"FOO", 0, false},                           // no SP yet: not known to be a method
-      {"FO\xc3\xa9 / HTTP/1.1\r\n", 2, false},   // not ASCII
+      {"FOO / HTTP/1.1\r\n", 0, 501},
+      {"get / HTTP/1.1\r\n", 0, 501},            // methods are case-sensitive
+      {"GETS / HTTP/1.1\r\n", 3, 501},           // llhttp stops where the name left its list
+      {"M-SEARCH2 / HTTP/1.1\r\n", 8, 501},
+      {"X!#$%&'*+-.^_`|~ / HTTP/1.1\r\n", 0, 501},
+      {"GE(T / HTTP/1.1\r\n", 2, 400},          // '(' is a delimiter, not a tchar
+      {" GET / HTTP/1.1\r\n", 0, 400},          // no method at all
+      {"G\tT / HTTP/1.1\r\n", 1, 400},
+      {"GET\t/ HTTP/1.1\r\n", 3, 400},
+      {"FOO", 0, 0},                               // no SP yet: wait for the rest of the name
+      {"BA", 1, 0},                                // "BAN" sent a byte at a time
+      {"FO\xc3\xa9 / HTTP/1.1\r\n", 2, 400},   // not ASCII
+      {long_name, 0, 400},                         // not waited for any longer
   };
   for (const Case& c : cases) {
     CAPTURE(c.line);
-    CHECK(unknownMethodToken(c.line.data() + c.error_at, c.line.data() + c.line.size()) == c.token);
+    CHECK(unknownMethodStatus(c.line.data() + c.error_at, c.line.data() + c.line.size()) == c.status);
   }
 }
 
