@@ -149,11 +149,15 @@ void UpstreamConnection::close() {
 void UpstreamConnection::closeAfterWrite() {
   handler_ = nullptr;
   if (state_ == State::Closing) return;
+  close_after_write_ = true;
+  // Bytes whose flush was deferred to the end of the read batch (a tunnel's last full read, then
+  // the client's FIN in the same batch) go out too: nobody else flushes this queue any more.
+  flush();
+  if (state_ == State::Closing) return;
   if (out_.idle()) {
     close();
     return;
   }
-  close_after_write_ = true;
   pauseReading();
 }
 
@@ -197,6 +201,7 @@ void UpstreamConnection::onWriteDone(void* p, int status) {
   }
   if (self->close_after_write_) {
     if (self->out_.idle()) self->close();
+    else self->flush();  // what was queued behind the write that just completed
     return;
   }
   self->last_activity_ = uv_now(self->worker_.loop());
