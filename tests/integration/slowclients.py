@@ -47,8 +47,10 @@ class OriginProcess:
 class Attack:
     """All slow connections, driven from one thread with non-blocking sockets."""
 
-    def __init__(self, port, heads, bodies, readers, head_every=0.5, body_every=3.0):
+    def __init__(self, port, heads, bodies, readers, head_every=0.5, body_every=3.0,
+                 spread=False):
         self.port = port
+        self.spread = spread   # each head's byte at its own phase of head_every, not all at once
         self.counts = (heads, bodies, readers)
         self.head_every = head_every
         self.body_every = body_every
@@ -116,15 +118,22 @@ class Attack:
         """Trickles until every head and body connection is closed (or stop_at, or until()
         says so); True when they all were."""
         next_head = next_body = time.monotonic()
+        tick = 0.01 if self.spread else self.head_every
+        slices = max(1, round(self.head_every / tick))
+        part = 0
         while time.monotonic() < stop_at and not (until and until()):
             now = time.monotonic()
             if now >= next_head:
-                self._trickle(self.heads, b"X")
-                next_head = now + self.head_every
+                n = -(-len(self.heads) // slices)
+                self._trickle(self.heads[part * n:(part + 1) * n], b"X")
+                part = (part + 1) % slices
+                next_head += tick
+                if next_head < now:
+                    next_head = now + tick
             if now >= next_body:
                 self._trickle(self.bodies, b"b")
                 next_body = now + self.body_every
-            for key, _ in self.sel.select(timeout=0.1):
+            for key, _ in self.sel.select(timeout=min(0.1, max(0.0, next_head - now))):
                 s = key.fileobj
                 try:
                     data = s.recv(65536)
