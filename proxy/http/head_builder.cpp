@@ -123,6 +123,19 @@ class ConnectionTokens {
   size_t count_ = 0;
   bool overflow_ = false;
 };
+
+// "X_Forwarded_For", "x-real_ip": a name that is one of the forwarding fields edged sets once
+// '_' reads as '-'. CGI, PHP and WSGI servers map both spellings to the same variable
+// (HTTP_X_FORWARDED_FOR), so such a field from the client would stand beside edged's own as a
+// spoofed one; it is dropped (nginx drops every name with '_' by default). Returns the field it
+// stands for, else Other.
+HeaderId underscoredAlias(std::string_view name) {
+  constexpr size_t kLongest = sizeof("x-forwarded-proto") - 1;
+  if (name.size() > kLongest || name.find('_') == std::string_view::npos) return HeaderId::Other;
+  char dashed[kLongest];
+  for (size_t i = 0; i < name.size(); ++i) dashed[i] = name[i] == '_' ? '-' : name[i];
+  return classifyHeader(std::string_view(dashed, name.size()));
+}
 }  // namespace
 
 void buildUpstreamRequestHead(std::string_view method, std::string_view target,
@@ -144,6 +157,18 @@ void buildUpstreamRequestHead(std::string_view method, std::string_view target,
         // RFC 9110 §10.1.1: a 100-continue expectation in an HTTP/1.0 request MUST be ignored;
         // it is not passed on either (HTTP/1.0 has no Expect, and no 1xx reaches such a client).
         if (o.client_http10 && id == HeaderId::Other && equalsIgnoreCase(h.name, "expect")) return false;
+        if (id == HeaderId::Other) {
+          switch (underscoredAlias(h.name)) {
+            case HeaderId::XForwardedFor: case HeaderId::XRealIp: case HeaderId::XForwardedProto:
+            case HeaderId::XForwardedHost:
+              return false;
+            case HeaderId::XRequestId:
+              if (!o.request_id.empty()) return false;
+              break;
+            default:
+              break;
+          }
+        }
         break;
     }
     return !named.names(h.name);

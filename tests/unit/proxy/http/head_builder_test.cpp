@@ -443,6 +443,34 @@ TEST_CASE("request head: X-Real-IP, X-Forwarded-Proto and X-Forwarded-Host are r
   CHECK(valuesOf(h, "X-Forwarded-Host") == V{"real.example"});
 }
 
+TEST_CASE("request head: '_' spellings of the forwarding fields edged sets are dropped") {
+  // CGI/PHP/WSGI read X_Forwarded_For and X-Forwarded-For as one variable: a spoof beside edged's.
+  const std::vector<Header> headers = {{"Host", "real.example"},
+                                       {"X_Forwarded_For", "6.6.6.6"},
+                                       {"x-real_ip", "6.6.6.6"},
+                                       {"X_FORWARDED_PROTO", "gopher"},
+                                       {"X_Forwarded-Host", "evil.example"},
+                                       {"X_Request_Id", "mine"},
+                                       {"X_Custom_Field", "kept"},
+                                       {"X_Forwarded_For_Me", "kept"}};
+  const Head h = parseHead(request("GET", headers, opts("192.0.2.7")));
+  for (const char* name : {"X_Forwarded_For", "x-real_ip", "X_FORWARDED_PROTO", "X_Forwarded-Host"}) {
+    INFO(name);
+    CHECK(valuesOf(h, name).empty());
+  }
+  CHECK(valuesOf(h, "X-Forwarded-For") == V{"192.0.2.7"});
+  CHECK(valuesOf(h, "X-Real-IP") == V{"192.0.2.7"});
+  CHECK(valuesOf(h, "X_Custom_Field") == V{"kept"});
+  CHECK(valuesOf(h, "X_Forwarded_For_Me") == V{"kept"});
+  // X_Request_Id stays when edged sets no X-Request-Id, and goes when it does.
+  CHECK(valuesOf(h, "X_Request_Id") == V{"mine"});
+  UpstreamRequestOptions with_id = opts("192.0.2.7");
+  with_id.request_id = "0123456789abcdef";
+  const Head hi = parseHead(request("GET", headers, with_id));
+  CHECK(valuesOf(hi, "X_Request_Id").empty());
+  CHECK(valuesOf(hi, "X-Request-Id") == V{"0123456789abcdef"});
+}
+
 TEST_CASE("request head: Host passes through unchanged; default_host only when there is none") {
   SUBCASE("Host present: kept byte for byte, in place, default unused") {
     const Head h = parseHead(request("GET", {{"Accept", "a"}, {"HoSt", "Example.COM:8080"}}, opts()));
