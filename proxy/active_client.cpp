@@ -151,19 +151,8 @@ int ActiveClient::checkTarget(const char* at, size_t n) {
 }
 
 bool ActiveClient::settlePendingVersion(char* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const char c = data[i];
-    if (c == ' ') {
-      // " HTTP/1.x" and the CR or LF after it: 10 bytes, or a line that ends sooner (llhttp judges it).
-      if (n - i < 10 && std::memchr(data + i, '\n', n - i) == nullptr) return false;
-      readMinorVersionAsOne(data + i, data + n);
-      state.version_pending = false;
-      return true;
-    }
-    if (c == '\r' || c == '\n') break;  // no version: urlEndsWithoutVersion's case
-  }
-  // The target goes on (checkTarget looks again where it ends), or the line ended without a version.
-  state.version_pending = false;
+  if (!versionAfterTargetReady(data, n)) return false;
+  state.version_pending = false;  // if the target goes on, checkTarget looks again where it ends
   return true;
 }
 

@@ -248,6 +248,19 @@ bool readMinorVersionAsOne(char* after_target, const char* buffer_end) {
   return true;
 }
 
+bool versionAfterTargetReady(char* data, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const char c = data[i];
+    if (c == ' ') {
+      if (n - i < 10 && std::memchr(data + i, '\n', n - i) == nullptr) return false;
+      readMinorVersionAsOne(data + i, data + n);
+      return true;
+    }
+    if (c == '\r' || c == '\n') return true;  // no version: urlEndsWithoutVersion's case
+  }
+  return true;
+}
+
 bool urlEndsWithoutVersion(const char* at, size_t n, const char* buffer_end) {
   const char* end = at + n;
   return end < buffer_end && (*end == '\r' || *end == '\n');

@@ -71,6 +71,12 @@ int unknownMethodStatus(const char* error_pos, const char* buffer_end);
 // changed) otherwise, including when the buffer ends before the line does.
 bool readMinorVersionAsOne(char* after_target, const char* buffer_end);
 
+// The read ended with the request target, so the version is still to come: `data`, `n` are the
+// bytes read since. False while they hold only part of " HTTP/1.x" and its CR or LF (wait for
+// more: at most 9 bytes); true once the version is there (rewritten by readMinorVersionAsOne),
+// the line ended without one, or no SP came yet (the target goes on: llhttp reads it).
+bool versionAfterTargetReady(char* data, size_t n);
+
 // Transfer-Encoding: whether the last coding of a field value is "chunked" (parameters and case
 // ignored). A request whose final coding is not chunked has no knowable length: 400 and close
 // (RFC 9112 §6.3), where an unknown coding before a final chunked is 501.

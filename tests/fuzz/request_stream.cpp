@@ -25,8 +25,10 @@ constexpr size_t kMaxHead = 16 * 1024;
 struct State {
   edged::proxy::ParsedHead head;
   edged::proxy::http1::ChunkExtensionFix chunk_fix;  // as ActiveClient / UpstreamConnection
-  const char* buffer_begin = nullptr;
+  const char* buffer_begin = nullptr;  // this piece's first byte (ActiveClient: the read buffer's)
   const char* buffer_end = nullptr;
+  char parsed_tail = 0;                // the last byte before the piece that is not SP/HTAB
+  bool version_pending = false;        // the target ended a piece: its version waits
   int reject = 0;
 };
 
@@ -49,6 +51,7 @@ int onUrl(llhttp_t* p, const char* at, size_t n) {
   }
   // ActiveClient::checkTarget: the version after the target may be rewritten in place.
   char* const begin = const_cast<char*>(s->buffer_begin);
+  s->version_pending = at + n == s->buffer_end;
   if (at + n < s->buffer_end) edged::proxy::readMinorVersionAsOne(begin + (at + n - s->buffer_begin), s->buffer_end);
   return limit(s, s->head.addTarget(at, n), 414);
 }
@@ -68,7 +71,7 @@ int onHeaderField(llhttp_t* p, const char* at, size_t n) {
 }
 int onHeaderValue(llhttp_t* p, const char* at, size_t n) {
   auto* s = static_cast<State*>(p->data);
-  if (edged::proxy::valueContinuesFoldedLine(at, n, s->buffer_begin)) {
+  if (edged::proxy::valueContinuesFoldedLine(at, n, s->buffer_begin, s->parsed_tail)) {
     s->reject = 400;
     return -1;
   }
@@ -133,15 +136,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   settings.on_chunk_extension_value = onChunkExtensionValue;
   settings.on_chunk_extension_value_complete = onChunkExtensionValueComplete;
   State state;
-  state.buffer_begin = p;
   llhttp_t parser;
   llhttp_init(&parser, HTTP_REQUEST, &settings);
   parser.data = &state;
 
   while (p < end) {
-    const size_t n = static_cast<size_t>(end - p) < piece ? static_cast<size_t>(end - p) : piece;
+    size_t n = static_cast<size_t>(end - p) < piece ? static_cast<size_t>(end - p) : piece;
+    // ClientConnection::processInput: a pending version waits for its bytes (here: the piece
+    // grows to the rest of the input), and the last byte parsed is kept for the obs-fold check.
+    if (state.version_pending) {
+      char* const at = const_cast<char*>(p);
+      if (!edged::proxy::versionAfterTargetReady(at, n)) {
+        n = static_cast<size_t>(end - p);
+        if (!edged::proxy::versionAfterTargetReady(at, n)) return 0;
+      }
+      state.version_pending = false;
+    }
+    state.buffer_begin = p;
     state.buffer_end = p + n;
     const llhttp_errno_t err = llhttp_execute(&parser, p, n);
+    const char* const parsed_end = err == HPE_OK ? p + n : llhttp_get_error_pos(&parser);
+    for (const char* q = parsed_end; q > p; --q) {
+      if (q[-1] != ' ' && q[-1] != '\t') {
+        state.parsed_tail = q[-1];
+        break;
+      }
+    }
     if (err == HPE_OK) {
       p += n;
     } else if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {  // pipelined: the next request
@@ -151,7 +171,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       else llhttp_resume_after_upgrade(&parser);
     } else {
       // the client side answers 4xx (501 for a method token llhttp does not know) and closes
-      if (err == HPE_INVALID_METHOD) (void)edged::proxy::unknownMethodToken(llhttp_get_error_pos(&parser), p + n);
+      // (0: the name goes on past this piece; the client side waits for the rest of it)
+      if (err == HPE_INVALID_METHOD && edged::proxy::unknownMethodStatus(llhttp_get_error_pos(&parser), p + n) == 0)
+        (void)edged::proxy::unknownMethodStatus(llhttp_get_error_pos(&parser), end);
       return 0;
     }
   }

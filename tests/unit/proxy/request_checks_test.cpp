@@ -224,6 +224,29 @@ TEST_CASE("obs-fold: a value piece that starts a continuation line") {
   CHECK_FALSE(valueContinuesFoldedLine(empty.data() + empty.find("Host"), 0, empty.data(), 'x'));
 }
 
+TEST_CASE("a version that comes in a later read than its target waits until it is all there") {
+  struct Case { std::string_view read; bool ready; std::string_view now; };
+  const Case cases[] = {
+      {" HTTP/1.2\r\n", true, " HTTP/1.1\r\n"},
+      {" HTTP/1.2\n", true, " HTTP/1.1\n"},
+      {" HTTP/1.", false, " HTTP/1."},         // wait: the minor digit decides
+      {" HTTP/1.2", false, " HTTP/1.2"},       // wait: "1.2" or "1.23"
+      {" ", false, " "},
+      {"", true, ""},                          // nothing yet: llhttp has nothing to parse either
+      {"abc HTTP/1.2\r\n", true, "abc HTTP/1.1\r\n"},   // the target went on
+      {"abc", true, "abc"},                    // still the target: llhttp reads it
+      {" HTTP/1\r\n", true, " HTTP/1\r\n"},   // the line ended: llhttp judges it (400)
+      {"\r\n", true, "\r\n"},                  // HTTP/0.9: urlEndsWithoutVersion's case
+      {" HTTP/1.1\r\n", true, " HTTP/1.1\r\n"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.read);
+    std::string buf(c.read);
+    CHECK(versionAfterTargetReady(buf.data(), buf.size()) == c.ready);
+    CHECK(buf == c.now);
+  }
+}
+
 TEST_CASE("HTTP/0.9: the URL span ends at CR or LF") {
   const std::string line = "GET /index\r\n";
   const char* begin = line.data() + 4;
