@@ -570,33 +570,10 @@ def test_non_101_answer_is_relayed_and_connection_stays_http(edged, origin, stat
     assert [q.target for q in o.snapshot()] == ["/try-upgrade", "/after"]
 
 
-def test_client_fin_after_one_full_read_of_data_delivers_it(edged):
-    """Exactly one read buffer (64 KiB) then FIN, while the origin does not read yet: edged's
-    flush of that full read waits for the end of the read batch, and the FIN in the same batch
-    ends the tunnel. The origin still gets every byte (it got none before the fix, 7 runs of 8)."""
-    for size in (64 << 10, 64 << 10, 64 << 10, 3 * (64 << 10)):   # each loses it in most runs without the fix
-        o = BlastOrigin("sink", size + 1, pause=0.3)   # +1: it reads until EOF
-        e = edged(ws_config(o.address))
-        try:
-            req, _ = client_handshake("/one-full-read")
-            with httpwire.connect(e.port, timeout=10) as s:
-                s.sendall(req)
-                bs = httpwire.BufferedSocket(s)
-                assert httpwire.parse_head(bs.read_until(b"\r\n\r\n"))[0].split()[1] == "101"
-                s.sendall(b"L" * size)
-                s.shutdown(socket.SHUT_WR)
-                assert o.done.wait(15)
-            assert o.error is None, o.error
-            assert o.received == size, "origin got %d of %d bytes" % (o.received, size)
-        finally:
-            o.close()
-
-
-def test_client_fin_after_data_delivers_data_first(edged):
-    """The client sends ~3 MiB of frames and closes at once: the origin (not reading for 1 s)
-    still gets every byte before its side is closed."""
-    total = 3 * MIB
-    o = BlastOrigin("sink", total + 1, pause=1.0)   # +1: it reads until EOF
+def client_last_words(edged, data, pause, half_close=False):
+    """A tunnel to a sink origin that reads nothing for `pause` s; the client sends `data` and
+    ends at once (a FIN by shutdown, or close). Returns how many bytes the origin got in all."""
+    o = BlastOrigin("sink", len(data) + 1, pause=pause)   # +1: it reads until EOF
     e = edged(ws_config(o.address))
     try:
         req, _ = client_handshake("/client-last-words")
@@ -604,9 +581,26 @@ def test_client_fin_after_data_delivers_data_first(edged):
             s.sendall(req)
             bs = httpwire.BufferedSocket(s)
             assert httpwire.parse_head(bs.read_until(b"\r\n\r\n"))[0].split()[1] == "101"
-            s.sendall(frame(0x2, b"L" * (total - 14)))
+            s.sendall(data)
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
         assert o.done.wait(15)
         assert o.error is None, o.error
-        assert o.received == total, "origin got %d of %d bytes" % (o.received, total)
+        return o.received
     finally:
         o.close()
+
+
+def test_client_fin_after_one_full_read_of_data_delivers_it(edged):
+    """Exactly one read buffer (64 KiB) then FIN, while the origin does not read yet: edged's
+    flush of that full read waits for the end of the read batch, and the FIN in the same batch
+    ends the tunnel. The origin still gets every byte (it got none before the fix, 7 runs of 8)."""
+    for size in (64 << 10, 64 << 10, 64 << 10, 3 * (64 << 10)):   # each loses it in most runs without the fix
+        assert client_last_words(edged, b"L" * size, 0.3, half_close=True) == size
+
+
+def test_client_fin_after_data_delivers_data_first(edged):
+    """The client sends ~3 MiB of frames and closes at once: the origin (not reading for 1 s)
+    still gets every byte before its side is closed."""
+    total = 3 * MIB
+    assert client_last_words(edged, frame(0x2, b"L" * (total - 14)), 1.0) == total
