@@ -54,6 +54,8 @@ void ActiveClient::recycle() {
   state.message_complete = true;
   state.depth = 0;
   state.reject_status = 0;
+  state.parsed_tail = 0;
+  state.version_pending = false;
   state.phase_start = state.request_start = state.last_read = state.last_write = state.deadline = 0;
   head_start_ns_ = 0;
   state.client_ip[0] = '\0';
