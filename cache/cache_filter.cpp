@@ -248,7 +248,9 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
   }
 
   // stale-if-error when the origin could not answer at all.
-  proxy::FilterAction onUpstreamError(int, proxy::LocalResponse& local) override {
+  proxy::FilterAction onUpstreamError(int status, proxy::LocalResponse& local) override {
+    if (entry_ && !stale_if_error_ && status != 504 && reuse_.ttl <= 0 && entry_->facts().never_stale)
+      return revalidationFailed(local);
     if (!entry_ || !stale_if_error_) return proxy::FilterAction::Continue;
     permit_.abandon();
     state_ = CacheState::Stale;
@@ -732,6 +734,24 @@ class CacheExchangeFilter final : public proxy::ExchangeFilter, public SecondTie
     local_->status = 504;
     local_->headers = out_headers_;
     local_->has_body = true;
+    return proxy::FilterAction::Respond;
+  }
+
+  // RFC 9111 §5.2.2.2: a stale response that must not be served stale (must-revalidate,
+  // proxy-revalidate, s-maxage) could not be revalidated: the generated error SHOULD be 504,
+  // whatever stopped the origin (refused, reset, no answer, a broken head).
+  proxy::FilterAction revalidationFailed(proxy::LocalResponse& local) {
+    permit_.abandon();
+    out_headers_.clear();
+    out_headers_.push_back({"Server", "edged", proxy::HeaderId::Other});
+    out_headers_.push_back({"Content-Type", "text/html", proxy::HeaderId::Other});
+    out_headers_.push_back({"Cache-Status", "edged; fwd=stale; detail=must-revalidate", proxy::HeaderId::Other});
+    body_scratch_.clear();
+    proxy::errorPageBody(504, body_scratch_);
+    local = {};
+    local.status = 504;
+    local.headers = out_headers_;
+    local.body = body_scratch_;
     return proxy::FilterAction::Respond;
   }
 
