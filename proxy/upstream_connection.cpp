@@ -1,6 +1,7 @@
 // proxy/upstream_connection.cpp — the origin side of an exchange.
 #include "proxy/upstream_connection.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -65,6 +66,10 @@ void UpstreamConnection::resetParser() {
   response_complete_ = false;
   no_body_ = false;
   leftover_ = false;
+  interim_done_ = false;
+  head_repair_ = false;
+  head_repaired_ = false;
+  if (!head_raw_.empty()) std::string().swap(head_raw_);
 }
 
 int UpstreamConnection::connect(UpstreamHandler* h) {
@@ -310,27 +315,74 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
     readBatchDone(h, n);
     return;
   }
-  llhttp_errno_t err = llhttp_execute(&parser_, data, n);
-  while (err == HPE_PAUSED && chunk_extension_fix_.takeRefeed() && state_ != State::Closing && handler_) {
-    // llhttp stepped over a chunk extension's ';': parse again from it (chunk_extension_fix.h)
-    const char* from = llhttp_get_error_pos(&parser_) - 1;
-    llhttp_resume(&parser_);
-    err = llhttp_execute(&parser_, from, static_cast<size_t>(data + n - from));
+  const size_t read_size = n;
+  llhttp_errno_t err = HPE_OK;
+  const char* stop = nullptr;  // where llhttp paused, inside data
+  if (head_repair_) {
+    // A faulty head is gathered whole, repaired, and parsed; the rest of the read follows it.
+    const size_t rest = takeRepairedHead(data, n, err);
+    if (state_ == State::Closing || !handler_) return;
+    if (rest == SIZE_MAX) {  // the head is not all here yet
+      armTimer();
+      return;
+    }
+    data += n - rest;
+    n = rest;
+    stop = data;  // a head that ends the response (or opens a tunnel) leaves the whole rest
+    if (err == HPE_PAUSED && interim_done_) {  // a repaired 1xx: the next head starts the rest
+      interim_done_ = false;
+      llhttp_resume(&parser_);
+      err = HPE_OK;
+    }
+  }
+  if (err == HPE_OK) {
+    const char* const end = data + n;
+    err = llhttp_execute(&parser_, data, n);
+    while (err == HPE_PAUSED && state_ != State::Closing && handler_) {
+      if (chunk_extension_fix_.takeRefeed()) {
+        // llhttp stepped over a chunk extension's ';': parse again from it (chunk_extension_fix.h)
+        const char* from = llhttp_get_error_pos(&parser_) - 1;
+        llhttp_resume(&parser_);
+        err = llhttp_execute(&parser_, from, static_cast<size_t>(end - from));
+      } else if (interim_done_) {
+        // A 1xx ended (and went to the client): the next head is judged, and repaired, on its own.
+        interim_done_ = false;
+        data = llhttp_get_error_pos(&parser_);
+        n = static_cast<size_t>(end - data);
+        head_repaired_ = false;
+        head_raw_.clear();
+        llhttp_resume(&parser_);
+        err = llhttp_execute(&parser_, data, n);
+      } else {
+        break;
+      }
+    }
+    stop = llhttp_get_error_pos(&parser_);
   }
   if (state_ == State::Closing || !handler_) return;
   if (tunnel_) {
     // The 101 head ended inside this read: what follows it is the origin's first tunnel bytes.
-    const char* pos = llhttp_get_error_pos(&parser_);
     UpstreamHandler* h = handler_;
     if (err == HPE_PAUSED_UPGRADE || err == HPE_PAUSED) {
-      if (pos && pos < data + n) h->onUpstreamTunnelData(in_.get(), pos, static_cast<size_t>(data + n - pos));
+      if (stop && stop < data + n) h->onUpstreamTunnelData(in_.get(), stop, static_cast<size_t>(data + n - stop));
     }
-    readBatchDone(h, n);
+    readBatchDone(h, read_size);
     return;
   }
+  if (err == HPE_OK && !response_started_ && !head_repaired_) {
+    // The head goes on in the next read: its bytes are kept in case it needs repair.
+    if (head_raw_.size() + n <= maxResponseHeadBytes()) head_raw_.append(data, n);
+    else head_repaired_ = true;  // (too long to keep: never repaired)
+  } else if (!head_raw_.empty() && response_started_) {
+    std::string().swap(head_raw_);
+  }
   if (err == HPE_PAUSED) {
-    leftover_ = llhttp_get_error_pos(&parser_) < data + n;
+    leftover_ = stop < data + n;
   } else if (err != HPE_OK) {
+    if (startHeadRepair(data, n)) {
+      handleRead(data, n);  // again, gathered and repaired this time
+      return;
+    }
     LOG_WARN("upstream %s sent an invalid response: %s", server_->name().c_str(), llhttp_errno_name(err));
     handler_->onUpstreamReadBatchDone();
     if (handler_) fail(UpstreamFailure::BadResponse);
@@ -348,7 +400,74 @@ void UpstreamConnection::handleRead(const char* data, size_t n) {
     h->onUpstreamComplete(!leftover_ && !faulty_framing && llhttp_should_keep_alive(&parser_));
     return;
   }
-  readBatchDone(h, n);
+  readBatchDone(h, read_size);
+}
+
+// RFC 9112 §2.2 / §5.1: a head that llhttp refused for a bare LF or for whitespace before a
+// colon is parsed again, repaired (http1/head_repair.h), once per head (a 1xx's and the final
+// one's), and only when the bytes show one of the two faults; anything else refused stays a 502.
+// `data`: this read from where the head began.
+bool UpstreamConnection::startHeadRepair(const char* data, size_t n) {
+  if (head_repaired_ || response_started_) return false;
+  // A bare LF, "name :", or a field line that so far is a name and whitespace (the colon may be
+  // in the next read: llhttp refuses at the space).
+  bool fault = false;
+  bool status_line = true, colon = false;
+  size_t line_length = 0;
+  char before = '\0';
+  auto scan = [&](std::string_view bytes) {
+    for (size_t i = 0; i < bytes.size() && !fault; before = bytes[i++]) {
+      const char c = bytes[i];
+      if (c == '\n') {
+        fault = before != '\r';
+        status_line = colon = false;
+        line_length = 0;
+        continue;
+      }
+      if (c == ':' && !colon) fault = !status_line && (before == ' ' || before == '\t');
+      colon = colon || c == ':';
+      ++line_length;
+    }
+  };
+  scan(head_raw_);
+  scan(std::string_view(data, n));
+  const bool name_then_space = !status_line && !colon && line_length > 1 && (before == ' ' || before == '\t');
+  if (!fault && !name_then_space) return false;
+  std::string gathered = std::move(head_raw_);
+  resetParser();  // what llhttp parsed of the head is forgotten
+  head_raw_ = std::move(gathered);
+  head_repair_ = true;
+  head_repaired_ = true;
+  return true;
+}
+
+// The gathered head plus `data`: when the head is complete, parses its repaired form and returns
+// how many bytes of `data` follow it (err: llhttp's result); SIZE_MAX while it is incomplete.
+size_t UpstreamConnection::takeRepairedHead(const char* data, size_t n, llhttp_errno_t& err) {
+  head_raw_.append(data, n);
+  std::string fixed;
+  const size_t used = http1::repairResponseHead(head_raw_, fixed);
+  if (used == 0) {
+    if (head_raw_.size() > maxResponseHeadBytes()) {
+      onResponseHeadTooLarge();
+      fail(UpstreamFailure::BadResponse);
+    }
+    return SIZE_MAX;
+  }
+  const size_t rest = head_raw_.size() - used;  // inside `data`: an earlier read held no head end
+  if (rest > n) {  // (llhttp would have seen that end: never expected)
+    fail(UpstreamFailure::BadResponse);
+    return SIZE_MAX;
+  }
+  head_repair_ = false;
+  std::string().swap(head_raw_);
+  err = llhttp_execute(&parser_, fixed.data(), fixed.size());
+  if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE && state_ != State::Closing && handler_) {
+    LOG_WARN("upstream %s sent an invalid response: %s", server_->name().c_str(), llhttp_errno_name(err));
+    handler_->onUpstreamReadBatchDone();
+    if (handler_) fail(UpstreamFailure::BadResponse);
+  }
+  return rest;
 }
 
 // After a read's callbacks the handler flushes what they queued. A read that filled the buffer
@@ -469,7 +588,10 @@ int UpstreamConnection::onResponseBodyData(const char* at, size_t n) {
 int UpstreamConnection::onResponseEnd(llhttp_t* p) {
   const int status = llhttp_get_status_code(p);
   if (tunnel_) return 0;  // a 101 opened a tunnel: no message ends here
-  if (status < 200 && status != 101) return 0;  // interim response: the final one follows
+  if (status < 200 && status != 101) {  // interim response: the final one follows
+    interim_done_ = true;  // paused, so that the next head's bytes are known (handleRead)
+    return HPE_PAUSED;
+  }
   response_complete_ = true;
   return HPE_PAUSED;
 }

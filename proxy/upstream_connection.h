@@ -107,6 +107,8 @@ class UpstreamConnection final : public OriginStream {
   void handleEof();
   void readBatchDone(UpstreamHandler* h, size_t n);
   void resetParser();
+  bool startHeadRepair(const char* data, size_t n);
+  size_t takeRepairedHead(const char* data, size_t n, llhttp_errno_t& err);
 
   Worker& worker_;
   WorkerGen* gen_;
@@ -132,6 +134,10 @@ class UpstreamConnection final : public OriginStream {
   bool response_complete_ = false;
   bool no_body_ = false;
   bool leftover_ = false;
+  bool interim_done_ = false;   // a 1xx ended: llhttp paused after it
+  bool head_repair_ = false;    // gathering a refused head to parse it repaired
+  bool head_repaired_ = false;  // tried once for this response
+  std::string head_raw_;        // the response head's bytes while it spans reads
   bool tunnel_ = false;
   bool close_after_write_ = false;
   uint64_t last_activity_ = 0;   // uv_now of the last read or write progress

@@ -1,15 +1,20 @@
 // tests/fuzz/response_stream.cpp — an origin's byte stream through llhttp in response mode with
 // the callbacks the origin side uses (ParsedHead for the head, body spans, chunked decoding,
 // HPE_PAUSED at each message end as UpstreamConnection does), fed in pieces whose sizes come
-// from the first byte so that every split point of a field or chunk size is tried.
+// from the first byte so that every split point of a field or chunk size is tried. A head refused
+// before any final response is repaired once (bare LF, "name :") and parsed again, as
+// UpstreamConnection does.
 #include <llhttp.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "proxy/http/http.h"
 #include "proxy/http1/chunk_extension_fix.h"
+#include "proxy/http1/head_repair.h"
 
 namespace {
 
@@ -18,6 +23,7 @@ struct State {
   edged::proxy::http1::ChunkExtensionFix chunk_fix;  // as ActiveClient / UpstreamConnection
   uint64_t body_bytes = 0;
   bool head_request = false;
+  bool final_head = false;  // a head of status >= 200 (or 101) was parsed
 };
 
 int onMessageBegin(llhttp_t* p) {
@@ -48,6 +54,7 @@ int onHeadersComplete(llhttp_t* p) {
   (void)s->head.find(edged::proxy::HeaderId::TransferEncoding);
   for (size_t i = 0; i < s->head.size(); ++i) (void)s->head.value(i);
   const int status = llhttp_get_status_code(p);
+  if (status >= 200 || status == 101) s->final_head = true;
   if (status == 101) return 2;
   return s->head_request && status >= 200 ? 1 : 0;
 }
@@ -94,6 +101,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   llhttp_init(&parser, HTTP_RESPONSE, &settings);
   parser.data = &state;
 
+  bool repaired = false;
   while (p < end) {
     const size_t n = static_cast<size_t>(end - p) < piece ? static_cast<size_t>(end - p) : piece;
     const llhttp_errno_t err = llhttp_execute(&parser, p, n);
@@ -102,6 +110,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (err == HPE_PAUSED) {  // one response done (or the chunk-extension fix's re-feed)
       p = llhttp_get_error_pos(&parser) - (state.chunk_fix.takeRefeed() ? 1 : 0);
       llhttp_resume(&parser);
+    } else if (!repaired && !state.final_head) {
+      repaired = true;
+      const std::string_view raw(reinterpret_cast<const char*>(data) + 1, size - 1);
+      std::string fixed;
+      const size_t used = edged::proxy::http1::repairResponseHead(raw, fixed);
+      if (used == 0) return 0;  // incomplete: the origin side would wait for more
+      if (used > raw.size() || fixed.size() < 2 || fixed.compare(fixed.size() - 2, 2, "\r\n") != 0) std::abort();
+      for (size_t i = 0; i < fixed.size(); ++i)
+        if (fixed[i] == '\n' && (i == 0 || fixed[i - 1] != '\r')) std::abort();  // a bare LF survived
+      state.head.reset();
+      llhttp_init(&parser, HTTP_RESPONSE, &settings);
+      parser.data = &state;
+      const llhttp_errno_t again = llhttp_execute(&parser, fixed.data(), fixed.size());
+      if (again != HPE_OK && again != HPE_PAUSED && again != HPE_PAUSED_UPGRADE) return 0;
+      if (again != HPE_OK) llhttp_resume(&parser);
+      p = raw.data() + used;
     } else {
       return 0;  // the origin side closes the connection on any other error
     }

@@ -25,12 +25,30 @@ RAW_RESPONSES = {
     # Over limits.max_response_header_bytes (64 KiB by default): never buffered whole.
     "/resp/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * (100 << 10) + b"\r\nContent-Length: 2\r\n\r\nok",
 }
+# Heads RFC 9112 lets a proxy repair (§2.2: a bare LF may end a line; §5.1: a proxy MUST remove
+# whitespace between a field name and its colon): forwarded, repaired, whatever the reads.
+REPAIRED_RESPONSES = {
+    "/fix/bare-lf": b"HTTP/1.1 200 OK\nX-A: 1\nContent-Length: 2\n\nok",
+    "/fix/mixed": b"HTTP/1.1 200 OK\r\nX-A: 1\nContent-Length: 2\r\n\nok",
+    "/fix/space-colon": b"HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length\t: 2\r\n\r\nok",
+    "/fix/both-chunked": b"HTTP/1.1 200 OK\nX-A  : 1\nTransfer-Encoding: chunked\n\n2\r\nok\r\n0\r\n\r\n",
+}
 BIG_HEAD_OK = b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * (40 << 10) + b"\r\nContent-Length: 2\r\n\r\nok"
 
 
 def handler(conn, req):
     if req.target == "/resp/big-head-ok":
         conn.send(BIG_HEAD_OK)
+        return "keep"
+    fix = REPAIRED_RESPONSES.get(req.target.split("?")[0])
+    if fix is not None:
+        if req.target.endswith("?bytewise"):
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(len(fix)):
+                conn.send(fix[i:i + 1])
+                time.sleep(0.002)
+        else:
+            conn.send(fix)
         return "keep"
     raw = RAW_RESPONSES.get(req.target)
     if raw is not None:
@@ -168,6 +186,22 @@ def test_unforwardable_origin_response_is_502_and_its_connection_dropped(proxy, 
     bad, after = o.snapshot()[before:]
     assert bad.target == target and after.target == "/after"
     assert after.conn_id != bad.conn_id, "the connection of an invalid response was reused"
+
+
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+@pytest.mark.parametrize("target", sorted(REPAIRED_RESPONSES))
+def test_a_bare_lf_or_space_before_colon_in_an_origin_head_is_repaired(proxy, target, bytewise):
+    e, o = proxy
+    path = target + ("?bytewise" if bytewise else "")
+    with httpwire.connect(e.port, 10) as s:
+        bs = httpwire.BufferedSocket(s)
+        for _ in range(2):  # the origin connection stays usable after a repaired head
+            s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\n" + H + b"\r\n")
+            r = httpwire.read_response(bs)
+            assert r.status == 200 and r.body == b"ok", r.raw_head
+            assert r.headers.get("x-a") == "1" and b" :" not in r.raw_head and b"\t:" not in r.raw_head, r.raw_head
+    ours = [q for q in o.snapshot() if q.target == path]
+    assert len(ours) == 2 and ours[0].conn_id == ours[1].conn_id
 
 
 def test_a_big_response_head_under_the_limit_is_forwarded(proxy):
