@@ -24,6 +24,10 @@ RAW_RESPONSES = {
                              b"4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n",
     # Over limits.max_response_header_bytes (64 KiB by default): never buffered whole.
     "/resp/huge-head": b"HTTP/1.1 200 OK\r\nX-Big: " + b"v" * (100 << 10) + b"\r\nContent-Length: 2\r\n\r\nok",
+    # The same limit holds for a head gathered for repair (bare LF line ends).
+    "/resp/huge-head-lf": b"HTTP/1.1 200 OK\nX-Big: " + b"v" * (100 << 10) + b"\nContent-Length: 2\n\nok",
+    # A repaired head is still judged: a control byte in a value stays a 502.
+    "/resp/lf-and-ctl": b"HTTP/1.1 200 OK\nX-A: b\x01c\nContent-Length: 2\n\nok",
 }
 # Heads RFC 9112 lets a proxy repair (§2.2: a bare LF may end a line; §5.1: a proxy MUST remove
 # whitespace between a field name and its colon): forwarded, repaired, whatever the reads.
