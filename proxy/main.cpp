@@ -19,6 +19,7 @@
 #include "cache/shared_tier/shared_tier.h"
 #include "conf/config.h"
 #include "proxy/compress/compression_filter.h"
+#include "proxy/http1/http1.h"
 #include "proxy/net/tls/tls.h"
 #include "proxy/proxy.h"
 
@@ -407,6 +408,7 @@ void usage(FILE* out) {
 
 namespace edged::proxy {
 int edgedMain(int argc, char** argv, const std::vector<FilterFactoryMaker>& extra_filters) {
+  if (!http1::cpuRunsLlhttp("edged")) return 1;
   std::string config_path;
   bool check = false;
   uint32_t workers = 0;

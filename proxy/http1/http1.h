@@ -4,6 +4,7 @@
 #pragma once
 
 #include "proxy/http1/chunk_extension_fix.h"
+#include "proxy/http1/cpu_check.h"
 #include "proxy/http1/head_repair.h"
 #include "proxy/http1/request_parser.h"
 #include "proxy/http1/response_parser.h"

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "proxy/http1/http1.h"
 #include "tools/backend/backend.h"
 
 namespace {
@@ -18,6 +19,7 @@ const char* kUsage =
 }
 
 int main(int argc, char** argv) {
+  if (!edged::proxy::http1::cpuRunsLlhttp("edged_backend")) return 1;
   if (argc > 1 && std::strcmp(argv[1], "seed") == 0) return edged::backend::runSeed(argc - 2, argv + 2);
   if (argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0)) {
     std::fputs(kUsage, stdout);
